@@ -1,0 +1,685 @@
+/* slidepipe: lazily evaluated pipelines over whole-slide images.
+ *
+ * Public API. Everything here is prefixed sp_ / Sp / SP_.
+ *
+ * Coordinates: unless a comment says otherwise, positions and sizes are in
+ * level-0 pixels of the source slide, origin at the top-left corner, x to
+ * the right and y down, as in OpenSlide's openslide_read_region().
+ * Pixel sizes are micrometres per pixel (mpp); 0 means "not known".
+ *
+ * Errors: every call that can fail takes a GError ** as its last fixed
+ * argument and reports in the SP_ERROR domain (see SpError); on failure it
+ * returns NULL / FALSE and leaves no half-built object behind.
+ */
+#ifndef SLIDEPIPE_H
+#define SLIDEPIPE_H
+
+#include <glib.h>
+#include <vips/vips.h>
+
+G_BEGIN_DECLS
+
+/**
+ * SP_ERROR:
+ *
+ * The GError domain of every error slidepipe reports.
+ */
+#define SP_ERROR (sp_error_quark())
+GQuark sp_error_quark(void);
+
+/**
+ * SpError:
+ * @SP_ERROR_FAILED: a runtime failure (libvips, libtiff or the OS failed);
+ *   the CLI exits 1.
+ * @SP_ERROR_USAGE: a malformed pipeline, unknown operator or argument, a
+ *   value of the wrong type or out of its range; the CLI exits 2.
+ * @SP_ERROR_IO: a file could not be opened, read or written; exit 1.
+ * @SP_ERROR_FORMAT: a file is not an image any loader understands, or
+ *   lacks what was asked of it (a level, an associated image); exit 1.
+ * @SP_ERROR_REGION: a region lies (partly) outside its image; exit 1.
+ *
+ * Error codes in the %SP_ERROR domain. Messages always name the operator,
+ * the argument or file, and the reason, e.g.
+ * "crop: region x=0 y=0 w=9000 h=10 (level-0 px) is outside slide 'a.svs'
+ * (2220 × 2967 level-0 px)".
+ */
+typedef enum {
+	SP_ERROR_FAILED,
+	SP_ERROR_USAGE,
+	SP_ERROR_IO,
+	SP_ERROR_FORMAT,
+	SP_ERROR_REGION,
+} SpError;
+
+/**
+ * sp_init:
+ * @argv0: program name, as given to VIPS_INIT(), or %NULL
+ * @error: return location for a #GError
+ *
+ * Initialises libvips (if the caller has not) and registers slidepipe's
+ * operators. Safe to call more than once and from several threads.
+ *
+ * Returns: %TRUE on success; %FALSE with @error (%SP_ERROR_FAILED) if
+ * libvips cannot start.
+ */
+gboolean sp_init(const char *argv0, GError **error);
+
+/**
+ * sp_version:
+ *
+ * Returns: the package version string, e.g. "0.1.0". Static; do not free.
+ */
+const char *sp_version(void);
+
+/**
+ * sp_remove_partial_outputs:
+ *
+ * Removes the temporary files of every save still in progress in this
+ * process. Async-signal-safe (it calls only unlink(2)): call it from a
+ * SIGINT/SIGTERM handler before exiting so an interrupted save leaves
+ * nothing behind. The outputs' final paths are never touched.
+ */
+void sp_remove_partial_outputs(void);
+
+/* ------------------------------------------------------------------ */
+/* Slides                                                              */
+
+/**
+ * SpLevel:
+ * @width: level width in pixels of this level
+ * @height: level height in pixels of this level
+ * @downsample: level-0 pixels per pixel of this level, as the slide
+ *   reports it (not always a power of two: 2.0005 happens)
+ * @tile_width: tile width in pixels, 0 for striped (untiled) storage
+ * @tile_height: tile height in pixels, 0 for striped storage
+ *
+ * One level of a slide's pyramid.
+ */
+typedef struct {
+	gint64 width;
+	gint64 height;
+	double downsample;
+	int tile_width;
+	int tile_height;
+} SpLevel;
+
+/**
+ * SpSlide:
+ *
+ * An opened whole-slide image or plain image: its pyramid levels, pixel
+ * size, vendor, properties and associated images. Opening reads headers
+ * only, never pixels. Reference counted; thread-safe once opened.
+ */
+typedef struct _SpSlide SpSlide;
+
+/**
+ * sp_slide_open:
+ * @path: file name
+ * @error: return location for a #GError
+ *
+ * Opens a slide. Vendor formats (SVS, NDPI, MRXS, SCN, BIF, Philips TIFF)
+ * are read through libvips' OpenSlide loader; generic tiled TIFF and plain
+ * (also striped) TIFF through libtiff and libvips' TIFF loader, which finds
+ * levels as reduced-resolution subfiles (NewSubfileType bit 0), as OpenSlide
+ * does; PNG and JPEG (and anything else libvips loads) as one-level images.
+ *
+ * Returns: (transfer full): a new slide, or %NULL with @error set:
+ * %SP_ERROR_IO when @path is missing, unreadable or a directory;
+ * %SP_ERROR_FORMAT when no loader recognises it.
+ */
+SpSlide *sp_slide_open(const char *path, GError **error);
+
+/** sp_slide_ref: @slide: a slide. Returns: (transfer full): @slide. */
+SpSlide *sp_slide_ref(SpSlide *slide);
+/** sp_slide_unref: @slide: (nullable): a slide; frees it on the last unref. */
+void sp_slide_unref(SpSlide *slide);
+
+/** sp_slide_get_path: @slide: a slide. Returns: the file name (owned by @slide). */
+const char *sp_slide_get_path(SpSlide *slide);
+
+/**
+ * sp_slide_get_vendor:
+ * @slide: a slide
+ *
+ * Returns: OpenSlide's vendor name ("aperio", "hamamatsu", "generic-tiff"
+ * …), or "tiff" for a TIFF that OpenSlide does not read (e.g. striped),
+ * or the libvips loader's format ("png", "jpeg", …). Owned by @slide.
+ */
+const char *sp_slide_get_vendor(SpSlide *slide);
+
+/** sp_slide_get_level_count: @slide: a slide. Returns: number of levels, >= 1. */
+int sp_slide_get_level_count(SpSlide *slide);
+
+/**
+ * sp_slide_get_level:
+ * @slide: a slide
+ * @level: 0 … level count - 1
+ *
+ * Returns: (transfer none) (nullable): the level, largest first, or %NULL
+ * if @level is out of range.
+ */
+const SpLevel *sp_slide_get_level(SpSlide *slide, int level);
+
+/**
+ * sp_slide_get_mpp:
+ * @slide: a slide
+ * @mpp_x: (out) (optional): µm per level-0 pixel horizontally, 0 if unknown
+ * @mpp_y: (out) (optional): µm per level-0 pixel vertically, 0 if unknown
+ *
+ * The pixel size comes from the vendor's properties (openslide.mpp-x/y) or,
+ * for TIFFs, from XResolution/YResolution with ResolutionUnit centimetre or
+ * inch. A slide that records none has none: nothing is invented.
+ *
+ * Returns: %TRUE if the pixel size is known.
+ */
+gboolean sp_slide_get_mpp(SpSlide *slide, double *mpp_x, double *mpp_y);
+
+/**
+ * sp_slide_get_property:
+ * @slide: a slide
+ * @name: property name, OpenSlide's ("openslide.objective-power",
+ *   "aperio.AppMag", "tiff.ImageDescription" …)
+ *
+ * Returns: (nullable): the value (owned by @slide), or %NULL.
+ */
+const char *sp_slide_get_property(SpSlide *slide, const char *name);
+
+/**
+ * sp_slide_get_property_names:
+ * @slide: a slide
+ *
+ * Returns: (transfer none): %NULL-terminated, sorted array of property
+ * names, owned by @slide.
+ */
+const char *const *sp_slide_get_property_names(SpSlide *slide);
+
+/**
+ * sp_slide_get_associated_names:
+ * @slide: a slide
+ *
+ * Returns: (transfer none): %NULL-terminated array of associated image
+ * names ("label", "macro", "thumbnail" …), possibly empty; owned by @slide.
+ */
+const char *const *sp_slide_get_associated_names(SpSlide *slide);
+
+/**
+ * sp_slide_get_associated_size:
+ * @slide: a slide
+ * @name: associated image name
+ * @width: (out): width in pixels
+ * @height: (out): height in pixels
+ *
+ * Returns: %TRUE if @slide has @name (sizes set), %FALSE otherwise.
+ */
+gboolean sp_slide_get_associated_size(SpSlide *slide, const char *name,
+	int *width, int *height);
+
+/**
+ * sp_slide_best_level_for_downsample:
+ * @slide: a slide
+ * @downsample: wanted level-0 pixels per output pixel, >= 1
+ *
+ * The level whose downsample is the largest not above @downsample (with a
+ * 1e-3 relative tolerance, so a reported 2.0005 serves a request for 2),
+ * as OpenSlide's openslide_get_best_level_for_downsample() picks.
+ *
+ * Returns: a level index, 0 … level count - 1.
+ */
+int sp_slide_best_level_for_downsample(SpSlide *slide, double downsample);
+
+/* ------------------------------------------------------------------ */
+/* Operators and their declarations                                    */
+
+/**
+ * SpArgType:
+ * @SP_ARG_INT: a whole number (an int in C varargs, see sp_node_new())
+ * @SP_ARG_DOUBLE: a real number (double)
+ * @SP_ARG_BOOL: true/false (gboolean); on the command line a bare
+ *   `NAME` means NAME=true
+ * @SP_ARG_STRING: text (const char *)
+ * @SP_ARG_CHOICE: one of a fixed list of words (const char *)
+ * @SP_ARG_PATH: a file name (const char *)
+ *
+ * The type of an operator argument.
+ */
+typedef enum {
+	SP_ARG_INT,
+	SP_ARG_DOUBLE,
+	SP_ARG_BOOL,
+	SP_ARG_STRING,
+	SP_ARG_CHOICE,
+	SP_ARG_PATH,
+} SpArgType;
+
+/**
+ * SpArgInfo:
+ * @name: argument name, as used in `NAME=VALUE`
+ * @type: value type
+ * @unit: (nullable): unit of the value ("level-0 px", "µm", "×") or %NULL
+ * @default_value: (nullable): default as text, or %NULL when there is none
+ *   (then the argument is either required or simply unset)
+ * @min: smallest allowed value (numbers only)
+ * @max: largest allowed value (numbers only)
+ * @choices: (nullable): %NULL-terminated words for %SP_ARG_CHOICE
+ * @position: position for positional use on the command line (0-based),
+ *   or -1 when it can only be given as NAME=VALUE
+ * @required: the argument must be given
+ * @doc: one-line description
+ *
+ * The single declaration of one operator argument. The command line parser,
+ * `slidepipe OP --help`, the man page and the C API's argument checks all
+ * read it.
+ */
+typedef struct {
+	const char *name;
+	SpArgType type;
+	const char *unit;
+	const char *default_value;
+	double min;
+	double max;
+	const char *const *choices;
+	int position;
+	gboolean required;
+	const char *doc;
+} SpArgInfo;
+
+/**
+ * SpOpKind:
+ * @SP_OP_SOURCE: makes an image from a file (no input)
+ * @SP_OP_FILTER: image in, image out
+ * @SP_OP_SINK: consumes an image and writes it out
+ *
+ * Where an operator may stand in a chain.
+ */
+typedef enum {
+	SP_OP_SOURCE,
+	SP_OP_FILTER,
+	SP_OP_SINK,
+} SpOpKind;
+
+typedef struct _SpNode SpNode;
+typedef struct _SpGraph SpGraph;
+
+/**
+ * SpOpInfo:
+ * @name: the operator's name ("crop")
+ * @summary: one line
+ * @description: a paragraph (plain text) for --help and the man page
+ * @kind: source, filter or sink
+ * @args: the argument declarations
+ * @n_args: number of @args
+ * @pointwise: %TRUE if each output pixel depends only on the input pixel
+ *   at the same place (e.g. threshold): a planner may move geometry
+ *   (crop, downsample) across it
+ *
+ * An operator's declaration. The callbacks are private to slidepipe.
+ */
+typedef struct _SpOpInfo SpOpInfo;
+
+/**
+ * sp_op_lookup:
+ * @name: operator name
+ *
+ * Returns: (nullable) (transfer none): the operator, or %NULL if unknown.
+ */
+const SpOpInfo *sp_op_lookup(const char *name);
+
+/**
+ * sp_op_list:
+ * @n: (out): number of operators
+ *
+ * Returns: (transfer none): all operators, in the order of the table.
+ */
+const SpOpInfo *const *sp_op_list(int *n);
+
+/** sp_op_get_name: @op: an operator. Returns: its name. */
+const char *sp_op_get_name(const SpOpInfo *op);
+/** sp_op_get_summary: @op: an operator. Returns: its one-line summary. */
+const char *sp_op_get_summary(const SpOpInfo *op);
+/** sp_op_get_kind: @op: an operator. Returns: source, filter or sink. */
+SpOpKind sp_op_get_kind(const SpOpInfo *op);
+
+/**
+ * sp_op_get_args:
+ * @op: an operator
+ * @n_args: (out): number of arguments
+ *
+ * Returns: (transfer none) (array length=n_args): the declarations.
+ */
+const SpArgInfo *sp_op_get_args(const SpOpInfo *op, int *n_args);
+
+/**
+ * sp_op_format_help:
+ * @op: an operator
+ *
+ * Returns: (transfer full): the text of `slidepipe OP --help`: usage line,
+ * description and one line per argument (type, unit, default, range).
+ */
+char *sp_op_format_help(const SpOpInfo *op);
+
+/**
+ * sp_op_format_man:
+ * @op: an operator
+ *
+ * Returns: (transfer full): the operator's section of slidepipe(1), in
+ * roff (man macros), derived from the same declaration as sp_op_format_help().
+ */
+char *sp_op_format_man(const SpOpInfo *op);
+
+/* ------------------------------------------------------------------ */
+/* Graphs and nodes                                                    */
+
+/**
+ * SpGeometry:
+ * @width: output width in pixels
+ * @height: output height in pixels
+ * @bands: 3 for RGB, 1 for masks and grey images (4 never: RGBA is
+ *   flattened on white at load)
+ * @x: left edge of the covered region, level-0 pixels of the source slide
+ * @y: top edge, level-0 pixels
+ * @w: width of the covered region, level-0 pixels
+ * @h: height of the covered region, level-0 pixels
+ * @downsample_x: level-0 pixels per output pixel, horizontally
+ * @downsample_y: level-0 pixels per output pixel, vertically
+ * @mpp_x: µm per output pixel horizontally, 0 when the slide has no mpp
+ * @mpp_y: µm per output pixel vertically, 0 when unknown
+ *
+ * What a node produces, known before any pixel is computed. Output pixel
+ * (i, j) covers level-0 area [x + i·downsample_x, x + (i+1)·downsample_x) ×
+ * [y + j·downsample_y, …). This is what lets a planner pick a pyramid level
+ * instead of reading level 0.
+ */
+typedef struct {
+	int width;
+	int height;
+	int bands;
+	double x;
+	double y;
+	double w;
+	double h;
+	double downsample_x;
+	double downsample_y;
+	double mpp_x;
+	double mpp_y;
+} SpGeometry;
+
+/**
+ * sp_graph_new:
+ *
+ * Returns: (transfer full): an empty graph. Free with sp_graph_free().
+ * A graph owns its nodes and the slides they opened.
+ */
+SpGraph *sp_graph_new(void);
+
+/** sp_graph_free: @graph: (nullable): a graph; frees it with all its nodes and images. */
+void sp_graph_free(SpGraph *graph);
+
+/**
+ * sp_node_new:
+ * @graph: the graph the node joins
+ * @op_name: operator name ("load", "crop", …)
+ * @input: (nullable): the input node; %NULL for sources, required otherwise
+ * @error: return location for a #GError
+ * @...: %NULL-terminated list of NAME, VALUE pairs; the C type of VALUE
+ *   follows the argument's #SpArgType: %SP_ARG_INT takes an int,
+ *   %SP_ARG_DOUBLE a double, %SP_ARG_BOOL a gboolean, strings a const char *
+ *
+ * Adds a fully specified node: checks every argument against the
+ * operator's declaration (type, range, choices, required), then computes
+ * its #SpGeometry from the input's (opening a slide's headers for load).
+ * No pixel is computed.
+ *
+ * Returns: (transfer none): the node, owned by @graph; %NULL with @error
+ * set (%SP_ERROR_USAGE for bad arguments, %SP_ERROR_IO / %SP_ERROR_FORMAT
+ * / %SP_ERROR_REGION for files and regions).
+ */
+SpNode *sp_node_new(SpGraph *graph, const char *op_name, SpNode *input,
+	GError **error, ...) G_GNUC_NULL_TERMINATED;
+
+/**
+ * sp_node_new_valist:
+ * @graph: a graph
+ * @op_name: operator name
+ * @input: (nullable): input node
+ * @error: return location for a #GError
+ * @ap: NAME, VALUE pairs as for sp_node_new()
+ *
+ * See sp_node_new().
+ *
+ * Returns: (transfer none): the node, or %NULL.
+ */
+SpNode *sp_node_new_valist(SpGraph *graph, const char *op_name,
+	SpNode *input, GError **error, va_list ap);
+
+/**
+ * sp_node_new_from_strings:
+ * @graph: a graph
+ * @op_name: operator name
+ * @input: (nullable): input node
+ * @words: %NULL-terminated command-line words: positional values and
+ *   NAME=VALUE pairs (a bare NAME sets a boolean)
+ * @error: return location for a #GError
+ *
+ * As sp_node_new(), with arguments given as text, the way the command line
+ * and sp_pipeline_parse() give them.
+ *
+ * Returns: (transfer none): the node, or %NULL with @error set.
+ */
+SpNode *sp_node_new_from_strings(SpGraph *graph, const char *op_name,
+	SpNode *input, const char *const *words, GError **error);
+
+/** sp_node_get_op: @node: a node. Returns: (transfer none): its operator. */
+const SpOpInfo *sp_node_get_op(SpNode *node);
+
+/** sp_node_get_input: @node: a node. Returns: (transfer none) (nullable): its input. */
+SpNode *sp_node_get_input(SpNode *node);
+
+/** sp_node_get_slide: @node: a node. Returns: (transfer none): the slide its chain reads. */
+SpSlide *sp_node_get_slide(SpNode *node);
+
+/**
+ * sp_node_get_geometry:
+ * @node: a node
+ *
+ * Returns: (transfer none): what the node produces, known without pixels.
+ */
+const SpGeometry *sp_node_get_geometry(SpNode *node);
+
+/**
+ * sp_node_get_report:
+ * @node: a node
+ *
+ * Returns: (nullable): a line the operator wants the user to see (e.g. the
+ * Otsu threshold it chose), or %NULL. Owned by @node.
+ */
+const char *sp_node_get_report(SpNode *node);
+
+/**
+ * sp_node_get_image:
+ * @node: a node (not a sink)
+ * @error: return location for a #GError
+ *
+ * Builds (once) and returns the lazy libvips image for @node. The image
+ * is @geometry.width × height × bands, band format uchar, sRGB or B_W.
+ * Building it computes no pixels except what an operator must measure
+ * (threshold's Otsu value, from a small view of its input).
+ *
+ * Returns: (transfer none): the image, owned by @node; %NULL with @error.
+ */
+VipsImage *sp_node_get_image(SpNode *node, GError **error);
+
+/**
+ * SpProgressFunc:
+ * @node: the sink that is running
+ * @percent: 0 … 100
+ * @eta_seconds: estimated seconds left, < 0 when unknown
+ * @user_data: closure
+ *
+ * Called from the thread that runs the sink, a few times a second.
+ */
+typedef void (*SpProgressFunc)(SpNode *node, int percent, int eta_seconds,
+	void *user_data);
+
+/**
+ * sp_graph_set_progress:
+ * @graph: a graph
+ * @func: (nullable): progress callback, or %NULL for none
+ * @user_data: closure for @func
+ */
+void sp_graph_set_progress(SpGraph *graph, SpProgressFunc func,
+	void *user_data);
+
+/**
+ * sp_node_run:
+ * @node: a sink node
+ * @error: return location for a #GError
+ *
+ * Runs the sink: pixels are pulled through the chain in tiles and written.
+ * A sink writes atomically: to a temporary file beside the output, renamed
+ * over it only on success; on failure nothing is left at the output path.
+ *
+ * Returns: %TRUE on success, %FALSE with @error set.
+ */
+gboolean sp_node_run(SpNode *node, GError **error);
+
+/**
+ * sp_graph_run:
+ * @graph: a graph
+ * @error: return location for a #GError
+ *
+ * Runs every sink in @graph, in the order they were added; stops at the
+ * first failure.
+ *
+ * Returns: %TRUE if all succeeded.
+ */
+gboolean sp_graph_run(SpGraph *graph, GError **error);
+
+/**
+ * sp_node_get_output_path:
+ * @node: a sink node
+ *
+ * Returns: (nullable): the path the sink writes, owned by @node.
+ */
+const char *sp_node_get_output_path(SpNode *node);
+
+/**
+ * sp_pipeline_parse:
+ * @graph: the graph to add to
+ * @words: %NULL-terminated words of a pipeline in GDAL `raster pipeline`
+ *   syntax: `load IN ! crop X Y W H ! downsample 4 ! save OUT.tif`; a word
+ *   "!" separates steps (a word ending in "!" or starting with it is split)
+ * @error: return location for a #GError
+ *
+ * Parses and adds a linear chain to @graph; the first step must be a
+ * source, the last may be a sink.
+ *
+ * Returns: (transfer none): the last node, or %NULL with @error
+ * (%SP_ERROR_USAGE naming the step, or the open/region errors of
+ * sp_node_new()).
+ */
+SpNode *sp_pipeline_parse(SpGraph *graph, const char *const *words,
+	GError **error);
+
+/**
+ * sp_pipeline_parse_string:
+ * @graph: the graph to add to
+ * @text: a pipeline as one string; words are split as a POSIX shell
+ *   would (g_shell_parse_argv()), so quote paths with spaces
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer none): the last node, or %NULL with @error.
+ */
+SpNode *sp_pipeline_parse_string(SpGraph *graph, const char *text,
+	GError **error);
+
+/* ------------------------------------------------------------------ */
+/* One entry point per operator                                         */
+
+/**
+ * sp_load:
+ * @graph: graph
+ * @path: slide or image file
+ * @error: return location for a #GError
+ * @...: %NULL-terminated optional arguments: "level" (int),
+ *   "associated" (const char *: label, macro, thumbnail)
+ *
+ * Source: the slide's level (default 0) or an associated image, as RGB
+ * uchar (RGBA flattened on white), or 1-band uchar for grey files.
+ *
+ * Returns: (transfer none): the node, or %NULL (%SP_ERROR_IO,
+ * %SP_ERROR_FORMAT, %SP_ERROR_USAGE).
+ */
+SpNode *sp_load(SpGraph *graph, const char *path, GError **error, ...)
+	G_GNUC_NULL_TERMINATED;
+
+/**
+ * sp_crop:
+ * @in: input node
+ * @x: left, level-0 px (or µm with "units", "um")
+ * @y: top
+ * @w: width, > 0
+ * @h: height, > 0
+ * @error: return location for a #GError
+ * @...: optional "units" (const char *: "px" or "um"), %NULL-terminated
+ *
+ * Filter: the region of @in's slide, in level-0 coordinates whatever level
+ * or downsample @in has. The region must lie inside @in's region.
+ *
+ * Returns: (transfer none): the node, or %NULL (%SP_ERROR_REGION when
+ * outside, %SP_ERROR_USAGE for bad numbers or µm without mpp).
+ */
+SpNode *sp_crop(SpNode *in, double x, double y, double w, double h,
+	GError **error, ...) G_GNUC_NULL_TERMINATED;
+
+/**
+ * sp_downsample:
+ * @in: input node
+ * @factor: downsample factor (>= 1; 0 to give "mpp" instead)
+ * @error: return location for a #GError
+ * @...: optional "mpp" (double, target µm per pixel), %NULL-terminated
+ *
+ * Filter: reduces by @factor: area (box) averaging for whole factors, a
+ * Lanczos-3 kernel after box shrinking for fractional ones (libvips
+ * vips_shrink() / vips_resize()). Output mpp is input mpp × factor.
+ *
+ * Returns: (transfer none): the node, or %NULL (%SP_ERROR_USAGE).
+ */
+SpNode *sp_downsample(SpNode *in, double factor, GError **error, ...)
+	G_GNUC_NULL_TERMINATED;
+
+/**
+ * sp_threshold:
+ * @in: input node
+ * @error: return location for a #GError
+ * @...: optional "value" (double 0…255), "method" ("otsu" or "value"),
+ *   "channel" ("saturation" or "gray"), "invert" (gboolean); %NULL-terminated
+ *
+ * Filter: a 1-band uchar mask, 255 where the channel is above the
+ * threshold (at or below with invert), else 0. Otsu's threshold (N. Otsu, "A threshold selection
+ * method from gray-level histograms", IEEE Trans. SMC 9(1), 1979) is
+ * computed from the histogram of a low-resolution view of the same region
+ * (long side <= 2048 px, read from a pyramid level when there is one).
+ *
+ * Returns: (transfer none): the node, or %NULL.
+ */
+SpNode *sp_threshold(SpNode *in, GError **error, ...) G_GNUC_NULL_TERMINATED;
+
+/**
+ * sp_save:
+ * @in: input node
+ * @path: output file; format from the extension (.tif/.tiff, .png, .jpg)
+ * @error: return location for a #GError
+ * @...: optional "compression", "Q" (int), "tile" (int), "pyramid"
+ *   (gboolean), "bigtiff" ("auto", "true", "false"); %NULL-terminated
+ *
+ * Sink: see `slidepipe save --help`. Call sp_node_run() (or
+ * sp_graph_run()) to write.
+ *
+ * Returns: (transfer none): the sink node, or %NULL.
+ */
+SpNode *sp_save(SpNode *in, const char *path, GError **error, ...)
+	G_GNUC_NULL_TERMINATED;
+
+G_END_DECLS
+
+#endif /* SLIDEPIPE_H */

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian 12 packages slidepipe needs to build, test and
+# benchmark. Safe to run again: apt-get skips what is installed.
+set -eu
+
+packages="
+build-essential autoconf automake libtool pkg-config
+libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev
+libopenslide-dev openslide-tools python3 python3-openslide libtiff-tools
+"
+
+missing=""
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,156 @@
+/* downsample: reduce by a factor or to a target pixel size. */
+#include "config.h"
+
+#include <math.h>
+
+#include "sp-private.h"
+
+static const SpArgInfo downsample_args[] = {
+	{ "factor", SP_ARG_DOUBLE, "×", NULL, 1, 1e6, NULL, 0, FALSE,
+		"input pixels per output pixel along each axis (whole numbers "
+		"average FACTOR × FACTOR blocks)" },
+	{ "mpp", SP_ARG_DOUBLE, "µm per pixel", NULL, 1e-6, 1e6, NULL, -1, FALSE,
+		"target pixel size instead of a factor (needs the slide's mpp)" },
+};
+
+static gboolean
+is_whole(double f)
+{
+	return fabs(f - floor(f + 0.5)) < 1e-9;
+}
+
+static int
+out_size(double in, double factor)
+{
+	return MAX(1, (int) floor(in / factor + 0.5));
+}
+
+static gboolean
+downsample_plan(SpNode *node, GError **error)
+{
+	const SpGeometry in = node->input->geom;
+	SpGeometry *g = &node->geom;
+	gboolean has_factor = _sp_arg_is_set(node, "factor");
+	gboolean has_mpp = _sp_arg_is_set(node, "mpp");
+	double factor;
+
+	if (has_factor == has_mpp) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"downsample: give either a FACTOR or mpp=M%s",
+			has_factor ? ", not both" : "");
+		return FALSE;
+	}
+	if (has_mpp) {
+		double mpp = _sp_arg_double(node, "mpp");
+
+		if (in.mpp_x <= 0) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"downsample: mpp=%g needs the slide's pixel size, and '%s' "
+				"records none; give a FACTOR instead",
+				mpp, sp_slide_get_path(node->slide));
+			return FALSE;
+		}
+		factor = mpp / in.mpp_x;
+		if (factor < 1 - 1e-6) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"downsample: mpp=%g is finer than the input's %g µm per "
+				"pixel; downsample cannot enlarge",
+				mpp, in.mpp_x);
+			return FALSE;
+		}
+		factor = MAX(factor, 1.0);
+		/* 2.0000001 from µm arithmetic is 2 */
+		if (fabs(factor - floor(factor + 0.5)) < 1e-6)
+			factor = floor(factor + 0.5);
+	}
+	else
+		factor = _sp_arg_double(node, "factor");
+
+	node->priv = g_memdup2(&factor, sizeof(factor));
+	g->width = out_size(in.width, factor);
+	g->height = out_size(in.height, factor);
+	if (is_whole(factor)) {
+		/* vips_shrink: output pixel i averages input [i·f, (i+1)·f) */
+		g->downsample_x = in.downsample_x * factor;
+		g->downsample_y = in.downsample_y * factor;
+	}
+	else {
+		g->downsample_x = in.downsample_x * in.width / g->width;
+		g->downsample_y = in.downsample_y * in.height / g->height;
+	}
+	g->w = g->width * g->downsample_x;
+	g->h = g->height * g->downsample_y;
+	g->mpp_x = in.mpp_x > 0 ? in.mpp_x * g->downsample_x / in.downsample_x : 0;
+	g->mpp_y = in.mpp_y > 0 ? in.mpp_y * g->downsample_y / in.downsample_y : 0;
+	return TRUE;
+}
+
+static VipsImage *
+downsample_build(SpNode *node, VipsImage *in, GError **error)
+{
+	double factor = *(double *) node->priv;
+	const SpGeometry *g = &node->geom;
+	VipsImage *out, *t;
+	int r;
+
+	if (factor == 1.0)
+		return g_object_ref(in);
+	if (is_whole(factor))
+		r = vips_shrink(in, &t, factor, factor, NULL);
+	else
+		r = vips_resize(in, &t, (double) g->width / in->Xsize, "vscale",
+			(double) g->height / in->Ysize, "kernel", VIPS_KERNEL_LANCZOS3,
+			NULL);
+	if (r) {
+		_sp_set_vips_error(error, "downsample",
+			sp_slide_get_path(node->slide));
+		return NULL;
+	}
+	/* libvips rounds sizes as the plan does; make certain */
+	if (t->Xsize == g->width && t->Ysize == g->height)
+		return t;
+	r = vips_embed(t, &out, 0, 0, g->width, g->height, "extend",
+		VIPS_EXTEND_COPY, NULL);
+	g_object_unref(t);
+	if (r) {
+		_sp_set_vips_error(error, "downsample",
+			sp_slide_get_path(node->slide));
+		return NULL;
+	}
+	return out;
+}
+
+const SpOpInfo _sp_op_downsample = {
+	.name = "downsample",
+	.summary = "reduce resolution by a factor or to a pixel size",
+	.description =
+		"Reduces the image by FACTOR along each axis, or to mpp=M "
+		"micrometres per pixel. Whole factors average FACTOR × FACTOR "
+		"blocks (area averaging, libvips shrink); fractional factors "
+		"box-shrink then resample with a Lanczos-3 kernel (libvips "
+		"resize), which antialiases. The output size is the input size "
+		"divided by the factor, rounded to the nearest pixel; the mpp "
+		"of the result scales with the factor.",
+	.kind = SP_OP_FILTER,
+	.args = downsample_args,
+	.n_args = G_N_ELEMENTS(downsample_args),
+	.plan = downsample_plan,
+	.build = downsample_build,
+	.free_priv = g_free,
+};
+
+SpNode *
+sp_downsample(SpNode *in, double factor, GError **error, ...)
+{
+	char buf[G_ASCII_DTOSTR_BUF_SIZE];
+	const char *fixed[] = { "factor", _sp_dtostr(buf, factor), NULL };
+	const char *none[] = { NULL };
+	va_list ap;
+	SpNode *node;
+
+	va_start(ap, error);
+	node = _sp_node_new_fixed(in ? in->graph : NULL, "downsample", in,
+		factor == 0 ? none : fixed, error, ap);
+	va_end(ap);
+	return node;
+}

@@ -1,0 +1,439 @@
+/* slidepipe: the command line. No per-operator code: operators, their
+ * arguments and their help come from the declarations in ops/.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sp-private.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"usage: slidepipe [--progress] [--quiet] load IN [ARGS] ! STEP [ARGS] "
+	"… ! save OUT [ARGS]\n"
+	"       slidepipe info SLIDE [--json]\n"
+	"       slidepipe ops\n"
+	"       slidepipe OP --help\n"
+	"       slidepipe --version | --help\n"
+	"\n"
+	"Runs a chain of operators over a whole-slide image in one process,\n"
+	"pulling tiles through it: nothing is computed until the last step.\n"
+	"Steps are separated by '!' (quote it in csh-like shells), arguments\n"
+	"are positional or NAME=VALUE. Coordinates are level-0 pixels.\n"
+	"\n"
+	"example:\n"
+	"  slidepipe load slide.svs ! crop 1000 2000 8192 8192 ! downsample 4 "
+	"! save out.tif Q=85\n"
+	"\n"
+	"options:\n"
+	"  --progress   show percent done and ETA on stderr (default when "
+	"stderr is a terminal)\n"
+	"  --quiet, -q  print no summary of what was written\n"
+	"\n"
+	"exit status: 0 success, 1 runtime error, 2 usage error.\n"
+	"See 'slidepipe ops' and slidepipe(1).\n";
+
+static int
+exit_code(const GError *error)
+{
+	return error && error->domain == SP_ERROR &&
+			error->code == SP_ERROR_USAGE ?
+		EXIT_USAGE :
+		EXIT_RUNTIME;
+}
+
+static int
+fail(GError *error)
+{
+	int code = exit_code(error);
+
+	fprintf(stderr, "slidepipe: %s\n", error->message);
+	g_error_free(error);
+	return code;
+}
+
+static void
+on_signal(int sig)
+{
+	/* async-signal-safe: unlink(2) only, then die of the signal so the
+	 * shell sees 128 + sig */
+	sp_remove_partial_outputs();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+install_signal_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void
+print_progress(SpNode *node, int percent, int eta, void *user_data)
+{
+	if (eta >= 0)
+		fprintf(stderr, "\r%s: %3d%% done, ETA %d:%02d ",
+			sp_op_get_name(sp_node_get_op(node)), percent, eta / 60,
+			eta % 60);
+	else
+		fprintf(stderr, "\r%s: %3d%% done          ",
+			sp_op_get_name(sp_node_get_op(node)), percent);
+	if (percent >= 100)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void
+append_json_string(GString *s, const char *text)
+{
+	g_string_append_c(s, '"');
+	for (const unsigned char *p = (const unsigned char *) text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_printf(s, "\\%c", *p);
+		else if (*p == '\n')
+			g_string_append(s, "\\n");
+		else if (*p == '\r')
+			g_string_append(s, "\\r");
+		else if (*p == '\t')
+			g_string_append(s, "\\t");
+		else if (*p < 0x20)
+			g_string_append_printf(s, "\\u%04x", *p);
+		else
+			g_string_append_c(s, *p);
+	}
+	g_string_append_c(s, '"');
+}
+
+static char *
+format_number(double d)
+{
+	char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+	return g_strdup(g_ascii_formatd(buf, sizeof(buf), "%.6g", d));
+}
+
+static int
+cmd_info(int argc, char **argv)
+{
+	gboolean json = FALSE;
+	const char *path = NULL;
+	GError *error = NULL;
+	SpSlide *slide;
+	double mpp_x, mpp_y;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = TRUE;
+		else if (strcmp(argv[i], "--help") == 0) {
+			printf("usage: slidepipe info SLIDE [--json]\n\n"
+				   "Prints the slide's levels (size, downsample, tile size), "
+				   "pixel size (mpp),\nvendor, associated images and "
+				   "properties, reading headers only.\n");
+			return 0;
+		}
+		else if (!path)
+			path = argv[i];
+		else {
+			fprintf(stderr, "slidepipe: info: unexpected argument '%s'\n",
+				argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "slidepipe: info: missing SLIDE\n");
+		return EXIT_USAGE;
+	}
+	if (!(slide = sp_slide_open(path, &error)))
+		return fail(error);
+
+	gboolean has_mpp = sp_slide_get_mpp(slide, &mpp_x, &mpp_y);
+	const char *const *assoc = sp_slide_get_associated_names(slide);
+	const char *const *names = sp_slide_get_property_names(slide);
+	GString *s = g_string_new(NULL);
+	int n = sp_slide_get_level_count(slide);
+
+	if (json) {
+		g_string_append(s, "{\"path\": ");
+		append_json_string(s, path);
+		g_string_append(s, ", \"vendor\": ");
+		append_json_string(s, sp_slide_get_vendor(slide));
+		g_string_append_printf(s, ", \"level_count\": %d, \"levels\": [", n);
+		for (int i = 0; i < n; i++) {
+			const SpLevel *l = sp_slide_get_level(slide, i);
+			g_autofree char *ds = format_number(l->downsample);
+			g_string_append_printf(s,
+				"%s{\"width\": %" G_GINT64_FORMAT ", \"height\": %" G_GINT64_FORMAT
+				", \"downsample\": %s, \"tile_width\": %d, \"tile_height\": %d}",
+				i ? ", " : "", l->width, l->height, ds, l->tile_width,
+				l->tile_height);
+		}
+		g_string_append(s, "], \"mpp_x\": ");
+		if (has_mpp) {
+			g_autofree char *x = format_number(mpp_x);
+			g_autofree char *y = format_number(mpp_y);
+			g_string_append_printf(s, "%s, \"mpp_y\": %s", x, y);
+		}
+		else
+			g_string_append(s, "null, \"mpp_y\": null");
+		g_string_append(s, ", \"associated\": {");
+		for (int i = 0; assoc[i]; i++) {
+			int w = 0, h = 0;
+			sp_slide_get_associated_size(slide, assoc[i], &w, &h);
+			g_string_append(s, i ? ", " : "");
+			append_json_string(s, assoc[i]);
+			g_string_append_printf(s, ": {\"width\": %d, \"height\": %d}", w,
+				h);
+		}
+		g_string_append(s, "}, \"properties\": {");
+		for (int i = 0; names[i]; i++) {
+			g_string_append(s, i ? ", " : "");
+			append_json_string(s, names[i]);
+			g_string_append(s, ": ");
+			append_json_string(s, sp_slide_get_property(slide, names[i]));
+		}
+		g_string_append(s, "}}\n");
+	}
+	else {
+		g_string_append_printf(s, "path: %s\nvendor: %s\nlevels: %d\n", path,
+			sp_slide_get_vendor(slide), n);
+		for (int i = 0; i < n; i++) {
+			const SpLevel *l = sp_slide_get_level(slide, i);
+			g_autofree char *ds = format_number(l->downsample);
+			g_string_append_printf(s,
+				"  level %d: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
+				" px, downsample %s, ",
+				i, l->width, l->height, ds);
+			if (l->tile_width)
+				g_string_append_printf(s, "tiles %d × %d\n", l->tile_width,
+					l->tile_height);
+			else
+				g_string_append(s, "not tiled (strips)\n");
+		}
+		if (has_mpp) {
+			g_autofree char *x = format_number(mpp_x);
+			g_autofree char *y = format_number(mpp_y);
+			g_string_append_printf(s, "mpp: %s × %s µm per level-0 pixel\n",
+				x, y);
+		}
+		else
+			g_string_append(s,
+				"mpp: unknown (the slide records no pixel size)\n");
+		const char *power =
+			sp_slide_get_property(slide, "openslide.objective-power");
+		if (power)
+			g_string_append_printf(s, "objective power: %s\n", power);
+		g_string_append(s, "associated images:");
+		if (!assoc[0])
+			g_string_append(s, " none");
+		g_string_append_c(s, '\n');
+		for (int i = 0; assoc[i]; i++) {
+			int w = 0, h = 0;
+			sp_slide_get_associated_size(slide, assoc[i], &w, &h);
+			g_string_append_printf(s, "  %s: %d × %d px\n", assoc[i], w, h);
+		}
+		g_string_append(s, "properties:\n");
+		for (int i = 0; names[i]; i++) {
+			g_autofree char *value =
+				g_strdup(sp_slide_get_property(slide, names[i]));
+			/* one line per property */
+			for (char *p = value; *p; p++)
+				if (*p == '\n' || *p == '\r')
+					*p = ' ';
+			g_string_append_printf(s, "  %s = %s\n", names[i], value);
+		}
+	}
+	fputs(s->str, stdout);
+	g_string_free(s, TRUE);
+	sp_slide_unref(slide);
+	return 0;
+}
+
+static int
+cmd_ops(void)
+{
+	int n;
+	const SpOpInfo *const *ops = sp_op_list(&n);
+
+	for (int i = 0; i < n; i++)
+		printf("%-12s %s\n", sp_op_get_name(ops[i]),
+			sp_op_get_summary(ops[i]));
+	return 0;
+}
+
+static int
+cmd_man_operators(void)
+{
+	int n;
+	const SpOpInfo *const *ops = sp_op_list(&n);
+
+	for (int i = 0; i < n; i++) {
+		g_autofree char *man = sp_op_format_man(ops[i]);
+		fputs(man, stdout);
+	}
+	return 0;
+}
+
+/* After a save: what was written, read back from the file. */
+static void
+print_written(const char *path)
+{
+	GError *error = NULL;
+	SpSlide *out = sp_slide_open(path, &error);
+	struct stat st;
+	double mpp_x, mpp_y;
+
+	if (!out) {
+		fprintf(stderr, "slidepipe: wrote %s but cannot read it back: %s\n",
+			path, error->message);
+		g_error_free(error);
+		return;
+	}
+	const SpLevel *l0 = sp_slide_get_level(out, 0);
+	int n = sp_slide_get_level_count(out);
+	GString *s = g_string_new(NULL);
+
+	g_string_append_printf(s,
+		"wrote %s: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT " px, %d level%s",
+		path, l0->width, l0->height, n, n == 1 ? "" : "s");
+	if (n > 1) {
+		g_string_append(s, " (");
+		for (int i = 0; i < n; i++) {
+			const SpLevel *l = sp_slide_get_level(out, i);
+			g_string_append_printf(s,
+				"%s%" G_GINT64_FORMAT "×%" G_GINT64_FORMAT, i ? ", " : "",
+				l->width, l->height);
+		}
+		g_string_append_c(s, ')');
+	}
+	if (sp_slide_get_mpp(out, &mpp_x, &mpp_y)) {
+		g_autofree char *x = format_number(mpp_x);
+		g_autofree char *y = format_number(mpp_y);
+		g_string_append_printf(s, ", mpp %s × %s µm", x, y);
+	}
+	else
+		g_string_append(s, ", mpp unknown");
+	if (stat(path, &st) == 0)
+		g_string_append_printf(s, ", %" G_GINT64_FORMAT " bytes",
+			(gint64) st.st_size);
+	printf("%s\n", s->str);
+	g_string_free(s, TRUE);
+	sp_slide_unref(out);
+}
+
+static int
+cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet)
+{
+	GError *error = NULL;
+	SpGraph *graph = sp_graph_new();
+	SpNode *last;
+	int code = 0;
+
+	argv[argc] = NULL;
+	last = sp_pipeline_parse(graph, (const char *const *) argv, &error);
+	if (!last) {
+		sp_graph_free(graph);
+		return fail(error);
+	}
+	if (sp_op_get_kind(sp_node_get_op(last)) != SP_OP_SINK) {
+		sp_graph_free(graph);
+		fprintf(stderr,
+			"slidepipe: the pipeline must end with a sink such as 'save "
+			"OUT.tif'\n");
+		return EXIT_USAGE;
+	}
+	if (progress)
+		sp_graph_set_progress(graph, print_progress, NULL);
+
+	/* build every image first, so measurements (Otsu) are reported
+	 * before the long part */
+	VipsImage *image = sp_node_get_image(sp_node_get_input(last), &error);
+	for (SpNode *n = last; n; n = sp_node_get_input(n))
+		if (sp_node_get_report(n))
+			fprintf(stderr, "slidepipe: %s\n", sp_node_get_report(n));
+	if (!image || !sp_graph_run(graph, &error))
+		code = fail(error);
+	else if (!quiet)
+		print_written(sp_node_get_output_path(last));
+	sp_graph_free(graph);
+	return code;
+}
+
+int
+main(int argc, char **argv)
+{
+	GError *error = NULL;
+	gboolean progress = isatty(2), quiet = FALSE;
+	int i = 1, code;
+
+	if (!sp_init(argv[0], &error))
+		return fail(error);
+	install_signal_handlers();
+
+	for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("slidepipe %s (libvips %s)\n", sp_version(),
+				vips_version_string());
+			return 0;
+		}
+		else if (strcmp(argv[i], "--help") == 0 ||
+			strcmp(argv[i], "-h") == 0) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+		else if (strcmp(argv[i], "--progress") == 0)
+			progress = TRUE;
+		else if (strcmp(argv[i], "--no-progress") == 0)
+			progress = FALSE;
+		else if (strcmp(argv[i], "--quiet") == 0 ||
+			strcmp(argv[i], "-q") == 0)
+			quiet = TRUE;
+		else if (strcmp(argv[i], "--man-operators") == 0)
+			return cmd_man_operators();
+		else {
+			fprintf(stderr, "slidepipe: unknown option '%s'\n%s", argv[i],
+				usage_text);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+
+	const char *command = argv[i];
+	if (strcmp(command, "info") == 0)
+		code = cmd_info(argc - i - 1, argv + i + 1);
+	else if (strcmp(command, "ops") == 0)
+		code = cmd_ops();
+	else if (strcmp(command, "help") == 0 && i + 1 < argc &&
+		sp_op_lookup(argv[i + 1])) {
+		g_autofree char *help = sp_op_format_help(sp_op_lookup(argv[i + 1]));
+		fputs(help, stdout);
+		code = 0;
+	}
+	else if (sp_op_lookup(command) && i + 1 < argc &&
+		(strcmp(argv[i + 1], "--help") == 0 ||
+			strcmp(argv[i + 1], "-h") == 0)) {
+		g_autofree char *help = sp_op_format_help(sp_op_lookup(command));
+		fputs(help, stdout);
+		code = 0;
+	}
+	else
+		code = cmd_pipeline(argc - i, argv + i, progress, quiet);
+	vips_shutdown();
+	return code;
+}

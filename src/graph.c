@@ -1,0 +1,476 @@
+/* The operator graph: nodes carry their operator's arguments and the slide
+ * geometry they produce; images are built lazily, sinks pull pixels.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "sp-private.h"
+
+SpGraph *
+sp_graph_new(void)
+{
+	SpGraph *graph = g_new0(SpGraph, 1);
+
+	graph->nodes = g_ptr_array_new();
+	return graph;
+}
+
+static void
+node_free(SpNode *node)
+{
+	if (node->op->free_priv && node->priv)
+		node->op->free_priv(node->priv);
+	for (int i = 0; i < node->op->n_args; i++)
+		g_free(node->values[i].s);
+	g_free(node->values);
+	if (node->image)
+		g_object_unref(node->image);
+	sp_slide_unref(node->slide);
+	g_free(node->report);
+	g_free(node);
+}
+
+void
+sp_graph_free(SpGraph *graph)
+{
+	if (!graph)
+		return;
+	/* later nodes depend on earlier ones: free from the end */
+	for (guint i = graph->nodes->len; i > 0; i--)
+		node_free(g_ptr_array_index(graph->nodes, i - 1));
+	g_ptr_array_free(graph->nodes, TRUE);
+	g_free(graph);
+}
+
+void
+sp_graph_set_progress(SpGraph *graph, SpProgressFunc func, void *user_data)
+{
+	graph->progress = func;
+	graph->progress_data = user_data;
+}
+
+static SpNode *
+node_alloc(SpGraph *graph, const char *op_name, SpNode *input,
+	GError **error)
+{
+	const SpOpInfo *op = sp_op_lookup(op_name);
+	SpNode *node;
+
+	if (!op) {
+		int n;
+		const SpOpInfo *const *ops = sp_op_list(&n);
+		GString *names = g_string_new(NULL);
+
+		for (int i = 0; i < n; i++)
+			g_string_append_printf(names, "%s%s", i ? ", " : "",
+				ops[i]->name);
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"unknown operator '%s' (operators: %s)", op_name, names->str);
+		g_string_free(names, TRUE);
+		return NULL;
+	}
+	if (op->kind == SP_OP_SOURCE && input) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: a source takes no input; it must start the pipeline",
+			op->name);
+		return NULL;
+	}
+	if (op->kind != SP_OP_SOURCE && !input) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: needs an input; start the pipeline with a source such "
+			"as 'load FILE'",
+			op->name);
+		return NULL;
+	}
+	if (input && input->op->kind == SP_OP_SINK) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: cannot follow '%s', which is a sink and must end the "
+			"pipeline",
+			op->name, input->op->name);
+		return NULL;
+	}
+	if (input && input->graph != graph) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: the input node belongs to another graph", op->name);
+		return NULL;
+	}
+
+	node = g_new0(SpNode, 1);
+	node->graph = graph;
+	node->op = op;
+	node->input = input;
+	node->values = g_new0(SpValue, op->n_args);
+	if (input) {
+		node->slide = input->slide ? sp_slide_ref(input->slide) : NULL;
+		node->geom = input->geom;
+	}
+	return node;
+}
+
+/* Finishes a node whose arguments are set: defaults, required, plan. */
+static SpNode *
+node_finish(SpNode *node, GError **error)
+{
+	if (!_sp_node_finish_args(node, error) ||
+		(node->op->plan && !node->op->plan(node, error))) {
+		node_free(node);
+		return NULL;
+	}
+	g_ptr_array_add(node->graph->nodes, node);
+	return node;
+}
+
+SpNode *
+sp_node_new_valist(SpGraph *graph, const char *op_name, SpNode *input,
+	GError **error, va_list ap)
+{
+	SpNode *node = node_alloc(graph, op_name, input, error);
+
+	if (!node)
+		return NULL;
+	if (!_sp_node_set_valist(node, error, ap)) {
+		node_free(node);
+		return NULL;
+	}
+	return node_finish(node, error);
+}
+
+SpNode *
+_sp_node_new_fixed(SpGraph *graph, const char *op_name, SpNode *input,
+	const char *const *fixed, GError **error, va_list ap)
+{
+	SpNode *node;
+
+	if (!input && sp_op_lookup(op_name) &&
+		sp_op_lookup(op_name)->kind != SP_OP_SOURCE) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: the input node is NULL", op_name);
+		return NULL;
+	}
+	if (!(node = node_alloc(graph, op_name, input, error)))
+		return NULL;
+	for (int i = 0; fixed[i]; i += 2) {
+		if (!fixed[i + 1]) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: argument '%s' is NULL", op_name, fixed[i]);
+			node_free(node);
+			return NULL;
+		}
+		if (!_sp_node_set_string(node, fixed[i], fixed[i + 1], error)) {
+			node_free(node);
+			return NULL;
+		}
+	}
+	if (!_sp_node_set_valist(node, error, ap)) {
+		node_free(node);
+		return NULL;
+	}
+	return node_finish(node, error);
+}
+
+const char *
+_sp_dtostr(char *buf, double d)
+{
+	return g_ascii_dtostr(buf, G_ASCII_DTOSTR_BUF_SIZE, d);
+}
+
+SpNode *
+sp_node_new(SpGraph *graph, const char *op_name, SpNode *input,
+	GError **error, ...)
+{
+	va_list ap;
+	SpNode *node;
+
+	va_start(ap, error);
+	node = sp_node_new_valist(graph, op_name, input, error, ap);
+	va_end(ap);
+	return node;
+}
+
+static const SpArgInfo *
+positional_arg(const SpOpInfo *op, int position)
+{
+	for (int i = 0; i < op->n_args; i++)
+		if (op->args[i].position == position)
+			return &op->args[i];
+	return NULL;
+}
+
+SpNode *
+sp_node_new_from_strings(SpGraph *graph, const char *op_name,
+	SpNode *input, const char *const *words, GError **error)
+{
+	SpNode *node = node_alloc(graph, op_name, input, error);
+	int position = 0;
+
+	if (!node)
+		return NULL;
+	for (int i = 0; words && words[i]; i++) {
+		const char *word = words[i];
+		const char *eq = strchr(word, '=');
+		gboolean ok;
+
+		/* NAME=VALUE when NAME is a declared argument; anything else
+		 * with '=' could be a path, so positional arguments get it */
+		if (eq && eq != word) {
+			g_autofree char *name = g_strndup(word, eq - word);
+			gboolean known = FALSE;
+
+			for (int j = 0; j < node->op->n_args; j++)
+				if (strcmp(node->op->args[j].name, name) == 0)
+					known = TRUE;
+			if (known || !positional_arg(node->op, position)) {
+				ok = _sp_node_set_string(node, name, eq + 1, error);
+				if (!ok)
+					goto fail;
+				continue;
+			}
+		}
+		/* a bare word naming a boolean argument sets it */
+		for (int j = 0; j < node->op->n_args; j++)
+			if (node->op->args[j].type == SP_ARG_BOOL &&
+				strcmp(node->op->args[j].name, word) == 0) {
+				if (!_sp_node_set_string(node, word, "true", error))
+					goto fail;
+				goto next;
+			}
+
+		const SpArgInfo *arg = positional_arg(node->op, position);
+		if (!arg) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: unexpected argument '%s' (see 'slidepipe %s --help')",
+				node->op->name, word, node->op->name);
+			goto fail;
+		}
+		if (node->values[arg - node->op->args].set) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: argument '%s' given twice", node->op->name, arg->name);
+			goto fail;
+		}
+		if (!_sp_node_set_string(node, arg->name, word, error))
+			goto fail;
+		position++;
+	next:;
+	}
+	return node_finish(node, error);
+
+fail:
+	node_free(node);
+	return NULL;
+}
+
+const SpOpInfo *
+sp_node_get_op(SpNode *node)
+{
+	return node->op;
+}
+
+SpNode *
+sp_node_get_input(SpNode *node)
+{
+	return node->input;
+}
+
+SpSlide *
+sp_node_get_slide(SpNode *node)
+{
+	return node->slide;
+}
+
+const SpGeometry *
+sp_node_get_geometry(SpNode *node)
+{
+	return &node->geom;
+}
+
+const char *
+sp_node_get_report(SpNode *node)
+{
+	return node->report;
+}
+
+const char *
+sp_node_get_output_path(SpNode *node)
+{
+	if (node->op->kind != SP_OP_SINK)
+		return NULL;
+	return node->values[0].s;
+}
+
+VipsImage *
+_sp_node_input_image(SpNode *node, GError **error)
+{
+	return sp_node_get_image(node->input, error);
+}
+
+VipsImage *
+sp_node_get_image(SpNode *node, GError **error)
+{
+	VipsImage *in = NULL;
+
+	if (node->image)
+		return node->image;
+	if (node->op->kind == SP_OP_SINK) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: a sink has no image", node->op->name);
+		return NULL;
+	}
+	if (node->input && !(in = sp_node_get_image(node->input, error)))
+		return NULL;
+	node->image = node->op->build(node, in, error);
+	if (node->image && (node->image->Xsize != node->geom.width ||
+						   node->image->Ysize != node->geom.height)) {
+		/* the plan and the pixels must agree; a mismatch is our bug */
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"%s: internal error: planned %d × %d, built %d × %d",
+			node->op->name, node->geom.width, node->geom.height,
+			node->image->Xsize, node->image->Ysize);
+		g_clear_object(&node->image);
+	}
+	return node->image;
+}
+
+typedef struct {
+	SpNode *node;
+	GTimer *timer;
+	double last;
+} ProgressState;
+
+static void
+eval_cb(VipsImage *image, VipsProgress *progress, ProgressState *state)
+{
+	SpGraph *graph = state->node->graph;
+	double now = g_timer_elapsed(state->timer, NULL);
+
+	if (now - state->last < 0.5 && progress->percent < 100)
+		return;
+	state->last = now;
+	graph->progress(state->node, progress->percent,
+		progress->percent > 0 ? progress->eta : -1, graph->progress_data);
+}
+
+gboolean
+sp_node_run(SpNode *node, GError **error)
+{
+	VipsImage *in;
+	ProgressState state = { node, NULL, 0 };
+	gulong handler = 0;
+	gboolean ok;
+
+	if (node->op->kind != SP_OP_SINK) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: not a sink; end the pipeline with one such as 'save FILE'",
+			node->op->name);
+		return FALSE;
+	}
+	if (!(in = sp_node_get_image(node->input, error)))
+		return FALSE;
+	if (node->graph->progress) {
+		state.timer = g_timer_new();
+		vips_image_set_progress(in, TRUE);
+		handler = g_signal_connect(in, "eval", G_CALLBACK(eval_cb), &state);
+	}
+	ok = node->op->run(node, in, error);
+	if (handler) {
+		g_signal_handler_disconnect(in, handler);
+		vips_image_set_progress(in, FALSE);
+		g_timer_destroy(state.timer);
+	}
+	return ok;
+}
+
+gboolean
+sp_graph_run(SpGraph *graph, GError **error)
+{
+	for (guint i = 0; i < graph->nodes->len; i++) {
+		SpNode *node = g_ptr_array_index(graph->nodes, i);
+
+		if (node->op->kind == SP_OP_SINK && !sp_node_run(node, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+VipsImage *
+_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
+	GError **error)
+{
+	const SpGeometry *g = &node->geom;
+	GPtrArray *pointwise = g_ptr_array_new();
+	SpNode *source = node;
+	VipsImage *image = NULL, *t;
+
+	/* the source this chain reads */
+	while (source->input)
+		source = source->input;
+	/* the pointwise operators after the last geometry operator, in
+	 * order: @node's geometry summarises everything before them */
+	for (SpNode *n = node; n->input && n->op->pointwise; n = n->input)
+		g_ptr_array_insert(pointwise, 0, n);
+
+	double long_side = MAX(g->width, g->height);
+	double extra = MAX(1.0, long_side / max_side);
+	double want_ds = MAX(g->downsample_x, g->downsample_y) * extra;
+	int level = 0;
+	const char *associated = _sp_arg_string(source, "associated");
+
+	if (!associated && source->slide)
+		level = sp_slide_best_level_for_downsample(source->slide, want_ds);
+	if (level_out)
+		*level_out = level;
+
+	if (!(image = _sp_slide_load(source->slide, level, associated, error)))
+		goto out;
+
+	/* the region, in the level's pixels */
+	const SpLevel *l0 = sp_slide_get_level(source->slide, 0);
+	double sx = 1.0, sy = 1.0;
+	if (!associated) {
+		sx = (double) l0->width / image->Xsize;
+		sy = (double) l0->height / image->Ysize;
+	}
+	int left = (int) floor(g->x / sx);
+	int top = (int) floor(g->y / sy);
+	int right = (int) ceil((g->x + g->w) / sx);
+	int bottom = (int) ceil((g->y + g->h) / sy);
+	left = CLAMP(left, 0, image->Xsize - 1);
+	top = CLAMP(top, 0, image->Ysize - 1);
+	right = CLAMP(right, left + 1, image->Xsize);
+	bottom = CLAMP(bottom, top + 1, image->Ysize);
+	if (vips_extract_area(image, &t, left, top, right - left, bottom - top,
+			NULL)) {
+		_sp_set_vips_error(error, node->op->name, "low-resolution view");
+		g_clear_object(&image);
+		goto out;
+	}
+	g_object_unref(image);
+	image = t;
+
+	int out_w = MAX(1, (int) floor(g->width / extra + 0.5));
+	int out_h = MAX(1, (int) floor(g->height / extra + 0.5));
+	if (out_w != image->Xsize || out_h != image->Ysize) {
+		if (vips_resize(image, &t, (double) out_w / image->Xsize, "vscale",
+				(double) out_h / image->Ysize, NULL)) {
+			_sp_set_vips_error(error, node->op->name, "low-resolution view");
+			g_clear_object(&image);
+			goto out;
+		}
+		g_object_unref(image);
+		image = t;
+	}
+
+	for (guint i = 0; i < pointwise->len; i++) {
+		SpNode *p = g_ptr_array_index(pointwise, i);
+
+		t = p->op->build(p, image, error);
+		g_object_unref(image);
+		image = t;
+		if (!image)
+			goto out;
+	}
+out:
+	g_ptr_array_free(pointwise, TRUE);
+	return image;
+}

@@ -1,0 +1,90 @@
+/* Pipeline text, in GDAL `raster pipeline` form: `step args ! step args`. */
+#include "config.h"
+
+#include <string.h>
+
+#include "sp-private.h"
+
+/* Splits words into steps at "!" (also "x!" and "!x"). */
+static GPtrArray *
+split_steps(const char *const *words)
+{
+	GPtrArray *steps = g_ptr_array_new_with_free_func(
+		(GDestroyNotify) g_ptr_array_unref);
+	GPtrArray *step = g_ptr_array_new_with_free_func(g_free);
+
+	for (int i = 0; words[i]; i++) {
+		const char *w = words[i];
+		size_t len = strlen(w);
+		gboolean before = len > 1 && w[0] == '!';
+		gboolean after = len > 1 && w[len - 1] == '!';
+
+		if (strcmp(w, "!") == 0 || before) {
+			g_ptr_array_add(steps, step);
+			step = g_ptr_array_new_with_free_func(g_free);
+		}
+		if (strcmp(w, "!") == 0)
+			continue;
+		if (before) {
+			w++;
+			len--;
+		}
+		if (after)
+			len--;
+		if (len > 0)
+			g_ptr_array_add(step, g_strndup(w, len));
+		if (after) {
+			g_ptr_array_add(steps, step);
+			step = g_ptr_array_new_with_free_func(g_free);
+		}
+	}
+	g_ptr_array_add(steps, step);
+	return steps;
+}
+
+SpNode *
+sp_pipeline_parse(SpGraph *graph, const char *const *words, GError **error)
+{
+	g_autoptr(GPtrArray) steps = NULL;
+	SpNode *node = NULL;
+
+	if (!words || !words[0]) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"empty pipeline: expected 'load FILE ! … ! save FILE'");
+		return NULL;
+	}
+	steps = split_steps(words);
+	for (guint i = 0; i < steps->len; i++) {
+		GPtrArray *step = g_ptr_array_index(steps, i);
+
+		if (step->len == 0) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"pipeline step %u is empty (two '!' in a row, or one at "
+				"an end)",
+				i + 1);
+			return NULL;
+		}
+		g_ptr_array_add(step, NULL);
+		node = sp_node_new_from_strings(graph, g_ptr_array_index(step, 0),
+			node, (const char *const *) step->pdata + 1, error);
+		if (!node)
+			return NULL;
+	}
+	return node;
+}
+
+SpNode *
+sp_pipeline_parse_string(SpGraph *graph, const char *text, GError **error)
+{
+	g_auto(GStrv) argv = NULL;
+	GError *shell_error = NULL;
+	int argc;
+
+	if (!g_shell_parse_argv(text, &argc, &argv, &shell_error)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE, "pipeline: %s",
+			shell_error->message);
+		g_error_free(shell_error);
+		return NULL;
+	}
+	return sp_pipeline_parse(graph, (const char *const *) argv, error);
+}

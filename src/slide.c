@@ -1,0 +1,618 @@
+/* Slides: levels, downsamples, mpp, vendor, properties and associated
+ * images, read from headers only.
+ *
+ * Vendor formats go through libvips' openslideload (OpenSlide). TIFFs that
+ * libvips does not give to OpenSlide (generic tiled and striped TIFF) are
+ * read with libtiff for their structure, finding levels the way OpenSlide's
+ * generic-tiff reader does (src/openslide-vendor-generic-tiff.c): directory
+ * 0 is level 0 and every other directory with the REDUCEDIMAGE bit in
+ * NewSubfileType is a level, sorted by width. Anything else libvips loads
+ * is a one-level image.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tiffio.h>
+
+#include "sp-private.h"
+
+typedef enum {
+	BACKEND_OPENSLIDE,
+	BACKEND_TIFF,
+	BACKEND_VIPS,
+} Backend;
+
+typedef struct {
+	SpLevel level;
+	int page; /* TIFF directory, for BACKEND_TIFF */
+} LevelEntry;
+
+struct _SpSlide {
+	gint ref_count;
+	char *path;
+	char *vendor;
+	Backend backend;
+	GArray *levels;          /* LevelEntry */
+	double mpp_x, mpp_y;     /* 0 = unknown */
+	GHashTable *properties;  /* char * -> char * */
+	char **property_names;   /* sorted, NULL-terminated */
+	char **associated;       /* NULL-terminated */
+};
+
+static void
+set_property(SpSlide *slide, const char *name, const char *value)
+{
+	g_hash_table_replace(slide->properties, g_strdup(name), g_strdup(value));
+}
+
+static void
+finish_property_names(SpSlide *slide)
+{
+	guint n;
+	char **names = (char **) g_hash_table_get_keys_as_array(
+		slide->properties, &n);
+
+	qsort(names, n, sizeof(char *), (GCompareFunc) g_strcmp0);
+	slide->property_names = g_new0(char *, n + 1);
+	for (guint i = 0; i < n; i++)
+		slide->property_names[i] = g_strdup(names[i]);
+	g_free(names);
+}
+
+static gboolean
+parse_double(const char *text, double *out)
+{
+	char *end;
+	double d;
+
+	if (!text)
+		return FALSE;
+	d = g_ascii_strtod(text, &end);
+	if (end == text || !isfinite(d))
+		return FALSE;
+	*out = d;
+	return TRUE;
+}
+
+/* Only plausible pixel sizes count: a file that says 0 or 1e9 µm says
+ * nothing. */
+static gboolean
+mpp_plausible(double mpp)
+{
+	return mpp > 1e-4 && mpp < 1e5;
+}
+
+static gboolean
+open_openslide(SpSlide *slide, GError **error)
+{
+	VipsImage *image;
+	gchar **fields;
+	double count;
+
+	if (vips_openslideload(slide->path, &image, "access",
+			VIPS_ACCESS_RANDOM, NULL)) {
+		_sp_set_vips_error(error, "load", slide->path);
+		return FALSE;
+	}
+	fields = vips_image_get_fields(image);
+	for (int i = 0; fields[i]; i++) {
+		const char *value;
+
+		GType type = vips_image_get_typeof(image, fields[i]);
+
+		if ((type != G_TYPE_STRING && type != VIPS_TYPE_REF_STRING) ||
+			vips_image_get_string(image, fields[i], &value))
+			continue;
+		if (g_str_has_prefix(fields[i], "openslide.") ||
+			g_str_has_prefix(fields[i], "tiff.") ||
+			strchr(fields[i], '.'))
+			set_property(slide, fields[i], value);
+	}
+	g_strfreev(fields);
+	vips_error_clear();
+
+	if (!parse_double(sp_slide_get_property(slide, "openslide.level-count"),
+			&count) ||
+		count < 1 || count > 64) {
+		g_object_unref(image);
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s': OpenSlide reports no levels", slide->path);
+		return FALSE;
+	}
+	for (int i = 0; i < (int) count; i++) {
+		LevelEntry e = { { 0 }, 0 };
+		double w = 0, h = 0, ds = 0, tw = 0, th = 0;
+		char key[64];
+
+		g_snprintf(key, sizeof(key), "openslide.level[%d].width", i);
+		parse_double(sp_slide_get_property(slide, key), &w);
+		g_snprintf(key, sizeof(key), "openslide.level[%d].height", i);
+		parse_double(sp_slide_get_property(slide, key), &h);
+		g_snprintf(key, sizeof(key), "openslide.level[%d].downsample", i);
+		parse_double(sp_slide_get_property(slide, key), &ds);
+		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-width", i);
+		parse_double(sp_slide_get_property(slide, key), &tw);
+		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-height", i);
+		parse_double(sp_slide_get_property(slide, key), &th);
+		if (w < 1 || h < 1 || w > SP_MAX_DIM * 4.0 || h > SP_MAX_DIM * 4.0 ||
+			ds < 1) {
+			g_object_unref(image);
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"load: '%s': level %d has an invalid size", slide->path, i);
+			return FALSE;
+		}
+		e.level.width = (gint64) w;
+		e.level.height = (gint64) h;
+		e.level.downsample = ds;
+		e.level.tile_width = (int) tw;
+		e.level.tile_height = (int) th;
+		g_array_append_val(slide->levels, e);
+	}
+
+	double mx, my;
+	if (parse_double(sp_slide_get_property(slide, "openslide.mpp-x"), &mx) &&
+		parse_double(sp_slide_get_property(slide, "openslide.mpp-y"), &my) &&
+		mpp_plausible(mx) && mpp_plausible(my)) {
+		slide->mpp_x = mx;
+		slide->mpp_y = my;
+	}
+	const char *vendor = sp_slide_get_property(slide, "openslide.vendor");
+	slide->vendor = g_strdup(vendor ? vendor : "openslide");
+
+	const char *assoc;
+	if (vips_image_get_typeof(image, "slide-associated-images") &&
+		!vips_image_get_string(image, "slide-associated-images", &assoc)) {
+		slide->associated = g_strsplit(assoc, ",", -1);
+		for (int i = 0; slide->associated[i]; i++)
+			g_strstrip(slide->associated[i]);
+	}
+	g_object_unref(image);
+	return TRUE;
+}
+
+static void
+tiff_error_quiet(const char *module, const char *fmt, va_list ap)
+{
+}
+
+static void
+tiff_string_property(SpSlide *slide, TIFF *tiff, ttag_t tag,
+	const char *name)
+{
+	char *value;
+
+	if (TIFFGetField(tiff, tag, &value) && value &&
+		g_utf8_validate(value, -1, NULL))
+		set_property(slide, name, value);
+}
+
+static int
+compare_levels(gconstpointer a, gconstpointer b)
+{
+	const LevelEntry *la = a, *lb = b;
+
+	return la->level.width < lb->level.width ?
+		1 :
+		la->level.width > lb->level.width ? -1 : 0;
+}
+
+static gboolean
+open_tiff(SpSlide *slide, GError **error)
+{
+	TIFFErrorHandler old_error = TIFFSetErrorHandler(tiff_error_quiet);
+	TIFFErrorHandler old_warning = TIFFSetWarningHandler(tiff_error_quiet);
+	TIFF *tiff = TIFFOpen(slide->path, "rm");
+	gboolean all_tiled = TRUE;
+	guint32 w0 = 0, h0 = 0;
+	int spp0 = 0;
+
+	if (!tiff) {
+		TIFFSetErrorHandler(old_error);
+		TIFFSetWarningHandler(old_warning);
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s': libtiff cannot read this TIFF", slide->path);
+		return FALSE;
+	}
+
+	int page = 0;
+	do {
+		guint32 w = 0, h = 0, subfile = 0, tw = 0, th = 0;
+		guint16 spp = 1;
+
+		TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w);
+		TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h);
+		TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp);
+		TIFFGetField(tiff, TIFFTAG_SUBFILETYPE, &subfile);
+		if (TIFFIsTiled(tiff)) {
+			TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
+			TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
+		}
+		if (page == 0) {
+			if (w == 0 || h == 0) {
+				TIFFClose(tiff);
+				TIFFSetErrorHandler(old_error);
+				TIFFSetWarningHandler(old_warning);
+				g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+					"load: '%s': image has zero width or height",
+					slide->path);
+				return FALSE;
+			}
+			w0 = w;
+			h0 = h;
+			spp0 = spp;
+			tiff_string_property(slide, tiff, TIFFTAG_IMAGEDESCRIPTION,
+				"tiff.ImageDescription");
+			tiff_string_property(slide, tiff, TIFFTAG_SOFTWARE,
+				"tiff.Software");
+			tiff_string_property(slide, tiff, TIFFTAG_MAKE, "tiff.Make");
+			tiff_string_property(slide, tiff, TIFFTAG_MODEL, "tiff.Model");
+			tiff_string_property(slide, tiff, TIFFTAG_DATETIME,
+				"tiff.DateTime");
+
+			float xres = 0, yres = 0;
+			guint16 unit = RESUNIT_NONE;
+			if (TIFFGetField(tiff, TIFFTAG_XRESOLUTION, &xres) &&
+				TIFFGetField(tiff, TIFFTAG_YRESOLUTION, &yres) &&
+				TIFFGetFieldDefaulted(tiff, TIFFTAG_RESOLUTIONUNIT, &unit)) {
+				char buf[G_ASCII_DTOSTR_BUF_SIZE];
+				double per_unit = unit == RESUNIT_CENTIMETER ? 10000.0 :
+					unit == RESUNIT_INCH                     ? 25400.0 :
+																0;
+
+				set_property(slide, "tiff.XResolution",
+					g_ascii_dtostr(buf, sizeof(buf), xres));
+				set_property(slide, "tiff.YResolution",
+					g_ascii_dtostr(buf, sizeof(buf), yres));
+				set_property(slide, "tiff.ResolutionUnit",
+					unit == RESUNIT_CENTIMETER ? "centimeter" :
+					unit == RESUNIT_INCH       ? "inch" :
+												 "none");
+				if (per_unit > 0 && xres > 0 && yres > 0 &&
+					mpp_plausible(per_unit / xres) &&
+					mpp_plausible(per_unit / yres)) {
+					slide->mpp_x = per_unit / xres;
+					slide->mpp_y = per_unit / yres;
+				}
+			}
+		}
+		if (page == 0 ||
+			((subfile & FILETYPE_REDUCEDIMAGE) && spp == spp0 && w > 0 &&
+				h > 0 && w <= w0 && h <= h0)) {
+			LevelEntry e;
+
+			e.page = page;
+			e.level.width = w;
+			e.level.height = h;
+			e.level.tile_width = tw;
+			e.level.tile_height = th;
+			/* as OpenSlide: the mean of the two axes' ratios */
+			e.level.downsample =
+				((double) w0 / w + (double) h0 / h) / 2.0;
+			if (!tw)
+				all_tiled = FALSE;
+			g_array_append_val(slide->levels, e);
+		}
+		page++;
+	} while (page < 4096 && TIFFReadDirectory(tiff));
+	TIFFClose(tiff);
+	TIFFSetErrorHandler(old_error);
+	TIFFSetWarningHandler(old_warning);
+
+	g_array_sort(slide->levels, compare_levels);
+	/* level 0 must stay directory 0 even if a bogus level is wider */
+	if (g_array_index(slide->levels, LevelEntry, 0).page != 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s': a reduced-resolution level is larger than "
+			"the main image", slide->path);
+		return FALSE;
+	}
+	slide->vendor = g_strdup(all_tiled ? "generic-tiff" : "tiff");
+	return TRUE;
+}
+
+static gboolean
+open_vips(SpSlide *slide, GError **error)
+{
+	VipsImage *image = vips_image_new_from_file(slide->path, "access",
+		VIPS_ACCESS_SEQUENTIAL, NULL);
+	const char *loader = NULL;
+
+	if (!image) {
+		_sp_set_vips_error(error, "load", slide->path);
+		return FALSE;
+	}
+	LevelEntry e = { { 0 }, 0 };
+	e.level.width = image->Xsize;
+	e.level.height = image->Ysize;
+	e.level.downsample = 1.0;
+	g_array_append_val(slide->levels, e);
+
+	/* libvips reports 1 px/mm when a file has no resolution */
+	if (image->Xres > 1.0 && image->Yres > 1.0 &&
+		mpp_plausible(1000.0 / image->Xres) &&
+		mpp_plausible(1000.0 / image->Yres)) {
+		slide->mpp_x = 1000.0 / image->Xres;
+		slide->mpp_y = 1000.0 / image->Yres;
+	}
+	if (vips_image_get_typeof(image, VIPS_META_LOADER) &&
+		!vips_image_get_string(image, VIPS_META_LOADER, &loader)) {
+		g_autofree char *name = g_strdup(loader);
+		char *p = strstr(name, "load");
+		if (p)
+			*p = '\0';
+		slide->vendor = g_strdup(name);
+	}
+	else
+		slide->vendor = g_strdup("image");
+	g_object_unref(image);
+	return TRUE;
+}
+
+SpSlide *
+sp_slide_open(const char *path, GError **error)
+{
+	g_autoptr(SpSlide) slide = NULL;
+	struct stat st;
+	const char *loader;
+
+	if (stat(path, &st) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO, "load: cannot open '%s': %s",
+			path, g_strerror(err));
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"load: cannot open '%s': it is a directory", path);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"load: cannot open '%s': not a regular file", path);
+		return NULL;
+	}
+	if (access(path, R_OK) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO, "load: cannot read '%s': %s",
+			path, g_strerror(err));
+		return NULL;
+	}
+	if (st.st_size == 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s' is empty, not an image", path);
+		return NULL;
+	}
+
+	slide = g_new0(SpSlide, 1);
+	slide->ref_count = 1;
+	slide->path = g_strdup(path);
+	slide->levels = g_array_new(FALSE, TRUE, sizeof(LevelEntry));
+	slide->properties =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+	loader = vips_foreign_find_load(path);
+	vips_error_clear();
+	if (!loader) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s' is not a slide or image that slidepipe can read "
+			"(no OpenSlide or libvips loader recognises it)",
+			path);
+		return NULL;
+	}
+	if (g_str_has_prefix(loader, "VipsForeignLoadOpenslide")) {
+		slide->backend = BACKEND_OPENSLIDE;
+		if (!open_openslide(slide, error))
+			return NULL;
+	}
+	else if (g_str_has_prefix(loader, "VipsForeignLoadTiff")) {
+		slide->backend = BACKEND_TIFF;
+		if (!open_tiff(slide, error))
+			return NULL;
+	}
+	else {
+		slide->backend = BACKEND_VIPS;
+		if (!open_vips(slide, error))
+			return NULL;
+	}
+	if (!slide->associated)
+		slide->associated = g_new0(char *, 1);
+	finish_property_names(slide);
+	return g_steal_pointer(&slide);
+}
+
+SpSlide *
+sp_slide_ref(SpSlide *slide)
+{
+	g_atomic_int_inc(&slide->ref_count);
+	return slide;
+}
+
+void
+sp_slide_unref(SpSlide *slide)
+{
+	if (!slide || !g_atomic_int_dec_and_test(&slide->ref_count))
+		return;
+	g_free(slide->path);
+	g_free(slide->vendor);
+	g_array_unref(slide->levels);
+	g_hash_table_unref(slide->properties);
+	g_strfreev(slide->property_names);
+	g_strfreev(slide->associated);
+	g_free(slide);
+}
+
+const char *
+sp_slide_get_path(SpSlide *slide)
+{
+	return slide->path;
+}
+
+const char *
+sp_slide_get_vendor(SpSlide *slide)
+{
+	return slide->vendor;
+}
+
+int
+sp_slide_get_level_count(SpSlide *slide)
+{
+	return slide->levels->len;
+}
+
+const SpLevel *
+sp_slide_get_level(SpSlide *slide, int level)
+{
+	if (level < 0 || level >= (int) slide->levels->len)
+		return NULL;
+	return &g_array_index(slide->levels, LevelEntry, level).level;
+}
+
+gboolean
+sp_slide_get_mpp(SpSlide *slide, double *mpp_x, double *mpp_y)
+{
+	if (mpp_x)
+		*mpp_x = slide->mpp_x;
+	if (mpp_y)
+		*mpp_y = slide->mpp_y;
+	return slide->mpp_x > 0;
+}
+
+const char *
+sp_slide_get_property(SpSlide *slide, const char *name)
+{
+	return g_hash_table_lookup(slide->properties, name);
+}
+
+const char *const *
+sp_slide_get_property_names(SpSlide *slide)
+{
+	return (const char *const *) slide->property_names;
+}
+
+const char *const *
+sp_slide_get_associated_names(SpSlide *slide)
+{
+	return (const char *const *) slide->associated;
+}
+
+gboolean
+sp_slide_get_associated_size(SpSlide *slide, const char *name, int *width,
+	int *height)
+{
+	VipsImage *image;
+
+	if (!g_strv_contains((const char *const *) slide->associated, name))
+		return FALSE;
+	if (vips_openslideload(slide->path, &image, "associated", name, NULL)) {
+		vips_error_clear();
+		return FALSE;
+	}
+	*width = image->Xsize;
+	*height = image->Ysize;
+	g_object_unref(image);
+	return TRUE;
+}
+
+int
+sp_slide_best_level_for_downsample(SpSlide *slide, double downsample)
+{
+	int best = 0;
+
+	for (int i = 0; i < (int) slide->levels->len; i++) {
+		double ds = g_array_index(slide->levels, LevelEntry, i).level.downsample;
+		if (ds <= downsample * (1.0 + 1e-3))
+			best = i;
+	}
+	return best;
+}
+
+/* Brings what a loader gives to uchar sRGB or 1-band uchar: alpha is
+ * flattened on white, as OpenSlide's readers composite, CMYK converted,
+ * 16-bit scaled to 8. */
+static VipsImage *
+normalise(SpSlide *slide, VipsImage *in, GError **error)
+{
+	VipsImage *image = g_object_ref(in);
+	VipsImage *t;
+
+#define STEP(call) \
+	do { \
+		if (call) { \
+			g_object_unref(image); \
+			_sp_set_vips_error(error, "load", slide->path); \
+			return NULL; \
+		} \
+		g_object_unref(image); \
+		image = t; \
+	} while (0)
+
+	if (image->Type == VIPS_INTERPRETATION_CMYK && image->Bands >= 4)
+		STEP(vips_colourspace(image, &t, VIPS_INTERPRETATION_sRGB, NULL));
+	if (image->BandFmt == VIPS_FORMAT_USHORT) {
+		STEP(vips_rshift_const1(image, &t, 8, NULL));
+		STEP(vips_cast_uchar(image, &t, NULL));
+	}
+	else if (image->BandFmt != VIPS_FORMAT_UCHAR &&
+		image->BandFmt != VIPS_FORMAT_CHAR) {
+		g_object_unref(image);
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s' has %s samples; slidepipe reads 8- and 16-bit "
+			"images",
+			slide->path,
+			vips_enum_nick(VIPS_TYPE_BAND_FORMAT, image->BandFmt));
+		return NULL;
+	}
+	else if (image->BandFmt == VIPS_FORMAT_CHAR)
+		STEP(vips_cast_uchar(image, &t, "shift", FALSE, NULL));
+	if (image->Bands == 4 || image->Bands == 2) {
+		double white[3] = { 255, 255, 255 };
+		VipsArrayDouble *bg =
+			vips_array_double_new(white, image->Bands == 4 ? 3 : 1);
+		int r = vips_flatten(image, &t, "background", bg, NULL);
+		vips_area_unref(VIPS_AREA(bg));
+		STEP(r);
+		/* flatten gives float when the input was not uchar */
+		if (image->BandFmt != VIPS_FORMAT_UCHAR)
+			STEP(vips_cast_uchar(image, &t, NULL));
+	}
+	else if (image->Bands > 4) {
+		STEP(vips_extract_band(image, &t, 0, "n", 3, NULL));
+	}
+#undef STEP
+	return image;
+}
+
+VipsImage *
+_sp_slide_load(SpSlide *slide, int level, const char *associated,
+	GError **error)
+{
+	VipsImage *raw = NULL;
+	int r;
+
+	if (associated)
+		r = vips_openslideload(slide->path, &raw, "associated", associated,
+			NULL);
+	else if (slide->backend == BACKEND_OPENSLIDE)
+		r = vips_openslideload(slide->path, &raw, "level", level, NULL);
+	else if (slide->backend == BACKEND_TIFF)
+		r = vips_tiffload(slide->path, &raw, "page",
+			g_array_index(slide->levels, LevelEntry, level).page, NULL);
+	else {
+		raw = vips_image_new_from_file(slide->path, "access",
+			VIPS_ACCESS_RANDOM, NULL);
+		r = raw ? 0 : -1;
+	}
+	if (r) {
+		_sp_set_vips_error(error, "load", slide->path);
+		return NULL;
+	}
+	VipsImage *out = normalise(slide, raw, error);
+	g_object_unref(raw);
+	return out;
+}

@@ -1,0 +1,130 @@
+/* slidepipe internals shared between src/ and ops/. Not installed. */
+#ifndef SP_PRIVATE_H
+#define SP_PRIVATE_H
+
+#include <slidepipe/slidepipe.h>
+
+G_BEGIN_DECLS
+
+/* libvips 8.14 has no autoptr cleanups for its types (they came in 8.16). */
+#if VIPS_MAJOR_VERSION == 8 && VIPS_MINOR_VERSION < 16
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VipsImage, g_object_unref)
+#endif
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpSlide, sp_slide_unref)
+
+/* One parsed argument value. */
+typedef struct {
+	gboolean set;
+	gint64 i;      /* SP_ARG_INT, SP_ARG_BOOL */
+	double d;      /* SP_ARG_DOUBLE (and INT, converted) */
+	char *s;       /* strings, choices, paths (owned) */
+} SpValue;
+
+struct _SpOpInfo {
+	const char *name;
+	const char *summary;
+	const char *description;
+	SpOpKind kind;
+	const SpArgInfo *args;
+	int n_args;
+	gboolean pointwise;
+
+	/* Cross-argument checks and the output geometry, from the input's
+	 * geometry and this node's arguments. No pixels. */
+	gboolean (*plan)(SpNode *node, GError **error);
+	/* The lazy image, for sources and filters. @in is the input's image
+	 * (NULL for sources). Returns a new reference. */
+	VipsImage *(*build)(SpNode *node, VipsImage *in, GError **error);
+	/* Sinks: pull @in through and write it. */
+	gboolean (*run)(SpNode *node, VipsImage *in, GError **error);
+	/* Optional: free node->priv. */
+	void (*free_priv)(void *priv);
+};
+
+struct _SpNode {
+	SpGraph *graph;
+	const SpOpInfo *op;
+	SpNode *input;
+	SpValue *values;      /* op->n_args of them */
+	SpSlide *slide;       /* the slide this chain reads (ref) */
+	SpGeometry geom;
+	VipsImage *image;     /* built lazily (ref) */
+	char *report;         /* a line for the user, or NULL */
+	void *priv;           /* operator's own state */
+};
+
+struct _SpGraph {
+	GPtrArray *nodes;     /* SpNode *, owned */
+	SpProgressFunc progress;
+	void *progress_data;
+};
+
+/* Accessors for operator code: the value of argument NAME. The name must
+ * be declared by the operator (checked: a typo is a programming error). */
+gboolean _sp_arg_is_set(SpNode *node, const char *name);
+gint64 _sp_arg_int(SpNode *node, const char *name);
+double _sp_arg_double(SpNode *node, const char *name);
+gboolean _sp_arg_bool(SpNode *node, const char *name);
+const char *_sp_arg_string(SpNode *node, const char *name);
+
+/* Argument setting, checked against the declaration (src/op.c). */
+gboolean _sp_node_set_string(SpNode *node, const char *name,
+	const char *text, GError **error);
+gboolean _sp_node_set_valist(SpNode *node, GError **error, va_list ap);
+gboolean _sp_node_finish_args(SpNode *node, GError **error);
+
+/* For the per-operator entry points: @fixed holds NAME, TEXT pairs
+ * (NULL-terminated) for the required arguments, @ap the optional ones. */
+SpNode *_sp_node_new_fixed(SpGraph *graph, const char *op_name,
+	SpNode *input, const char *const *fixed, GError **error, va_list ap);
+
+/* Formats a double for _sp_node_new_fixed(); @buf has
+ * G_ASCII_DTOSTR_BUF_SIZE bytes. */
+const char *_sp_dtostr(char *buf, double d);
+
+/* The operators' declarations (ops/ *.c); the table lives in src/op.c. */
+extern const SpOpInfo _sp_op_load;
+extern const SpOpInfo _sp_op_crop;
+extern const SpOpInfo _sp_op_downsample;
+extern const SpOpInfo _sp_op_threshold;
+extern const SpOpInfo _sp_op_save;
+
+/* Sets a GError from the libvips error buffer (and clears it), prefixed
+ * with the operator name. */
+void _sp_set_vips_error(GError **error, const char *op, const char *what);
+
+/* A VipsImage of @slide's level @level (or associated image @associated if
+ * non-NULL), as uchar RGB (RGBA flattened on white) or 1-band. */
+VipsImage *_sp_slide_load(SpSlide *slide, int level, const char *associated,
+	GError **error);
+
+/* A low-resolution view of the region @node covers, with the long side
+ * at most @max_side pixels, read from the smallest pyramid level that
+ * still has at least that resolution, with @node's pointwise operators
+ * applied. Used for measurements (Otsu) that must not read level 0.
+ * *@level_out gets the level read. Returns a new reference. */
+VipsImage *_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
+	GError **error);
+
+/* The image a node's input produces, built on demand. */
+VipsImage *_sp_node_input_image(SpNode *node, GError **error);
+
+/* Atomic output: a temporary file in the same directory as @path. */
+typedef struct _SpAtomicFile SpAtomicFile;
+SpAtomicFile *_sp_atomic_file_new(const char *op, const char *path,
+	GError **error);
+const char *_sp_atomic_file_temp_path(SpAtomicFile *af);
+gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
+void _sp_atomic_file_abort(SpAtomicFile *af);
+
+
+/* Checks that the directory of @path exists and is writable. */
+gboolean _sp_check_output_path(const char *op, const char *path,
+	GError **error);
+
+/* The number of pixels a ranged value may describe. */
+#define SP_MAX_DIM (G_GINT64_CONSTANT(1) << 30)
+
+G_END_DECLS
+
+#endif /* SP_PRIVATE_H */
