@@ -89,11 +89,31 @@ load_plan(SpNode *node, GError **error)
 	return TRUE;
 }
 
+/* The widest span of this level the pipeline reads: when every consumer
+ * is a crop, the widest crop; otherwise the whole level. */
+static int
+read_width(SpNode *node)
+{
+	GPtrArray *nodes = node->graph->nodes;
+	int widest = 0;
+
+	for (guint i = 0; i < nodes->len; i++) {
+		SpNode *n = g_ptr_array_index(nodes, i);
+
+		if (n->input != node)
+			continue;
+		if (strcmp(n->op->name, "crop") != 0)
+			return 0;
+		widest = MAX(widest, n->geom.width);
+	}
+	return widest;
+}
+
 static VipsImage *
 load_build(SpNode *node, VipsImage *in, GError **error)
 {
 	VipsImage *image = _sp_slide_load(node->slide, _sp_arg_int(node, "level"),
-		_sp_arg_string(node, "associated"), error);
+		_sp_arg_string(node, "associated"), read_width(node), error);
 
 	if (image && image->Bands != node->geom.bands)
 		node->geom.bands = image->Bands;

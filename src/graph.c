@@ -421,7 +421,7 @@ _sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 	if (level_out)
 		*level_out = level;
 
-	if (!(image = _sp_slide_load(source->slide, level, associated, error)))
+	if (!(image = _sp_slide_load(source->slide, level, associated, 0, error)))
 		goto out;
 
 	/* the region, in the level's pixels */

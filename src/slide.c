@@ -590,7 +590,7 @@ normalise(SpSlide *slide, VipsImage *in, GError **error)
 
 VipsImage *
 _sp_slide_load(SpSlide *slide, int level, const char *associated,
-	GError **error)
+	int read_width, GError **error)
 {
 	VipsImage *raw = NULL;
 	int r;
@@ -600,9 +600,20 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 			NULL);
 	else if (slide->backend == BACKEND_OPENSLIDE)
 		r = vips_openslideload(slide->path, &raw, "level", level, NULL);
-	else if (slide->backend == BACKEND_TIFF)
-		r = vips_tiffload(slide->path, &raw, "page",
-			g_array_index(slide->levels, LevelEntry, level).page, NULL);
+	else if (slide->backend == BACKEND_TIFF) {
+		int page = g_array_index(slide->levels, LevelEntry, level).page;
+
+		if (_sp_tiffread_can_read(slide->path, page)) {
+			/* our reader: parallel decode, cache sized to the read */
+			raw = _sp_tiffread_new(slide->path, page,
+				read_width > 0 ? read_width : G_MAXINT, error);
+			if (!raw)
+				return NULL;
+			r = 0;
+		}
+		else
+			r = vips_tiffload(slide->path, &raw, "page", page, NULL);
+	}
 	else {
 		raw = vips_image_new_from_file(slide->path, "access",
 			VIPS_ACCESS_RANDOM, NULL);

@@ -94,8 +94,16 @@ extern const SpOpInfo _sp_op_save;
 void _sp_set_vips_error(GError **error, const char *op, const char *what);
 
 /* A VipsImage of @slide's level @level (or associated image @associated if
- * non-NULL), as uchar RGB (RGBA flattened on white) or 1-band. */
+ * non-NULL), as uchar RGB (RGBA flattened on white) or 1-band.
+ * @read_width: the widest span, in the level's pixels, that the pipeline
+ * will read (0: the whole level); sizes the tile cache. */
 VipsImage *_sp_slide_load(SpSlide *slide, int level, const char *associated,
+	int read_width, GError **error);
+
+/* src/tiffread.c: our own tiled-TIFF source operation. */
+GType sp_tiffread_get_type(void);
+gboolean _sp_tiffread_can_read(const char *filename, int page);
+VipsImage *_sp_tiffread_new(const char *filename, int page, int cache_width,
 	GError **error);
 
 /* A low-resolution view of the region @node covers, with the long side

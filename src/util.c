@@ -19,6 +19,9 @@ sp_init(const char *argv0, GError **error)
 
 	if (g_once_init_enter(&done)) {
 		gboolean ok = vips_init(argv0 ? argv0 : "slidepipe") == 0;
+
+		if (ok)
+			sp_tiffread_get_type();
 		g_once_init_leave(&done, ok ? 1 : 2);
 	}
 	if (done != 1) {
