@@ -54,16 +54,42 @@ sp_pipeline_parse(SpGraph *graph, const char *const *words, GError **error)
 		return NULL;
 	}
 	steps = split_steps(words);
-	for (guint i = 0; i < steps->len; i++) {
-		GPtrArray *step = g_ptr_array_index(steps, i);
-
-		if (step->len == 0) {
+	/* the shape first: a syntax error wins over opening files */
+	for (guint i = 0; i < steps->len; i++)
+		if (((GPtrArray *) g_ptr_array_index(steps, i))->len == 0) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"pipeline step %u is empty (two '!' in a row, or one at "
 				"an end)",
 				i + 1);
 			return NULL;
 		}
+	for (guint i = 0; i < steps->len; i++) {
+		GPtrArray *step = g_ptr_array_index(steps, i);
+		const char *name = g_ptr_array_index(step, 0);
+		const SpOpInfo *op = sp_op_lookup(name);
+
+		if (!op) {
+			/* the graph's own message, which lists the operators */
+			sp_node_new(graph, name, NULL, error, NULL);
+			return NULL;
+		}
+		if ((i == 0) != (sp_op_get_kind(op) == SP_OP_SOURCE)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				i == 0 ? "pipeline must start with a source such as 'load "
+						 "FILE', not '%s'" :
+						 "'%s' is a source and can only start the pipeline",
+				name);
+			return NULL;
+		}
+		if (sp_op_get_kind(op) == SP_OP_SINK && i + 1 < steps->len) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"'%s' is a sink and must end the pipeline", name);
+			return NULL;
+		}
+	}
+	for (guint i = 0; i < steps->len; i++) {
+		GPtrArray *step = g_ptr_array_index(steps, i);
+
 		g_ptr_array_add(step, NULL);
 		node = sp_node_new_from_strings(graph, g_ptr_array_index(step, 0),
 			node, (const char *const *) step->pdata + 1, error);

@@ -1,0 +1,552 @@
+/* The C API: argument checks from the declarations, geometry planned
+ * without pixels, pixel results of each operator, errors, and no leaked
+ * libvips objects. GTest, TAP output.
+ */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <slidepipe/slidepipe.h>
+
+static char *tmpdir;
+
+static char *
+tmp_path(const char *name)
+{
+	return g_build_filename(tmpdir, name, NULL);
+}
+
+static void *
+count_cb(void *object, void *a, void *b)
+{
+	int *n = a;
+
+	(*n)++;
+	return NULL;
+}
+
+static int
+live_objects(void)
+{
+	int n = 0;
+
+	vips_object_map(count_cb, &n, NULL);
+	return n;
+}
+
+/* A 1-band test image whose pixel (x, y) is (x + 3y) mod 256, written as a
+ * tiled pyramidal LZW TIFF with a 0.5 µm pixel size. Lossless, so pixel
+ * values can be checked exactly. */
+static char *
+make_gradient_slide(int w, int h)
+{
+	char *path = tmp_path("gradient.tif");
+	VipsImage *xy, *x, *y, *t1, *t2, *t3;
+
+	if (g_file_test(path, G_FILE_TEST_EXISTS))
+		return path;
+	g_assert_cmpint(vips_xyz(&xy, w, h, NULL), ==, 0);
+	g_assert_cmpint(vips_extract_band(xy, &x, 0, NULL), ==, 0);
+	g_assert_cmpint(vips_extract_band(xy, &y, 1, NULL), ==, 0);
+	g_assert_cmpint(vips_linear1(y, &t1, 3.0, 0.0, NULL), ==, 0);
+	g_assert_cmpint(vips_add(x, t1, &t2, NULL), ==, 0);
+	g_assert_cmpint(vips_remainder_const1(t2, &t3, 256, NULL), ==, 0);
+	VipsImage *u;
+	g_assert_cmpint(vips_cast_uchar(t3, &u, NULL), ==, 0);
+	g_assert_cmpint(vips_tiffsave(u, path, "tile", TRUE, "tile_width", 64,
+						"tile_height", 64, "pyramid", TRUE, "compression",
+						VIPS_FOREIGN_TIFF_COMPRESSION_LZW, "resunit",
+						VIPS_FOREIGN_TIFF_RESUNIT_CM, "xres", 2000.0, "yres",
+						2000.0, NULL),
+		==, 0);
+	g_object_unref(u);
+	g_object_unref(t3);
+	g_object_unref(t2);
+	g_object_unref(t1);
+	g_object_unref(y);
+	g_object_unref(x);
+	g_object_unref(xy);
+	return path;
+}
+
+/* Two classes: grey 50 on the left half, 200 on the right, plus a little
+ * deterministic noise so the histogram is not two spikes. */
+static char *
+make_two_class_image(void)
+{
+	char *path = tmp_path("two-class.png");
+	VipsImage *xy, *x, *cls, *noise, *sum, *u;
+	const int w = 512, h = 256;
+
+	g_assert_cmpint(vips_xyz(&xy, w, h, NULL), ==, 0);
+	g_assert_cmpint(vips_extract_band(xy, &x, 0, NULL), ==, 0);
+	/* x >= w/2 -> 255, then scale to 150 and add 50 */
+	g_assert_cmpint(vips_moreeq_const1(x, &cls, w / 2, NULL), ==, 0);
+	VipsImage *scaled;
+	g_assert_cmpint(vips_linear1(cls, &scaled, 150.0 / 255.0, 50.0, NULL),
+		==, 0);
+	g_assert_cmpint(vips_gaussnoise(&noise, w, h, "sigma", 5.0, "mean", 0.0,
+						"seed", 7, NULL),
+		==, 0);
+	g_assert_cmpint(vips_add(scaled, noise, &sum, NULL), ==, 0);
+	g_assert_cmpint(vips_cast_uchar(sum, &u, NULL), ==, 0);
+	g_assert_cmpint(vips_pngsave(u, path, NULL), ==, 0);
+	g_object_unref(u);
+	g_object_unref(sum);
+	g_object_unref(noise);
+	g_object_unref(scaled);
+	g_object_unref(cls);
+	g_object_unref(x);
+	g_object_unref(xy);
+	return path;
+}
+
+static double
+pixel(VipsImage *image, int x, int y)
+{
+	double *v;
+	int n;
+	double r;
+
+	g_assert_cmpint(vips_getpoint(image, &v, &n, x, y, NULL), ==, 0);
+	r = v[0];
+	g_free(v);
+	return r;
+}
+
+static void
+test_declarations(void)
+{
+	int n;
+	const SpOpInfo *const *ops = sp_op_list(&n);
+	const char *names[] = { "load", "crop", "downsample", "threshold",
+		"save" };
+
+	g_assert_cmpint(n, ==, 5);
+	for (int i = 0; i < n; i++) {
+		g_assert_cmpstr(sp_op_get_name(ops[i]), ==, names[i]);
+		int n_args;
+		const SpArgInfo *args = sp_op_get_args(ops[i], &n_args);
+		g_autofree char *help = sp_op_format_help(ops[i]);
+		g_autofree char *man = sp_op_format_man(ops[i]);
+
+		/* help and man page are derived from every declared argument */
+		g_assert_cmpint(n_args, >, 0);
+		for (int j = 0; j < n_args; j++) {
+			g_assert_nonnull(strstr(help, args[j].name));
+			g_assert_nonnull(strstr(man, args[j].name));
+			g_assert_nonnull(args[j].doc);
+		}
+		g_assert_true(g_str_has_prefix(man, ".SS "));
+	}
+	g_assert_null(sp_op_lookup("blur"));
+	g_assert_true(sp_op_get_kind(sp_op_lookup("save")) == SP_OP_SINK);
+}
+
+static void
+test_argument_checks(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(load);
+
+	/* out of the declared range */
+	g_assert_null(sp_node_new(graph, "save", load, &error, "path", "x.tif",
+		"Q", 101, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "'Q'"));
+	g_assert_nonnull(strstr(error->message, "out of range"));
+	g_clear_error(&error);
+
+	/* not one of the choices */
+	g_assert_null(sp_threshold(load, &error, "channel", "hue", NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "saturation|gray"));
+	g_clear_error(&error);
+
+	/* unknown argument names the known ones */
+	g_assert_null(sp_crop(load, 0, 0, 10, 10, &error, "unit", "um", NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "unknown argument 'unit'"));
+	g_assert_nonnull(strstr(error->message, "units"));
+	g_clear_error(&error);
+
+	/* NaN and non-positive sizes */
+	g_assert_null(sp_crop(load, NAN, 0, 10, 10, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	g_assert_null(sp_crop(load, 0, 0, 0, 10, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+
+	/* a crop outside names the slide's size */
+	g_assert_null(sp_crop(load, 900, 0, 200, 10, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_REGION);
+	g_assert_nonnull(strstr(error->message, "1000 × 700"));
+	g_clear_error(&error);
+
+	/* downsample: factor or mpp, not both, not below 1 */
+	g_assert_null(sp_downsample(load, 2, &error, "mpp", 1.0, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	g_assert_null(sp_downsample(load, 0.5, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+
+	/* structure: a filter needs an input, a sink ends the chain */
+	g_assert_null(sp_crop(NULL, 0, 0, 1, 1, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	SpNode *save = sp_save(load, "out.tif", &error, NULL);
+	g_assert_no_error(error);
+	g_assert_null(sp_crop(save, 0, 0, 1, 1, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	g_assert_null(sp_node_new(graph, "blur", load, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "load, crop, downsample"));
+	g_clear_error(&error);
+
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
+static void
+test_load_errors(void)
+{
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	g_autofree char *text = tmp_path("notes.txt");
+	g_autofree char *empty = tmp_path("empty.tif");
+
+	g_assert_null(sp_load(graph, "/nonexistent/slide.svs", &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "/nonexistent/slide.svs"));
+	g_clear_error(&error);
+
+	g_assert_true(g_file_set_contents(text, "not an image\n", -1, NULL));
+	g_assert_null(sp_load(graph, text, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_FORMAT);
+	g_assert_nonnull(strstr(error->message, "notes.txt"));
+	g_clear_error(&error);
+
+	g_assert_true(g_file_set_contents(empty, "", 0, NULL));
+	g_assert_null(sp_load(graph, empty, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_FORMAT);
+	g_clear_error(&error);
+
+	g_assert_null(sp_load(graph, tmpdir, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "directory"));
+	g_clear_error(&error);
+
+	sp_graph_free(graph);
+}
+
+static void
+test_slide_levels(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	GError *error = NULL;
+	SpSlide *slide = sp_slide_open(path, &error);
+	double mx, my;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(sp_slide_get_vendor(slide), ==, "generic-tiff");
+	/* 1000 -> 500 -> 250 -> 125 -> 63: down to one 64-px tile */
+	g_assert_cmpint(sp_slide_get_level_count(slide), ==, 5);
+	g_assert_cmpint(sp_slide_get_level(slide, 1)->width, ==, 500);
+	g_assert_cmpint(sp_slide_get_level(slide, 1)->height, ==, 350);
+	g_assert_cmpint(sp_slide_get_level(slide, 0)->tile_width, ==, 64);
+	g_assert_cmpfloat_with_epsilon(sp_slide_get_level(slide, 2)->downsample,
+		4.0, 1e-9);
+	g_assert_null(sp_slide_get_level(slide, 5));
+	g_assert_true(sp_slide_get_mpp(slide, &mx, &my));
+	g_assert_cmpfloat_with_epsilon(mx, 0.5, 1e-4);
+	g_assert_cmpfloat_with_epsilon(my, 0.5, 1e-4);
+
+	/* largest downsample not above the request, with tolerance */
+	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 1), ==, 0);
+	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 3.9), ==, 1);
+	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 4), ==, 2);
+	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 3.999), ==, 2);
+	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 1000), ==, 4);
+	sp_slide_unref(slide);
+}
+
+static void
+test_crop_pixels(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *node = sp_load(graph, path, &error, NULL);
+
+	node = sp_crop(node, 100, 50, 300, 200, &error, NULL);
+	g_assert_no_error(error);
+	const SpGeometry *g = sp_node_get_geometry(node);
+	g_assert_cmpint(g->width, ==, 300);
+	g_assert_cmpint(g->height, ==, 200);
+	g_assert_cmpfloat(g->x, ==, 100);
+	g_assert_cmpfloat_with_epsilon(g->mpp_x, 0.5, 1e-4);
+
+	VipsImage *image = sp_node_get_image(node, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(image->Bands, ==, 1);
+	/* pixel (0,0) of the crop is slide pixel (100, 50) */
+	g_assert_cmpfloat(pixel(image, 0, 0), ==, (100 + 3 * 50) % 256);
+	g_assert_cmpfloat(pixel(image, 299, 199), ==, (399 + 3 * 249) % 256);
+
+	/* crop in µm: 0.5 µm per pixel */
+	SpNode *um = sp_crop(sp_node_get_input(node), 50, 25, 150, 100, &error,
+		"units", "um", NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_geometry(um)->width, ==, 300);
+	g_assert_cmpfloat(sp_node_get_geometry(um)->x, ==, 100);
+
+	/* a crop of a crop is still in level-0 coordinates */
+	SpNode *inner = sp_crop(node, 200, 100, 10, 10, &error, NULL);
+	g_assert_no_error(error);
+	image = sp_node_get_image(inner, &error);
+	g_assert_cmpfloat(pixel(image, 0, 0), ==, (200 + 3 * 100) % 256);
+	g_assert_null(sp_crop(node, 50, 50, 10, 10, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_REGION);
+	g_assert_nonnull(strstr(error->message, "its input"));
+	g_clear_error(&error);
+
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
+static void
+test_downsample_box(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *crop = sp_crop(sp_load(graph, path, &error, NULL), 0, 0, 400,
+		400, &error, NULL);
+	SpNode *node = sp_downsample(crop, 4, &error, NULL);
+	g_assert_no_error(error);
+
+	const SpGeometry *g = sp_node_get_geometry(node);
+	g_assert_cmpint(g->width, ==, 100);
+	g_assert_cmpfloat(g->downsample_x, ==, 4);
+	g_assert_cmpfloat_with_epsilon(g->mpp_x, 2.0, 1e-4);
+
+	VipsImage *image = sp_node_get_image(node, &error);
+	VipsImage *src = sp_node_get_image(crop, &error);
+	g_assert_no_error(error);
+	/* each output pixel is the mean of its 4 × 4 block, within 2 */
+	for (int y = 0; y < 100; y += 7)
+		for (int x = 0; x < 100; x += 9) {
+			double sum = 0;
+			for (int j = 0; j < 4; j++)
+				for (int i = 0; i < 4; i++)
+					sum += pixel(src, 4 * x + i, 4 * y + j);
+			g_assert_cmpfloat(fabs(pixel(image, x, y) - sum / 16), <=, 2);
+		}
+
+	/* fractional: size rounds, mpp scales */
+	SpNode *frac = sp_downsample(crop, 2.5, &error, NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_geometry(frac)->width, ==, 160);
+	g_assert_cmpfloat_with_epsilon(sp_node_get_geometry(frac)->mpp_x, 1.25,
+		1e-6);
+	image = sp_node_get_image(frac, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(image->Xsize, ==, 160);
+
+	/* by target mpp */
+	SpNode *bympp = sp_downsample(crop, 0, &error, "mpp", 2.0, NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_geometry(bympp)->width, ==, 100);
+
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
+static void
+test_otsu_two_class(void)
+{
+	g_autofree char *path = make_two_class_image();
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *mask = sp_threshold(sp_load(graph, path, &error, NULL), &error,
+		NULL);
+	VipsImage *image;
+	double value;
+
+	g_assert_no_error(error);
+	image = sp_node_get_image(mask, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(image->Bands, ==, 1);
+	g_assert_cmpint(image->BandFmt, ==, VIPS_FORMAT_UCHAR);
+	g_assert_cmpint(vips_image_get_double(image, "slidepipe-threshold",
+						&value),
+		==, 0);
+	/* between the classes, and reported */
+	g_assert_cmpfloat(value, >, 70);
+	g_assert_cmpfloat(value, <, 180);
+	g_assert_nonnull(strstr(sp_node_get_report(mask), "Otsu value"));
+	g_assert_cmpfloat(pixel(image, 10, 10), ==, 0);
+	g_assert_cmpfloat(pixel(image, 500, 200), ==, 255);
+
+	/* invert and a fixed value */
+	SpNode *inv = sp_threshold(sp_node_get_input(mask), &error, "value",
+		100.0, "invert", TRUE, NULL);
+	g_assert_no_error(error);
+	image = sp_node_get_image(inv, &error);
+	g_assert_cmpfloat(pixel(image, 10, 10), ==, 255);
+	g_assert_cmpfloat(pixel(image, 500, 200), ==, 0);
+	g_assert_null(sp_threshold(sp_node_get_input(mask), &error, "value",
+		100.0, "method", "otsu", NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
+static void
+test_otsu_reads_low_level(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *mask = sp_threshold(sp_load(graph, path, &error, NULL), &error,
+		NULL);
+
+	g_assert_no_error(error);
+	/* a 1000-px slide is below 2048: read at level 0 */
+	g_assert_nonnull(sp_node_get_image(mask, &error));
+	g_assert_nonnull(strstr(sp_node_get_report(mask), "1000 × 700 view"));
+	g_assert_nonnull(strstr(sp_node_get_report(mask), "level 0"));
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
+static void
+test_save_atomic(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	g_autofree char *out = tmp_path("crop.tif");
+	g_autofree char *bad = tmp_path("no-such-dir/crop.tif");
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *crop = sp_crop(sp_load(graph, path, &error, NULL), 10, 10, 600,
+		500, &error, NULL);
+	SpNode *save = sp_save(crop, out, &error, "tile", 128, NULL);
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(sp_node_get_output_path(save), ==, out);
+	g_assert_false(g_file_test(out, G_FILE_TEST_EXISTS));
+	g_assert_true(sp_graph_run(graph, &error));
+	g_assert_no_error(error);
+
+	/* the output is a pyramid whose levels we can read back */
+	SpSlide *written = sp_slide_open(out, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_slide_get_level_count(written), ==, 4);
+	g_assert_cmpint(sp_slide_get_level(written, 0)->width, ==, 600);
+	g_assert_cmpint(sp_slide_get_level(written, 0)->tile_width, ==, 128);
+	g_assert_cmpint(sp_slide_get_level(written, 3)->width, ==, 75);
+	double mx;
+	g_assert_true(sp_slide_get_mpp(written, &mx, NULL));
+	g_assert_cmpfloat_with_epsilon(mx, 0.5, 1e-3);
+	sp_slide_unref(written);
+
+	/* no temporary file stays behind */
+	GDir *dir = g_dir_open(tmpdir, 0, NULL);
+	const char *name;
+	while ((name = g_dir_read_name(dir)))
+		g_assert_false(g_str_has_suffix(name, ".sp-tmp"));
+	g_dir_close(dir);
+
+	/* a directory that does not exist: caught before any pixel work */
+	g_assert_null(sp_save(crop, bad, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "no-such-dir"));
+	g_clear_error(&error);
+
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
+static void
+test_pipeline_parse(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	g_autofree char *text = g_strdup_printf(
+		"load '%s' ! crop 0 0 512 512! downsample factor=2 !threshold "
+		"value=10 invert",
+		path);
+	SpNode *last = sp_pipeline_parse_string(graph, text, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(sp_op_get_name(sp_node_get_op(last)), ==, "threshold");
+	g_assert_cmpint(sp_node_get_geometry(last)->width, ==, 256);
+	g_assert_cmpint(sp_node_get_geometry(last)->bands, ==, 1);
+	g_assert_cmpstr(sp_op_get_name(sp_node_get_op(sp_node_get_input(last))),
+		==, "downsample");
+
+	g_assert_null(sp_pipeline_parse_string(graph, "load a.tif ! ! save b.tif",
+		&error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "empty"));
+	g_clear_error(&error);
+	g_assert_null(sp_pipeline_parse_string(graph, "crop 0 0 1 1", &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	g_assert_null(sp_pipeline_parse_string(graph, "load 'unterminated",
+		&error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	sp_graph_free(graph);
+}
+
+int
+main(int argc, char **argv)
+{
+	GError *error = NULL;
+	int result;
+
+	g_test_init(&argc, &argv, NULL);
+	g_assert_true(sp_init(argv[0], &error));
+	/* the operation cache holds references; without it every live
+	 * object after a test is a leak */
+	vips_cache_set_max(0);
+	tmpdir = g_dir_make_tmp("sp-test-api-XXXXXX", NULL);
+
+	g_test_add_func("/ops/declarations", test_declarations);
+	g_test_add_func("/ops/argument-checks", test_argument_checks);
+	g_test_add_func("/load/errors", test_load_errors);
+	g_test_add_func("/load/levels", test_slide_levels);
+	g_test_add_func("/crop/pixels", test_crop_pixels);
+	g_test_add_func("/downsample/box", test_downsample_box);
+	g_test_add_func("/threshold/otsu-two-class", test_otsu_two_class);
+	g_test_add_func("/threshold/otsu-view", test_otsu_reads_low_level);
+	g_test_add_func("/save/atomic", test_save_atomic);
+	g_test_add_func("/pipeline/parse", test_pipeline_parse);
+	result = g_test_run();
+
+	/* remove the scratch directory */
+	GDir *dir = g_dir_open(tmpdir, 0, NULL);
+	const char *name;
+	while (dir && (name = g_dir_read_name(dir))) {
+		g_autofree char *p = g_build_filename(tmpdir, name, NULL);
+		g_remove(p);
+	}
+	if (dir)
+		g_dir_close(dir);
+	g_rmdir(tmpdir);
+	vips_shutdown();
+	return result;
+}
