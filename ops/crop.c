@@ -11,13 +11,13 @@ static const char *const units_choices[] = { "px", "um", NULL };
 #define COORD_MAX 1e12
 
 static const SpArgInfo crop_args[] = {
-	{ "x", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, -COORD_MAX,
+	{ "x", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, 0,
 		COORD_MAX, NULL, 0, TRUE, "left edge of the region" },
-	{ "y", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, -COORD_MAX,
+	{ "y", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, 0,
 		COORD_MAX, NULL, 1, TRUE, "top edge of the region" },
-	{ "w", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, -COORD_MAX,
+	{ "w", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, 0,
 		COORD_MAX, NULL, 2, TRUE, "width of the region, > 0" },
-	{ "h", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, -COORD_MAX,
+	{ "h", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, 0,
 		COORD_MAX, NULL, 3, TRUE, "height of the region, > 0" },
 	{ "units", SP_ARG_CHOICE, NULL, "px", 0, 0, units_choices, -1, FALSE,
 		"units of x, y, w, h: level-0 pixels or micrometres "

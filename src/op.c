@@ -333,16 +333,27 @@ append_usage(GString *s, const SpOpInfo *op)
 	for (int i = 0; i < op->n_args; i++) {
 		const SpArgInfo *arg = &op->args[i];
 		g_autofree char *upper = g_ascii_strup(arg->name, -1);
+		g_autofree char *value = NULL;
 
-		if (arg->position >= 0 && arg->required)
-			g_string_append_printf(s, " %s", upper);
-		else if (arg->position >= 0)
-			g_string_append_printf(s, " [%s]", upper);
-		else if (arg->type == SP_ARG_BOOL)
+		if (arg->position >= 0) {
+			g_string_append_printf(s, arg->required ? " %s" : " [%s]",
+				upper);
+			continue;
+		}
+		if (arg->type == SP_ARG_BOOL && arg->default_value &&
+			strcmp(arg->default_value, "false") == 0) {
 			g_string_append_printf(s, " [%s]", arg->name);
+			continue;
+		}
+		if (arg->type == SP_ARG_CHOICE)
+			value = format_range(arg);
+		else if (arg->type == SP_ARG_BOOL)
+			value = g_strdup("true|false");
+		else if (arg->type == SP_ARG_INT || arg->type == SP_ARG_DOUBLE)
+			value = g_strdup("N");
 		else
-			g_string_append_printf(s, " [%s=%s]", arg->name,
-				arg->type == SP_ARG_CHOICE ? "WORD" : upper);
+			value = g_strdup(upper);
+		g_string_append_printf(s, " [%s=%s]", arg->name, value);
 	}
 }
 
