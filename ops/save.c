@@ -189,6 +189,12 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 		_sp_set_vips_error(error, "save", path);
 		return FALSE;
 	}
+	/* no pixel size: say so, rather than libvips' default 10 px/cm */
+	if (format == FORMAT_TIFF && !(g->mpp_x > 0 && g->mpp_y > 0) &&
+		!_sp_tiff_set_resolution_unit_none("save", temp, error)) {
+		_sp_atomic_file_abort(af);
+		return FALSE;
+	}
 	return _sp_atomic_file_commit(af, error);
 }
 

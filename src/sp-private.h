@@ -126,6 +126,11 @@ gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
 
 
+/* src/tiffpatch.c: set ResolutionUnit to none in every directory of the
+ * finished TIFF @path, in place (the pixel size is unknown). */
+gboolean _sp_tiff_set_resolution_unit_none(const char *op, const char *path,
+	GError **error);
+
 /* Checks that the directory of @path exists and is writable. */
 gboolean _sp_check_output_path(const char *op, const char *path,
 	GError **error);
