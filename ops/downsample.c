@@ -11,6 +11,9 @@ static const SpArgInfo downsample_args[] = {
 		"average FACTOR × FACTOR blocks)" },
 	{ "mpp", SP_ARG_DOUBLE, "µm per pixel", NULL, 1e-6, 1e6, NULL, -1, FALSE,
 		"target pixel size instead of a factor (needs the slide's mpp)" },
+	{ "exact", SP_ARG_BOOL, NULL, "false", 0, 0, NULL, -1, FALSE,
+		"compute from the input's level instead of reading a lower "
+		"pyramid level (see 'slidepipe explain')" },
 };
 
 static gboolean
@@ -130,7 +133,9 @@ const SpOpInfo _sp_op_downsample = {
 		"box-shrink then resample with a Lanczos-3 kernel (libvips "
 		"resize), which antialiases. The output size is the input size "
 		"divided by the factor, rounded to the nearest pixel; the mpp "
-		"of the result scales with the factor.",
+		"of the result scales with the factor. Unless exact is given, "
+		"the planner reads the pyramid level whose downsample is the "
+		"largest not above the one wanted and reduces only the rest.",
 	.kind = SP_OP_FILTER,
 	.args = downsample_args,
 	.n_args = G_N_ELEMENTS(downsample_args),

@@ -16,8 +16,9 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-	"usage: slidepipe [--progress] [--quiet] load IN [ARGS] ! STEP [ARGS] "
-	"… ! save OUT [ARGS]\n"
+	"usage: slidepipe [--progress] [--quiet] [--exact] load IN [ARGS] ! "
+	"STEP [ARGS] … ! save OUT [ARGS]\n"
+	"       slidepipe [--exact] explain load IN [ARGS] ! STEP [ARGS] …\n"
 	"       slidepipe info SLIDE [--json]\n"
 	"       slidepipe ops\n"
 	"       slidepipe OP --help\n"
@@ -36,6 +37,8 @@ static const char usage_text[] =
 	"  --progress   show percent done and ETA on stderr (default when "
 	"stderr is a terminal)\n"
 	"  --quiet, -q  print no summary of what was written\n"
+	"  --exact      compute downsamples from level 0 instead of reading "
+	"a lower pyramid level\n"
 	"\n"
 	"exit status: 0 success, 1 runtime error, 2 usage error.\n"
 	"See 'slidepipe ops' and slidepipe(1).\n";
@@ -334,15 +337,70 @@ print_written(const char *path)
 	sp_slide_unref(out);
 }
 
+/* `explain`: the plan of every step, computed without pixels. */
 static int
-cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet)
+cmd_explain(int argc, char **argv, gboolean exact)
+{
+	GError *error = NULL;
+	SpGraph *graph = sp_graph_new();
+	GPtrArray *chain = g_ptr_array_new();
+	SpNode *last;
+
+	sp_graph_set_exact(graph, exact);
+	last = sp_pipeline_parse(graph, (const char *const *) argv, &error);
+	if (!last) {
+		g_ptr_array_free(chain, TRUE);
+		sp_graph_free(graph);
+		return fail(error);
+	}
+	for (SpNode *n = last; n; n = sp_node_get_input(n))
+		g_ptr_array_insert(chain, 0, n);
+	for (guint i = 0; i < chain->len; i++) {
+		SpNode *n = g_ptr_array_index(chain, i);
+		const SpGeometry *g = sp_node_get_geometry(n);
+		const char *name = sp_op_get_name(sp_node_get_op(n));
+		SpPlan p;
+
+		if (sp_op_get_kind(sp_node_get_op(n)) == SP_OP_SINK) {
+			printf("%u. %s %s: writes %d × %d px\n", i + 1, name,
+				sp_node_get_output_path(n), g->width, g->height);
+			continue;
+		}
+		sp_node_get_plan(n, &p);
+		printf("%u. %s: %d × %d × %d px, level-0 region x=%.6g y=%.6g "
+			   "w=%.6g h=%.6g, downsample %.6g",
+			i + 1, name, g->width, g->height, g->bands, g->x, g->y, g->w,
+			g->h, g->downsample_x);
+		if (g->mpp_x > 0)
+			printf(", mpp %.6g", g->mpp_x);
+		printf("\n");
+		if (p.level < 0)
+			printf("   reads the associated image, region x=%.6g y=%.6g "
+				   "w=%.6g h=%.6g\n",
+				p.x, p.y, p.w, p.h);
+		else
+			printf("   reads level %d (downsample %.6g)%s, region x=%.6g "
+				   "y=%.6g w=%.6g h=%.6g (level px), then reduces by %.6g; "
+				   "decodes %" G_GUINT64_FORMAT " px\n",
+				p.level, p.level_downsample_x,
+				p.planned ? " [planned]" : "", p.x, p.y, p.w, p.h,
+				p.remaining_x, p.decoded_pixels);
+	}
+	g_ptr_array_free(chain, TRUE);
+	sp_graph_free(graph);
+	return 0;
+}
+
+static int
+cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet,
+	gboolean exact)
 {
 	GError *error = NULL;
 	SpGraph *graph = sp_graph_new();
 	SpNode *last;
 	int code = 0;
 
-	argv[argc] = NULL;
+	sp_graph_set_exact(graph, exact);
 	last = sp_pipeline_parse(graph, (const char *const *) argv, &error);
 	if (!last) {
 		sp_graph_free(graph);
@@ -376,7 +434,7 @@ int
 main(int argc, char **argv)
 {
 	GError *error = NULL;
-	gboolean progress = isatty(2), quiet = FALSE;
+	gboolean progress = isatty(2), quiet = FALSE, exact = FALSE;
 	int i = 1, code;
 
 	if (!sp_init(argv[0], &error))
@@ -401,6 +459,8 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--quiet") == 0 ||
 			strcmp(argv[i], "-q") == 0)
 			quiet = TRUE;
+		else if (strcmp(argv[i], "--exact") == 0)
+			exact = TRUE;
 		else if (strcmp(argv[i], "--man-operators") == 0)
 			return cmd_man_operators();
 		else {
@@ -419,6 +479,8 @@ main(int argc, char **argv)
 		code = cmd_info(argc - i - 1, argv + i + 1);
 	else if (strcmp(command, "ops") == 0)
 		code = cmd_ops();
+	else if (strcmp(command, "explain") == 0)
+		code = cmd_explain(argc - i - 1, argv + i + 1, exact);
 	else if (strcmp(command, "help") == 0 && i + 1 < argc &&
 		sp_op_lookup(argv[i + 1])) {
 		g_autofree char *help = sp_op_format_help(sp_op_lookup(argv[i + 1]));
@@ -433,7 +495,7 @@ main(int argc, char **argv)
 		code = 0;
 	}
 	else
-		code = cmd_pipeline(argc - i, argv + i, progress, quiet);
+		code = cmd_pipeline(argc - i, argv + i, progress, quiet, exact);
 	vips_shutdown();
 	return code;
 }

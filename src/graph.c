@@ -118,6 +118,8 @@ node_finish(SpNode *node, GError **error)
 		node_free(node);
 		return NULL;
 	}
+	if (node->op->kind != SP_OP_SINK)
+		_sp_node_plan_read(node);
 	g_ptr_array_add(node->graph->nodes, node);
 	return node;
 }
@@ -317,9 +319,17 @@ sp_node_get_image(SpNode *node, GError **error)
 			"%s: a sink has no image", node->op->name);
 		return NULL;
 	}
-	if (node->input && !(in = sp_node_get_image(node->input, error)))
-		return NULL;
-	node->image = node->op->build(node, in, error);
+	if (node->read.planned) {
+		/* the planner moved the read to a lower level: the input's
+		 * image is not needed */
+		node->image = _sp_chain_view(node, node->read.level,
+			node->geom.width, node->geom.height, error);
+	}
+	else {
+		if (node->input && !(in = sp_node_get_image(node->input, error)))
+			return NULL;
+		node->image = node->op->build(node, in, error);
+	}
 	if (node->image && (node->image->Xsize != node->geom.width ||
 						   node->image->Ysize != node->geom.height)) {
 		/* the plan and the pixels must agree; a mismatch is our bug */
@@ -391,86 +401,4 @@ sp_graph_run(SpGraph *graph, GError **error)
 			return FALSE;
 	}
 	return TRUE;
-}
-
-VipsImage *
-_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
-	GError **error)
-{
-	const SpGeometry *g = &node->geom;
-	GPtrArray *pointwise = g_ptr_array_new();
-	SpNode *source = node;
-	VipsImage *image = NULL, *t;
-
-	/* the source this chain reads */
-	while (source->input)
-		source = source->input;
-	/* the pointwise operators after the last geometry operator, in
-	 * order: @node's geometry summarises everything before them */
-	for (SpNode *n = node; n->input && n->op->pointwise; n = n->input)
-		g_ptr_array_insert(pointwise, 0, n);
-
-	double long_side = MAX(g->width, g->height);
-	double extra = MAX(1.0, long_side / max_side);
-	double want_ds = MAX(g->downsample_x, g->downsample_y) * extra;
-	int level = 0;
-	const char *associated = _sp_arg_string(source, "associated");
-
-	if (!associated && source->slide)
-		level = sp_slide_best_level_for_downsample(source->slide, want_ds);
-	if (level_out)
-		*level_out = level;
-
-	if (!(image = _sp_slide_load(source->slide, level, associated, 0, error)))
-		goto out;
-
-	/* the region, in the level's pixels */
-	const SpLevel *l0 = sp_slide_get_level(source->slide, 0);
-	double sx = 1.0, sy = 1.0;
-	if (!associated) {
-		sx = (double) l0->width / image->Xsize;
-		sy = (double) l0->height / image->Ysize;
-	}
-	int left = (int) floor(g->x / sx);
-	int top = (int) floor(g->y / sy);
-	int right = (int) ceil((g->x + g->w) / sx);
-	int bottom = (int) ceil((g->y + g->h) / sy);
-	left = CLAMP(left, 0, image->Xsize - 1);
-	top = CLAMP(top, 0, image->Ysize - 1);
-	right = CLAMP(right, left + 1, image->Xsize);
-	bottom = CLAMP(bottom, top + 1, image->Ysize);
-	if (vips_extract_area(image, &t, left, top, right - left, bottom - top,
-			NULL)) {
-		_sp_set_vips_error(error, node->op->name, "low-resolution view");
-		g_clear_object(&image);
-		goto out;
-	}
-	g_object_unref(image);
-	image = t;
-
-	int out_w = MAX(1, (int) floor(g->width / extra + 0.5));
-	int out_h = MAX(1, (int) floor(g->height / extra + 0.5));
-	if (out_w != image->Xsize || out_h != image->Ysize) {
-		if (vips_resize(image, &t, (double) out_w / image->Xsize, "vscale",
-				(double) out_h / image->Ysize, NULL)) {
-			_sp_set_vips_error(error, node->op->name, "low-resolution view");
-			g_clear_object(&image);
-			goto out;
-		}
-		g_object_unref(image);
-		image = t;
-	}
-
-	for (guint i = 0; i < pointwise->len; i++) {
-		SpNode *p = g_ptr_array_index(pointwise, i);
-
-		t = p->op->build(p, image, error);
-		g_object_unref(image);
-		image = t;
-		if (!image)
-			goto out;
-	}
-out:
-	g_ptr_array_free(pointwise, TRUE);
-	return image;
 }

@@ -50,11 +50,13 @@ struct _SpNode {
 	SpGeometry geom;
 	VipsImage *image;     /* built lazily (ref) */
 	char *report;         /* a line for the user, or NULL */
+	SpPlan read;          /* where the pixels come from (src/plan.c) */
 	void *priv;           /* operator's own state */
 };
 
 struct _SpGraph {
 	GPtrArray *nodes;     /* SpNode *, owned */
+	gboolean exact;       /* planner off: compute from the input's level */
 	SpProgressFunc progress;
 	void *progress_data;
 };
@@ -105,6 +107,16 @@ GType sp_tiffread_get_type(void);
 gboolean _sp_tiffread_can_read(const char *filename, int page);
 VipsImage *_sp_tiffread_new(const char *filename, int page, int cache_width,
 	GError **error);
+
+/* src/plan.c: fills node->read from the node's geometry and its input's
+ * plan. */
+void _sp_node_plan_read(SpNode *node);
+
+/* The lazy image of @node's region read from @level of its chain's
+ * source, sub-pixel aligned, with the chain's pointwise operators applied
+ * at that level, then reduced to @out_width × @out_height. */
+VipsImage *_sp_chain_view(SpNode *node, int level, int out_width,
+	int out_height, GError **error);
 
 /* A low-resolution view of the region @node covers, with the long side
  * at most @max_side pixels, read from the smallest pyramid level that

@@ -404,6 +404,48 @@ typedef struct {
 } SpGeometry;
 
 /**
+ * SpPlan:
+ * @planned: %TRUE when the planner moved the read to a lower-resolution
+ *   level than the node's input reads (a downsample satisfied from the
+ *   pyramid)
+ * @level: the pyramid level the node's pixels are read from (-1 for an
+ *   associated image)
+ * @level_downsample_x: level-0 pixels per pixel of that level,
+ *   horizontally (from the level sizes, so 2.0005 stays 2.0005)
+ * @level_downsample_y: the same, vertically
+ * @x: left edge of the region read, in that level's pixels (fractional:
+ *   sub-pixel origins are kept, not rounded away)
+ * @y: top edge, level pixels
+ * @w: width, level pixels
+ * @h: height, level pixels
+ * @remaining_x: reduction still applied after reading (level pixels per
+ *   output pixel), 1 when the level is used as it is
+ * @remaining_y: the same, vertically
+ * @decoded_pixels: pixels of the stored tiles (or strip rows) that
+ *   reading the region decodes
+ *
+ * Where a node's pixels come from. Plans are made when nodes are created,
+ * before any pixel: a `downsample` reads the level whose downsample is the
+ * largest not above the one it wants (as openslide_get_best_level_for_
+ * downsample()), maps the region into it and reduces only the remaining
+ * factor; pointwise operators in the chain (threshold) run at that level.
+ * sp_graph_set_exact() or the downsample argument exact=true turn this off.
+ */
+typedef struct {
+	gboolean planned;
+	int level;
+	double level_downsample_x;
+	double level_downsample_y;
+	double x;
+	double y;
+	double w;
+	double h;
+	double remaining_x;
+	double remaining_y;
+	guint64 decoded_pixels;
+} SpPlan;
+
+/**
  * sp_graph_new:
  *
  * Returns: (transfer full): an empty graph. Free with sp_graph_free().
@@ -484,6 +526,26 @@ SpSlide *sp_node_get_slide(SpNode *node);
  * Returns: (transfer none): what the node produces, known without pixels.
  */
 const SpGeometry *sp_node_get_geometry(SpNode *node);
+
+/**
+ * sp_node_get_plan:
+ * @node: a node; for a sink, its input's plan is given
+ * @plan: (out caller-allocates): the plan
+ *
+ * Returns: %TRUE if the planner moved the read to a lower level (then
+ * @plan->planned is %TRUE too).
+ */
+gboolean sp_node_get_plan(SpNode *node, SpPlan *plan);
+
+/**
+ * sp_graph_set_exact:
+ * @graph: a graph
+ * @exact: %TRUE to compute every downsample from its input's level
+ *
+ * Turns the planner off for nodes added afterwards: results are computed
+ * from level 0 (or the level `load` was given), as slow as that is.
+ */
+void sp_graph_set_exact(SpGraph *graph, gboolean exact);
 
 /**
  * sp_node_get_report:

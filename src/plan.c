@@ -1,0 +1,263 @@
+/* The planner: which pyramid level a node's pixels come from.
+ *
+ * Every node carries a read plan: the level its chain reads, the region
+ * of that level (in the level's own pixels, fractional), and the
+ * reduction still to apply. A source reads its level whole; crop and the
+ * pointwise operators narrow the region; a downsample moves the read to
+ * the level whose downsample is the largest not above the one it wants
+ * (OpenSlide's rule) and keeps only the remaining factor. Nothing here
+ * touches pixels: _sp_chain_view() builds the lazy image a plan
+ * describes.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "sp-private.h"
+
+static SpNode *
+chain_source(SpNode *node)
+{
+	while (node->input)
+		node = node->input;
+	return node;
+}
+
+/* Level-0 pixels per pixel of @level, per axis, from the sizes. */
+static void
+level_scale(SpSlide *slide, int level, double *sx, double *sy)
+{
+	const SpLevel *l0 = sp_slide_get_level(slide, 0);
+	const SpLevel *l = sp_slide_get_level(slide, level);
+
+	*sx = (double) l0->width / l->width;
+	*sy = (double) l0->height / l->height;
+}
+
+/* Pixels decoded to read @plan's region: whole tiles, or whole rows of
+ * strips for untiled levels. */
+static guint64
+decoded_pixels(SpSlide *slide, const SpPlan *plan)
+{
+	const SpLevel *l = sp_slide_get_level(slide, plan->level);
+	double x0 = MAX(0, floor(plan->x)), y0 = MAX(0, floor(plan->y));
+	double x1 = MIN(l->width, ceil(plan->x + plan->w));
+	double y1 = MIN(l->height, ceil(plan->y + plan->h));
+
+	if (x1 <= x0 || y1 <= y0)
+		return 0;
+	if (l->tile_width <= 0 || l->tile_height <= 0)
+		return (guint64) (y1 - y0) * l->width;
+	guint64 tx = (guint64) (ceil(x1 / l->tile_width) -
+		floor(x0 / l->tile_width));
+	guint64 ty = (guint64) (ceil(y1 / l->tile_height) -
+		floor(y0 / l->tile_height));
+	return tx * ty * l->tile_width * l->tile_height;
+}
+
+void
+_sp_node_plan_read(SpNode *node)
+{
+	SpPlan *p = &node->read;
+	const SpGeometry *g = &node->geom;
+	SpNode *source = chain_source(node);
+	double sx, sy;
+
+	memset(p, 0, sizeof(*p));
+	if (_sp_arg_string(source, "associated") || !node->slide) {
+		/* an associated image has no levels: it reads itself */
+		p->level = -1;
+		p->level_downsample_x = p->level_downsample_y = 1;
+		p->x = g->x;
+		p->y = g->y;
+		p->w = g->w;
+		p->h = g->h;
+		p->remaining_x = g->downsample_x;
+		p->remaining_y = g->downsample_y;
+		return;
+	}
+
+	if (node == source)
+		p->level = _sp_arg_int(node, "level");
+	else if (strcmp(node->op->name, "downsample") == 0 &&
+		!node->graph->exact && !_sp_arg_bool(node, "exact") &&
+		_sp_arg_int(source, "level") == 0) {
+		/* the largest level downsample not above the wanted one, but
+		 * never a finer level than the input already reads */
+		int best = sp_slide_best_level_for_downsample(node->slide,
+			MIN(g->downsample_x, g->downsample_y));
+		p->level = MAX(best, node->input->read.level);
+		p->planned = p->level != node->input->read.level;
+	}
+	else
+		p->level = node->input->read.level;
+
+	level_scale(node->slide, p->level, &sx, &sy);
+	p->level_downsample_x = sx;
+	p->level_downsample_y = sy;
+	p->x = g->x / sx;
+	p->y = g->y / sy;
+	p->w = g->w / sx;
+	p->h = g->h / sy;
+	p->remaining_x = g->downsample_x / sx;
+	p->remaining_y = g->downsample_y / sy;
+	p->decoded_pixels = decoded_pixels(node->slide, p);
+}
+
+gboolean
+sp_node_get_plan(SpNode *node, SpPlan *plan)
+{
+	if (node->op->kind == SP_OP_SINK)
+		node = node->input;
+	*plan = node->read;
+	return plan->planned;
+}
+
+void
+sp_graph_set_exact(SpGraph *graph, gboolean exact)
+{
+	graph->exact = exact;
+}
+
+#define FAIL(what) \
+	do { \
+		_sp_set_vips_error(error, node->op->name, what); \
+		goto fail; \
+	} while (0)
+
+/* Replaces *@image by @next (a new reference) . */
+static void
+step(VipsImage **image, VipsImage *next)
+{
+	g_object_unref(*image);
+	*image = next;
+}
+
+VipsImage *
+_sp_chain_view(SpNode *node, int level, int out_width, int out_height,
+	GError **error)
+{
+	const SpGeometry *g = &node->geom;
+	SpNode *source = chain_source(node);
+	const char *associated = _sp_arg_string(source, "associated");
+	g_autoptr(GPtrArray) pointwise = g_ptr_array_new();
+	VipsImage *image, *t;
+	double sx = 1, sy = 1;
+
+	/* every pointwise operator of the chain, in order: crop commutes
+	 * with them, and they run at the level read, before the remaining
+	 * reduction */
+	for (SpNode *n = node; n->input; n = n->input)
+		if (n->op->pointwise)
+			g_ptr_array_insert(pointwise, 0, n);
+
+	if (associated)
+		level = 0;
+	else
+		level_scale(source->slide, level, &sx, &sy);
+	/* the region in the level's pixels, with its sub-pixel origin */
+	double u0 = g->x / sx, v0 = g->y / sy;
+	double uw = g->w / sx, vh = g->h / sy;
+	int ix = (int) floor(u0 + 1e-6), iy = (int) floor(v0 + 1e-6);
+	double fx = MAX(0, u0 - ix), fy = MAX(0, v0 - iy);
+
+	if (!(image = _sp_slide_load(source->slide, level, associated,
+			  (int) ceil(uw) + 2, error)))
+		return NULL;
+
+	int ew = MIN((int) ceil(u0 + uw) + 1, image->Xsize) - ix;
+	int eh = MIN((int) ceil(v0 + vh) + 1, image->Ysize) - iy;
+	ix = CLAMP(ix, 0, image->Xsize - 1);
+	iy = CLAMP(iy, 0, image->Ysize - 1);
+	ew = CLAMP(ew, 1, image->Xsize - ix);
+	eh = CLAMP(eh, 1, image->Ysize - iy);
+	if (vips_extract_area(image, &t, ix, iy, ew, eh, NULL))
+		FAIL("region");
+	step(&image, t);
+
+	/* span of whole pixels at this level that the output covers */
+	int cw = MAX(1, MIN((int) ceil(uw - 1e-6), ew));
+	int ch = MAX(1, MIN((int) ceil(vh - 1e-6), eh));
+	if (fx > 1e-3 || fy > 1e-3) {
+		/* shift by the sub-pixel origin rather than round it away */
+		VipsArrayInt *oarea = vips_array_int_newv(4, 0, 0, cw, ch);
+		VipsInterpolate *bilinear = vips_interpolate_new("bilinear");
+		int r = vips_affine(image, &t, 1.0, 0.0, 0.0, 1.0, "idx", -fx,
+			"idy", -fy, "oarea", oarea, "interpolate", bilinear, "extend",
+			VIPS_EXTEND_COPY, NULL);
+		vips_area_unref(VIPS_AREA(oarea));
+		g_object_unref(bilinear);
+		if (r)
+			FAIL("sub-pixel shift");
+		step(&image, t);
+		if (image->BandFmt != VIPS_FORMAT_UCHAR) {
+			if (vips_cast_uchar(image, &t, NULL))
+				FAIL("sub-pixel shift");
+			step(&image, t);
+		}
+	}
+	else if (cw != image->Xsize || ch != image->Ysize) {
+		if (vips_extract_area(image, &t, 0, 0, cw, ch, NULL))
+			FAIL("region");
+		step(&image, t);
+	}
+
+	for (guint i = 0; i < pointwise->len; i++) {
+		SpNode *p = g_ptr_array_index(pointwise, i);
+
+		if (!(t = p->op->build(p, image, error)))
+			goto fail;
+		step(&image, t);
+	}
+
+	/* the remaining reduction */
+	double rx = uw / out_width, ry = vh / out_height;
+	if (fabs(rx - floor(rx + 0.5)) < 1e-6 &&
+		fabs(ry - floor(ry + 0.5)) < 1e-6 && floor(rx + 0.5) >= 1 &&
+		floor(ry + 0.5) >= 1) {
+		if ((rx > 1.5 || ry > 1.5) &&
+			vips_shrink(image, &t, floor(rx + 0.5), floor(ry + 0.5), NULL))
+			FAIL("reduce");
+		if (rx > 1.5 || ry > 1.5)
+			step(&image, t);
+	}
+	else {
+		if (vips_resize(image, &t, (double) out_width / image->Xsize,
+				"vscale", (double) out_height / image->Ysize, "kernel",
+				VIPS_KERNEL_LANCZOS3, NULL))
+			FAIL("reduce");
+		step(&image, t);
+	}
+	/* exactly the planned size */
+	if (image->Xsize != out_width || image->Ysize != out_height) {
+		if (vips_embed(image, &t, 0, 0, out_width, out_height, "extend",
+				VIPS_EXTEND_COPY, NULL))
+			FAIL("reduce");
+		step(&image, t);
+	}
+	return image;
+
+fail:
+	g_object_unref(image);
+	return NULL;
+}
+
+VipsImage *
+_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
+	GError **error)
+{
+	const SpGeometry *g = &node->geom;
+	SpNode *source = chain_source(node);
+	double extra = MAX(1.0, (double) MAX(g->width, g->height) / max_side);
+	int level = 0;
+
+	if (!_sp_arg_string(source, "associated"))
+		level = sp_slide_best_level_for_downsample(node->slide,
+			MIN(g->downsample_x, g->downsample_y) * extra);
+	if (level_out)
+		*level_out = level;
+	return _sp_chain_view(node, level,
+		MAX(1, (int) floor(g->width / extra + 0.5)),
+		MAX(1, (int) floor(g->height / extra + 0.5)), error);
+}
