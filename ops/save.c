@@ -164,6 +164,16 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 		}
 		else
 			big = strcmp(bigtiff, "true") == 0;
+		if (strcmp(compression, "jpeg") == 0) {
+			/* our writer: tiles compressed on every core */
+			g_object_unref(image);
+			if (!_sp_pyramid_write(in, temp, tile, q, pyramid, big, g->mpp_x,
+					g->mpp_y, error)) {
+				_sp_atomic_file_abort(af);
+				return FALSE;
+			}
+			return _sp_atomic_file_commit(af, error);
+		}
 		r = vips_tiffsave(image, temp,
 			"compression", compression_code(compression),
 			"Q", q,

@@ -138,6 +138,13 @@ gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
 
 
+/* src/pyramid.c: writes @in (uchar, 1 or 3 bands) to @path as a tiled,
+ * JPEG-compressed TIFF pyramid, compressing tiles on every core. mpp 0 =
+ * unknown (ResolutionUnit none). */
+gboolean _sp_pyramid_write(VipsImage *in, const char *path, int tile,
+	int quality, gboolean pyramid, gboolean bigtiff, double mpp_x,
+	double mpp_y, GError **error);
+
 /* src/tiffpatch.c: set ResolutionUnit to none in every directory of the
  * finished TIFF @path, in place (the pixel size is unknown). */
 gboolean _sp_tiff_set_resolution_unit_none(const char *op, const char *path,
