@@ -478,6 +478,100 @@ test_save_atomic(void)
 	g_assert_cmpint(live_objects(), ==, 0);
 }
 
+static SpNode *
+chain(SpGraph *graph, const char *text)
+{
+	GError *error = NULL;
+	SpNode *node = sp_pipeline_parse_string(graph, text, &error);
+
+	g_assert_no_error(error);
+	return node;
+}
+
+static void
+test_plan(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	SpPlan p;
+	g_autofree char *t1 = g_strdup_printf(
+		"load %s ! crop 100 60 800 600 ! downsample 4", path);
+	g_autofree char *t2 = g_strdup_printf(
+		"load %s ! crop 101 61 400 300 ! downsample 4", path);
+	g_autofree char *t3 = g_strdup_printf(
+		"load %s ! crop 0 0 600 600 ! downsample mpp=3", path);
+	g_autofree char *t4 = g_strdup_printf(
+		"load %s ! crop 100 60 800 600 ! downsample 4 exact=true", path);
+	g_autofree char *t5 = g_strdup_printf(
+		"load %s ! crop 100 60 800 600 ! threshold value=99 ! downsample 4",
+		path);
+	g_autofree char *t6 = g_strdup_printf("load %s ! downsample 3", path);
+
+	/* aligned: level 2 (downsample 4) read as it is */
+	g_assert_true(sp_node_get_plan(chain(graph, t1), &p));
+	g_assert_cmpint(p.level, ==, 2);
+	g_assert_cmpfloat_with_epsilon(p.x, 25, 1e-9);
+	g_assert_cmpfloat_with_epsilon(p.y, 15, 1e-9);
+	g_assert_cmpfloat_with_epsilon(p.w, 200, 1e-9);
+	g_assert_cmpfloat_with_epsilon(p.remaining_x, 1, 1e-9);
+	/* 4 × 3 tiles of 64 px at level 2 */
+	g_assert_cmpuint(p.decoded_pixels, ==, 4 * 3 * 64 * 64);
+
+	/* not on the level's grid: the sub-pixel origin is kept */
+	g_assert_true(sp_node_get_plan(chain(graph, t2), &p));
+	g_assert_cmpint(p.level, ==, 2);
+	g_assert_cmpfloat_with_epsilon(p.x, 25.25, 1e-9);
+	g_assert_cmpfloat_with_epsilon(p.y, 15.25, 1e-9);
+
+	/* mpp target: 0.5 -> 3 µm is a factor of 6: level 2, then 1.5 */
+	g_assert_true(sp_node_get_plan(chain(graph, t3), &p));
+	g_assert_cmpint(p.level, ==, 2);
+	g_assert_cmpfloat_with_epsilon(p.remaining_x, 1.5, 1e-9);
+
+	/* exact=true and a pointwise operator in between */
+	g_assert_false(sp_node_get_plan(chain(graph, t4), &p));
+	g_assert_cmpint(p.level, ==, 0);
+	g_assert_cmpfloat_with_epsilon(p.remaining_x, 4, 1e-9);
+	g_assert_true(sp_node_get_plan(chain(graph, t5), &p));
+	g_assert_cmpint(p.level, ==, 2);
+
+	/* largest downsample not above 3 is level 1 (2) */
+	g_assert_true(sp_node_get_plan(chain(graph, t6), &p));
+	g_assert_cmpint(p.level, ==, 1);
+	g_assert_cmpfloat_with_epsilon(p.remaining_x, 1.5, 1e-9);
+
+	/* the whole graph exact */
+	sp_graph_set_exact(graph, TRUE);
+	g_assert_false(sp_node_get_plan(chain(graph, t1), &p));
+	g_assert_cmpint(p.level, ==, 0);
+	sp_graph_free(graph);
+}
+
+static void
+test_plan_pixels(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	g_autofree char *text = g_strdup_printf(
+		"load %s ! crop 100 60 800 600 ! downsample 4", path);
+	SpNode *planned = chain(graph, text);
+	GError *error = NULL;
+
+	sp_graph_set_exact(graph, TRUE);
+	SpNode *exact = chain(graph, text);
+	VipsImage *a = sp_node_get_image(planned, &error);
+	VipsImage *b = sp_node_get_image(exact, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(a->Xsize, ==, b->Xsize);
+	g_assert_cmpint(a->Ysize, ==, b->Ysize);
+	/* level 2 holds 4 × 4 means of level 0 (rounded twice): within 1 */
+	for (int y = 0; y < a->Ysize; y += 13)
+		for (int x = 0; x < a->Xsize; x += 11)
+			g_assert_cmpfloat(fabs(pixel(a, x, y) - pixel(b, x, y)), <=, 1);
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
 static void
 test_pipeline_parse(void)
 {
@@ -535,6 +629,8 @@ main(int argc, char **argv)
 	g_test_add_func("/threshold/otsu-view", test_otsu_reads_low_level);
 	g_test_add_func("/save/atomic", test_save_atomic);
 	g_test_add_func("/pipeline/parse", test_pipeline_parse);
+	g_test_add_func("/plan/levels", test_plan);
+	g_test_add_func("/plan/pixels", test_plan_pixels);
 	result = g_test_run();
 
 	/* remove the scratch directory */
