@@ -3,12 +3,15 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
+
+#include <tiffio.h>
 
 #include "sp-private.h"
 
 static const char *const compression_choices[] = { "jpeg", "lzw", "deflate",
-	"zstd", "webp", "none", NULL };
+	"zstd", "webp", "none", "copy", "auto", NULL };
 static const char *const bigtiff_choices[] = { "auto", "true", "false",
 	NULL };
 
@@ -19,12 +22,16 @@ static const SpArgInfo save_args[] = {
 	{ "compression", SP_ARG_CHOICE, NULL, NULL, 0, 0, compression_choices,
 		-1, FALSE,
 		"TIFF tile compression (default: jpeg for RGB, lzw for masks and "
-		"grey images)" },
+		"grey images); copy: copy the source's compressed JPEG tiles "
+		"without decoding (the crop must lie on the source's tile grid, "
+		"with nothing but crop between load and save); auto: copy when "
+		"possible, else the default" },
 	{ "Q", SP_ARG_INT, NULL, "90", 1, 100, NULL, -1, FALSE,
 		"JPEG/WebP quality; at 90 and above JPEG keeps full chroma "
 		"resolution" },
 	{ "tile", SP_ARG_INT, "px", "256", 16, 4096, NULL, -1, FALSE,
-		"TIFF tile width and height, a multiple of 16" },
+		"TIFF tile width and height, a multiple of 16 (when copying: the "
+		"source's)" },
 	{ "pyramid", SP_ARG_BOOL, NULL, "true", 0, 0, NULL, -1, FALSE,
 		"TIFF: add levels, each half the previous, down to one tile, as "
 		"reduced-resolution subfiles (OpenSlide sees every level)" },
@@ -62,6 +69,144 @@ format_from_path(const char *path, Format *format, GError **error)
 	return TRUE;
 }
 
+typedef struct {
+	gboolean copy;        /* copy compressed tiles from the source */
+	SpTileCopy tiles;
+	int tile;             /* the source's tile size */
+	int view_level;       /* slide level the first decoded level reads */
+} SaveState;
+
+static void
+save_state_free(void *data)
+{
+	SaveState *state = data;
+
+	g_free((char *) state->tiles.path);
+	g_free(state);
+}
+
+/* Whether the source's compressed tiles can be copied; if not, *why says
+ * why. Fills @state with the levels to copy. */
+static gboolean
+plan_copy(SpNode *node, SaveState *state, char **why)
+{
+	SpNode *in = node->input, *load = in;
+	SpSlide *slide = node->slide;
+	int level, page;
+
+	if (strcmp(in->op->name, "crop") == 0)
+		load = in->input;
+	if (load->op->kind != SP_OP_SOURCE) {
+		*why = g_strdup_printf("'%s' stands between load and save; only "
+							   "crop may",
+			in->op->name);
+		return FALSE;
+	}
+	if (_sp_arg_string(load, "associated")) {
+		*why = g_strdup("an associated image has no tiles to copy");
+		return FALSE;
+	}
+	level = _sp_arg_int(load, "level");
+	if ((page = _sp_slide_tiff_page(slide, level)) < 0) {
+		*why = g_strdup_printf("'%s' is not a tiled TIFF whose levels "
+							   "libtiff can read",
+			sp_slide_get_path(slide));
+		return FALSE;
+	}
+
+	const SpGeometry *g = &in->geom;
+	const SpLevel *l0 = sp_slide_get_level(slide, 0);
+	const char *user_tile = _sp_arg_is_set(node, "tile") ?
+		_sp_arg_string(node, "tile") :
+		NULL;
+	int out_w = g->width, out_h = g->height;
+
+	state->tiles.path = g_strdup(sp_slide_get_path(slide));
+	state->tiles.n_levels = 0;
+	for (int k = 0; k < 32 && out_w >= 1 && out_h >= 1; k++) {
+		/* the source level with this output level's downsample */
+		double want = g->downsample_x * (1 << k);
+		int j = sp_slide_best_level_for_downsample(slide, want);
+		const SpLevel *lj = sp_slide_get_level(slide, j);
+		double ds = (double) l0->width / lj->width;
+		int pj = _sp_slide_tiff_page(slide, j);
+		guint16 compression = 0, bps = 0, spp = 0, photometric = 0;
+		guint32 tw = 0, th = 0;
+		TIFF *tiff;
+
+		if (fabs(ds - want) > 1e-3 * want || pj < 0)
+			break;
+		TIFFErrorHandler old = TIFFSetErrorHandler(NULL);
+		tiff = TIFFOpen(sp_slide_get_path(slide), "rm");
+		TIFFSetErrorHandler(old);
+		if (!tiff)
+			break;
+		gboolean readable = TIFFSetDirectory(tiff, pj) && TIFFIsTiled(tiff);
+		if (readable) {
+			TIFFGetFieldDefaulted(tiff, TIFFTAG_COMPRESSION, &compression);
+			TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &bps);
+			TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp);
+			TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
+			TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
+			TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
+		}
+		TIFFClose(tiff);
+
+		double x = g->x / ds, y = g->y / ds;
+		int t = (int) tw;
+		char *reason = NULL;
+
+		if (!readable)
+			reason = g_strdup("its level cannot be read as tiles");
+		else if (compression != COMPRESSION_JPEG)
+			reason = g_strdup_printf("its tiles use TIFF compression %u, "
+									 "not JPEG (7)",
+				compression);
+		else if (bps != 8 || spp != 3 ||
+			(photometric != PHOTOMETRIC_YCBCR &&
+				photometric != PHOTOMETRIC_RGB))
+			reason = g_strdup("its tiles are not 8-bit RGB/YCbCr");
+		else if (tw != th || tw % 16 != 0)
+			reason = g_strdup_printf("its %u × %u tiles are not square "
+									 "multiples of 16",
+				tw, th);
+		else if (k > 0 && t != state->tile)
+			reason = g_strdup("its levels have different tile sizes");
+		else if (user_tile && atoi(user_tile) != t)
+			reason = g_strdup_printf("tile=%s differs from the source's %d",
+				user_tile, t);
+		else if (fabs(x - floor(x + 0.5)) > 1e-6 ||
+			fabs(y - floor(y + 0.5)) > 1e-6 ||
+			(int) floor(x + 0.5) % t != 0 || (int) floor(y + 0.5) % t != 0)
+			reason = g_strdup_printf("the region's origin %g,%g is not on "
+									 "the source's %d × %d tile grid "
+									 "(nearest below: %d,%d)",
+				x, y, t, t, (int) floor(x / t) * t, (int) floor(y / t) * t);
+		else if (floor(x + 0.5) + out_w > lj->width ||
+			floor(y + 0.5) + out_h > lj->height)
+			reason = g_strdup("the region runs past the source level");
+		if (reason) {
+			if (k == 0)
+				*why = g_strdup_printf("'%s' level %d: %s",
+					sp_slide_get_path(slide), j, reason);
+			g_free(reason);
+			break;
+		}
+		state->tile = t;
+		state->tiles.page[k] = pj;
+		state->tiles.x[k] = (int) floor(x + 0.5);
+		state->tiles.y[k] = (int) floor(y + 0.5);
+		state->tiles.n_levels = k + 1;
+		/* the next output level, as the writer halves */
+		if (_sp_arg_bool(node, "pyramid") == FALSE ||
+			(out_w <= t && out_h <= t))
+			break;
+		out_w = MAX(1, out_w / 2);
+		out_h = MAX(1, out_h / 2);
+	}
+	return state->tiles.n_levels > 0;
+}
+
 static gboolean
 save_plan(SpNode *node, GError **error)
 {
@@ -89,6 +234,20 @@ save_plan(SpNode *node, GError **error)
 			_sp_arg_int(node, "tile"));
 		return FALSE;
 	}
+	const char *compression = _sp_arg_string(node, "compression");
+	if (compression && (strcmp(compression, "copy") == 0 ||
+						   strcmp(compression, "auto") == 0)) {
+		SaveState *state = g_new0(SaveState, 1);
+		g_autofree char *why = NULL;
+
+		node->priv = state;
+		state->copy = plan_copy(node, state, &why);
+		if (!state->copy && strcmp(compression, "copy") == 0) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"save: compression=copy is impossible: %s", why);
+			return FALSE;
+		}
+	}
 	if (format == FORMAT_JPEG &&
 		(node->geom.width > 65535 || node->geom.height > 65535)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -114,6 +273,55 @@ compression_code(const char *name)
 	if (strcmp(name, "webp") == 0)
 		return VIPS_FOREIGN_TIFF_COMPRESSION_WEBP;
 	return VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
+}
+
+/* Lossless: the copied levels' tiles byte for byte; the first level that
+ * cannot be copied is decoded from the planned level and re-encoded, and
+ * the rest halved from it. */
+static gboolean
+save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
+	gboolean big, GError **error)
+{
+	const SpGeometry *g = &node->input->geom;
+	const char *temp = _sp_atomic_file_temp_path(af);
+	gboolean pyramid = _sp_arg_bool(node, "pyramid");
+	VipsImage *rest = NULL;
+	int m = state->tiles.n_levels;
+	int w = g->width, h = g->height;
+
+	/* the writer's levels: halved until one tile */
+	int n_total = 1;
+	for (int lw = g->width, lh = g->height;
+		 pyramid && !(lw <= state->tile && lh <= state->tile); n_total++) {
+		lw = MAX(1, lw / 2);
+		lh = MAX(1, lh / 2);
+	}
+	/* the size of output level m */
+	for (int k = 0; k < m; k++) {
+		w = MAX(1, w / 2);
+		h = MAX(1, h / 2);
+	}
+	if (m < n_total) {
+		int level = sp_slide_best_level_for_downsample(node->slide,
+			g->downsample_x * (1 << m));
+		if (!(rest = _sp_chain_view(node->input, level, w, h, error))) {
+			_sp_atomic_file_abort(af);
+			return FALSE;
+		}
+	}
+	gboolean ok = _sp_pyramid_write(rest, temp, g->width, g->height,
+		&state->tiles, state->tile, q, pyramid, big, g->mpp_x, g->mpp_y,
+		error);
+	if (rest)
+		g_object_unref(rest);
+	if (!ok) {
+		_sp_atomic_file_abort(af);
+		return FALSE;
+	}
+	node->report = g_strdup_printf("save: copied %d level%s of compressed "
+								   "tiles from the source without decoding",
+		m, m == 1 ? "" : "s");
+	return _sp_atomic_file_commit(af, error);
 }
 
 static gboolean
@@ -152,7 +360,9 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 		int tile = _sp_arg_int(node, "tile");
 		gboolean big;
 
-		if (!compression)
+		SaveState *state = node->priv;
+
+		if (!compression || strcmp(compression, "auto") == 0)
 			compression = image->Bands == 3 ? "jpeg" : "lzw";
 		if (strcmp(bigtiff, "auto") == 0) {
 			guint64 bytes = (guint64) image->Xsize * image->Ysize *
@@ -164,11 +374,15 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 		}
 		else
 			big = strcmp(bigtiff, "true") == 0;
+		if (state && state->copy) {
+			g_object_unref(image);
+			return save_copy(node, state, af, q, big, error);
+		}
 		if (strcmp(compression, "jpeg") == 0) {
 			/* our writer: tiles compressed on every core */
 			g_object_unref(image);
-			if (!_sp_pyramid_write(in, temp, tile, q, pyramid, big, g->mpp_x,
-					g->mpp_y, error)) {
+			if (!_sp_pyramid_write(in, temp, in->Xsize, in->Ysize, NULL, tile,
+					q, pyramid, big, g->mpp_x, g->mpp_y, error)) {
 				_sp_atomic_file_abort(af);
 				return FALSE;
 			}
@@ -226,6 +440,7 @@ const SpOpInfo _sp_op_save = {
 	.n_args = G_N_ELEMENTS(save_args),
 	.plan = save_plan,
 	.run = save_run,
+	.free_priv = save_state_free,
 };
 
 SpNode *

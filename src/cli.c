@@ -424,8 +424,12 @@ cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet,
 			fprintf(stderr, "slidepipe: %s\n", sp_node_get_report(n));
 	if (!image || !sp_graph_run(graph, &error))
 		code = fail(error);
-	else if (!quiet)
-		print_written(sp_node_get_output_path(last));
+	else {
+		if (sp_node_get_report(last))
+			fprintf(stderr, "slidepipe: %s\n", sp_node_get_report(last));
+		if (!quiet)
+			print_written(sp_node_get_output_path(last));
+	}
 	sp_graph_free(graph);
 	return code;
 }

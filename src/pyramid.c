@@ -73,6 +73,8 @@ struct _Writer {
 	int pending;          /* tiles queued or compressing */
 	int max_pending;
 	char *error;          /* first failure, or NULL */
+	int first;            /* the level fed by vips_sink_disc() */
+	guint64 copied_bytes; /* compressed bytes copied from the source */
 	GAsyncQueue *handles; /* idle TurboJPEG compressors */
 	GAsyncQueue *buffers; /* free tile pixel buffers: no malloc per tile
 						   * (large blocks would be mmap()ed and faulted
@@ -148,7 +150,7 @@ compress_job(gpointer data, gpointer user_data)
 		Level *l = &w->levels[job->level];
 		ttile_t index = (ttile_t) job->ty * l->tiles_across + job->tx;
 
-		if (job->level == 0) {
+		if (job->level == 0 && w->first == 0) {
 			if (TIFFWriteRawTile(w->tiff, index, c->out, size) < 0)
 				set_error(w, "cannot write a tile: %s", g_strerror(errno));
 		}
@@ -280,7 +282,8 @@ write_area(VipsRegion *region, VipsRect *area, void *a)
 	Writer *w = a;
 
 	for (int y = 0; y < area->height; y++)
-		if (!add_row(w, 0, VIPS_REGION_ADDR(region, area->left, area->top + y)))
+		if (!add_row(w, w->first,
+				VIPS_REGION_ADDR(region, area->left, area->top + y)))
 			return -1;
 	return 0;
 }
@@ -356,24 +359,102 @@ tiff_error_handler(const char *module, const char *fmt, va_list ap)
 	/* reported through return values */
 }
 
+/* Copies the compressed tiles of output level @k from the source TIFF,
+ * with the tags they need to decode (JPEGTables, photometric, chroma
+ * subsampling), and writes the directory. */
+static gboolean
+copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
+	double mpp_y)
+{
+	Level *l = &w->levels[k];
+	TIFF *src = TIFFOpen(copy->path, "rm");
+	g_autofree unsigned char *buf = NULL;
+	tmsize_t cap = 0;
+	gboolean ok = FALSE;
+
+	if (!src || !TIFFSetDirectory(src, copy->page[k])) {
+		set_error(w, "cannot read '%s'", copy->path);
+		goto out;
+	}
+	guint16 photometric = 0, ss_h = 2, ss_v = 2;
+	guint32 n_tables = 0;
+	void *tables = NULL;
+	float *refbw = NULL;
+
+	TIFFGetField(src, TIFFTAG_PHOTOMETRIC, &photometric);
+	set_directory_fields(w, k, mpp_x, mpp_y);
+	TIFFSetField(w->tiff, TIFFTAG_PHOTOMETRIC, photometric);
+	if (photometric == PHOTOMETRIC_YCBCR) {
+		TIFFGetFieldDefaulted(src, TIFFTAG_YCBCRSUBSAMPLING, &ss_h, &ss_v);
+		TIFFSetField(w->tiff, TIFFTAG_YCBCRSUBSAMPLING, ss_h, ss_v);
+		if (TIFFGetField(src, TIFFTAG_REFERENCEBLACKWHITE, &refbw) && refbw)
+			TIFFSetField(w->tiff, TIFFTAG_REFERENCEBLACKWHITE, refbw);
+	}
+	if (TIFFGetField(src, TIFFTAG_JPEGTABLES, &n_tables, &tables) &&
+		n_tables > 0)
+		TIFFSetField(w->tiff, TIFFTAG_JPEGTABLES, n_tables, tables);
+
+	for (int ty = 0; ty < l->tiles_down; ty++)
+		for (int tx = 0; tx < l->tiles_across; tx++) {
+			ttile_t from = TIFFComputeTile(src, copy->x[k] + tx * w->tile,
+				copy->y[k] + ty * w->tile, 0, 0);
+			tmsize_t size = (tmsize_t) TIFFGetStrileByteCount(src, from);
+
+			if (size <= 0 || size > (64 << 20)) {
+				set_error(w, "source tile %u of '%s' directory %d is missing "
+							 "or has an absurd size",
+					(unsigned) from, copy->path, copy->page[k]);
+				goto out;
+			}
+			if (size > cap) {
+				cap = size;
+				g_free(buf);
+				buf = g_malloc(cap);
+			}
+			if (TIFFReadRawTile(src, from, buf, size) != size ||
+				TIFFWriteRawTile(w->tiff, ty * l->tiles_across + tx, buf,
+					size) < 0) {
+				set_error(w, "cannot copy a tile of level %d: %s", k,
+					g_strerror(errno));
+				goto out;
+			}
+			w->copied_bytes += size;
+		}
+	if (!TIFFWriteDirectory(w->tiff)) {
+		set_error(w, "cannot write the directory of level %d", k);
+		goto out;
+	}
+	ok = TRUE;
+out:
+	if (src)
+		TIFFClose(src);
+	return ok;
+}
+
 gboolean
-_sp_pyramid_write(VipsImage *in, const char *path, int tile, int quality,
-	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
-	GError **error)
+_sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
+	const SpTileCopy *copy, int tile, int quality, gboolean pyramid,
+	gboolean bigtiff, double mpp_x, double mpp_y, GError **error)
 {
 	Writer w = { 0 };
 	gboolean ok = FALSE;
+	int first = copy ? copy->n_levels : 0; /* the first level from pixels */
 
-	if (in->BandFmt != VIPS_FORMAT_UCHAR || (in->Bands != 1 && in->Bands != 3) ||
-		tile < 16 || tile % 16 != 0) {
+	if (in && (in->BandFmt != VIPS_FORMAT_UCHAR ||
+				  (in->Bands != 1 && in->Bands != 3))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"save: '%s': the JPEG pyramid writer takes 1- or 3-band 8-bit "
-			"images and a tile size that is a multiple of 16",
+			"images",
 			path);
 		return FALSE;
 	}
+	if (tile < 16 || tile % 16 != 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: '%s': tile size %d is not a multiple of 16", path, tile);
+		return FALSE;
+	}
 	w.path = path;
-	w.bands = in->Bands;
+	w.bands = in ? in->Bands : 3;
 	w.tile = tile;
 	w.quality = quality;
 	/* as libvips: full chroma resolution from Q 90 up */
@@ -384,7 +465,6 @@ _sp_pyramid_write(VipsImage *in, const char *path, int tile, int quality,
 	w.buffers = g_async_queue_new_full(g_free);
 
 	/* levels: each half the previous (rounded down) until one tile */
-	int width = in->Xsize, height = in->Ysize;
 	GArray *levels = g_array_new(FALSE, TRUE, sizeof(Level));
 	for (;;) {
 		Level l = { 0 };
@@ -400,63 +480,79 @@ _sp_pyramid_write(VipsImage *in, const char *path, int tile, int quality,
 	}
 	w.n_levels = levels->len;
 	w.levels = (Level *) g_array_free(levels, FALSE);
-	for (int k = 0; k < w.n_levels; k++) {
+	first = MIN(first, w.n_levels);
+	if (first < w.n_levels && (!in || in->Xsize != w.levels[first].width ||
+								  in->Ysize != w.levels[first].height)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"save: '%s': internal error: level %d has no pixels of its size",
+			path, first);
+		goto out;
+	}
+	for (int k = first; k < w.n_levels; k++) {
 		w.levels[k].strip = g_malloc((size_t) w.levels[k].width * tile * w.bands);
 		if (k > 0)
 			w.levels[k].spool = g_new0(SpoolEntry,
 				(size_t) w.levels[k].tiles_across * w.levels[k].tiles_down);
 	}
+	w.first = first;
 
 	TIFFErrorHandler old = TIFFSetErrorHandler(tiff_error_handler);
 	if (!(w.tiff = TIFFOpen(path, bigtiff ? "w8" : "w"))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: cannot create '%s'",
 			path);
-		goto out;
+		goto restore;
 	}
-	if (w.n_levels > 1) {
-		/* beside the output, so a full disk shows up here too */
-		g_autofree char *dir = g_path_get_dirname(path);
-		g_autofree char *tmpl = g_build_filename(dir, ".sp-spool-XXXXXX", NULL);
-		int fd = g_mkstemp(tmpl);
-		if (fd < 0 || !(w.spool = fdopen(fd, "w+b"))) {
-			int err = errno;
-			if (fd >= 0)
-				close(fd);
-			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"save: cannot create a spool file beside '%s': %s", path,
-				g_strerror(err));
-			goto out;
+
+	/* levels copied from the source go first, each in its directory */
+	for (int k = 0; k < first; k++)
+		if (!copy_source_level(&w, k, copy, mpp_x, mpp_y))
+			goto fail;
+
+	if (first < w.n_levels) {
+		if (w.n_levels - first > 1 || first > 0) {
+			/* beside the output, so a full disk shows up here too */
+			g_autofree char *dir = g_path_get_dirname(path);
+			g_autofree char *tmpl =
+				g_build_filename(dir, ".sp-spool-XXXXXX", NULL);
+			int fd = g_mkstemp(tmpl);
+			if (fd < 0 || !(w.spool = fdopen(fd, "w+b"))) {
+				int err = errno;
+				if (fd >= 0)
+					close(fd);
+				g_set_error(error, SP_ERROR, SP_ERROR_IO,
+					"save: cannot create a spool file beside '%s': %s", path,
+					g_strerror(err));
+				goto restore;
+			}
+			unlink(tmpl);
 		}
-		unlink(tmpl);
-	}
-	set_directory_fields(&w, 0, mpp_x, mpp_y);
+		if (first == 0)
+			set_directory_fields(&w, 0, mpp_x, mpp_y);
 
-	/* two tile rows of level 0 in flight at most */
-	w.max_pending = MAX_PENDING_ROWS * w.levels[0].tiles_across + 4;
-	w.pool = g_thread_pool_new(compress_job, &w, MAX(1, vips_concurrency_get()),
-		FALSE, NULL);
-
-	int r = vips_sink_disc(in, write_area, &w);
-	/* wait for the last tiles */
-	g_thread_pool_free(w.pool, FALSE, TRUE);
-	w.pool = NULL;
-	if (r) {
-		_sp_set_vips_error(error, "save", path);
-		goto out;
-	}
-	if (w.error)
-		goto fail;
-	if (!TIFFWriteDirectory(w.tiff)) {
-		set_error(&w, "cannot write the directory of level 0");
-		goto fail;
-	}
-	for (int k = 1; k < w.n_levels; k++) {
-		set_directory_fields(&w, k, mpp_x, mpp_y);
-		if (!copy_spooled_level(&w, k))
+		/* two tile rows in flight at most */
+		w.max_pending = MAX_PENDING_ROWS * w.levels[first].tiles_across + 4;
+		w.pool = g_thread_pool_new(compress_job, &w,
+			MAX(1, vips_concurrency_get()), FALSE, NULL);
+		int r = vips_sink_disc(in, write_area, &w);
+		/* wait for the last tiles */
+		g_thread_pool_free(w.pool, FALSE, TRUE);
+		w.pool = NULL;
+		if (r) {
+			_sp_set_vips_error(error, "save", path);
+			goto restore;
+		}
+		if (w.error)
 			goto fail;
-		if (!TIFFWriteDirectory(w.tiff)) {
-			set_error(&w, "cannot write the directory of level %d", k);
-			goto fail;
+		for (int k = first; k < w.n_levels; k++) {
+			if (k > 0) {
+				set_directory_fields(&w, k, mpp_x, mpp_y);
+				if (!copy_spooled_level(&w, k))
+					goto fail;
+			}
+			if (!TIFFWriteDirectory(w.tiff)) {
+				set_error(&w, "cannot write the directory of level %d", k);
+				goto fail;
+			}
 		}
 	}
 	/* TIFFClose flushes; a full disk can first show up here */
@@ -469,13 +565,14 @@ _sp_pyramid_write(VipsImage *in, const char *path, int tile, int quality,
 		goto fail;
 	}
 	ok = TRUE;
-	goto out;
+	goto restore;
 
 fail:
 	g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: '%s': %s", path,
 		w.error ? w.error : "write failed");
-out:
+restore:
 	TIFFSetErrorHandler(old);
+out:
 	if (w.pool)
 		g_thread_pool_free(w.pool, FALSE, TRUE);
 	if (w.tiff)

@@ -627,3 +627,39 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 	g_object_unref(raw);
 	return out;
 }
+
+int
+_sp_slide_tiff_page(SpSlide *slide, int level)
+{
+	const SpLevel *l = sp_slide_get_level(slide, level);
+	int found = -1;
+
+	if (!l)
+		return -1;
+	if (slide->backend == BACKEND_TIFF)
+		return g_array_index(slide->levels, LevelEntry, level).page;
+	if (slide->backend != BACKEND_OPENSLIDE)
+		return -1;
+
+	/* a TIFF-based vendor format (Aperio SVS, generic TIFF): the tiled
+	 * directory of the level's size */
+	TIFFErrorHandler old_error = TIFFSetErrorHandler(tiff_error_quiet);
+	TIFF *tiff = TIFFOpen(slide->path, "rm");
+	if (tiff) {
+		int page = 0;
+		do {
+			guint32 w = 0, h = 0;
+
+			TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w);
+			TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h);
+			if (TIFFIsTiled(tiff) && w == l->width && h == l->height) {
+				found = page;
+				break;
+			}
+			page++;
+		} while (page < 4096 && TIFFReadDirectory(tiff));
+		TIFFClose(tiff);
+	}
+	TIFFSetErrorHandler(old_error);
+	return found;
+}

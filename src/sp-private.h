@@ -102,6 +102,10 @@ void _sp_set_vips_error(GError **error, const char *op, const char *what);
 VipsImage *_sp_slide_load(SpSlide *slide, int level, const char *associated,
 	int read_width, GError **error);
 
+/* The TIFF directory holding @level of @slide, or -1 when the slide is
+ * not a TIFF libtiff can read level by level. */
+int _sp_slide_tiff_page(SpSlide *slide, int level);
+
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);
 gboolean _sp_tiffread_can_read(const char *filename, int page);
@@ -138,12 +142,23 @@ gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
 
 
-/* src/pyramid.c: writes @in (uchar, 1 or 3 bands) to @path as a tiled,
- * JPEG-compressed TIFF pyramid, compressing tiles on every core. mpp 0 =
- * unknown (ResolutionUnit none). */
-gboolean _sp_pyramid_write(VipsImage *in, const char *path, int tile,
-	int quality, gboolean pyramid, gboolean bigtiff, double mpp_x,
-	double mpp_y, GError **error);
+/* src/pyramid.c: a tiled, JPEG-compressed TIFF pyramid of @width ×
+ * @height at level 0. Levels 0 … @copy->n_levels - 1 are copied as
+ * compressed tiles from the source TIFF (@copy may be NULL); the next
+ * level comes from @in (uchar, 1 or 3 bands, exactly that level's size),
+ * compressed with TurboJPEG on every core, and the rest are halved from
+ * it. mpp 0 = unknown (ResolutionUnit none). */
+typedef struct {
+	const char *path;      /* the source TIFF */
+	int n_levels;          /* output levels copied */
+	int page[32];          /* source directory of each copied level */
+	int x[32], y[32];      /* tile-aligned origin in that directory */
+} SpTileCopy;
+
+gboolean _sp_pyramid_write(VipsImage *in, const char *path, int width,
+	int height, const SpTileCopy *copy, int tile, int quality,
+	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
+	GError **error);
 
 /* src/tiffpatch.c: set ResolutionUnit to none in every directory of the
  * finished TIFF @path, in place (the pixel size is unknown). */
