@@ -8,6 +8,7 @@
 
 #include <glib/gstdio.h>
 #include <slidepipe/slidepipe.h>
+#include <tiffio.h>
 
 static char *tmpdir;
 
@@ -100,6 +101,60 @@ make_two_class_image(void)
 	g_object_unref(x);
 	g_object_unref(xy);
 	return path;
+}
+
+/* An RGB slide with smooth content, tiled 64², JPEG Q75, pyramidal:
+ * the kind of source the writer and the tile copy meet. */
+static char *
+make_rgb_jpeg_slide(void)
+{
+	char *path = tmp_path("rgb-jpeg.tif");
+	VipsImage *xy, *x, *y, *sum, *bands[3], *rgb, *u;
+	const int w = 1200, h = 900;
+
+	if (g_file_test(path, G_FILE_TEST_EXISTS))
+		return path;
+	g_assert_cmpint(vips_xyz(&xy, w, h, NULL), ==, 0);
+	g_assert_cmpint(vips_extract_band(xy, &x, 0, NULL), ==, 0);
+	g_assert_cmpint(vips_extract_band(xy, &y, 1, NULL), ==, 0);
+	g_assert_cmpint(vips_add(x, y, &sum, NULL), ==, 0);
+	g_assert_cmpint(vips_linear1(x, &bands[0], 255.0 / w, 0, NULL), ==, 0);
+	g_assert_cmpint(vips_linear1(y, &bands[1], 255.0 / h, 0, NULL), ==, 0);
+	g_assert_cmpint(vips_linear1(sum, &bands[2], 255.0 / (w + h), 0, NULL),
+		==, 0);
+	g_assert_cmpint(vips_bandjoin(bands, &rgb, 3, NULL), ==, 0);
+	g_assert_cmpint(vips_cast_uchar(rgb, &u, NULL), ==, 0);
+	u->Type = VIPS_INTERPRETATION_sRGB;
+	g_assert_cmpint(vips_tiffsave(u, path, "tile", TRUE, "tile_width", 64,
+						"tile_height", 64, "pyramid", TRUE, "compression",
+						VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 75, NULL),
+		==, 0);
+	VipsImage *all[] = { u, rgb, bands[0], bands[1], bands[2], sum, y, x,
+		xy };
+	for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+		g_object_unref(all[i]);
+	return path;
+}
+
+/* Mean absolute difference of page @page of two TIFFs. */
+static double
+page_mad(const char *a, const char *b, int page)
+{
+	VipsImage *ia, *ib, *d, *ad;
+	double mean;
+
+	g_assert_cmpint(vips_tiffload(a, &ia, "page", page, NULL), ==, 0);
+	g_assert_cmpint(vips_tiffload(b, &ib, "page", page, NULL), ==, 0);
+	g_assert_cmpint(ia->Xsize, ==, ib->Xsize);
+	g_assert_cmpint(ia->Ysize, ==, ib->Ysize);
+	g_assert_cmpint(vips_subtract(ia, ib, &d, NULL), ==, 0);
+	g_assert_cmpint(vips_abs(d, &ad, NULL), ==, 0);
+	g_assert_cmpint(vips_avg(ad, &mean, NULL), ==, 0);
+	g_object_unref(ad);
+	g_object_unref(d);
+	g_object_unref(ib);
+	g_object_unref(ia);
+	return mean;
 }
 
 static double
@@ -478,6 +533,174 @@ test_save_atomic(void)
 	g_assert_cmpint(live_objects(), ==, 0);
 }
 
+static void
+test_writer_matches_tiffsave(void)
+{
+	g_autofree char *path = make_rgb_jpeg_slide();
+	g_autofree char *ours = tmp_path("ours.tif");
+	g_autofree char *theirs = tmp_path("theirs.tif");
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *crop = sp_crop(sp_load(graph, path, &error, NULL), 37, 11, 1000,
+		700, &error, NULL);
+	SpNode *save = sp_save(crop, ours, &error, "Q", 85, NULL);
+
+	g_assert_no_error(error);
+	g_assert_true(sp_node_run(save, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(vips_tiffsave(sp_node_get_image(crop, &error), theirs,
+						"tile", TRUE, "tile_width", 256, "tile_height", 256,
+						"pyramid", TRUE, "compression",
+						VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 85, NULL),
+		==, 0);
+	/* 1000 × 700, 500 × 350, 250 × 175: the same levels, the same
+	 * pixels within JPEG tolerance at every level */
+	for (int page = 0; page < 3; page++)
+		g_assert_cmpfloat(page_mad(ours, theirs, page), <=, 1.5);
+	VipsImage *extra;
+	g_assert_cmpint(vips_tiffload(ours, &extra, "page", 3, NULL), !=, 0);
+	vips_error_clear();
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
+/* Level sizes of a written file, as "WxH WxH …". */
+static char *
+level_sizes(const char *path)
+{
+	GError *error = NULL;
+	SpSlide *slide = sp_slide_open(path, &error);
+	GString *s = g_string_new(NULL);
+
+	g_assert_no_error(error);
+	for (int i = 0; i < sp_slide_get_level_count(slide); i++) {
+		const SpLevel *l = sp_slide_get_level(slide, i);
+		g_string_append_printf(s, "%s%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT,
+			i ? " " : "", l->width, l->height);
+	}
+	sp_slide_unref(slide);
+	return g_string_free(s, FALSE);
+}
+
+static void
+test_writer_edges(void)
+{
+	g_autofree char *path = make_rgb_jpeg_slide();
+	g_autofree char *out = tmp_path("edge.tif");
+	const struct {
+		int x, y, w, h, tile;
+		const char *levels;
+	} cases[] = {
+		/* width not a multiple of the tile */
+		{ 3, 5, 257, 300, 256, "257x300 128x150" },
+		/* 1 pixel wide: halves to 1 pixel */
+		{ 100, 0, 1, 600, 256, "1x600 1x300 1x150" },
+		{ 0, 100, 700, 1, 256, "700x1 350x1 175x1" },
+		/* a single tile */
+		{ 10, 10, 200, 200, 256, "200x200" },
+		{ 0, 0, 64, 64, 64, "64x64" },
+		{ 0, 0, 1, 1, 16, "1x1" },
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		SpGraph *graph = sp_graph_new();
+		GError *error = NULL;
+		SpNode *crop = sp_crop(sp_load(graph, path, &error, NULL),
+			cases[i].x, cases[i].y, cases[i].w, cases[i].h, &error, NULL);
+		SpNode *save = sp_save(crop, out, &error, "tile", cases[i].tile,
+			"Q", 95, NULL);
+
+		g_assert_no_error(error);
+		g_assert_true(sp_node_run(save, &error));
+		g_assert_no_error(error);
+		g_autofree char *sizes = level_sizes(out);
+		g_assert_cmpstr(sizes, ==, cases[i].levels);
+
+		/* level 0 holds the crop's pixels */
+		VipsImage *written, *d, *ad;
+		double mad;
+		g_assert_cmpint(vips_tiffload(out, &written, NULL), ==, 0);
+		g_assert_cmpint(vips_subtract(written, sp_node_get_image(crop,
+												   &error),
+							&d, NULL),
+			==, 0);
+		g_assert_cmpint(vips_abs(d, &ad, NULL), ==, 0);
+		g_assert_cmpint(vips_avg(ad, &mad, NULL), ==, 0);
+		g_assert_cmpfloat(mad, <=, 2);
+		g_object_unref(ad);
+		g_object_unref(d);
+		g_object_unref(written);
+		sp_graph_free(graph);
+	}
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
+static void
+test_copy_tiles(void)
+{
+	g_autofree char *path = make_rgb_jpeg_slide();
+	g_autofree char *out = tmp_path("copy.tif");
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	/* on the 64-px grid at level 0 and level 1 (128/2 = 64) */
+	SpNode *crop = sp_crop(load, 128, 128, 700, 500, &error, NULL);
+	SpNode *save = sp_save(crop, out, &error, "compression", "copy", NULL);
+
+	g_assert_no_error(error);
+	g_assert_true(sp_node_run(save, &error));
+	g_assert_no_error(error);
+	g_assert_nonnull(strstr(sp_node_get_report(save), "copied 2 levels"));
+
+	/* level 0's compressed tiles are byte-identical to the source's */
+	TIFF *src = TIFFOpen(path, "r"), *dst = TIFFOpen(out, "r");
+	guint32 tw;
+	g_assert_nonnull(src);
+	g_assert_nonnull(dst);
+	TIFFGetField(dst, TIFFTAG_TILEWIDTH, &tw);
+	g_assert_cmpuint(tw, ==, 64);
+	int n = 0;
+	for (int y = 0; y < 500; y += 64)
+		for (int x = 0; x < 700; x += 64) {
+			ttile_t a = TIFFComputeTile(src, 128 + x, 128 + y, 0, 0);
+			ttile_t b = TIFFComputeTile(dst, x, y, 0, 0);
+			tmsize_t sa = (tmsize_t) TIFFGetStrileByteCount(src, a);
+			tmsize_t sb = (tmsize_t) TIFFGetStrileByteCount(dst, b);
+			g_assert_cmpint(sa, ==, sb);
+			g_autofree unsigned char *ba = g_malloc(sa);
+			g_autofree unsigned char *bb = g_malloc(sb);
+			g_assert_cmpint(TIFFReadRawTile(src, a, ba, sa), ==, sa);
+			g_assert_cmpint(TIFFReadRawTile(dst, b, bb, sb), ==, sb);
+			g_assert_cmpint(memcmp(ba, bb, sa), ==, 0);
+			n++;
+		}
+	g_assert_cmpint(n, ==, 11 * 8);
+	TIFFClose(src);
+	TIFFClose(dst);
+	g_autofree char *sizes = level_sizes(out);
+	g_assert_cmpstr(sizes, ==, "700x500 350x250 175x125 87x62 43x31");
+
+	/* off the grid: copy refuses and says why; auto falls back */
+	SpNode *off = sp_crop(load, 100, 128, 700, 500, &error, NULL);
+	g_assert_null(sp_save(off, out, &error, "compression", "copy", NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_FORMAT);
+	g_assert_nonnull(strstr(error->message, "tile grid"));
+	g_clear_error(&error);
+	SpNode *any = sp_save(off, out, &error, "compression", "auto", NULL);
+	g_assert_no_error(error);
+	g_assert_true(sp_node_run(any, &error));
+	g_assert_null(sp_node_get_report(any));
+
+	/* a pixel operator in between */
+	SpNode *mask = sp_threshold(crop, &error, "value", 10.0, NULL);
+	g_assert_null(sp_save(mask, out, &error, "compression", "copy", NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_FORMAT);
+	g_assert_nonnull(strstr(error->message, "threshold"));
+	g_clear_error(&error);
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
 static SpNode *
 chain(SpGraph *graph, const char *text)
 {
@@ -631,6 +854,9 @@ main(int argc, char **argv)
 	g_test_add_func("/pipeline/parse", test_pipeline_parse);
 	g_test_add_func("/plan/levels", test_plan);
 	g_test_add_func("/plan/pixels", test_plan_pixels);
+	g_test_add_func("/writer/matches-tiffsave", test_writer_matches_tiffsave);
+	g_test_add_func("/writer/edges", test_writer_edges);
+	g_test_add_func("/writer/copy-tiles", test_copy_tiles);
 	result = g_test_run();
 
 	/* remove the scratch directory */
