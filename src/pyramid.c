@@ -1,17 +1,20 @@
 /* The pyramid writer: a tiled, pyramidal JPEG TIFF written in one pass
- * over level 0, with tiles compressed on every core.
+ * over level 0, with tiles computed and compressed on every core.
  *
  * libvips 8.14's tiffsave compresses JPEG tiles inside libtiff on its one
  * write thread, so a pyramid save runs at about one core's codec speed.
- * Here the write thread only cuts tiles and halves strips; a pool of
- * workers compresses tiles with TurboJPEG and hands the bytes to libtiff
- * as raw tiles (TIFFWriteRawTile), so compression runs beside decoding.
+ * Here vips_sink_tile() hands each libvips worker thread one output tile
+ * at a time, in raster order, already computed in a region of exactly
+ * that tile; the same thread compresses it with TurboJPEG straight from
+ * the region's memory and gives the bytes to libtiff as a raw tile
+ * (TIFFWriteRawTile).
  *
- * Levels are built from the same stream of level-0 strips, as libvips'
- * vips2tiff does (STYLE-NOTES §1.5): each level keeps one strip of tile
- * height; when it fills, its tiles go to the workers and its rows are
- * averaged 2 × 2 into the next level's strip. Memory is a strip per level
- * plus the tiles in flight, bounded by MAX_PENDING_ROWS tile rows.
+ * Levels come from the same tiles, as a quadtree: a tile of level k + 1
+ * is the 2 × 2 mean of four level-k tiles, each of which, once computed,
+ * averages itself into its quarter of the parent's buffer; the thread
+ * that delivers the last quarter compresses the parent and passes it on
+ * up. Nothing is buffered but the parents in progress, about two tile
+ * rows per level, and level 0 is never copied.
  *
  * libtiff writes one directory at a time, so level 0's tiles go straight
  * into the file and the lower levels' compressed tiles (a third of the
@@ -35,9 +38,6 @@
 
 #include "sp-private.h"
 
-/* Tile rows (of level 0) that may wait for compression at once. */
-#define MAX_PENDING_ROWS 2
-
 typedef struct {
 	guint64 offset;
 	guint32 size;
@@ -45,13 +45,17 @@ typedef struct {
 
 typedef struct _Writer Writer;
 
+/* A tile of a lower level being assembled from its children. */
+typedef struct {
+	VipsPel *pixels;      /* tile × tile × bands */
+	int waiting;          /* children yet to deliver */
+} Parent;
+
 typedef struct {
 	int width, height;    /* of this level */
 	int tiles_across, tiles_down;
-	VipsPel *strip;       /* tile_size rows */
-	int strip_top;        /* level row of strip row 0 */
-	int strip_rows;       /* rows filled */
-	SpoolEntry *spool;    /* per tile, levels > 0 */
+	Parent **parents;     /* per tile, levels above the first */
+	SpoolEntry *spool;    /* per tile, spooled levels */
 } Level;
 
 struct _Writer {
@@ -62,30 +66,23 @@ struct _Writer {
 	int subsampling;      /* TJSAMP_* */
 	int n_levels;
 	Level *levels;
+	int first;            /* the level computed from pixels */
 
 	TIFF *tiff;
 	FILE *spool;          /* lower levels' compressed tiles */
 	guint64 spool_size;
-
-	GThreadPool *pool;
-	GMutex lock;          /* tiff, spool, error, pending */
-	GCond drained;
-	int pending;          /* tiles queued or compressing */
-	int max_pending;
-	char *error;          /* first failure, or NULL */
-	int first;            /* the level fed by vips_sink_disc() */
 	guint64 copied_bytes; /* compressed bytes copied from the source */
-	GAsyncQueue *handles; /* idle TurboJPEG compressors */
-	GAsyncQueue *buffers; /* free tile pixel buffers: no malloc per tile
-						   * (large blocks would be mmap()ed and faulted
-						   * in every time) */
+
+	GMutex lock;          /* tiff, spool, parents, error */
+	char *error;          /* first failure, or NULL */
 };
 
+/* Per worker thread. */
 typedef struct {
-	int level;
-	int tx, ty;
-	VipsPel *pixels;      /* tile × tile × bands */
-} Job;
+	tjhandle tj;
+	unsigned char *out;   /* tjBufSize() bytes: never reallocated */
+	VipsPel *pad;         /* an edge tile, padded */
+} Seq;
 
 static void
 set_error(Writer *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -101,190 +98,185 @@ set_error(Writer *w, const char *fmt, ...)
 	va_end(ap);
 }
 
-typedef struct {
-	tjhandle tj;
-	unsigned char *out; /* tjBufSize() bytes: never reallocated */
-} Compressor;
-
-static void
-free_compressor(gpointer data)
+static void *
+seq_start(VipsImage *out, void *a, void *b)
 {
-	Compressor *c = data;
-
-	tjFree(c->out);
-	tjDestroy(c->tj);
-	g_free(c);
-}
-
-/* Compresses one tile and stores it; runs on a pool thread. */
-static void
-compress_job(gpointer data, gpointer user_data)
-{
-	Job *job = data;
-	Writer *w = user_data;
-	Compressor *c = g_async_queue_try_pop(w->handles);
+	Writer *w = a;
+	Seq *seq = g_new0(Seq, 1);
 	int samp = w->bands == 1 ? TJSAMP_GRAY : w->subsampling;
-	unsigned long size = 0;
-	int r = -1;
 
-	if (!c) {
-		c = g_new0(Compressor, 1);
-		c->tj = tjInitCompress();
-		c->out = tjAlloc(tjBufSize(w->tile, w->tile, samp));
+	seq->tj = tjInitCompress();
+	seq->out = tjAlloc(tjBufSize(w->tile, w->tile, samp));
+	seq->pad = g_malloc((size_t) w->tile * w->tile * w->bands);
+	if (!seq->tj || !seq->out) {
+		vips_error("save", "cannot start TurboJPEG");
+		return NULL;
 	}
-	if (c->tj && c->out) {
-		unsigned char *out = c->out;
-
-		size = tjBufSize(w->tile, w->tile, samp);
-		r = tjCompress2(c->tj, job->pixels, w->tile, w->tile * w->bands,
-			w->tile, w->bands == 1 ? TJPF_GRAY : TJPF_RGB, &out, &size, samp,
-			w->quality, TJFLAG_NOREALLOC);
-	}
-	g_async_queue_push(w->buffers, job->pixels);
-
-	g_mutex_lock(&w->lock);
-	if (r != 0)
-		set_error(w, "JPEG compression failed: %s",
-			c->tj ? tjGetErrorStr2(c->tj) : "no TurboJPEG handle");
-	else if (!w->error) {
-		Level *l = &w->levels[job->level];
-		ttile_t index = (ttile_t) job->ty * l->tiles_across + job->tx;
-
-		if (job->level == 0 && w->first == 0) {
-			if (TIFFWriteRawTile(w->tiff, index, c->out, size) < 0)
-				set_error(w, "cannot write a tile: %s", g_strerror(errno));
-		}
-		else {
-			l->spool[index].offset = w->spool_size;
-			l->spool[index].size = size;
-			if (fwrite(c->out, 1, size, w->spool) != size)
-				set_error(w, "cannot write the level spool: %s",
-					g_strerror(errno));
-			w->spool_size += size;
-		}
-	}
-	w->pending--;
-	g_cond_broadcast(&w->drained);
-	g_mutex_unlock(&w->lock);
-	g_async_queue_push(w->handles, c);
-	g_free(job);
-}
-
-/* Queues the tiles of level @k's strip, padding edge tiles by repeating
- * the last column and row (cheaper to compress than black). */
-static gboolean
-queue_strip_tiles(Writer *w, int k)
-{
-	Level *l = &w->levels[k];
-	int ty = l->strip_top / w->tile;
-	int ps = w->bands;
-	size_t tile_line = (size_t) w->tile * ps;
-
-	for (int tx = 0; tx < l->tiles_across; tx++) {
-		int x0 = tx * w->tile;
-		int cols = MIN(w->tile, l->width - x0);
-		Job *job = g_new(Job, 1);
-
-		job->level = k;
-		job->tx = tx;
-		job->ty = ty;
-		if (!(job->pixels = g_async_queue_try_pop(w->buffers)))
-			job->pixels = g_malloc((size_t) w->tile * tile_line);
-		for (int y = 0; y < w->tile; y++) {
-			int sy = MIN(y, l->strip_rows - 1);
-			VipsPel *src = l->strip + ((size_t) sy * l->width + x0) * ps;
-			VipsPel *dst = job->pixels + y * tile_line;
-
-			memcpy(dst, src, (size_t) cols * ps);
-			for (int x = cols; x < w->tile; x++)
-				memcpy(dst + x * ps, dst + (cols - 1) * ps, ps);
-		}
-
-		g_mutex_lock(&w->lock);
-		while (w->pending >= w->max_pending && !w->error)
-			g_cond_wait(&w->drained, &w->lock);
-		gboolean failed = w->error != NULL;
-		if (!failed)
-			w->pending++;
-		g_mutex_unlock(&w->lock);
-		if (failed) {
-			g_async_queue_push(w->buffers, job->pixels);
-			g_free(job);
-			return FALSE;
-		}
-		g_thread_pool_push(w->pool, job, NULL);
-	}
-	return TRUE;
-}
-
-static gboolean emit_strip(Writer *w, int k);
-
-/* Appends a row to level @k's strip; emits the strip when it is full or
- * the level is complete. */
-static gboolean
-add_row(Writer *w, int k, const VipsPel *row)
-{
-	Level *l = &w->levels[k];
-
-	memcpy(l->strip + (size_t) l->strip_rows * l->width * w->bands, row,
-		(size_t) l->width * w->bands);
-	l->strip_rows++;
-	if (l->strip_rows == w->tile ||
-		l->strip_top + l->strip_rows == l->height)
-		return emit_strip(w, k);
-	return TRUE;
-}
-
-/* Level @k's strip is complete: compress its tiles, and average it 2 × 2
- * into level @k + 1 (the strip starts on an even row, as the tile size is
- * even; an odd last row or column is dropped, as the level sizes round
- * down, and a 1-pixel-wide or -high level halves to 1 pixel). */
-static gboolean
-emit_strip(Writer *w, int k)
-{
-	Level *l = &w->levels[k];
-
-	if (!queue_strip_tiles(w, k))
-		return FALSE;
-	if (k + 1 < w->n_levels) {
-		Level *n = &w->levels[k + 1];
-		int ps = w->bands;
-		g_autofree VipsPel *row = g_malloc((size_t) n->width * ps);
-
-		for (int y = 0; y < l->strip_rows; y += 2) {
-			/* a 1-pixel level halves to 1 pixel: reuse the row */
-			if ((l->strip_top + y) / 2 >= n->height)
-				break;
-			const VipsPel *a = l->strip + (size_t) y * l->width * ps;
-			const VipsPel *b = y + 1 < l->strip_rows ?
-				a + (size_t) l->width * ps : a;
-
-			for (int x = 0; x < n->width; x++) {
-				int i = 2 * x * ps;
-				int j = MIN(2 * x + 1, l->width - 1) * ps;
-
-				for (int c = 0; c < ps; c++)
-					row[x * ps + c] =
-						(a[i + c] + a[j + c] + b[i + c] + b[j + c] + 2) >> 2;
-			}
-			if (!add_row(w, k + 1, row))
-				return FALSE;
-		}
-	}
-	l->strip_top += l->strip_rows;
-	l->strip_rows = 0;
-	return TRUE;
+	return seq;
 }
 
 static int
-write_area(VipsRegion *region, VipsRect *area, void *a)
+seq_stop(void *vseq, void *a, void *b)
+{
+	Seq *seq = vseq;
+
+	if (seq->tj)
+		tjDestroy(seq->tj);
+	tjFree(seq->out);
+	g_free(seq->pad);
+	g_free(seq);
+	return 0;
+}
+
+/* Compresses a tile (@pixels with @pitch bytes a row, @cols × @rows
+ * valid) and stores it. Edge tiles are padded by repeating the last
+ * column and row, which compresses better than black. */
+static gboolean
+store_tile(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
+	size_t pitch, int cols, int rows)
+{
+	Level *l = &w->levels[k];
+	int ps = w->bands, t = w->tile;
+	int samp = w->bands == 1 ? TJSAMP_GRAY : w->subsampling;
+	unsigned long size = tjBufSize(t, t, samp);
+	unsigned char *out = seq->out;
+
+	if (cols < t || rows < t) {
+		for (int y = 0; y < t; y++) {
+			const VipsPel *src = pixels + MIN(y, rows - 1) * pitch;
+			VipsPel *dst = seq->pad + (size_t) y * t * ps;
+
+			memcpy(dst, src, (size_t) cols * ps);
+			for (int x = cols; x < t; x++)
+				memcpy(dst + x * ps, dst + (cols - 1) * ps, ps);
+		}
+		pixels = seq->pad;
+		pitch = (size_t) t * ps;
+	}
+	if (tjCompress2(seq->tj, pixels, t, pitch, t,
+			ps == 1 ? TJPF_GRAY : TJPF_RGB, &out, &size, samp, w->quality,
+			TJFLAG_NOREALLOC)) {
+		g_mutex_lock(&w->lock);
+		set_error(w, "JPEG compression failed: %s", tjGetErrorStr2(seq->tj));
+		g_mutex_unlock(&w->lock);
+		return FALSE;
+	}
+
+	ttile_t index = (ttile_t) ty * l->tiles_across + tx;
+	gboolean ok = TRUE;
+
+	g_mutex_lock(&w->lock);
+	if (k == 0) {
+		if (TIFFWriteRawTile(w->tiff, index, out, size) < 0) {
+			set_error(w, "cannot write a tile: %s", g_strerror(errno));
+			ok = FALSE;
+		}
+	}
+	else {
+		l->spool[index].offset = w->spool_size;
+		l->spool[index].size = size;
+		if (fwrite(out, 1, size, w->spool) != size) {
+			set_error(w, "cannot write the level spool: %s",
+				g_strerror(errno));
+			ok = FALSE;
+		}
+		w->spool_size += size;
+	}
+	g_mutex_unlock(&w->lock);
+	return ok;
+}
+
+static gboolean deliver(Writer *w, Seq *seq, int k, int tx, int ty,
+	const VipsPel *pixels, size_t pitch, int cols, int rows);
+
+/* Level-@k tile (@tx, @ty) is complete: store it, then average it into its
+ * quarter of the level-@k + 1 parent, completing the parent when it is
+ * the last of its children. */
+static gboolean
+deliver(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
+	size_t pitch, int cols, int rows)
+{
+	int t = w->tile, half = t / 2, ps = w->bands;
+
+	if (!store_tile(w, seq, k, tx, ty, pixels, pitch, cols, rows))
+		return FALSE;
+	if (k + 1 >= w->n_levels)
+		return TRUE;
+
+	Level *l = &w->levels[k], *n = &w->levels[k + 1];
+	int px = tx / 2, py = ty / 2;
+	int index = py * n->tiles_across + px;
+	Parent *parent;
+
+	/* the parent's buffer, made by its first child */
+	g_mutex_lock(&w->lock);
+	if (!(parent = n->parents[index])) {
+		parent = g_new(Parent, 1);
+		parent->pixels = g_malloc((size_t) t * t * ps);
+		parent->waiting = (MIN(2 * px + 2, l->tiles_across) - 2 * px) *
+			(MIN(2 * py + 2, l->tiles_down) - 2 * py);
+		n->parents[index] = parent;
+	}
+	g_mutex_unlock(&w->lock);
+
+	/* this child's quarter: parent pixel X averages level-k columns 2X
+	 * and 2X + 1 (clamped, so a 1-pixel level halves to 1 pixel) */
+	int pcols = MIN(t, n->width - px * t), prows = MIN(t, n->height - py * t);
+	int qx = (tx % 2) * half, qy = (ty % 2) * half;
+	int ow = MIN(half, pcols - qx), oh = MIN(half, prows - qy);
+	for (int y = 0; y < oh; y++) {
+		const VipsPel *a = pixels + MIN(2 * y, rows - 1) * pitch;
+		const VipsPel *b = pixels + MIN(2 * y + 1, rows - 1) * pitch;
+		VipsPel *q = parent->pixels + ((size_t) (qy + y) * t + qx) * ps;
+
+		if (ps == 3 && 2 * ow + 1 < cols)
+			/* the common case, no clamping */
+			for (int x = 0; x < ow; x++) {
+				const VipsPel *a0 = a + 6 * x, *b0 = b + 6 * x;
+				q[3 * x] = (a0[0] + a0[3] + b0[0] + b0[3] + 2) >> 2;
+				q[3 * x + 1] = (a0[1] + a0[4] + b0[1] + b0[4] + 2) >> 2;
+				q[3 * x + 2] = (a0[2] + a0[5] + b0[2] + b0[5] + 2) >> 2;
+			}
+		else
+			for (int x = 0; x < ow; x++) {
+				int i = MIN(2 * x, cols - 1) * ps;
+				int j = MIN(2 * x + 1, cols - 1) * ps;
+				for (int c = 0; c < ps; c++)
+					q[x * ps + c] =
+						(a[i + c] + a[j + c] + b[i + c] + b[j + c] + 2) >> 2;
+			}
+	}
+
+	g_mutex_lock(&w->lock);
+	gboolean last = --parent->waiting == 0;
+	if (last)
+		n->parents[index] = NULL;
+	g_mutex_unlock(&w->lock);
+	if (!last)
+		return TRUE;
+
+	gboolean ok = deliver(w, seq, k + 1, px, py, parent->pixels,
+		(size_t) t * ps, pcols, prows);
+	g_free(parent->pixels);
+	g_free(parent);
+	return ok;
+}
+
+/* vips_sink_tile(): @region holds one tile of the first computed level. */
+static int
+tile_generate(VipsRegion *region, void *vseq, void *a, void *b,
+	gboolean *stop)
 {
 	Writer *w = a;
+	Seq *seq = vseq;
+	VipsRect *r = &region->valid;
 
-	for (int y = 0; y < area->height; y++)
-		if (!add_row(w, w->first,
-				VIPS_REGION_ADDR(region, area->left, area->top + y)))
-			return -1;
+	if (!deliver(w, seq, w->first, r->left / w->tile, r->top / w->tile,
+			VIPS_REGION_ADDR(region, r->left, r->top),
+			VIPS_REGION_LSKIP(region), r->width, r->height)) {
+		*stop = TRUE;
+		return -1;
+	}
 	return 0;
 }
 
@@ -460,9 +452,6 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	/* as libvips: full chroma resolution from Q 90 up */
 	w.subsampling = quality >= 90 ? TJSAMP_444 : TJSAMP_420;
 	g_mutex_init(&w.lock);
-	g_cond_init(&w.drained);
-	w.handles = g_async_queue_new_full(free_compressor);
-	w.buffers = g_async_queue_new_full(g_free);
 
 	/* levels: each half the previous (rounded down) until one tile */
 	GArray *levels = g_array_new(FALSE, TRUE, sizeof(Level));
@@ -489,10 +478,12 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		goto out;
 	}
 	for (int k = first; k < w.n_levels; k++) {
-		w.levels[k].strip = g_malloc((size_t) w.levels[k].width * tile * w.bands);
+		size_t n = (size_t) w.levels[k].tiles_across * w.levels[k].tiles_down;
+
+		if (k > first)
+			w.levels[k].parents = g_new0(Parent *, n);
 		if (k > 0)
-			w.levels[k].spool = g_new0(SpoolEntry,
-				(size_t) w.levels[k].tiles_across * w.levels[k].tiles_down);
+			w.levels[k].spool = g_new0(SpoolEntry, n);
 	}
 	w.first = first;
 
@@ -529,17 +520,13 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		if (first == 0)
 			set_directory_fields(&w, 0, mpp_x, mpp_y);
 
-		/* two tile rows in flight at most */
-		w.max_pending = MAX_PENDING_ROWS * w.levels[first].tiles_across + 4;
-		w.pool = g_thread_pool_new(compress_job, &w,
-			MAX(1, vips_concurrency_get()), FALSE, NULL);
-		int r = vips_sink_disc(in, write_area, &w);
-		/* wait for the last tiles */
-		g_thread_pool_free(w.pool, FALSE, TRUE);
-		w.pool = NULL;
-		if (r) {
-			_sp_set_vips_error(error, "save", path);
-			goto restore;
+		if (vips_sink_tile(in, tile, tile, seq_start, tile_generate,
+				seq_stop, &w, NULL)) {
+			if (!w.error) {
+				_sp_set_vips_error(error, "save", path);
+				goto restore;
+			}
+			vips_error_clear();
 		}
 		if (w.error)
 			goto fail;
@@ -573,21 +560,24 @@ fail:
 restore:
 	TIFFSetErrorHandler(old);
 out:
-	if (w.pool)
-		g_thread_pool_free(w.pool, FALSE, TRUE);
 	if (w.tiff)
 		TIFFClose(w.tiff);
 	if (w.spool)
 		fclose(w.spool);
 	for (int k = 0; k < w.n_levels; k++) {
-		g_free(w.levels[k].strip);
-		g_free(w.levels[k].spool);
+		Level *l = &w.levels[k];
+
+		/* parents left after a failure */
+		for (int i = 0; l->parents && i < l->tiles_across * l->tiles_down; i++)
+			if (l->parents[i]) {
+				g_free(l->parents[i]->pixels);
+				g_free(l->parents[i]);
+			}
+		g_free(l->parents);
+		g_free(l->spool);
 	}
 	g_free(w.levels);
 	g_free(w.error);
-	g_async_queue_unref(w.handles);
-	g_async_queue_unref(w.buffers);
 	g_mutex_clear(&w.lock);
-	g_cond_clear(&w.drained);
 	return ok;
 }
