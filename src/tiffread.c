@@ -1,5 +1,6 @@
 /* sp_tiffread: a libvips source operation for one directory of a tiled
- * 8-bit TIFF, decoding tiles with libtiff.
+ * 8-bit TIFF, decoding JPEG tiles with TurboJPEG and everything else with
+ * libtiff.
  *
  * Why not vips_tiffload(): it shares one TIFF handle behind a lock, so
  * tiles decode on one thread at a time, and it caches two rows of tiles
@@ -12,12 +13,27 @@
  * Handles: tiled, contiguous, 8 bits per sample, 1 or 3 samples (4 with
  * an alpha), MinIsBlack, RGB or YCbCr-in-JPEG photometric. Anything else
  * returns NULL from _sp_tiffread_can_read() and goes to vips_tiffload().
+ *
+ * JPEG tiles (Compression 7) that are YCbCr, or 1-band MinIsBlack, are read
+ * raw and decoded with TurboJPEG, which gives the same pixels as libtiff's
+ * JPEG codec (both are libjpeg-turbo with accurate DCT and fancy
+ * upsampling) for less CPU per tile: libtiff hands libjpeg one scanline
+ * per call, each behind its own setjmp. TIFF JPEG tiles are usually
+ * abbreviated streams whose tables live once in the JPEGTables tag, so we
+ * splice the tables in front of each tile to make a complete stream.
+ *
+ * JPEG with RGB photometric (Aperio-style, no colour transform) stays with
+ * libtiff, which takes the JPEG colour space from the TIFF tag. TurboJPEG
+ * guesses it from the stream, and one with neither an Adobe marker nor
+ * 'R', 'G', 'B' component ids is taken as YCbCr and "converted" to RGB a
+ * second time.
  */
 #include "config.h"
 
 #include <string.h>
 
 #include <tiffio.h>
+#include <turbojpeg.h>
 
 #include "sp-private.h"
 
@@ -33,6 +49,15 @@ typedef struct _SpTiffRead {
 	guint16 spp;
 	gboolean jpeg_rgb; /* ask libtiff's JPEG codec for RGB */
 	tmsize_t tile_size;
+
+	/* TurboJPEG decode: pixel format, or -1 to leave tiles to libtiff */
+	int tj_format;
+	/* JPEGTables without its EOI, spliced in front of every tile; NULL
+	 * when tiles are complete streams */
+	unsigned char *tables;
+	size_t tables_length;
+	/* more compressed bytes than this for one tile means a broken file */
+	guint64 max_raw;
 } SpTiffRead;
 
 typedef VipsOperationClass SpTiffReadClass;
@@ -76,7 +101,15 @@ open_page(const char *filename, int page, gboolean jpeg_rgb)
 typedef struct {
 	TIFF *tiff;
 	VipsPel *buf;
+
+	/* TurboJPEG only: decompressor, and the tables followed by the current
+	 * tile's compressed bytes */
+	tjhandle tj;
+	unsigned char *cbuf;
+	size_t cbuf_size;
 } Seq;
+
+static int seq_stop(void *vseq, void *a, void *b);
 
 static void *
 seq_start(VipsImage *out, void *a, void *b)
@@ -91,6 +124,21 @@ seq_start(VipsImage *out, void *a, void *b)
 		return NULL;
 	}
 	seq->buf = g_malloc(tr->tile_size);
+
+	if (tr->tj_format >= 0) {
+		if (!(seq->tj = tjInitDecompress())) {
+			vips_error("sp_tiffread", "%s: cannot start a JPEG decoder: %s",
+				tr->filename, tjGetErrorStr2(NULL));
+			seq_stop(seq, a, b);
+			return NULL;
+		}
+		/* the tables go in once; tiles land after them. Start with room
+		 * for a tile at a quarter of its raw size, and grow on demand. */
+		seq->cbuf_size = tr->tables_length + tr->tile_size / 4;
+		seq->cbuf = g_malloc(seq->cbuf_size);
+		if (tr->tables)
+			memcpy(seq->cbuf, tr->tables, tr->tables_length);
+	}
 	return seq;
 }
 
@@ -99,9 +147,89 @@ seq_stop(void *vseq, void *a, void *b)
 {
 	Seq *seq = vseq;
 
-	TIFFClose(seq->tiff);
+	if (seq->tiff)
+		TIFFClose(seq->tiff);
+	if (seq->tj)
+		tjDestroy(seq->tj);
 	g_free(seq->buf);
+	g_free(seq->cbuf);
 	g_free(seq);
+	return 0;
+}
+
+/* Decode the JPEG tile at @tx, @ty (@bytes long in the file) into seq->buf
+ * with TurboJPEG. 0 on success, -1 on error, 1 when TurboJPEG cannot take
+ * this stream or would read its colour space differently from the TIFF
+ * tags, so libtiff should decode it (and will report it if it is broken).
+ */
+static int
+decode_tile_tj(SpTiffRead *tr, Seq *seq, ttile_t tile, guint64 bytes, int tx,
+	int ty)
+{
+	size_t pre = tr->tables_length;
+	int tw = tr->tile_width, th = tr->tile_height;
+	unsigned char *data;
+	size_t length;
+	/* a tables-only stream parses "successfully" and leaves these alone */
+	int width = 0, height = 0, subsamp, colorspace;
+
+	if (bytes < 4 || bytes > tr->max_raw) {
+		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d has an "
+								  "invalid size (%" G_GUINT64_FORMAT " bytes)",
+			tr->filename, tx, ty, tr->page, bytes);
+		return -1;
+	}
+	if (pre + bytes > seq->cbuf_size) {
+		seq->cbuf_size = pre + bytes;
+		seq->cbuf = g_realloc(seq->cbuf, seq->cbuf_size);
+	}
+	data = seq->cbuf + pre;
+	if (TIFFReadRawTile(seq->tiff, tile, data, bytes) != (tmsize_t) bytes) {
+		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
+								  "is truncated",
+			tr->filename, tx, ty, tr->page);
+		return -1;
+	}
+	if (data[0] != 0xFF || data[1] != 0xD8) {
+		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
+								  "is not a JPEG stream",
+			tr->filename, tx, ty, tr->page);
+		return -1;
+	}
+	/* tables (no EOI) + tile (no SOI): one complete stream */
+	if (tr->tables) {
+		memmove(data, data + 2, bytes - 2);
+		length = pre + bytes - 2;
+	}
+	else
+		length = bytes;
+
+	if (tjDecompressHeader3(seq->tj, seq->cbuf, length, &width, &height,
+			&subsamp, &colorspace))
+		return 1;
+	/* tiles are always coded at full size, edge tiles included */
+	if (width != tw || height != th) {
+		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
+								  "is %dx%d, not %dx%d",
+			tr->filename, tx, ty, tr->page, width, height, tw, th);
+		return -1;
+	}
+	if (tr->tj_format == TJPF_GRAY ? colorspace != TJCS_GRAY
+								   : colorspace != TJCS_YCbCr)
+		return 1;
+
+	/* Accurate DCT, fancy upsampling: TurboJPEG's defaults, the same
+	 * libjpeg-turbo settings libtiff decodes with. A warning (such as data
+	 * ending early, the rest filled with grey) still gives a whole tile;
+	 * libtiff only warns there too, so only fatal errors fail. */
+	if (tjDecompress2(seq->tj, seq->cbuf, length, seq->buf, tw,
+			tw * tr->spp, th, tr->tj_format, 0) &&
+		tjGetErrorCode(seq->tj) == TJERR_FATAL) {
+		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
+								  "is corrupt: %s",
+			tr->filename, tx, ty, tr->page, tjGetErrorStr2(seq->tj));
+		return -1;
+	}
 	return 0;
 }
 
@@ -120,15 +248,39 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 		for (int tx = r->left / tw * tw; tx < VIPS_RECT_RIGHT(r); tx += tw) {
 			ttile_t tile = TIFFComputeTile(seq->tiff, tx, ty, 0, 0);
 			VipsRect t = { tx, ty, tw, th }, hit;
+			int err = 0;
+			guint64 bytes = TIFFGetStrileByteCountWithErr(seq->tiff, tile,
+				&err);
+			int decoded = 1;
 
-			if (TIFFReadEncodedTile(seq->tiff, tile, seq->buf,
+			vips_rect_intersectrect(&t, r, &hit);
+			if (err) {
+				vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d: "
+										  "cannot read its byte count",
+					tr->filename, tx, ty, tr->page);
+				return -1;
+			}
+			/* Scanners leave tiles out of sparse slides (areas outside
+			 * the scanned regions) with byte count 0. OpenSlide draws
+			 * nothing there, i.e. transparent, which load flattens onto
+			 * white; do the same rather than fail. */
+			if (bytes == 0) {
+				for (int y = 0; y < hit.height; y++)
+					memset(VIPS_REGION_ADDR(or, hit.left, hit.top + y), 255,
+						(size_t) hit.width * ps);
+				continue;
+			}
+			if (tr->tj_format >= 0 &&
+				(decoded = decode_tile_tj(tr, seq, tile, bytes, tx, ty)) < 0)
+				return -1;
+			if (decoded &&
+				TIFFReadEncodedTile(seq->tiff, tile, seq->buf,
 					tr->tile_size) < 0) {
 				vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
 										  "is corrupt or truncated",
 					tr->filename, tx, ty, tr->page);
 				return -1;
 			}
-			vips_rect_intersectrect(&t, r, &hit);
 			for (int y = 0; y < hit.height; y++) {
 				VipsPel *p = seq->buf +
 					((hit.top - ty + y) * (size_t) tw + (hit.left - tx)) * ps;
@@ -196,7 +348,6 @@ sp_tiffread_build(VipsObject *object)
 	if (tr->jpeg_rgb)
 		TIFFSetField(tiff, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
 	tr->tile_size = TIFFTileSize(tiff);
-	TIFFClose(tiff);
 
 	if (tr->width == 0 || tr->height == 0 || tr->width > VIPS_MAX_COORD ||
 		tr->height > VIPS_MAX_COORD || tr->tile_width == 0 ||
@@ -207,8 +358,41 @@ sp_tiffread_build(VipsObject *object)
 		vips_error("sp_tiffread", "%s: directory %d has an unsupported or "
 								  "invalid layout",
 			tr->filename, tr->page);
+		TIFFClose(tiff);
 		return -1;
 	}
+
+	tr->tj_format = -1;
+	if (compression == COMPRESSION_JPEG) {
+		if (photometric == PHOTOMETRIC_YCBCR && tr->spp == 3)
+			tr->tj_format = TJPF_RGB;
+		else if (photometric == PHOTOMETRIC_MINISBLACK && tr->spp == 1)
+			tr->tj_format = TJPF_GRAY;
+	}
+	if (tr->tj_format >= 0) {
+		guint32 count = 0;
+		unsigned char *tables = NULL;
+
+		/* Tables must be SOI ... EOI to splice; leave anything else to
+		 * libtiff, which has its own opinion of them. No tag means every
+		 * tile is a complete stream. */
+		if (TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &count, &tables) &&
+			tables && count > 0) {
+			if (count >= 4 && tables[0] == 0xFF && tables[1] == 0xD8 &&
+				tables[count - 2] == 0xFF && tables[count - 1] == 0xD9) {
+				tr->tables_length = count - 2;
+				tr->tables = g_memdup2(tables, tr->tables_length);
+			}
+			else
+				tr->tj_format = -1;
+		}
+		/* the most libjpeg-turbo can produce for a tile, with slack for
+		 * one maximal APP/COM segment from some other encoder */
+		tr->max_raw = (guint64) tjBufSize(tr->tile_width, tr->tile_height,
+						  TJSAMP_444) +
+			65536;
+	}
+	TIFFClose(tiff);
 
 	vips_image_init_fields(tr->out, tr->width, tr->height, tr->spp,
 		VIPS_FORMAT_UCHAR, VIPS_CODING_NONE,
@@ -221,11 +405,21 @@ sp_tiffread_build(VipsObject *object)
 }
 
 static void
+sp_tiffread_finalize(GObject *gobject)
+{
+	SpTiffRead *tr = (SpTiffRead *) gobject;
+
+	g_free(tr->tables);
+	G_OBJECT_CLASS(sp_tiffread_parent_class)->finalize(gobject);
+}
+
+static void
 sp_tiffread_class_init(SpTiffReadClass *class)
 {
 	GObjectClass *gobject_class = G_OBJECT_CLASS(class);
 	VipsObjectClass *object_class = VIPS_OBJECT_CLASS(class);
 
+	gobject_class->finalize = sp_tiffread_finalize;
 	gobject_class->set_property = vips_object_set_property;
 	gobject_class->get_property = vips_object_get_property;
 	object_class->nickname = "sp_tiffread";
