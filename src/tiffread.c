@@ -58,6 +58,14 @@ typedef struct _SpTiffRead {
 	size_t tables_length;
 	/* more compressed bytes than this for one tile means a broken file */
 	guint64 max_raw;
+
+	/* decoded tiles shared by all threads (see cache_get()) */
+	GMutex lock;
+	GCond ready;
+	GHashTable *tiles;    /* ttile_t -> Entry */
+	GQueue lru;           /* Entry, most recently used first */
+	GSList *spare;        /* pixel buffers of evicted tiles */
+	int max_tiles;
 } SpTiffRead;
 
 typedef VipsOperationClass SpTiffReadClass;
@@ -235,6 +243,138 @@ decode_tile_tj(SpTiffRead *tr, Seq *seq, ttile_t tile, guint64 bytes, int tx,
 
 /* Fills any rectangle: decodes every TIFF tile that touches it. Behind a
  * tile cache whose tiles are the TIFF's, that is exactly one tile. */
+/* Decodes TIFF tile @tile (at @tx, @ty) into seq->buf: TurboJPEG where it
+ * applies, libtiff otherwise. 0 on success, -1 with a libvips error. */
+static int
+decode_tile(SpTiffRead *tr, Seq *seq, ttile_t tile, int tx, int ty)
+{
+	int decoded = 1;
+	int err = 0;
+	guint64 bytes = TIFFGetStrileByteCountWithErr(seq->tiff, tile, &err);
+
+	if (tr->tj_format >= 0 &&
+		(decoded = decode_tile_tj(tr, seq, tile, bytes, tx, ty)) < 0)
+		return -1;
+	if (decoded &&
+		TIFFReadEncodedTile(seq->tiff, tile, seq->buf, tr->tile_size) < 0) {
+		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
+								  "is corrupt or truncated",
+			tr->filename, tx, ty, tr->page);
+		return -1;
+	}
+	return 0;
+}
+
+/* A decoded tile in the cache. */
+typedef struct {
+	ttile_t index;
+	VipsPel *pixels;
+	int ref;              /* threads copying from it */
+	gboolean done;        /* decoded (or failed) */
+	gboolean failed;
+	GList link;           /* in tr->lru */
+} Entry;
+
+/* Drops least recently used tiles nobody is reading while the cache is
+ * over its size. Called with the lock held. */
+static void
+cache_trim(SpTiffRead *tr)
+{
+	GList *l = tr->lru.tail;
+
+	while (l && (int) tr->lru.length > tr->max_tiles) {
+		Entry *e = l->data;
+		GList *prev = l->prev;
+
+		if (e->done && e->ref == 0) {
+			g_queue_unlink(&tr->lru, &e->link);
+			g_hash_table_remove(tr->tiles, GUINT_TO_POINTER(e->index));
+			if (e->pixels)
+				tr->spare = g_slist_prepend(tr->spare, e->pixels);
+			g_free(e);
+		}
+		l = prev;
+	}
+}
+
+static int decode_tile(SpTiffRead *tr, Seq *seq, ttile_t tile, int tx, int ty);
+
+/* The decoded tile @tile, with a reference the caller drops with
+ * cache_release(); NULL on error. One thread decodes a tile, the others
+ * wanting it wait for it, so no tile is decoded twice while cached.
+ * This replaces vips_tilecache(), whose LRU list costs a linear search
+ * per hit (g_queue_remove) and showed up above the JPEG decoder in
+ * profiles. */
+static Entry *
+cache_get(SpTiffRead *tr, Seq *seq, ttile_t tile, int tx, int ty)
+{
+	Entry *e;
+
+	g_mutex_lock(&tr->lock);
+	if ((e = g_hash_table_lookup(tr->tiles, GUINT_TO_POINTER(tile)))) {
+		e->ref++;
+		g_queue_unlink(&tr->lru, &e->link);
+		g_queue_push_head_link(&tr->lru, &e->link);
+		while (!e->done)
+			g_cond_wait(&tr->ready, &tr->lock);
+		g_mutex_unlock(&tr->lock);
+		if (e->failed) {
+			vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
+									  "could not be decoded",
+				tr->filename, tx, ty, tr->page);
+			g_mutex_lock(&tr->lock);
+			e->ref--;
+			g_mutex_unlock(&tr->lock);
+			return NULL;
+		}
+		return e;
+	}
+	e = g_new0(Entry, 1);
+	e->index = tile;
+	e->ref = 1;
+	e->link.data = e;
+	g_hash_table_insert(tr->tiles, GUINT_TO_POINTER(tile), e);
+	g_queue_push_head_link(&tr->lru, &e->link);
+	cache_trim(tr);
+	g_mutex_unlock(&tr->lock);
+
+	/* decode outside the lock; the entry takes the buffer */
+	int r = decode_tile(tr, seq, tile, tx, ty);
+
+	g_mutex_lock(&tr->lock);
+	if (r == 0) {
+		e->pixels = seq->buf;
+		if (tr->spare) {
+			seq->buf = tr->spare->data;
+			tr->spare = g_slist_delete_link(tr->spare, tr->spare);
+		}
+		else
+			seq->buf = NULL;
+	}
+	else
+		e->failed = TRUE;
+	e->done = TRUE;
+	g_cond_broadcast(&tr->ready);
+	g_mutex_unlock(&tr->lock);
+	if (!seq->buf)
+		seq->buf = g_malloc(tr->tile_size);
+	if (r) {
+		g_mutex_lock(&tr->lock);
+		e->ref--;
+		g_mutex_unlock(&tr->lock);
+		return NULL;
+	}
+	return e;
+}
+
+static void
+cache_release(SpTiffRead *tr, Entry *e)
+{
+	g_mutex_lock(&tr->lock);
+	e->ref--;
+	g_mutex_unlock(&tr->lock);
+}
+
 static int
 seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 {
@@ -251,7 +391,6 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 			int err = 0;
 			guint64 bytes = TIFFGetStrileByteCountWithErr(seq->tiff, tile,
 				&err);
-			int decoded = 1;
 
 			vips_rect_intersectrect(&t, r, &hit);
 			if (err) {
@@ -270,23 +409,16 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 						(size_t) hit.width * ps);
 				continue;
 			}
-			if (tr->tj_format >= 0 &&
-				(decoded = decode_tile_tj(tr, seq, tile, bytes, tx, ty)) < 0)
+			Entry *e = cache_get(tr, seq, tile, tx, ty);
+			if (!e)
 				return -1;
-			if (decoded &&
-				TIFFReadEncodedTile(seq->tiff, tile, seq->buf,
-					tr->tile_size) < 0) {
-				vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
-										  "is corrupt or truncated",
-					tr->filename, tx, ty, tr->page);
-				return -1;
-			}
 			for (int y = 0; y < hit.height; y++) {
-				VipsPel *p = seq->buf +
+				VipsPel *p = e->pixels +
 					((hit.top - ty + y) * (size_t) tw + (hit.left - tx)) * ps;
 				VipsPel *q = VIPS_REGION_ADDR(or, hit.left, hit.top + y);
 				memcpy(q, p, (size_t) hit.width * ps);
 			}
+			cache_release(tr, e);
 		}
 	return 0;
 }
@@ -410,6 +542,19 @@ sp_tiffread_finalize(GObject *gobject)
 	SpTiffRead *tr = (SpTiffRead *) gobject;
 
 	g_free(tr->tables);
+	if (tr->tiles) {
+		GList *l;
+
+		while ((l = g_queue_pop_head_link(&tr->lru))) {
+			Entry *e = l->data;
+			g_free(e->pixels);
+			g_free(e);
+		}
+		g_hash_table_destroy(tr->tiles);
+	}
+	g_slist_free_full(tr->spare, g_free);
+	g_mutex_clear(&tr->lock);
+	g_cond_clear(&tr->ready);
 	G_OBJECT_CLASS(sp_tiffread_parent_class)->finalize(gobject);
 }
 
@@ -442,15 +587,20 @@ sp_tiffread_class_init(SpTiffReadClass *class)
 static void
 sp_tiffread_init(SpTiffRead *tr)
 {
+	g_mutex_init(&tr->lock);
+	g_cond_init(&tr->ready);
+	g_queue_init(&tr->lru);
+	tr->tiles = g_hash_table_new(g_direct_hash, g_direct_equal);
+	tr->max_tiles = 64;
 }
 
 VipsImage *
 _sp_tiffread_new(const char *filename, int page, int cache_width,
 	GError **error)
 {
-	VipsImage *raw, *cached;
+	VipsImage *out;
 	VipsOperation *op = vips_operation_new("sp_tiffread");
-	int tw, th;
+	SpTiffRead *tr;
 
 	g_object_set(op, "filename", filename, "page", page, NULL);
 	if (vips_cache_operation_buildp(&op)) {
@@ -459,22 +609,14 @@ _sp_tiffread_new(const char *filename, int page, int cache_width,
 		_sp_set_vips_error(error, "load", filename);
 		return NULL;
 	}
-	g_object_get(op, "out", &raw, NULL);
-	tw = ((SpTiffRead *) op)->tile_width;
-	th = ((SpTiffRead *) op)->tile_height;
+	tr = (SpTiffRead *) op;
+	g_object_get(op, "out", &out, NULL);
+	/* two rows of the tiles the pipeline reads, plus a margin column on
+	 * each side for regions that straddle the tile grid; set before any
+	 * pixel is asked for */
+	cache_width = CLAMP(cache_width, 1, out->Xsize);
+	tr->max_tiles = 2 * (cache_width / (int) tr->tile_width + 3);
 	vips_object_unref_outputs(VIPS_OBJECT(op));
 	g_object_unref(op);
-
-	/* two rows of the tiles the pipeline reads, plus a margin column on
-	 * each side for regions that straddle the tile grid */
-	cache_width = CLAMP(cache_width, 1, raw->Xsize);
-	int max_tiles = 2 * (cache_width / tw + 3);
-	if (vips_tilecache(raw, &cached, "tile_width", tw, "tile_height", th,
-			"max_tiles", max_tiles, "threaded", TRUE, NULL)) {
-		g_object_unref(raw);
-		_sp_set_vips_error(error, "load", filename);
-		return NULL;
-	}
-	g_object_unref(raw);
-	return cached;
+	return out;
 }
