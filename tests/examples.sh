@@ -1,0 +1,81 @@
+#!/bin/sh
+# The C API examples: crop-repyramid (crop, downsample, pyramidal save)
+# and tissue-mask (Otsu mask, tissue fraction) on a synthetic slide whose
+# tissue layout is known (examples/make-slide.c).
+
+. "${TESTS_SRCDIR:-$(dirname "$0")}/lib.sh"
+
+for e in crop-repyramid tissue-mask make-slide; do
+	[ -x "$EXAMPLES/$e" ] || skip_all "$EXAMPLES/$e not built"
+done
+command -v vips >/dev/null || skip_all "vips (libvips-tools) not installed"
+
+S=$TMPD/slide.tif   # 4000 × 3000, 0.25 µm/px
+O=$TMPD/o
+mkdir "$O"
+make_slide 4000 3000 "$S"
+EXPECTED=$(tissue_fraction)
+
+# run_example NAME ARGS…: output in $SP_OUT / $SP_ERR, status in $RC
+run_example() {
+	_ex=$1
+	shift
+	"$EXAMPLES/$_ex" "$@" >"$SP_OUT" 2>"$SP_ERR"
+	RC=$?
+}
+
+# ------------------------------------------------------- crop-repyramid
+run_example crop-repyramid "$S" 500 400 2000 1500 4 "$O/cr.tif"
+check "crop-repyramid 500 400 2000 1500 / 4: exits 0" rc_is 0
+check "crop-repyramid: prints the output size and pixel size" has "$SP_OUT" \
+	"^$O/cr\\.tif: 500 × 375 px, 1 µm/px\$"
+check "crop-repyramid: the file is 500 × 375" \
+	eq "size" "500 375" "$(size "$O/cr.tif")"
+check "crop-repyramid: slidepipe info sees 2 levels and mpp 1 × 1" eval \
+	'eq levels "500×375,250×187" "$(sp_levels "$O/cr.tif")" &&
+		eq mpp "1 × 1" "$(sp_mpp "$O/cr.tif")"'
+if [ -n "$OS_PYTHON" ]; then
+	check "crop-repyramid: OpenSlide opens it with every level" \
+		eq "levels" "500×375,250×187" "$(os_check "$O/cr.tif" levels)"
+else
+	skip "crop-repyramid: OpenSlide opens it with every level" \
+		"no python3 with the openslide module"
+fi
+vips crop "$S" "$TMPD/ref.v" 500 400 2000 1500 &&
+	vips shrink "$TMPD/ref.v" "$TMPD/ref4.v" 4 4
+check "crop-repyramid: the pixels are the region box-averaged (MAD <= 3)" \
+	mad_le "crop-repyramid" "$O/cr.tif" "$TMPD/ref4.v" 3
+
+run_example crop-repyramid "$S" 3000 2000 2000 2000 2 "$O/outside.tif"
+check "crop-repyramid outside the slide: exits 1" rc_is 1
+check "crop-repyramid outside the slide: says so, with the slide's size" \
+	has "$SP_ERR" "outside" "4000 × 3000"
+check "crop-repyramid outside the slide: writes nothing" eval \
+	'absent "$O/outside.tif" && no_temp "$O"'
+run_example crop-repyramid "$S" 0 0 100
+check "crop-repyramid with too few arguments: exits 2 with its usage" eval \
+	'rc_is 2 && has "$SP_ERR" "usage: .*crop-repyramid SLIDE X Y W H FACTOR OUT.tif"'
+
+# ---------------------------------------------------------- tissue-mask
+run_example tissue-mask "$S" "$O/mask.tif"
+check "tissue-mask: exits 0" rc_is 0
+check "tissue-mask: prints the Otsu value, read from a pyramid level" has "$SP_OUT" \
+	'^threshold: Otsu value [0-9.]+ on saturation, from a 125 × 94 view read at level [1-9]$'
+_frac=$(sed -n 's/^tissue fraction \([0-9.]*\)$/\1/p' "$SP_OUT")
+check "tissue-mask: tissue fraction $_frac is the ellipses' $EXPECTED ± 0.04" \
+	num_near "tissue fraction" "$_frac" "$EXPECTED" 0.04
+check "tissue-mask: the mask is 125 × 94 (4000 × 3000 / 32), 1 band" \
+	eq "mask" "125 94 1 uchar tiffload" "$(hdr "$O/mask.tif")"
+_avg=$(vips avg "$O/mask.tif" | awk '{ printf "%.4f", $1 / 255 }')
+check "tissue-mask: the printed fraction is the saved mask's mean / 255" \
+	num_near "mask mean / 255" "$_avg" "$_frac" 0.0001
+run_example tissue-mask "$S" "$O/mask8.tif" 8
+_frac8=$(sed -n 's/^tissue fraction \([0-9.]*\)$/\1/p' "$SP_OUT")
+check "tissue-mask FACTOR 8: 500 × 375, fraction $_frac8 within 0.02 of $EXPECTED" eval \
+	'rc_is 0 && eq size "500 375" "$(size "$O/mask8.tif")" &&
+		num_near "tissue fraction" "$_frac8" "$EXPECTED" 0.02'
+run_example tissue-mask "$TMPD/nope.tif" "$O/nope-mask.tif"
+check "tissue-mask on a missing slide: exits 1, nothing written" eval \
+	'rc_is 1 && has "$SP_ERR" "nope\.tif" && absent "$O/nope-mask.tif" && no_temp "$O"'
+
+done_testing
