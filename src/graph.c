@@ -346,6 +346,7 @@ typedef struct {
 	SpNode *node;
 	GTimer *timer;
 	double last;
+	int last_percent;
 } ProgressState;
 
 static void
@@ -354,9 +355,13 @@ eval_cb(VipsImage *image, VipsProgress *progress, ProgressState *state)
 	SpGraph *graph = state->node->graph;
 	double now = g_timer_elapsed(state->timer, NULL);
 
-	if (now - state->last < 0.5 && progress->percent < 100)
+	/* a few times a second, never 100 %: that comes once, from
+	 * posteval, when the work is really done */
+	if (now - state->last < 0.5 || progress->percent >= 100 ||
+		progress->percent == state->last_percent)
 		return;
 	state->last = now;
+	state->last_percent = progress->percent;
 	graph->progress(state->node, progress->percent,
 		progress->percent > 0 ? progress->eta : -1, graph->progress_data);
 }
@@ -365,7 +370,7 @@ gboolean
 sp_node_run(SpNode *node, GError **error)
 {
 	VipsImage *in;
-	ProgressState state = { node, NULL, 0 };
+	ProgressState state = { node, NULL, 0, -1 };
 	gulong handler = 0;
 	gboolean ok;
 
@@ -387,6 +392,8 @@ sp_node_run(SpNode *node, GError **error)
 		g_signal_handler_disconnect(in, handler);
 		vips_image_set_progress(in, FALSE);
 		g_timer_destroy(state.timer);
+		if (ok)
+			node->graph->progress(node, 100, 0, node->graph->progress_data);
 	}
 	return ok;
 }

@@ -595,9 +595,21 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 	VipsImage *raw = NULL;
 	int r;
 
-	if (associated)
-		r = vips_openslideload(slide->path, &raw, "associated", associated,
-			NULL);
+	if (associated) {
+		/* libvips 8.14.1's openslideload(associated=) crashes computing
+		 * the pixels (libvips PR 3384, fixed in 8.14.2); the images
+		 * attached to the slide's header are read whole and are fine */
+		VipsImage *slide_image;
+		g_autofree char *field =
+			g_strdup_printf("openslide.associated.%s", associated);
+
+		r = vips_openslideload(slide->path, &slide_image,
+			"attach_associated", TRUE, NULL);
+		if (!r) {
+			r = vips_image_get_image(slide_image, field, &raw);
+			g_object_unref(slide_image);
+		}
+	}
 	else if (slide->backend == BACKEND_OPENSLIDE)
 		r = vips_openslideload(slide->path, &raw, "level", level, NULL);
 	else if (slide->backend == BACKEND_TIFF) {

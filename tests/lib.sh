@@ -239,6 +239,31 @@ mad_le() {
 	num_le "$1: mean absolute difference" "$_m" "$4"
 }
 
+# psnr A B: peak signal-to-noise ratio of B against A in dB (8-bit peak
+# 255), over all pixels and bands; "inf" when they are identical
+psnr() {
+	_h=$(hdr "$1" "$2" | cut -d' ' -f1-3)
+	_ha=$(echo "$_h" | sed -n 1p) _hb=$(echo "$_h" | sed -n 2p)
+	if [ -z "$_ha" ] || [ "$_ha" != "$_hb" ]; then
+		diag "psnr: $1 is '$_ha', $2 is '$_hb' (W H bands)" >&2
+		return 1
+	fi
+	vips subtract "$1" "$2" "$TMPD/psnr-d.v" &&
+		vips multiply "$TMPD/psnr-d.v" "$TMPD/psnr-d.v" "$TMPD/psnr-s.v" &&
+		_mse=$(vips avg "$TMPD/psnr-s.v")
+	_r=$?
+	rm -f "$TMPD/psnr-d.v" "$TMPD/psnr-s.v"
+	[ $_r = 0 ] || return $_r
+	awk -v m="$_mse" 'BEGIN { if (m == 0) print "inf"; else printf "%.2f\n", 10 * log(255 * 255 / m) / log(10) }'
+}
+
+# psnr_ge WHAT A B DB: PSNR of B against A is at least DB
+psnr_ge() {
+	_p=$(psnr "$2" "$3")
+	[ "$_p" = inf ] && return 0
+	num_ge "$1: PSNR (dB)" "$_p" "$4"
+}
+
 # level_count FILE: as OpenSlide's openslide-show-properties reports it
 level_count() {
 	openslide-show-properties "$1" 2>/dev/null |
