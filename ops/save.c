@@ -275,6 +275,12 @@ compression_code(const char *name)
 	return VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
 }
 
+static void
+write_progress(int percent, void *user_data)
+{
+	_sp_node_progress(user_data, percent);
+}
+
 /* Lossless: the copied levels' tiles byte for byte; the first level that
  * cannot be copied is decoded from the planned level and re-encoded, and
  * the rest halved from it. */
@@ -311,7 +317,7 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
 	}
 	gboolean ok = _sp_pyramid_write(rest, temp, g->width, g->height,
 		&state->tiles, state->tile, q, pyramid, big, g->mpp_x, g->mpp_y,
-		error);
+		write_progress, node, error);
 	if (rest)
 		g_object_unref(rest);
 	if (!ok) {
@@ -382,7 +388,8 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 			/* our writer: tiles compressed on every core */
 			g_object_unref(image);
 			if (!_sp_pyramid_write(in, temp, in->Xsize, in->Ysize, NULL, tile,
-					q, pyramid, big, g->mpp_x, g->mpp_y, error)) {
+					q, pyramid, big, g->mpp_x, g->mpp_y, write_progress, node,
+					error)) {
 				_sp_atomic_file_abort(af);
 				return FALSE;
 			}

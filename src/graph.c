@@ -342,35 +342,45 @@ sp_node_get_image(SpNode *node, GError **error)
 	return node->image;
 }
 
+/* Progress of the running sink: libvips' eval signal for sinks that are
+ * libvips savers, _sp_node_progress() for slidepipe's own writer. */
 typedef struct {
-	SpNode *node;
 	GTimer *timer;
 	double last;
 	int last_percent;
 } ProgressState;
 
-static void
-eval_cb(VipsImage *image, VipsProgress *progress, ProgressState *state)
+void
+_sp_node_progress(SpNode *node, int percent)
 {
-	SpGraph *graph = state->node->graph;
-	double now = g_timer_elapsed(state->timer, NULL);
+	ProgressState *state = node->progress_state;
+	SpGraph *graph = node->graph;
 
-	/* a few times a second, never 100 %: that comes once, from
-	 * posteval, when the work is really done */
-	if (now - state->last < 0.5 || progress->percent >= 100 ||
-		progress->percent == state->last_percent)
+	if (!state || !graph->progress)
 		return;
+	double now = g_timer_elapsed(state->timer, NULL);
+	/* a few times a second, never 100 %: that comes once, when the sink
+	 * has really finished */
+	if (now - state->last < 0.5 || percent >= 100 ||
+		percent <= state->last_percent)
+		return;
+	int eta = percent > 0 ? (int) (now * (100 - percent) / percent) : -1;
 	state->last = now;
-	state->last_percent = progress->percent;
-	graph->progress(state->node, progress->percent,
-		progress->percent > 0 ? progress->eta : -1, graph->progress_data);
+	state->last_percent = percent;
+	graph->progress(node, percent, eta, graph->progress_data);
+}
+
+static void
+eval_cb(VipsImage *image, VipsProgress *progress, SpNode *node)
+{
+	_sp_node_progress(node, progress->percent);
 }
 
 gboolean
 sp_node_run(SpNode *node, GError **error)
 {
 	VipsImage *in;
-	ProgressState state = { node, NULL, 0, -1 };
+	ProgressState state = { NULL, 0, -1 };
 	gulong handler = 0;
 	gboolean ok;
 
@@ -384,14 +394,16 @@ sp_node_run(SpNode *node, GError **error)
 		return FALSE;
 	if (node->graph->progress) {
 		state.timer = g_timer_new();
+		node->progress_state = &state;
 		vips_image_set_progress(in, TRUE);
-		handler = g_signal_connect(in, "eval", G_CALLBACK(eval_cb), &state);
+		handler = g_signal_connect(in, "eval", G_CALLBACK(eval_cb), node);
 	}
 	ok = node->op->run(node, in, error);
 	if (handler) {
 		g_signal_handler_disconnect(in, handler);
 		vips_image_set_progress(in, FALSE);
 		g_timer_destroy(state.timer);
+		node->progress_state = NULL;
 		if (ok)
 			node->graph->progress(node, 100, 0, node->graph->progress_data);
 	}

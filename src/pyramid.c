@@ -75,6 +75,12 @@ struct _Writer {
 
 	GMutex lock;          /* tiff, spool, parents, error */
 	char *error;          /* first failure, or NULL */
+
+	SpWriteProgress progress;
+	void *progress_data;
+	gint tiles_done;      /* of the first computed level */
+	int tiles_total;
+	int last_percent;
 };
 
 /* Per worker thread. */
@@ -285,14 +291,29 @@ tile_generate(VipsRegion *region, void *vseq, void *a, void *b,
 	Seq *seq = vseq;
 	VipsRect *r = &region->valid;
 
+	/* @region is in the stripe's coordinates; @b is the stripe's left
+	 * edge in the level's */
+	int left = GPOINTER_TO_INT(b);
 	for (int x = r->left; x < VIPS_RECT_RIGHT(r); x += w->tile)
-		if (!deliver(w, seq, w->first, x / w->tile, r->top / w->tile,
-				VIPS_REGION_ADDR(region, x, r->top),
+		if (!deliver(w, seq, w->first, (left + x) / w->tile,
+				r->top / w->tile, VIPS_REGION_ADDR(region, x, r->top),
 				VIPS_REGION_LSKIP(region),
 				MIN(w->tile, VIPS_RECT_RIGHT(r) - x), r->height)) {
 			*stop = TRUE;
 			return -1;
 		}
+
+	int n = (r->width + w->tile - 1) / w->tile;
+	int done = g_atomic_int_add(&w->tiles_done, n) + n;
+	int percent = (int) (100.0 * done / MAX(1, w->tiles_total));
+	if (w->progress && percent < 100) {
+		g_mutex_lock(&w->lock);
+		if (percent > w->last_percent) {
+			w->last_percent = percent;
+			w->progress(percent, w->progress_data);
+		}
+		g_mutex_unlock(&w->lock);
+	}
 	return 0;
 }
 
@@ -442,7 +463,8 @@ out:
 gboolean
 _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	const SpTileCopy *copy, int tile, int quality, gboolean pyramid,
-	gboolean bigtiff, double mpp_x, double mpp_y, GError **error)
+	gboolean bigtiff, double mpp_x, double mpp_y, SpWriteProgress progress,
+	void *progress_data, GError **error)
 {
 	Writer w = { 0 };
 	gboolean ok = FALSE;
@@ -462,6 +484,9 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		return FALSE;
 	}
 	w.path = path;
+	w.progress = progress;
+	w.progress_data = progress_data;
+	w.last_percent = -1;
 	w.bands = in ? in->Bands : 3;
 	w.tile = tile;
 	w.quality = quality;
@@ -536,14 +561,33 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		if (first == 0)
 			set_directory_fields(&w, 0, mpp_x, mpp_y);
 
-		if (vips_sink_tile(in, tile * BLOCK_TILES, tile, seq_start,
-				tile_generate,
-				seq_stop, &w, NULL)) {
-			if (!w.error) {
-				_sp_set_vips_error(error, "save", path);
-				goto restore;
+		/* vertical stripes, each a tile times a power of two wide, so
+		 * every level's tile grid lines up with the stripe edges and a
+		 * parent tile is finished within its stripe; the tiles of
+		 * levels wider than a stripe are few */
+		int stripe = tile;
+		while (stripe < SP_STRIPE_WIDTH)
+			stripe *= 2;
+		w.tiles_total = w.levels[first].tiles_across * w.levels[first].tiles_down;
+		for (int left = 0; left < in->Xsize && !w.error; left += stripe) {
+			VipsImage *part;
+			int r = vips_extract_area(in, &part, left, 0,
+				MIN(stripe, in->Xsize - left), in->Ysize, NULL);
+
+			if (!r) {
+				/* the writer reports progress over the whole image */
+				part->progress_signal = NULL;
+				r = vips_sink_tile(part, tile * BLOCK_TILES, tile, seq_start,
+					tile_generate, seq_stop, &w, GINT_TO_POINTER(left));
+				g_object_unref(part);
 			}
-			vips_error_clear();
+			if (r) {
+				if (!w.error) {
+					_sp_set_vips_error(error, "save", path);
+					goto restore;
+				}
+				vips_error_clear();
+			}
 		}
 		if (w.error)
 			goto fail;

@@ -51,6 +51,7 @@ struct _SpNode {
 	VipsImage *image;     /* built lazily (ref) */
 	char *report;         /* a line for the user, or NULL */
 	SpPlan read;          /* where the pixels come from (src/plan.c) */
+	void *progress_state; /* while a sink runs with progress */
 	void *priv;           /* operator's own state */
 };
 
@@ -142,6 +143,11 @@ gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
 
 
+/* The pyramid writer works through the image in vertical stripes about
+ * this wide (level-0 pixels), so its memory, and the source tile cache's,
+ * does not grow with the width of the image. */
+#define SP_STRIPE_WIDTH 4096
+
 /* src/pyramid.c: a tiled, JPEG-compressed TIFF pyramid of @width ×
  * @height at level 0. Levels 0 … @copy->n_levels - 1 are copied as
  * compressed tiles from the source TIFF (@copy may be NULL); the next
@@ -155,10 +161,15 @@ typedef struct {
 	int x[32], y[32];      /* tile-aligned origin in that directory */
 } SpTileCopy;
 
+typedef void (*SpWriteProgress)(int percent, void *user_data);
+
 gboolean _sp_pyramid_write(VipsImage *in, const char *path, int width,
 	int height, const SpTileCopy *copy, int tile, int quality,
 	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
-	GError **error);
+	SpWriteProgress progress, void *progress_data, GError **error);
+
+/* Tells the graph's progress callback how far a sink is (0 … 100). */
+void _sp_node_progress(SpNode *node, int percent);
 
 /* src/tiffpatch.c: set ResolutionUnit to none in every directory of the
  * finished TIFF @path, in place (the pixel size is unknown). */

@@ -614,7 +614,9 @@ _sp_tiffread_new(const char *filename, int page, int cache_width,
 	/* two rows of the tiles the pipeline reads, plus a margin column on
 	 * each side for regions that straddle the tile grid; set before any
 	 * pixel is asked for */
-	cache_width = CLAMP(cache_width, 1, out->Xsize);
+	/* the pyramid writer reads stripes; other readers of wider spans
+	 * may decode a tile twice, but memory stays bounded */
+	cache_width = CLAMP(cache_width, 1, MIN(out->Xsize, SP_STRIPE_WIDTH * 2));
 	tr->max_tiles = 2 * (cache_width / (int) tr->tile_width + 3);
 	vips_object_unref_outputs(VIPS_OBJECT(op));
 	g_object_unref(op);
