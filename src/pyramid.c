@@ -460,6 +460,25 @@ out:
 	return ok;
 }
 
+typedef struct {
+	Writer *w;
+	const SpTileCopy *copy;
+	int n;
+	double mpp_x, mpp_y;
+	gboolean ok;
+} CopyJob;
+
+static gpointer
+copy_levels_thread(gpointer data)
+{
+	CopyJob *job = data;
+
+	for (int k = 0; k < job->n && job->ok; k++)
+		job->ok = copy_source_level(job->w, k, job->copy, job->mpp_x,
+			job->mpp_y);
+	return NULL;
+}
+
 gboolean
 _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	const SpTileCopy *copy, int tile, int quality, gboolean pyramid,
@@ -469,6 +488,8 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	Writer w = { 0 };
 	gboolean ok = FALSE;
 	int first = copy ? copy->n_levels : 0; /* the first level from pixels */
+	GThread *copier = NULL;
+	CopyJob job = { .ok = TRUE };
 
 	if (in && (in->BandFmt != VIPS_FORMAT_UCHAR ||
 				  (in->Bands != 1 && in->Bands != 3))) {
@@ -535,10 +556,12 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		goto restore;
 	}
 
-	/* levels copied from the source go first, each in its directory */
-	for (int k = 0; k < first; k++)
-		if (!copy_source_level(&w, k, copy, mpp_x, mpp_y))
-			goto fail;
+	/* levels copied from the source go first, each in its directory; the
+	 * copy is I/O, so it runs on its own thread beside the decoding of
+	 * the first computed level, whose tiles all go to the spool */
+	job = (CopyJob) { &w, copy, first, mpp_x, mpp_y, TRUE };
+	if (first > 0)
+		copier = g_thread_new("sp-tile-copy", copy_levels_thread, &job);
 
 	if (first < w.n_levels) {
 		if (w.n_levels - first > 1 || first > 0) {
@@ -589,7 +612,11 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 				vips_error_clear();
 			}
 		}
-		if (w.error)
+		if (copier) {
+			g_thread_join(copier);
+			copier = NULL;
+		}
+		if (w.error || !job.ok)
 			goto fail;
 		for (int k = first; k < w.n_levels; k++) {
 			if (k > 0) {
@@ -603,6 +630,12 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 			}
 		}
 	}
+	if (copier) {
+		g_thread_join(copier);
+		copier = NULL;
+	}
+	if (w.error || !job.ok)
+		goto fail;
 	/* TIFFClose flushes; a full disk can first show up here */
 	TIFF *t = w.tiff;
 	w.tiff = NULL;
@@ -619,6 +652,8 @@ fail:
 	g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: '%s': %s", path,
 		w.error ? w.error : "write failed");
 restore:
+	if (copier)
+		g_thread_join(copier);
 	TIFFSetErrorHandler(old);
 out:
 	if (w.tiff)
