@@ -130,27 +130,16 @@ plan_copy(SpNode *node, SaveState *state, char **why)
 		const SpLevel *lj = sp_slide_get_level(slide, j);
 		double ds = (double) l0->width / lj->width;
 		int pj = _sp_slide_tiff_page(slide, j);
-		guint16 compression = 0, bps = 0, spp = 0, photometric = 0;
-		guint32 tw = 0, th = 0;
-		TIFF *tiff;
+		SpTiffLayout layout;
 
 		if (fabs(ds - want) > 1e-3 * want || pj < 0)
 			break;
-		TIFFErrorHandler old = TIFFSetErrorHandler(NULL);
-		tiff = TIFFOpen(sp_slide_get_path(slide), "rm");
-		TIFFSetErrorHandler(old);
-		if (!tiff)
-			break;
-		gboolean readable = TIFFSetDirectory(tiff, pj) && TIFFIsTiled(tiff);
-		if (readable) {
-			TIFFGetFieldDefaulted(tiff, TIFFTAG_COMPRESSION, &compression);
-			TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &bps);
-			TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp);
-			TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
-			TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
-			TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
-		}
-		TIFFClose(tiff);
+		gboolean readable = _sp_tiff_layout(sp_slide_get_path(slide), pj,
+								&layout) &&
+			layout.tiled;
+		guint16 compression = layout.compression, bps = layout.bps;
+		guint16 spp = layout.spp, photometric = layout.photometric;
+		guint32 tw = layout.tile_width, th = layout.tile_height;
 
 		double x = g->x / ds, y = g->y / ds;
 		int t = (int) tw;

@@ -107,6 +107,20 @@ VipsImage *_sp_slide_load(SpSlide *slide, int level, const char *associated,
  * not a TIFF libtiff can read level by level. */
 int _sp_slide_tiff_page(SpSlide *slide, int level);
 
+/* The layout of one TIFF directory, as libtiff reports it (defaults
+ * filled in). */
+typedef struct {
+	gboolean tiled;
+	guint32 width, height;
+	guint32 tile_width, tile_height; /* 0 when striped */
+	gint64 tile_size;                /* decoded bytes of one tile */
+	guint16 bps, spp, planar, sampleformat, compression, photometric;
+} SpTiffLayout;
+
+/* Reads directory @page of @filename; FALSE if it cannot be opened. */
+gboolean _sp_tiff_layout(const char *filename, int page,
+	SpTiffLayout *layout);
+
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);
 gboolean _sp_tiffread_can_read(const char *filename, int page);

@@ -424,31 +424,45 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 }
 
 gboolean
-_sp_tiffread_can_read(const char *filename, int page)
+_sp_tiff_layout(const char *filename, int page, SpTiffLayout *layout)
 {
 	TIFF *tiff;
-	guint16 bps = 0, spp = 0, planar = 0, photometric = 0, sampleformat = 1;
-	guint16 compression = 0;
-	gboolean ok;
 
+	memset(layout, 0, sizeof(*layout));
 	silence_libtiff();
 	if (!(tiff = open_page(filename, page, FALSE)))
 		return FALSE;
-	TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &bps);
-	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp);
-	TIFFGetFieldDefaulted(tiff, TIFFTAG_PLANARCONFIG, &planar);
-	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLEFORMAT, &sampleformat);
-	TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
-	TIFFGetFieldDefaulted(tiff, TIFFTAG_COMPRESSION, &compression);
-	ok = TIFFIsTiled(tiff) && bps == 8 && sampleformat == SAMPLEFORMAT_UINT &&
-		planar == PLANARCONFIG_CONTIG && (spp == 1 || spp == 3) &&
-		(photometric == PHOTOMETRIC_MINISBLACK ||
-			photometric == PHOTOMETRIC_RGB ||
-			(photometric == PHOTOMETRIC_YCBCR &&
-				compression == COMPRESSION_JPEG)) &&
-		TIFFTileSize(tiff) > 0;
+	layout->tiled = TIFFIsTiled(tiff);
+	TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &layout->width);
+	TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &layout->height);
+	if (layout->tiled) {
+		TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &layout->tile_width);
+		TIFFGetField(tiff, TIFFTAG_TILELENGTH, &layout->tile_height);
+		layout->tile_size = TIFFTileSize(tiff);
+	}
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &layout->bps);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &layout->spp);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_PLANARCONFIG, &layout->planar);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLEFORMAT, &layout->sampleformat);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_COMPRESSION, &layout->compression);
+	TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &layout->photometric);
 	TIFFClose(tiff);
-	return ok;
+	return TRUE;
+}
+
+gboolean
+_sp_tiffread_can_read(const char *filename, int page)
+{
+	SpTiffLayout l;
+
+	return _sp_tiff_layout(filename, page, &l) && l.tiled && l.bps == 8 &&
+		l.sampleformat == SAMPLEFORMAT_UINT &&
+		l.planar == PLANARCONFIG_CONTIG && (l.spp == 1 || l.spp == 3) &&
+		(l.photometric == PHOTOMETRIC_MINISBLACK ||
+			l.photometric == PHOTOMETRIC_RGB ||
+			(l.photometric == PHOTOMETRIC_YCBCR &&
+				l.compression == COMPRESSION_JPEG)) &&
+		l.tile_size > 0;
 }
 
 static int

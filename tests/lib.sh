@@ -215,16 +215,22 @@ size() {
 	hdr "$1" | cut -d' ' -f1-2
 }
 
+# same_shape WHAT A B: A and B have the same width, height and bands
+# (says so on stderr when not)
+same_shape() {
+	_h=$(hdr "$2" "$3" | cut -d' ' -f1-3)
+	_ha=$(echo "$_h" | sed -n 1p) _hb=$(echo "$_h" | sed -n 2p)
+	if [ -z "$_ha" ] || [ "$_ha" != "$_hb" ]; then
+		diag "$1: $2 is '$_ha', $3 is '$_hb' (W H bands)" >&2
+		return 1
+	fi
+}
+
 # mad A B: mean absolute difference of two images of the same size and
 # bands; prints nothing (and fails) when they differ in shape. vips
 # subtract of uchar images gives a signed result, so abs then avg.
 mad() {
-	_h=$(hdr "$1" "$2" | cut -d' ' -f1-3)
-	_ha=$(echo "$_h" | sed -n 1p) _hb=$(echo "$_h" | sed -n 2p)
-	if [ -z "$_ha" ] || [ "$_ha" != "$_hb" ]; then
-		diag "mad: $1 is '$_ha', $2 is '$_hb' (W H bands)" >&2
-		return 1
-	fi
+	same_shape mad "$1" "$2" || return 1
 	vips subtract "$1" "$2" "$TMPD/mad-d.v" &&
 		vips abs "$TMPD/mad-d.v" "$TMPD/mad-a.v" &&
 		vips avg "$TMPD/mad-a.v"
@@ -242,12 +248,7 @@ mad_le() {
 # psnr A B: peak signal-to-noise ratio of B against A in dB (8-bit peak
 # 255), over all pixels and bands; "inf" when they are identical
 psnr() {
-	_h=$(hdr "$1" "$2" | cut -d' ' -f1-3)
-	_ha=$(echo "$_h" | sed -n 1p) _hb=$(echo "$_h" | sed -n 2p)
-	if [ -z "$_ha" ] || [ "$_ha" != "$_hb" ]; then
-		diag "psnr: $1 is '$_ha', $2 is '$_hb' (W H bands)" >&2
-		return 1
-	fi
+	same_shape psnr "$1" "$2" || return 1
 	vips subtract "$1" "$2" "$TMPD/psnr-d.v" &&
 		vips multiply "$TMPD/psnr-d.v" "$TMPD/psnr-d.v" "$TMPD/psnr-s.v" &&
 		_mse=$(vips avg "$TMPD/psnr-s.v")

@@ -297,7 +297,23 @@ typedef enum {
 	SP_OP_SINK,
 } SpOpKind;
 
+/**
+ * SpNode:
+ *
+ * One operator in a graph with its checked arguments, its input node and
+ * the #SpGeometry and #SpPlan it produces. Owned by its #SpGraph; opaque.
+ */
 typedef struct _SpNode SpNode;
+
+/**
+ * SpGraph:
+ *
+ * A pipeline: nodes (a chain is the common case; several sinks may share
+ * nodes), the slides they opened, and run settings (progress, exact).
+ * Not thread-safe: build and run a graph from one thread; libvips
+ * parallelises the pixel work inside sp_graph_run(). Free with
+ * sp_graph_free().
+ */
 typedef struct _SpGraph SpGraph;
 
 /**
