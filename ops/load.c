@@ -27,7 +27,10 @@ load_plan(SpNode *node, GError **error)
 	SpSlide *slide;
 	SpGeometry *g = &node->geom;
 
-	if (!(slide = sp_slide_open(path, error)))
+	slide = node->graph->slide_cache ?
+		_sp_slide_cache_open(node->graph->slide_cache, path, error) :
+		sp_slide_open(path, error);
+	if (!slide)
 		return FALSE;
 	node->slide = slide;
 

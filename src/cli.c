@@ -19,6 +19,8 @@ static const char usage_text[] =
 	"usage: slidepipe [--progress] [--quiet] [--exact] load IN [ARGS] ! "
 	"STEP [ARGS] … ! save OUT [ARGS]\n"
 	"       slidepipe [--exact] explain load IN [ARGS] ! STEP [ARGS] …\n"
+	"       slidepipe batch MANIFEST [-j N] [--out-dir DIR] [--pipeline T] "
+	"[--shard K/N] [--force] [--dry-run] [--report FILE]\n"
 	"       slidepipe info SLIDE [--json]\n"
 	"       slidepipe ops\n"
 	"       slidepipe OP --help\n"
@@ -265,6 +267,124 @@ cmd_info(int argc, char **argv)
 	return 0;
 }
 
+/* `batch`: options through GOption; the work is sp_batch_run(). */
+static int
+cmd_batch(int argc, char **argv, gboolean progress)
+{
+	SpBatchOptions o = { 0 };
+	char *shard = NULL, *units = NULL;
+	gboolean resume = FALSE, force = FALSE, no_progress = FALSE;
+	gboolean show_progress = FALSE;
+	GError *error = NULL;
+	GOptionEntry entries[] = {
+		{ "jobs", 'j', 0, G_OPTION_ARG_INT, &o.jobs,
+			"rows at once (default: one per core)", "N" },
+		{ "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.out_dir,
+			"outputs go under DIR (made if missing; default: .)", "DIR" },
+		{ "pipeline", 0, 0, G_OPTION_ARG_STRING, &o.pipeline,
+			"pipeline template with {column} placeholders", "TEMPLATE" },
+		{ "shard", 0, 0, G_OPTION_ARG_STRING, &shard,
+			"run rows whose index mod N is K-1; 'slurm' reads "
+			"SLURM_ARRAY_TASK_ID/COUNT",
+			"K/N|slurm" },
+		{ "resume", 0, 0, G_OPTION_ARG_NONE, &resume,
+			"skip rows whose output exists (the default)", NULL },
+		{ "force", 0, 0, G_OPTION_ARG_NONE, &force,
+			"redo rows whose output exists", NULL },
+		{ "dry-run", 0, 0, G_OPTION_ARG_NONE, &o.dry_run,
+			"check every row without computing pixels", NULL },
+		{ "report", 0, 0, G_OPTION_ARG_FILENAME, &o.report,
+			"per-row report: CSV, or JSON Lines for .jsonl", "FILE" },
+		{ "allow-any-path", 0, 0, G_OPTION_ARG_NONE, &o.allow_any_path,
+			"allow outputs outside --out-dir", NULL },
+		{ "units", 0, 0, G_OPTION_ARG_STRING, &units,
+			"units of x, y, w, h when the manifest has no units column",
+			"px|um" },
+		{ "progress", 0, 0, G_OPTION_ARG_NONE, &show_progress,
+			"rows done, rows per second and ETA on stderr", NULL },
+		{ "no-progress", 0, 0, G_OPTION_ARG_NONE, &no_progress,
+			"no progress line", NULL },
+		{ NULL },
+	};
+	GOptionContext *context = g_option_context_new(
+		"MANIFEST - crop regions listed in a CSV/TSV manifest");
+	int code;
+
+	g_option_context_add_main_entries(context, entries, NULL);
+	g_option_context_set_summary(context,
+		"Manifest columns: slide, x, y, w, h (level-0 px, or micrometres with "
+		"units=um), out (relative to --out-dir), optional level, downsample, "
+		"mpp, units, and any others for --pipeline.\n"
+		"Exit status: 0 all rows done, 1 some rows failed, 2 unusable "
+		"manifest or options.");
+	g_option_context_set_help_enabled(context, TRUE);
+	argv[0] = "slidepipe batch";
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		fprintf(stderr, "slidepipe: batch: %s\n", error->message);
+		g_error_free(error);
+		g_option_context_free(context);
+		return EXIT_USAGE;
+	}
+	g_option_context_free(context);
+	if (argc != 2) {
+		fprintf(stderr, "slidepipe: batch: give one MANIFEST (see "
+						"'slidepipe batch --help')\n");
+		return EXIT_USAGE;
+	}
+	if (resume && force) {
+		fprintf(stderr, "slidepipe: batch: --resume and --force exclude "
+						"each other\n");
+		return EXIT_USAGE;
+	}
+	if (units && strcmp(units, "px") != 0 && strcmp(units, "um") != 0) {
+		fprintf(stderr, "slidepipe: batch: --units must be px or um, not "
+						"'%s'\n",
+			units);
+		return EXIT_USAGE;
+	}
+	if (shard) {
+		const char *id = g_getenv("SLURM_ARRAY_TASK_ID");
+		const char *count = g_getenv("SLURM_ARRAY_TASK_COUNT");
+		const char *min = g_getenv("SLURM_ARRAY_TASK_MIN");
+		int k = 0, n = 0;
+		char tail;
+
+		if (strcmp(shard, "slurm") == 0) {
+			if (!id || !count) {
+				fprintf(stderr, "slidepipe: batch: --shard slurm needs "
+								"SLURM_ARRAY_TASK_ID and "
+								"SLURM_ARRAY_TASK_COUNT\n");
+				return EXIT_USAGE;
+			}
+			k = atoi(id) - (min ? atoi(min) : 0) + 1;
+			n = atoi(count);
+		}
+		else if (sscanf(shard, "%d/%d%c", &k, &n, &tail) != 2) {
+			fprintf(stderr, "slidepipe: batch: --shard '%s' is not K/N\n",
+				shard);
+			return EXIT_USAGE;
+		}
+		if (n < 1 || k < 1 || k > n) {
+			fprintf(stderr, "slidepipe: batch: --shard %d/%d: need 1 <= K "
+							"<= N\n",
+				k, n);
+			return EXIT_USAGE;
+		}
+		o.shard_index = k;
+		o.shard_count = n;
+	}
+	o.manifest = argv[1];
+	o.force = force;
+	o.units = units;
+	o.progress = (progress || show_progress) && !no_progress;
+	code = sp_batch_run(&o, &error);
+	if (error) {
+		fprintf(stderr, "slidepipe: %s\n", error->message);
+		g_error_free(error);
+	}
+	return code;
+}
+
 static int
 cmd_ops(void)
 {
@@ -483,6 +603,8 @@ main(int argc, char **argv)
 		code = cmd_info(argc - i - 1, argv + i + 1);
 	else if (strcmp(command, "ops") == 0)
 		code = cmd_ops();
+	else if (strcmp(command, "batch") == 0)
+		code = cmd_batch(argc - i, argv + i, progress);
 	else if (strcmp(command, "explain") == 0)
 		code = cmd_explain(argc - i - 1, argv + i + 1, exact);
 	else if (strcmp(command, "help") == 0 && i + 1 < argc &&

@@ -41,6 +41,7 @@ sp_graph_free(SpGraph *graph)
 	for (guint i = graph->nodes->len; i > 0; i--)
 		node_free(g_ptr_array_index(graph->nodes, i - 1));
 	g_ptr_array_free(graph->nodes, TRUE);
+	sp_slide_cache_unref(graph->slide_cache);
 	g_free(graph);
 }
 

@@ -58,6 +58,7 @@ struct _SpNode {
 struct _SpGraph {
 	GPtrArray *nodes;     /* SpNode *, owned */
 	gboolean exact;       /* planner off: compute from the input's level */
+	SpSlideCache *slide_cache; /* slides shared with other graphs, or NULL */
 	SpProgressFunc progress;
 	void *progress_data;
 };
@@ -69,6 +70,10 @@ gint64 _sp_arg_int(SpNode *node, const char *name);
 double _sp_arg_double(SpNode *node, const char *name);
 gboolean _sp_arg_bool(SpNode *node, const char *name);
 const char *_sp_arg_string(SpNode *node, const char *name);
+
+/* src/batch.c: a slide from the shared cache (a new reference). */
+SpSlide *_sp_slide_cache_open(SpSlideCache *cache, const char *path,
+	GError **error);
 
 /* Argument setting, checked against the declaration (src/op.c). */
 gboolean _sp_node_set_string(SpNode *node, const char *name,

@@ -758,6 +758,96 @@ SpNode *sp_threshold(SpNode *in, GError **error, ...) G_GNUC_NULL_TERMINATED;
 SpNode *sp_save(SpNode *in, const char *path, GError **error, ...)
 	G_GNUC_NULL_TERMINATED;
 
+/* ------------------------------------------------------------------ */
+/* Batch cropping                                                        */
+
+/**
+ * SpSlideCache:
+ *
+ * Opened slides shared between graphs (the rows of a batch), keyed by
+ * path: a slide's headers are read once while rows use it (the 64 most
+ * recently used are kept). Thread-safe; reference counted.
+ */
+typedef struct _SpSlideCache SpSlideCache;
+
+/** sp_slide_cache_new: Returns: (transfer full): an empty cache. */
+SpSlideCache *sp_slide_cache_new(void);
+
+/** sp_slide_cache_unref: @cache: (nullable): a cache; freed on the last unref. */
+void sp_slide_cache_unref(SpSlideCache *cache);
+
+/**
+ * sp_graph_set_slide_cache:
+ * @graph: a graph
+ * @cache: (nullable): slides to share, or %NULL
+ *
+ * `load` nodes added afterwards take their slide from @cache (the graph
+ * holds a reference).
+ */
+void sp_graph_set_slide_cache(SpGraph *graph, SpSlideCache *cache);
+
+/**
+ * SpBatchOptions:
+ * @manifest: CSV or TSV file (tab in the header line: TSV) with a header;
+ *   columns slide, x, y, w, h (level-0 px, or µm with a units column or
+ *   @units), optional level, downsample, mpp, units, and out (relative to
+ *   @out_dir); extra columns are free for @pipeline
+ * @out_dir: (nullable): directory outputs go under, made if missing;
+ *   %NULL: the current directory
+ * @pipeline: (nullable): a pipeline template with {column} placeholders
+ *   ({out} is the output path under @out_dir); %NULL: `load {slide} !
+ *   crop {x} {y} {w} {h} [! downsample …] ! save {out}`
+ * @jobs: rows run at once; 0: one per core. libvips' own threads per row
+ *   are cores / @jobs, so the two do not oversubscribe
+ * @shard_index: K of "K/N", 1-based: run only rows whose 0-based index
+ *   mod N == K - 1; 0 with @shard_count 0 for all rows
+ * @shard_count: N
+ * @force: redo rows whose output exists (default: skip them, so a rerun
+ *   after a crash finishes the rest; outputs only ever appear whole)
+ * @dry_run: check every row (slide opens, region inside, output path
+ *   allowed and writable, no two rows writing one output) without pixels
+ * @allow_any_path: let outputs be absolute or leave @out_dir through ..
+ * @report: (nullable): report file, CSV (row, slide, out, status, error,
+ *   seconds, bytes), or JSON Lines when it ends in .jsonl or .json
+ * @units: (nullable): default units of x, y, w, h: "px" or "um"
+ * @progress: print rows done/failed/total, rows per second and ETA on
+ *   stderr
+ *
+ * What sp_batch_run() does.
+ */
+typedef struct {
+	const char *manifest;
+	const char *out_dir;
+	const char *pipeline;
+	int jobs;
+	int shard_index;
+	int shard_count;
+	gboolean force;
+	gboolean dry_run;
+	gboolean allow_any_path;
+	const char *report;
+	const char *units;
+	gboolean progress;
+} SpBatchOptions;
+
+/**
+ * sp_batch_run:
+ * @options: what to run
+ * @error: return location for a #GError (set only for an unusable
+ *   manifest, report or output directory)
+ *
+ * Runs one pipeline per manifest row on parallel workers. Rows are read
+ * as they are needed, so memory does not grow with the manifest. Every
+ * row is independent: a bad row (missing slide, region outside, bad
+ * number, duplicate or escaping output) is reported with its reason and
+ * the others go on. Each row's status (ok, skipped, valid, invalid,
+ * failed) goes to the report; errors also go to stderr.
+ *
+ * Returns: 0 when every row succeeded (or was skipped), 1 when any row
+ * failed, 2 when the batch could not start (@error set).
+ */
+int sp_batch_run(const SpBatchOptions *options, GError **error);
+
 G_END_DECLS
 
 #endif /* SLIDEPIPE_H */
