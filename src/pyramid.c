@@ -396,7 +396,7 @@ copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	double mpp_y)
 {
 	Level *l = &w->levels[k];
-	TIFF *src = TIFFOpen(copy->path, "rm");
+	TIFF *src = TIFFOpen(copy->path, "rmO");
 	g_autofree unsigned char *buf = NULL;
 	tmsize_t cap = 0;
 	gboolean ok = FALSE;

@@ -207,7 +207,7 @@ open_tiff(SpSlide *slide, GError **error)
 {
 	TIFFErrorHandler old_error = TIFFSetErrorHandler(tiff_error_quiet);
 	TIFFErrorHandler old_warning = TIFFSetWarningHandler(tiff_error_quiet);
-	TIFF *tiff = TIFFOpen(slide->path, "rm");
+	TIFF *tiff = TIFFOpen(slide->path, "rmO");
 	gboolean all_tiled = TRUE;
 	guint32 w0 = 0, h0 = 0;
 	int spp0 = 0;
@@ -656,7 +656,7 @@ _sp_slide_tiff_page(SpSlide *slide, int level)
 	/* a TIFF-based vendor format (Aperio SVS, generic TIFF): the tiled
 	 * directory of the level's size */
 	TIFFErrorHandler old_error = TIFFSetErrorHandler(tiff_error_quiet);
-	TIFF *tiff = TIFFOpen(slide->path, "rm");
+	TIFF *tiff = TIFFOpen(slide->path, "rmO");
 	if (tiff) {
 		int page = 0;
 		do {
