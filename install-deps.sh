@@ -5,7 +5,7 @@ set -eu
 
 packages="
 build-essential autoconf automake libtool pkg-config
-libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-dev
+libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-dev libdeflate-dev
 libopenslide-dev openslide-tools python3 python3-openslide libtiff-tools time
 slurm-wlm munge
 "

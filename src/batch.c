@@ -108,8 +108,8 @@ typedef struct {
 } Manifest;
 
 /* Splits one CSV/TSV line (RFC 4180 quoting: "a ""b"", c" is one field). */
-static GPtrArray *
-split_line(const char *line, char separator, GError **error)
+GPtrArray *
+_sp_csv_split_line(const char *line, char separator, GError **error)
 {
 	GPtrArray *fields = g_ptr_array_new_with_free_func(g_free);
 	GString *field = g_string_new(NULL);
@@ -163,7 +163,7 @@ manifest_next(Manifest *m, GError **error)
 		g_strchomp(line); /* CRLF */
 		if (*line == '\0' || *line == '#')
 			continue;
-		return split_line(line, m->separator, error);
+		return _sp_csv_split_line(line, m->separator, error);
 	}
 }
 
@@ -211,7 +211,7 @@ manifest_open(Manifest *m, const char *path, GError **error)
 	if (g_str_has_prefix(h, "\xEF\xBB\xBF"))
 		h += 3;
 	m->separator = strchr(h, '\t') ? '\t' : ',';
-	if (!(m->header = split_line(h, m->separator, &read_error))) {
+	if (!(m->header = _sp_csv_split_line(h, m->separator, &read_error))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"batch: manifest '%s' line 1: %s", path, read_error->message);
 		g_clear_error(&read_error);

@@ -410,6 +410,19 @@ cmd_man_operators(void)
 	return 0;
 }
 
+/* A node's report, a line at a time, each marked as slidepipe's. */
+static void
+print_report(SpNode *node)
+{
+	const char *report = sp_node_get_report(node);
+
+	if (!report)
+		return;
+	g_auto(GStrv) lines = g_strsplit(report, "\n", -1);
+	for (char **l = lines; *l; l++)
+		fprintf(stderr, "slidepipe: %s\n", *l);
+}
+
 /* After a save: what was written, read back from the file. */
 static void
 print_written(const char *path)
@@ -540,14 +553,13 @@ cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet,
 	 * before the long part */
 	VipsImage *image = sp_node_get_image(sp_node_get_input(last), &error);
 	for (SpNode *n = last; n; n = sp_node_get_input(n))
-		if (sp_node_get_report(n))
-			fprintf(stderr, "slidepipe: %s\n", sp_node_get_report(n));
+		print_report(n);
 	if (!image || !sp_graph_run(graph, &error))
 		code = fail(error);
 	else {
-		if (sp_node_get_report(last))
-			fprintf(stderr, "slidepipe: %s\n", sp_node_get_report(last));
-		if (!quiet)
+		print_report(last);
+		/* a save's file is read back; tiles reports its own summary */
+		if (!quiet && sp_node_get_op(last) == sp_op_lookup("save"))
 			print_written(sp_node_get_output_path(last));
 	}
 	sp_graph_free(graph);

@@ -46,6 +46,13 @@ sp_graph_free(SpGraph *graph)
 }
 
 void
+_sp_node_discard(SpNode *node)
+{
+	g_ptr_array_remove(node->graph->nodes, node);
+	node_free(node);
+}
+
+void
 sp_graph_set_progress(SpGraph *graph, SpProgressFunc func, void *user_data)
 {
 	graph->progress = func;

@@ -18,6 +18,8 @@ static const SpOpInfo *const op_table[] = {
 	&_sp_op_downsample,
 	&_sp_op_threshold,
 	&_sp_op_save,
+	&_sp_op_tiles,
+	&_sp_op_overlay,
 };
 
 const SpOpInfo *

@@ -139,6 +139,15 @@ _sp_chain_view(SpNode *node, int level, int out_width, int out_height,
 	GError **error)
 {
 	const SpGeometry *g = &node->geom;
+
+	return _sp_chain_view_region(node, level, g->x, g->y, g->w, g->h,
+		out_width, out_height, error);
+}
+
+VipsImage *
+_sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
+	double rw, double rh, int out_width, int out_height, GError **error)
+{
 	SpNode *source = chain_source(node);
 	const char *associated = _sp_arg_string(source, "associated");
 	g_autoptr(GPtrArray) pointwise = g_ptr_array_new();
@@ -157,8 +166,8 @@ _sp_chain_view(SpNode *node, int level, int out_width, int out_height,
 	else
 		level_scale(source->slide, level, &sx, &sy);
 	/* the region in the level's pixels, with its sub-pixel origin */
-	double u0 = g->x / sx, v0 = g->y / sy;
-	double uw = g->w / sx, vh = g->h / sy;
+	double u0 = rx0 / sx, v0 = ry0 / sy;
+	double uw = rw / sx, vh = rh / sy;
 	int ix = (int) floor(u0 + 1e-6), iy = (int) floor(v0 + 1e-6);
 	double fx = MAX(0, u0 - ix), fy = MAX(0, v0 - iy);
 

@@ -96,6 +96,8 @@ extern const SpOpInfo _sp_op_crop;
 extern const SpOpInfo _sp_op_downsample;
 extern const SpOpInfo _sp_op_threshold;
 extern const SpOpInfo _sp_op_save;
+extern const SpOpInfo _sp_op_tiles;
+extern const SpOpInfo _sp_op_overlay;
 
 /* Sets a GError from the libvips error buffer (and clears it), prefixed
  * with the operator name. */
@@ -141,6 +143,15 @@ void _sp_node_plan_read(SpNode *node);
  * at that level, then reduced to @out_width × @out_height. */
 VipsImage *_sp_chain_view(SpNode *node, int level, int out_width,
 	int out_height, GError **error);
+
+/* The same for the level-0 rectangle @x, @y, @w × @h (inside @node's
+ * region) instead of @node's whole region. */
+VipsImage *_sp_chain_view_region(SpNode *node, int level, double x,
+	double y, double w, double h, int out_width, int out_height,
+	GError **error);
+
+/* Removes @node, the graph's last node, from its graph and frees it. */
+void _sp_node_discard(SpNode *node);
 
 /* A low-resolution view of the region @node covers, with the long side
  * at most @max_side pixels, read from the smallest pyramid level that
@@ -201,6 +212,24 @@ gboolean _sp_check_output_path(const char *op, const char *path,
 
 /* The number of pixels a ranged value may describe. */
 #define SP_MAX_DIM (G_GINT64_CONSTANT(1) << 30)
+
+/* src/batch.c: splits one CSV/TSV line into fields (g_free'd strings),
+ * RFC 4180 quoting; NULL with @error for an unterminated quote. */
+GPtrArray *_sp_csv_split_line(const char *line, char separator,
+	GError **error);
+
+/* src/pngwrite.c: PNG files of in-memory pixels, compressed with
+ * libdeflate at @level (0 … 12). One encoder per thread; it keeps its
+ * buffers between images. */
+typedef struct _SpPngEncoder SpPngEncoder;
+SpPngEncoder *_sp_png_encoder_new(int level);
+void _sp_png_encoder_free(SpPngEncoder *encoder);
+/* Encodes @width × @height × @bands (1 or 3) uchar pixels, rows @stride
+ * bytes apart, into @out (replacing its contents). mpp > 0 writes a
+ * pHYs chunk. FALSE if the image is too large or empty. */
+gboolean _sp_png_encode(SpPngEncoder *encoder, const guint8 *pixels,
+	int width, int height, int bands, size_t stride, double mpp_x,
+	double mpp_y, GByteArray *out);
 
 G_END_DECLS
 

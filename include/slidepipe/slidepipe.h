@@ -758,6 +758,122 @@ SpNode *sp_threshold(SpNode *in, GError **error, ...) G_GNUC_NULL_TERMINATED;
 SpNode *sp_save(SpNode *in, const char *path, GError **error, ...)
 	G_GNUC_NULL_TERMINATED;
 
+/**
+ * sp_tiles:
+ * @in: input node (a slide level, possibly cropped)
+ * @dir: output directory, made if missing
+ * @error: return location for a #GError
+ * @...: %NULL-terminated optional arguments: "size", "stride" (int, pixels
+ *   of the patch resolution), "level" (int) or "mpp" (double, µm per
+ *   pixel), "format" ("png", "jpeg", "tiff"), "Q" (int), "compression"
+ *   (int, PNG deflate level 0 … 12), "mask" (const char *: an image file
+ *   or a pipeline), "min-tissue" (double, 0 … 1), "grid" ("level",
+ *   "level0"), "edge" ("skip", "pad"), "prefix" (const char *)
+ *
+ * Sink: cuts @in's region into a grid of size × size patches and writes
+ * those with enough tissue, one file each, plus `DIR/tiles.csv`; see
+ * `slidepipe tiles --help` for every argument. Patches are read from the
+ * planned pyramid level by parallel workers, a patch at a time. Run it
+ * with sp_node_run().
+ *
+ * Returns: (transfer none): the sink node, or %NULL (%SP_ERROR_USAGE for
+ * bad arguments, %SP_ERROR_IO when @dir cannot be made).
+ */
+SpNode *sp_tiles(SpNode *in, const char *dir, GError **error, ...)
+	G_GNUC_NULL_TERMINATED;
+
+/**
+ * SpPatch:
+ * @index: grid index, row × columns + column, from the grid's top left
+ * @x: left edge of the patch, level-0 pixels of the slide
+ * @y: top edge, level-0 pixels
+ * @level: the pyramid level the pixels were read from
+ * @downsample: level-0 pixels per patch pixel (horizontally)
+ * @mpp: µm per patch pixel, 0 when the slide records none
+ * @width: patch width in pixels
+ * @height: patch height in pixels
+ * @bands: 3 (RGB) or 1 (grey or mask)
+ * @tissue: tissue fraction 0 … 1 of the patch's area, or -1 without a mask
+ * @pixels: @width × @height × @bands uchar samples, row-major, bands
+ *   interleaved, rows @width × @bands bytes apart; padding (edge=pad) is
+ *   white (0 for 1-band). Owned by slidepipe and valid only during the
+ *   callback: copy what you keep.
+ *
+ * One kept patch, as sp_tiles_foreach() hands it over.
+ */
+typedef struct {
+	int index;
+	double x;
+	double y;
+	int level;
+	double downsample;
+	double mpp;
+	int width;
+	int height;
+	int bands;
+	double tissue;
+	const guint8 *pixels;
+} SpPatch;
+
+/**
+ * SpPatchFunc:
+ * @patch: the patch
+ * @user_data: closure
+ * @error: return location for a #GError, to stop with a reason
+ *
+ * Called once per kept patch, from slidepipe's worker threads but never
+ * two at a time, in no fixed order (use @patch->index to order them).
+ *
+ * Returns: %TRUE to go on, %FALSE to stop the run (sp_tiles_foreach()
+ * then fails with @error, or with %SP_ERROR_FAILED when it is not set).
+ */
+typedef gboolean (*SpPatchFunc)(const SpPatch *patch, void *user_data,
+	GError **error);
+
+/**
+ * sp_tiles_foreach:
+ * @in: input node
+ * @func: called with each kept patch
+ * @user_data: closure for @func
+ * @error: return location for a #GError
+ * @...: %NULL-terminated optional arguments, as sp_tiles() takes them
+ *   ("format", "Q", "compression" and "prefix" have no use here)
+ *
+ * Like sp_tiles(), but hands each kept patch's pixels to @func instead of
+ * writing files, for feeding a model in the same process. Decoding runs
+ * on every core while @func runs; memory holds one patch per worker.
+ *
+ * Returns: %TRUE when every kept patch was handed over; %FALSE with
+ * @error on bad arguments, a read failure or @func stopping the run.
+ */
+gboolean sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data,
+	GError **error, ...) G_GNUC_NULL_TERMINATED;
+
+/**
+ * sp_overlay:
+ * @in: input node: the picture to paint on, usually a thumbnail
+ *   (`load S ! downsample mpp=8`), RGB or grey
+ * @csv: CSV file of per-patch values with columns x, y, w, h (level-0
+ *   pixels of @in's slide) and a value column
+ * @error: return location for a #GError
+ * @...: %NULL-terminated optional arguments: "column" (const char *,
+ *   default "class" if present, else "score"), "cmap" ("viridis",
+ *   "magma", "plasma", "inferno", "gray"), "palette" ("tab10", "set1",
+ *   or NAME:#RRGGBB,…), "alpha" (double, 0 … 1), "range" (const char *,
+ *   "MIN,MAX"), "legend" (gboolean)
+ *
+ * Filter: paints each row's rectangle over @in: a class with its palette
+ * colour, a score with its colour-map colour, blended with "alpha", and
+ * adds a legend panel on the right. The output is RGB uchar, @in's height
+ * and @in's width plus the legend panel's.
+ *
+ * Returns: (transfer none): the node, or %NULL (%SP_ERROR_IO when @csv
+ * cannot be read, %SP_ERROR_USAGE for a bad column or value, naming the
+ * file and line).
+ */
+SpNode *sp_overlay(SpNode *in, const char *csv, GError **error, ...)
+	G_GNUC_NULL_TERMINATED;
+
 /* ------------------------------------------------------------------ */
 /* Batch cropping                                                        */
 

@@ -1,0 +1,705 @@
+/* overlay: paint per-patch classes or scores over a thumbnail, with a
+ * legend, for a pathologist to look at.
+ *
+ * The CSV's rectangles are in level-0 pixels of the slide, so the same
+ * file paints correctly over a thumbnail at any downsample or crop of it.
+ * The painted layer is held in memory at the thumbnail's size (RGBA), so
+ * the input must be a thumbnail-sized image, at most MAX_PIXELS.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "sp-private.h"
+
+static const char *const cmap_choices[] = { "viridis", "magma", "plasma",
+	"inferno", "gray", NULL };
+
+static const SpArgInfo overlay_args[] = {
+	{ "csv", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
+		"per-patch values: a header, then rows with x, y, w, h (level-0 "
+		"pixels; or tiles.csv's width, height and downsample) and the "
+		"value column" },
+	{ "column", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
+		"the value column (default: class, else score); numbers are "
+		"scores painted with cmap, anything else is a class painted "
+		"with palette" },
+	{ "cmap", SP_ARG_CHOICE, NULL, "viridis", 0, 0, cmap_choices, -1, FALSE,
+		"colour map for scores (matplotlib's perceptually uniform maps)" },
+	{ "palette", SP_ARG_STRING, NULL, "tab10", 0, 0, NULL, -1, FALSE,
+		"colours for classes: tab10, set1, or NAME:#RRGGBB,… (classes not "
+		"named take tab10's colours in order)" },
+	{ "alpha", SP_ARG_DOUBLE, NULL, "0.4", 0, 1, NULL, -1, FALSE,
+		"opacity of the painted patches" },
+	{ "range", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
+		"MIN,MAX: the scores the colour map's ends stand for (default: "
+		"0,1 when every score lies in it, else the scores' own range)" },
+	{ "legend", SP_ARG_BOOL, NULL, "true", 0, 0, NULL, -1, FALSE,
+		"add a legend panel on the right: each class's colour and count, "
+		"or a colour bar for scores" },
+};
+
+/* the largest picture painted on, in pixels */
+#define MAX_PIXELS (64 * 1024 * 1024)
+#define MAX_CLASSES 256
+
+typedef struct {
+	guint8 r, g, b;
+} Rgb;
+
+/* 10 evenly spaced stops of each map, from matplotlib's tables (van der
+ * Walt and Smith, 2015; CC0), interpolated linearly between. */
+static const guint32 cmap_stops[][10] = {
+	{ 0x440154, 0x482878, 0x3e4a89, 0x31688e, 0x26828e, 0x1f9e89, 0x35b779,
+		0x6dcd59, 0xb4de2c, 0xfde725 }, /* viridis */
+	{ 0x000004, 0x180f3e, 0x451077, 0x721f81, 0x9f2f7f, 0xcd4071, 0xf1605d,
+		0xfd9567, 0xfec98d, 0xfcfdbf }, /* magma */
+	{ 0x0d0887, 0x47039f, 0x7301a8, 0x9c179e, 0xbd3786, 0xd8576b, 0xed7953,
+		0xfa9e3b, 0xfdc926, 0xf0f921 }, /* plasma */
+	{ 0x000004, 0x1b0c41, 0x4a0c6b, 0x781c6d, 0xa52c60, 0xcf4446, 0xed6925,
+		0xfb9b06, 0xf7d13d, 0xfcffa4 }, /* inferno */
+	{ 0x000000, 0x1c1c1c, 0x393939, 0x555555, 0x717171, 0x8e8e8e, 0xaaaaaa,
+		0xc6c6c6, 0xe3e3e3, 0xffffff }, /* gray */
+};
+
+/* matplotlib's tab10 and ColorBrewer's Set1 */
+static const guint32 tab10[] = { 0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728,
+	0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22, 0x17becf };
+static const guint32 set1[] = { 0xe41a1c, 0x377eb8, 0x4daf4a, 0x984ea3,
+	0xff7f00, 0xffff33, 0xa65628, 0xf781bf, 0x999999 };
+
+static Rgb
+rgb_of(guint32 v)
+{
+	Rgb c = { v >> 16, (v >> 8) & 0xff, v & 0xff };
+	return c;
+}
+
+static Rgb
+cmap_colour(int map, double t)
+{
+	const guint32 *stops = cmap_stops[map];
+	t = CLAMP(t, 0, 1) * 9;
+	int i = MIN((int) t, 8);
+	double f = t - i;
+	Rgb a = rgb_of(stops[i]), b = rgb_of(stops[i + 1]);
+	Rgb c = { (guint8) (a.r + (b.r - a.r) * f + 0.5),
+		(guint8) (a.g + (b.g - a.g) * f + 0.5),
+		(guint8) (a.b + (b.b - a.b) * f + 0.5) };
+	return c;
+}
+
+typedef struct {
+	double x, y, w, h;    /* level-0 */
+	double score;         /* scores */
+	int class_index;      /* classes */
+} Row;
+
+typedef struct {
+	GArray *rows;          /* Row */
+	gboolean classes;      /* class column, else scores */
+	char *column;
+	GPtrArray *class_names;
+	int class_count[MAX_CLASSES];
+	Rgb class_colour[MAX_CLASSES];
+	double lo, hi;         /* the score range */
+	int cmap;
+	int legend_width;
+	guint8 *legend;        /* legend_width × height RGB, or NULL */
+} OverlayState;
+
+static void
+overlay_state_free(void *data)
+{
+	OverlayState *state = data;
+
+	if (state->rows)
+		g_array_unref(state->rows);
+	if (state->class_names)
+		g_ptr_array_unref(state->class_names);
+	g_free(state->column);
+	g_free(state->legend);
+	g_free(state);
+}
+
+static int
+find_column(GPtrArray *header, const char *name)
+{
+	for (guint i = 0; i < header->len; i++)
+		if (g_ascii_strcasecmp(g_ptr_array_index(header, i), name) == 0)
+			return i;
+	return -1;
+}
+
+static gboolean
+parse_number(const char *text, double *out)
+{
+	char *end;
+
+	if (!text || !*text)
+		return FALSE;
+	*out = g_ascii_strtod(text, &end);
+	return *end == '\0' && isfinite(*out);
+}
+
+static gboolean
+parse_hex_colour(const char *text, Rgb *c)
+{
+	char *end;
+
+	if (*text == '#')
+		text++;
+	if (strlen(text) != 6)
+		return FALSE;
+	guint64 v = g_ascii_strtoull(text, &end, 16);
+	if (*end)
+		return FALSE;
+	*c = rgb_of((guint32) v);
+	return TRUE;
+}
+
+/* Reads the CSV: rectangles and values. */
+static gboolean
+read_csv(SpNode *node, OverlayState *state, GError **error)
+{
+	const char *path = _sp_arg_string(node, "csv");
+	g_autofree char *text = NULL;
+	GError *local = NULL;
+	gsize length;
+
+	if (!g_file_get_contents(path, &text, &length, &local)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO, "overlay: %s",
+			local->message);
+		g_error_free(local);
+		return FALSE;
+	}
+	if (!g_utf8_validate(text, length, NULL)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"overlay: '%s' is not UTF-8 text", path);
+		return FALSE;
+	}
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	g_autoptr(GPtrArray) header = NULL;
+	char separator = ',';
+	int ix = -1, iy = -1, iw = -1, ih = -1, iwidth = -1, iheight = -1;
+	int ids = -1, iv = -1;
+	int line_no = 0;
+
+	state->rows = g_array_new(FALSE, FALSE, sizeof(Row));
+	state->class_names = g_ptr_array_new_with_free_func(g_free);
+	for (char **l = lines; *l; l++) {
+		char *line = *l;
+		line_no++;
+		g_strchomp(line);
+		if (line_no == 1 && g_str_has_prefix(line, "\xEF\xBB\xBF"))
+			line += 3;
+		if (*line == '\0' || *line == '#')
+			continue;
+		if (!header) {
+			separator = strchr(line, '\t') ? '\t' : ',';
+			if (!(header = _sp_csv_split_line(line, separator, &local)))
+				goto bad_line;
+			ix = find_column(header, "x");
+			iy = find_column(header, "y");
+			iw = find_column(header, "w");
+			ih = find_column(header, "h");
+			iwidth = find_column(header, "width");
+			iheight = find_column(header, "height");
+			ids = find_column(header, "downsample");
+			if (_sp_arg_is_set(node, "column"))
+				state->column = g_strdup(_sp_arg_string(node, "column"));
+			else if (find_column(header, "class") >= 0)
+				state->column = g_strdup("class");
+			else
+				state->column = g_strdup("score");
+			iv = find_column(header, state->column);
+			if (ix < 0 || iy < 0 ||
+				((iw < 0 || ih < 0) &&
+					(iwidth < 0 || iheight < 0 || ids < 0))) {
+				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+					"overlay: '%s' needs columns x, y, w, h (level-0 pixels) "
+					"or x, y, width, height, downsample",
+					path);
+				return FALSE;
+			}
+			if (iv < 0) {
+				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+					"overlay: argument 'column': '%s' has no column '%s'%s",
+					path, state->column,
+					_sp_arg_is_set(node, "column") ? "" :
+													 " (nor 'class'); name "
+													 "the value column with "
+													 "column=NAME");
+				return FALSE;
+			}
+			continue;
+		}
+		g_autoptr(GPtrArray) f = _sp_csv_split_line(line, separator, &local);
+		if (!f)
+			goto bad_line;
+		if (f->len != header->len) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"overlay: '%s' line %d: %u fields, the header has %u", path,
+				line_no, f->len, header->len);
+			return FALSE;
+		}
+		Row row = { 0 };
+		const char *names[4] = { "x", "y", "w", "h" };
+		int idx[4] = { ix, iy, iw, ih };
+		double *dst[4] = { &row.x, &row.y, &row.w, &row.h };
+		for (int k = 0; k < 4; k++) {
+			if (idx[k] < 0)
+				continue;
+			if (!parse_number(g_ptr_array_index(f, idx[k]), dst[k])) {
+				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+					"overlay: '%s' line %d: column '%s': '%s' is not a number",
+					path, line_no, names[k],
+					(char *) g_ptr_array_index(f, idx[k]));
+				return FALSE;
+			}
+		}
+		if (iw < 0 || ih < 0) {
+			double width, height, ds;
+			if (!parse_number(g_ptr_array_index(f, iwidth), &width) ||
+				!parse_number(g_ptr_array_index(f, iheight), &height) ||
+				!parse_number(g_ptr_array_index(f, ids), &ds)) {
+				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+					"overlay: '%s' line %d: width, height or downsample is "
+					"not a number",
+					path, line_no);
+				return FALSE;
+			}
+			row.w = width * ds;
+			row.h = height * ds;
+		}
+		const char *value = g_ptr_array_index(f, iv);
+		if (*value == '\0')
+			continue; /* no prediction for this patch */
+		double score;
+		gboolean numeric = parse_number(value, &score);
+		if (state->rows->len == 0)
+			state->classes = !numeric;
+		if (!state->classes && !numeric) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"overlay: '%s' line %d: column '%s': '%s' is not a number, "
+				"and the column's first value was a score",
+				path, line_no, state->column, value);
+			return FALSE;
+		}
+		if (state->classes) {
+			guint k;
+			for (k = 0; k < state->class_names->len; k++)
+				if (strcmp(g_ptr_array_index(state->class_names, k), value) ==
+					0)
+					break;
+			if (k == state->class_names->len) {
+				if (k == MAX_CLASSES) {
+					g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+						"overlay: '%s' line %d: more than %d classes in "
+						"column '%s'",
+						path, line_no, MAX_CLASSES, state->column);
+					return FALSE;
+				}
+				g_ptr_array_add(state->class_names, g_strdup(value));
+			}
+			row.class_index = k;
+			state->class_count[k]++;
+		}
+		else
+			row.score = score;
+		g_array_append_val(state->rows, row);
+	}
+	if (!header) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"overlay: '%s' has no header line", path);
+		return FALSE;
+	}
+	return TRUE;
+
+bad_line:
+	g_set_error(error, SP_ERROR, SP_ERROR_USAGE, "overlay: '%s' line %d: %s",
+		path, line_no, local->message);
+	g_error_free(local);
+	return FALSE;
+}
+
+static gboolean
+plan_colours(SpNode *node, OverlayState *state, GError **error)
+{
+	const char *cmap = _sp_arg_string(node, "cmap");
+	const char *palette = _sp_arg_string(node, "palette");
+
+	for (int i = 0; cmap_choices[i]; i++)
+		if (strcmp(cmap_choices[i], cmap) == 0)
+			state->cmap = i;
+
+	if (state->classes) {
+		const guint32 *base = tab10;
+		int n_base = G_N_ELEMENTS(tab10);
+		int next = 0;
+		gboolean named[MAX_CLASSES] = { FALSE };
+
+		if (strcmp(palette, "set1") == 0) {
+			base = set1;
+			n_base = G_N_ELEMENTS(set1);
+		}
+		else if (strcmp(palette, "tab10") != 0) {
+			g_auto(GStrv) items = g_strsplit(palette, ",", -1);
+			for (char **it = items; *it; it++) {
+				char *colon = strrchr(*it, ':');
+				Rgb c;
+
+				if (!colon || !parse_hex_colour(colon + 1, &c)) {
+					g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+						"overlay: argument 'palette': '%s' is not NAME:#RRGGBB "
+						"(nor tab10 or set1)",
+						*it);
+					return FALSE;
+				}
+				*colon = '\0';
+				for (guint k = 0; k < state->class_names->len; k++)
+					if (strcmp(g_ptr_array_index(state->class_names, k),
+							g_strstrip(*it)) == 0) {
+						state->class_colour[k] = c;
+						named[k] = TRUE;
+					}
+			}
+		}
+		for (guint k = 0; k < state->class_names->len; k++)
+			if (!named[k])
+				state->class_colour[k] = rgb_of(base[next++ % n_base]);
+		return TRUE;
+	}
+
+	const char *range = _sp_arg_string(node, "range");
+	if (range) {
+		g_auto(GStrv) ends = g_strsplit(range, ",", -1);
+		if (g_strv_length(ends) != 2 ||
+			!parse_number(g_strstrip(ends[0]), &state->lo) ||
+			!parse_number(g_strstrip(ends[1]), &state->hi) ||
+			state->hi <= state->lo) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"overlay: argument 'range': '%s' is not MIN,MAX with MIN < MAX",
+				range);
+			return FALSE;
+		}
+		return TRUE;
+	}
+	double lo = INFINITY, hi = -INFINITY;
+	for (guint i = 0; i < state->rows->len; i++) {
+		double s = g_array_index(state->rows, Row, i).score;
+		lo = MIN(lo, s);
+		hi = MAX(hi, s);
+	}
+	if (state->rows->len == 0 || (lo >= 0 && hi <= 1)) {
+		state->lo = 0;
+		state->hi = 1;
+	}
+	else {
+		state->lo = lo;
+		state->hi = hi > lo ? hi : lo + 1;
+	}
+	return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The legend panel, drawn in memory                                    */
+
+typedef struct {
+	guint8 *pixels;  /* RGB */
+	int width, height;
+} Canvas;
+
+static void
+fill_rect(Canvas *c, int x, int y, int w, int h, Rgb colour)
+{
+	for (int j = MAX(0, y); j < MIN(c->height, y + h); j++)
+		for (int i = MAX(0, x); i < MIN(c->width, x + w); i++) {
+			guint8 *p = c->pixels + ((size_t) j * c->width + i) * 3;
+			p[0] = colour.r;
+			p[1] = colour.g;
+			p[2] = colour.b;
+		}
+}
+
+/* Text as libvips (Pango) renders it: a 1-band ink mask. */
+static VipsImage *
+render_text(const char *text, int font_px)
+{
+	VipsImage *t = NULL;
+	g_autofree char *font = g_strdup_printf("sans %d", font_px);
+	g_autofree char *escaped = g_markup_escape_text(text, -1);
+
+	if (vips_text(&t, escaped, "font", font, "dpi", 72, NULL)) {
+		vips_error_clear();
+		return NULL;
+	}
+	return t;
+}
+
+static void
+draw_text(Canvas *c, VipsImage *ink, int x, int y)
+{
+	size_t size;
+	guint8 *mask = vips_image_write_to_memory(ink, &size);
+
+	if (!mask)
+		return;
+	for (int j = 0; j < ink->Ysize; j++)
+		for (int i = 0; i < ink->Xsize; i++) {
+			int px = x + i, py = y + j;
+			if (px < 0 || py < 0 || px >= c->width || py >= c->height)
+				continue;
+			int a = mask[(size_t) j * ink->Xsize + i];
+			guint8 *p = c->pixels + ((size_t) py * c->width + px) * 3;
+			/* dark grey ink on the panel */
+			for (int b = 0; b < 3; b++)
+				p[b] = (guint8) ((p[b] * (255 - a) + 0x22 * a) / 255);
+		}
+	g_free(mask);
+}
+
+/* The colour a patch takes on white glass: what the legend shows. */
+static Rgb
+on_white(Rgb c, double alpha)
+{
+	Rgb o = { (guint8) (255 + (c.r - 255) * alpha + 0.5),
+		(guint8) (255 + (c.g - 255) * alpha + 0.5),
+		(guint8) (255 + (c.b - 255) * alpha + 0.5) };
+	return o;
+}
+
+static void
+plan_legend(SpNode *node, OverlayState *state, int height)
+{
+	int font = CLAMP(height / 45, 10, 22);
+	int pad = font;
+	int swatch = font + font / 2;
+	double alpha = MAX(_sp_arg_double(node, "alpha"), 0.6);
+	GPtrArray *labels = g_ptr_array_new_with_free_func(g_object_unref);
+	int text_w = 0;
+	VipsImage *title = render_text(state->column, font + 2);
+
+	if (title)
+		text_w = title->Xsize;
+	if (state->classes)
+		for (guint k = 0; k < state->class_names->len; k++) {
+			g_autofree char *s = g_strdup_printf("%s (%d)",
+				(char *) g_ptr_array_index(state->class_names, k),
+				state->class_count[k]);
+			VipsImage *t = render_text(s, font);
+			g_ptr_array_add(labels, t);
+			if (t)
+				text_w = MAX(text_w, swatch + pad / 2 + t->Xsize);
+		}
+	else {
+		double ticks[3] = { state->hi, (state->lo + state->hi) / 2,
+			state->lo };
+		for (int k = 0; k < 3; k++) {
+			g_autofree char *s = g_strdup_printf("%.3g", ticks[k]);
+			VipsImage *t = render_text(s, font);
+			g_ptr_array_add(labels, t);
+			if (t)
+				text_w = MAX(text_w, swatch + pad / 2 + t->Xsize);
+		}
+	}
+
+	Canvas c;
+	c.width = text_w + 2 * pad;
+	c.height = height;
+	c.pixels = g_malloc((size_t) c.width * c.height * 3);
+	memset(c.pixels, 255, (size_t) c.width * c.height * 3);
+	/* a hairline between picture and legend */
+	fill_rect(&c, 0, 0, 1, c.height, (Rgb) { 0xcc, 0xcc, 0xcc });
+
+	int y = pad;
+	if (title) {
+		draw_text(&c, title, pad, y);
+		y += title->Ysize + pad / 2;
+		g_object_unref(title);
+	}
+	if (state->classes)
+		for (guint k = 0; k < labels->len; k++) {
+			VipsImage *t = g_ptr_array_index(labels, k);
+			int row_h = MAX(swatch, t ? t->Ysize : 0);
+
+			fill_rect(&c, pad, y, swatch, swatch,
+				on_white(state->class_colour[k], alpha));
+			if (t)
+				draw_text(&c, t, pad + swatch + pad / 2,
+					y + (swatch - t->Ysize) / 2);
+			y += row_h + pad / 3;
+		}
+	else {
+		/* a vertical colour bar, high scores at the top */
+		int bar_h = MAX(font * 3, MIN(height - y - 2 * pad, height / 2));
+		for (int j = 0; j < bar_h; j++)
+			fill_rect(&c, pad, y + j, swatch, 1,
+				on_white(cmap_colour(state->cmap,
+							 1.0 - (double) j / MAX(1, bar_h - 1)),
+					alpha));
+		for (int k = 0; k < 3; k++) {
+			VipsImage *t = g_ptr_array_index(labels, k);
+			int ty = y + k * (bar_h - 1) / 2;
+			if (t)
+				draw_text(&c, t, pad + swatch + pad / 2,
+					CLAMP(ty - t->Ysize / 2, 0, height - t->Ysize));
+		}
+	}
+	g_ptr_array_unref(labels);
+	state->legend = c.pixels;
+	state->legend_width = c.width;
+}
+
+static gboolean
+overlay_plan(SpNode *node, GError **error)
+{
+	OverlayState *state = g_new0(OverlayState, 1);
+	SpGeometry *g = &node->geom;
+
+	node->priv = state;
+	if ((gint64) g->width * g->height > MAX_PIXELS) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"overlay: the input is %d × %d pixels; paint on a thumbnail of "
+			"at most %d megapixels (put 'downsample mpp=8' or similar "
+			"before overlay)",
+			g->width, g->height, MAX_PIXELS / (1024 * 1024));
+		return FALSE;
+	}
+	if (!read_csv(node, state, error) || !plan_colours(node, state, error))
+		return FALSE;
+	if (_sp_arg_bool(node, "legend"))
+		plan_legend(node, state, g->height);
+	g->bands = 3;
+	g->width += state->legend_width;
+	g->w = g->width * g->downsample_x;
+	return TRUE;
+}
+
+static VipsImage *
+overlay_build(SpNode *node, VipsImage *in, GError **error)
+{
+	OverlayState *state = node->priv;
+	const SpGeometry *g = &node->input->geom;
+	double alpha = _sp_arg_double(node, "alpha");
+	int w = in->Xsize, h = in->Ysize;
+	VipsImage *base, *layer, *t, *out;
+	guint8 *rgba = g_malloc0((size_t) w * h * 4);
+
+	/* the painted layer: each rectangle's pixels whose centres lie in it */
+	for (guint i = 0; i < state->rows->len; i++) {
+		const Row *row = &g_array_index(state->rows, Row, i);
+		Rgb c = state->classes ? state->class_colour[row->class_index] :
+								 cmap_colour(state->cmap,
+									 (row->score - state->lo) /
+										 (state->hi - state->lo));
+		int u0 = (int) ceil((row->x - g->x) / g->downsample_x - 0.5);
+		int u1 = (int) ceil((row->x + row->w - g->x) / g->downsample_x - 0.5);
+		int v0 = (int) ceil((row->y - g->y) / g->downsample_y - 0.5);
+		int v1 = (int) ceil((row->y + row->h - g->y) / g->downsample_y - 0.5);
+		guint8 a = (guint8) (alpha * 255 + 0.5);
+
+		for (int v = MAX(0, v0); v < MIN(h, v1); v++)
+			for (int u = MAX(0, u0); u < MIN(w, u1); u++) {
+				guint8 *p = rgba + ((size_t) v * w + u) * 4;
+				p[0] = c.r;
+				p[1] = c.g;
+				p[2] = c.b;
+				p[3] = a;
+			}
+	}
+	layer = vips_image_new_from_memory_copy(rgba, (size_t) w * h * 4, w, h, 4,
+		VIPS_FORMAT_UCHAR);
+	g_free(rgba);
+	if (!layer)
+		goto fail;
+	layer->Type = VIPS_INTERPRETATION_sRGB;
+
+	if (in->Bands == 1) {
+		VipsImage *bands[3] = { in, in, in };
+		if (vips_bandjoin(bands, &base, 3, NULL))
+			goto fail_layer;
+	}
+	else
+		base = g_object_ref(in);
+	base->Type = VIPS_INTERPRETATION_sRGB;
+
+	/* straight "over" blending, in the picture's own sRGB values */
+	int r = vips_composite2(base, layer, &t, VIPS_BLEND_MODE_OVER,
+		"compositing_space", VIPS_INTERPRETATION_sRGB, NULL);
+	g_object_unref(base);
+	g_object_unref(layer);
+	if (r)
+		goto fail;
+	r = vips_extract_band(t, &out, 0, "n", 3, NULL);
+	g_object_unref(t);
+	if (r)
+		goto fail;
+	if (out->BandFmt != VIPS_FORMAT_UCHAR) {
+		r = vips_cast_uchar(out, &t, NULL);
+		g_object_unref(out);
+		if (r)
+			goto fail;
+		out = t;
+	}
+	if (state->legend) {
+		VipsImage *panel = vips_image_new_from_memory(state->legend,
+			(size_t) state->legend_width * h * 3, state->legend_width, h, 3,
+			VIPS_FORMAT_UCHAR);
+		if (!panel) {
+			g_object_unref(out);
+			goto fail;
+		}
+		panel->Type = VIPS_INTERPRETATION_sRGB;
+		r = vips_join(out, panel, &t, VIPS_DIRECTION_HORIZONTAL, NULL);
+		g_object_unref(panel);
+		g_object_unref(out);
+		if (r)
+			goto fail;
+		out = t;
+	}
+	out->Type = VIPS_INTERPRETATION_sRGB;
+	return out;
+
+fail_layer:
+	g_object_unref(layer);
+fail:
+	_sp_set_vips_error(error, "overlay", _sp_arg_string(node, "csv"));
+	return NULL;
+}
+
+const SpOpInfo _sp_op_overlay = {
+	.name = "overlay",
+	.summary = "paint per-patch classes or scores over a thumbnail",
+	.description =
+		"Paints the rectangles of a CSV of per-patch values (x, y, w, h in "
+		"level-0 pixels of the slide, as tiles.csv gives them) over the "
+		"input picture, usually a thumbnail ('load S ! downsample mpp=8'): "
+		"classes with a palette (tab10 by default), scores with a colour "
+		"map (viridis by default, 0 … 1 unless range= says otherwise), "
+		"blended at alpha so the tissue stays visible, and adds a legend "
+		"panel on the right with each class's colour and patch count, or "
+		"a colour bar. Rows with an empty value are left unpainted. The "
+		"input must be at most 64 megapixels.",
+	.kind = SP_OP_FILTER,
+	.args = overlay_args,
+	.n_args = G_N_ELEMENTS(overlay_args),
+	.plan = overlay_plan,
+	.build = overlay_build,
+	.free_priv = overlay_state_free,
+};
+
+SpNode *
+sp_overlay(SpNode *in, const char *csv, GError **error, ...)
+{
+	const char *fixed[] = { "csv", csv, NULL };
+	va_list ap;
+	SpNode *node;
+
+	va_start(ap, error);
+	node = _sp_node_new_fixed(in ? in->graph : NULL, "overlay", in, fixed,
+		error, ap);
+	va_end(ap);
+	return node;
+}
