@@ -278,13 +278,20 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 			continue; /* no prediction for this patch */
 		double score;
 		gboolean numeric = parse_number(value, &score);
+		/* a column named score holds numbers, one named class holds
+		 * names; any other column is what its first value is */
 		if (state->rows->len == 0)
-			state->classes = !numeric;
+			state->classes =
+				g_ascii_strcasecmp(state->column, "class") == 0 ? TRUE :
+				g_ascii_strcasecmp(state->column, "score") == 0 ? FALSE :
+																  !numeric;
 		if (!state->classes && !numeric) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"overlay: '%s' line %d: column '%s': '%s' is not a number, "
-				"and the column's first value was a score",
-				path, line_no, state->column, value);
+				"overlay: '%s' line %d: column '%s': '%s' is not a number%s",
+				path, line_no, state->column, value,
+				g_ascii_strcasecmp(state->column, "score") == 0 ?
+					"" :
+					", and the column's first value was a score");
 			return FALSE;
 		}
 		if (state->classes) {

@@ -809,13 +809,23 @@ worker(gpointer data)
 				.pixels = pixels,
 			};
 			g_mutex_lock(&callback_lock);
+			/* no call after one has stopped the run */
+			if (g_atomic_int_get(&run->failed)) {
+				g_mutex_unlock(&callback_lock);
+				break;
+			}
 			ok = state->func(&patch, state->func_data, &error);
+			if (!ok) {
+				if (!error)
+					g_set_error(&error, SP_ERROR, SP_ERROR_FAILED,
+						"tiles: the patch callback stopped the run at patch "
+						"%.0f,%.0f",
+						x0, y0);
+				run_fail(run, error);
+			}
 			g_mutex_unlock(&callback_lock);
-			if (!ok && !error)
-				g_set_error(&error, SP_ERROR, SP_ERROR_FAILED,
-					"tiles: the patch callback stopped the run at patch "
-					"%.0f,%.0f",
-					x0, y0);
+			if (!ok)
+				break;
 		}
 		else {
 			g_autofree char *name = patch_name(state, p);

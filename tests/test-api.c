@@ -176,15 +176,18 @@ test_declarations(void)
 	int n;
 	const SpOpInfo *const *ops = sp_op_list(&n);
 	const char *names[] = { "load", "crop", "downsample", "threshold",
-		"save" };
+		"save", "tiles", "overlay" };
 
-	g_assert_cmpint(n, ==, 5);
+	g_assert_cmpint(n, ==, 7);
 	for (int i = 0; i < n; i++) {
 		g_assert_cmpstr(sp_op_get_name(ops[i]), ==, names[i]);
 		int n_args;
 		const SpArgInfo *args = sp_op_get_args(ops[i], &n_args);
 		g_autofree char *help = sp_op_format_help(ops[i]);
-		g_autofree char *man = sp_op_format_man(ops[i]);
+		g_autofree char *man_roff = sp_op_format_man(ops[i]);
+		/* roff writes a hyphen in a name as \- */
+		g_auto(GStrv) parts = g_strsplit(man_roff, "\\-", -1);
+		g_autofree char *man = g_strjoinv("-", parts);
 
 		/* help and man page are derived from every declared argument */
 		g_assert_cmpint(n_args, >, 0);
@@ -829,6 +832,99 @@ test_pipeline_parse(void)
 	sp_graph_free(graph);
 }
 
+typedef struct {
+	int count;
+	int bad_pixels;
+	guint64 index_sum;
+	int stop_after;
+	int level;
+	double tissue;
+} PatchTally;
+
+static gboolean
+tally_patch(const SpPatch *patch, void *user_data, GError **error)
+{
+	PatchTally *t = user_data;
+	int x0 = (int) patch->x, y0 = (int) patch->y;
+
+	t->count++;
+	t->index_sum += patch->index;
+	t->level = patch->level;
+	t->tissue = patch->tissue;
+	g_assert_cmpint(patch->bands, ==, 1);
+	/* the gradient (x + 3y) mod 256 at level 0; at level 1 each pixel is
+	 * the mean of a 2 × 2 block, checked at the corners only */
+	if (patch->downsample == 1)
+		for (int y = 0; y < patch->height; y++)
+			for (int x = 0; x < patch->width; x++)
+				if (patch->pixels[y * patch->width + x] !=
+					(x0 + x + 3 * (y0 + y)) % 256)
+					t->bad_pixels++;
+	if (t->stop_after && t->count >= t->stop_after) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "enough");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* sp_tiles_foreach: every patch of the grid once, its pixels where its
+ * coordinates say, and a callback that stops the run. */
+static void
+test_tiles_foreach(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	PatchTally t = { 0 };
+
+	g_assert_no_error(error);
+	g_assert_true(sp_tiles_foreach(load, tally_patch, &t, &error, "size",
+		100, NULL));
+	g_assert_no_error(error);
+	g_assert_cmpint(t.count, ==, 70);          /* 10 × 7 */
+	g_assert_cmpint(t.index_sum, ==, 69 * 70 / 2); /* each index once */
+	g_assert_cmpint(t.bad_pixels, ==, 0);
+	g_assert_cmpfloat(t.tissue, ==, -1);
+
+	/* level 1 (500 × 350): 50-pixel patches, read from level 1 */
+	memset(&t, 0, sizeof(t));
+	g_assert_true(sp_tiles_foreach(load, tally_patch, &t, &error, "size",
+		50, "level", 1, NULL));
+	g_assert_no_error(error);
+	g_assert_cmpint(t.count, ==, 70);
+	g_assert_cmpint(t.level, ==, 1);
+
+	/* a crop, stride and edge=pad: 250 × 150 region, 100 patches, stride
+	 * 100: 3 × 2 with padding */
+	SpNode *crop = sp_crop(load, 100, 100, 250, 150, &error, NULL);
+	memset(&t, 0, sizeof(t));
+	g_assert_true(sp_tiles_foreach(crop, tally_patch, &t, &error, "size",
+		100, "edge", "pad", NULL));
+	g_assert_cmpint(t.count, ==, 6);
+	g_assert_cmpint(t.bad_pixels, >, 0); /* the padding is 0, not gradient */
+
+	/* the callback stops the run with its own error */
+	memset(&t, 0, sizeof(t));
+	t.stop_after = 3;
+	g_assert_false(sp_tiles_foreach(load, tally_patch, &t, &error, "size",
+		100, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_FAILED);
+	g_assert_cmpstr(error->message, ==, "enough");
+	g_assert_cmpint(t.count, ==, 3);
+	g_clear_error(&error);
+
+	/* bad arguments are the operator's usage errors */
+	g_assert_false(sp_tiles_foreach(load, tally_patch, &t, &error, "level",
+		9, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "has no level 9"));
+	g_clear_error(&error);
+
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -857,6 +953,7 @@ main(int argc, char **argv)
 	g_test_add_func("/writer/matches-tiffsave", test_writer_matches_tiffsave);
 	g_test_add_func("/writer/edges", test_writer_edges);
 	g_test_add_func("/writer/copy-tiles", test_copy_tiles);
+	g_test_add_func("/tiles/foreach", test_tiles_foreach);
 	result = g_test_run();
 
 	/* remove the scratch directory */
