@@ -5,7 +5,7 @@
 
 . "${TESTS_SRCDIR:-$(dirname "$0")}/lib.sh"
 
-for e in crop-repyramid tissue-mask make-slide; do
+for e in crop-repyramid tissue-mask make-slide patch-feed; do
 	[ -x "$EXAMPLES/$e" ] || skip_all "$EXAMPLES/$e not built"
 done
 command -v vips >/dev/null || skip_all "vips (libvips-tools) not installed"
@@ -77,5 +77,17 @@ check "tissue-mask FACTOR 8: 500 × 375, fraction $_frac8 within 0.02 of $EXPECT
 run_example tissue-mask "$TMPD/nope.tif" "$O/nope-mask.tif"
 check "tissue-mask on a missing slide: exits 1, nothing written" eval \
 	'rc_is 1 && has "$SP_ERR" "nope\.tif" && absent "$O/nope-mask.tif" && no_temp "$O"'
+
+# ----------------------------------------------------------- patch-feed
+run_example patch-feed "$S" 1 128 0.5
+check "patch-feed: exits 0" rc_is 0
+"$SLIDEPIPE" load "$S" ! tiles "$O/patches" size=128 level=1 min-tissue=0.5 2>/dev/null
+_n=$(($(wc -l <"$O/patches/tiles.csv") - 1))
+check "patch-feed: as many patches as tiles writes ($_n)" has "$SP_OUT" \
+	"^patch-feed: $_n patches of 128 × 128 at level 1, mean value [0-9.]+, [0-9.]+ s$"
+check "patch-feed: some patches ($_n > 10)" num_ge "patches" "$_n" 10
+run_example patch-feed "$S" 7
+check "patch-feed at a missing level: exits 1, says why" eval \
+	'rc_is 1 && has "$SP_ERR" "has no level 7"'
 
 done_testing
