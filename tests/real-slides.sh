@@ -152,4 +152,22 @@ _frac=$(vips avg "$O/tcga-mask.tif" 2>/dev/null | awk '{ printf "%.3f", $1 / 255
 check "tcga: the mask finds some tissue and some glass ($_frac)" \
 	num_near "tissue fraction" "$_frac" 0.5 0.45
 
+# ------------------------------------------- tissue masks on real slides
+sp load "$TCGA" ! tiles "$O/tcga-patches" size=64 level=1 min-tissue=0.5
+_kept=$(($(wc -l <"$O/tcga-patches/tiles.csv") - 1))
+check "tcga tiles: a sensible share of the 918 patches is tissue ($_kept)" \
+	eval 'num_ge kept "$_kept" 400 && num_le kept "$_kept" 750'
+check "tcga tiles: the glass corner is not kept" lacks "$O/tcga-patches/tiles.csv" '^0,0,'
+check "tcga tiles: a patch in the tumour's middle is kept" has "$O/tcga-patches/tiles.csv" \
+	'^2048\.[0-9]+,1664\.[0-9]+,1,2\.00045,,64,64,'
+check "tcga tiles: Otsu mask from level 1" has "$SP_ERR" \
+	'tiles: tissue mask: Otsu threshold [0-9]+ on saturation, [0-9]+ × [0-9]+ read at level 1'
+sp load "$CMU" ! tiles "$O/cmu-patches" size=120 min-tissue=0.5
+_kept=$(($(wc -l <"$O/cmu-patches/tiles.csv") - 1))
+check "cmu tiles: the tissue strip, a third of the 432 patches ($_kept)" \
+	eval 'num_ge kept "$_kept" 90 && num_le kept "$_kept" 180'
+_minx=$(awk -F, 'NR > 1 { print $1 }' "$O/cmu-patches/tiles.csv" | sort -n | head -1)
+check "cmu tiles: nothing kept from the glass on the left ($_minx)" num_ge "min x" "$_minx" 360
+check "cmu tiles: mpp 0.499 in tiles.csv" has "$O/cmu-patches/tiles.csv" '^[0-9]+,[0-9]+,0,1,0\.499,120,120,'
+
 done_testing
