@@ -6,7 +6,8 @@ set -eu
 packages="
 build-essential autoconf automake libtool pkg-config
 libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-dev libdeflate-dev
-libopenslide-dev openslide-tools python3 python3-openslide libtiff-tools time
+libopenslide-dev openslide-tools python3 python3-openslide python3-numpy python3-pil
+libtiff-tools time
 slurm-wlm munge
 "
 
