@@ -393,6 +393,23 @@ tiles_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 
+	char mpp[64] = "";
+	if (state->mpp_x > 0)
+		g_snprintf(mpp, sizeof(mpp), ", %.4g µm per pixel", state->mpp_x);
+	g_autofree char *keep =
+		state->min_tissue < 0 ? g_strdup("every patch kept") :
+		g_strdup_printf("kept where tissue >= %g of the patch, by %s",
+			state->min_tissue,
+			state->mask_file            ? "the mask file" :
+				_sp_arg_string(node, "mask") ? "the mask pipeline" :
+											   "Otsu on saturation at a low "
+											   "level");
+	node->report = g_strdup_printf("tiles: plan: a %d × %d grid of %d × %d "
+								   "patches (stride %d) at downsample %g%s, "
+								   "read from level %d; %s",
+		state->cols, state->rows, state->size, state->size, state->stride,
+		state->ds_x, mpp, state->level, keep);
+
 	/* the directory: made at run time, so its parent must be writable */
 	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
 		g_autofree char *parent = g_path_get_dirname(dir);
@@ -943,6 +960,7 @@ tiles_execute(SpNode *node, GError **error)
 	run.quality = _sp_arg_int(node, "Q");
 	g_mutex_init(&run.lock);
 
+	g_clear_pointer(&node->report, g_free);
 	if (!state->func && g_mkdir_with_parents(dir, 0777) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,

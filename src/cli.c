@@ -495,8 +495,13 @@ cmd_explain(int argc, char **argv, gboolean exact)
 		SpPlan p;
 
 		if (sp_op_get_kind(sp_node_get_op(n)) == SP_OP_SINK) {
-			printf("%u. %s %s: writes %d × %d px\n", i + 1, name,
-				sp_node_get_output_path(n), g->width, g->height);
+			if (sp_node_get_op(n) == sp_op_lookup("save"))
+				printf("%u. %s %s: writes %d × %d px\n", i + 1, name,
+					sp_node_get_output_path(n), g->width, g->height);
+			else
+				printf("%u. %s %s\n", i + 1, name, sp_node_get_output_path(n));
+			if (sp_node_get_report(n))
+				printf("   %s\n", sp_node_get_report(n));
 			continue;
 		}
 		sp_node_get_plan(n, &p);

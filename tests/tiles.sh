@@ -86,6 +86,11 @@ sp load "$S" ! tiles all size=256 level=1
 check "no mask, no min-tissue: all 64 kept, tissue column empty" eq "rows/tissue" \
 	"64 ''" "$(rows all/tiles.csv) '$(csv_col all/tiles.csv tissue | sort -u)'"
 
+sp explain load "$S" ! tiles ex size=256 mpp=0.75 min-tissue=0.5
+check "explain: the grid, the level read and the rule, nothing written" eval '
+	has "$SP_OUT" "tiles: plan: a 5 × 5 grid of 256 × 256 patches \(stride 256\) at downsample 3, 0\.75 µm per pixel, read from level 1; kept where tissue >= 0\.5 of the patch, by Otsu on saturation at a low level" &&
+	absent ex'
+
 # --------------------------------------------------------- masks given
 vips black m.v 64 64 && vips draw_rect m.v 1 0 0 32 64 --fill &&
 	vips copy m.v halfmask.png
