@@ -72,7 +72,7 @@ run() {
 		if /usr/bin/time -f "%e %P %M" -o "$dir/time.txt" "$@" >"$dir/stdout.txt" 2>"$dir/err.txt"; then
 			read -r wall cpu rss <"$dir/time.txt"
 			pngs=$(find "$out" -name '*.png' | wc -l)
-			said=$(cat "$dir/stdout.txt" "$dir/err.txt" | awk '/patches/ {
+			said=$(cat "$dir/stdout.txt" "$dir/err.txt" | awk '/patches kept|patch-feed:/ {
 				for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) { print $i; exit } }')
 			echo "$row $wall ${cpu%\%} $rss $pngs ${said:--}" | tee -a "$results"
 		else

@@ -668,20 +668,7 @@ static gboolean
 write_file(const char *path, const void *data, size_t length,
 	GError **error)
 {
-	SpAtomicFile *af;
-	FILE *fp;
-
-	if (!(af = _sp_atomic_file_new("tiles", path, error)))
-		return FALSE;
-	if (!(fp = fopen(_sp_atomic_file_temp_path(af), "wb")) ||
-		fwrite(data, 1, length, fp) != length || fclose(fp) != 0) {
-		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"tiles: cannot write '%s': %s", path, g_strerror(err));
-		_sp_atomic_file_abort(af);
-		return FALSE;
-	}
-	return _sp_atomic_file_commit(af, error);
+	return _sp_atomic_file_write("tiles", path, data, length, error);
 }
 
 /* Encodes @pixels (size × size × bands) as the patch file format. */

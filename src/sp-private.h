@@ -171,6 +171,10 @@ SpAtomicFile *_sp_atomic_file_new(const char *op, const char *path,
 const char *_sp_atomic_file_temp_path(SpAtomicFile *af);
 gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
+/* Writes @length bytes to @path atomically (a temporary file in the same
+ * directory, renamed), in one call; the directory is not checked first. */
+gboolean _sp_atomic_file_write(const char *op, const char *path,
+	const void *data, size_t length, GError **error);
 
 
 /* The pyramid writer works through the image in vertical stripes about

@@ -187,6 +187,62 @@ _sp_atomic_file_abort(SpAtomicFile *af)
 	atomic_file_free(af);
 }
 
+gboolean
+_sp_atomic_file_write(const char *op, const char *path, const void *data,
+	size_t length, GError **error)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	g_autofree char *base = g_path_get_basename(path);
+	SpAtomicFile af = { (char *) op, (char *) path, NULL, -1 };
+	const char *p = data;
+	int fd, err = 0;
+
+	af.temp = g_strdup_printf("%s/.%s.XXXXXX.sp-tmp", dir, base);
+	/* unlike g_mkstemp(), the mode is a new file's, less the umask */
+	if ((fd = g_mkstemp_full(af.temp, O_WRONLY | O_CLOEXEC, 0666)) < 0) {
+		err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot write '%s': %s",
+			op, path, g_strerror(err));
+		g_free(af.temp);
+		return FALSE;
+	}
+	g_mutex_lock(&pending_lock);
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (!pending[i]) {
+			pending[i] = af.temp;
+			af.slot = i;
+			break;
+		}
+	g_mutex_unlock(&pending_lock);
+	while (length > 0) {
+		ssize_t n = write(fd, p, length);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? errno : ENOSPC;
+			break;
+		}
+		p += n;
+		length -= n;
+	}
+	if (close(fd) != 0 && !err)
+		err = errno;
+	if (!err && rename(af.temp, path) != 0)
+		err = errno;
+	if (err) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot write '%s': %s",
+			op, path, g_strerror(err));
+		unlink(af.temp);
+	}
+	if (af.slot >= 0) {
+		g_mutex_lock(&pending_lock);
+		pending[af.slot] = NULL;
+		g_mutex_unlock(&pending_lock);
+	}
+	g_free(af.temp);
+	return err == 0;
+}
+
 void
 sp_remove_partial_outputs(void)
 {
