@@ -5,7 +5,8 @@
 # openslide-python as a typical user script (bench/tiles-openslide.py)
 # against slidepipe, with and without writing PNGs, in one run. PNG
 # settings differ: PIL's default is zlib level 6, slidepipe tiles' default
-# compression=2 (libdeflate, about zlib 6's size). Whole-process figures
+# compression=1 (libdeflate; ~10 % larger than zlib 6 on this noise
+# texture, see RESULTS.md). Whole-process figures
 # from /usr/bin/time: wall seconds, CPU %, peak RSS.
 #
 #   a  openslide-python, PNGs written     bench/tiles-openslide.py SLIDE OUT
