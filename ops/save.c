@@ -3,8 +3,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tiffio.h>
 
@@ -264,6 +267,185 @@ compression_code(const char *name)
 	return VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
 }
 
+/* libvips 8.14.1's pyramidal tiffsave crashes when anything fails half
+ * way, a tile that cannot be computed (a corrupt source) or a write that
+ * fails (a full disk): its error path frees the lower levels' temporary
+ * targets before TIFFClose() flushes into them (use after free, libvips
+ * issue 3411, fixed in 8.14.3). So nothing is allowed to fail inside it:
+ * tiles that fail come out black, writes that fail are dropped, the
+ * first failure of each is kept, and the save fails afterwards, once
+ * libvips has finished cleanly. After a failure the rest is quick: no
+ * more tiles are computed and nothing more is written. */
+typedef struct {
+	GMutex lock;
+	char *pixel_error;    /* the first tile's failure, or NULL */
+	int fd;               /* the temporary output file */
+	gint64 position, length;
+	int write_errno;      /* the first failed write, or 0 */
+} TiffGuard;
+
+static int
+guard_generate(VipsRegion *out, void *seq, void *a, void *b,
+	gboolean *stop)
+{
+	VipsRegion *ir = seq;
+	TiffGuard *guard = b;
+	gboolean failed;
+
+	g_mutex_lock(&guard->lock);
+	failed = guard->pixel_error != NULL;
+	g_mutex_unlock(&guard->lock);
+	if (!failed && !vips_region_prepare(ir, &out->valid))
+		return vips_region_region(out, ir, &out->valid, out->valid.left,
+			out->valid.top);
+	if (!failed) {
+		g_mutex_lock(&guard->lock);
+		if (!guard->pixel_error)
+			/* one line: libvips may stack several */
+			guard->pixel_error = g_strdelimit(
+				g_strstrip(g_strdup(vips_error_buffer())), "\n", ' ');
+		g_mutex_unlock(&guard->lock);
+	}
+	vips_region_black(out);
+	return 0;
+}
+
+/* The target's callbacks: libtiff writes, seeks and reads back through
+ * them, one call at a time. */
+static gint64
+guard_write(VipsTargetCustom *target, const void *data, gint64 length,
+	TiffGuard *guard)
+{
+	const char *p = data;
+	gint64 at = guard->position;
+
+	for (gint64 left = length; left > 0 && !guard->write_errno;) {
+		ssize_t n = pwrite(guard->fd, p, left, at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			guard->write_errno = n < 0 ? errno : ENOSPC;
+		else {
+			p += n;
+			at += n;
+			left -= n;
+		}
+	}
+	guard->position += length;
+	guard->length = MAX(guard->length, guard->position);
+	return length;
+}
+
+static gint64
+guard_seek(VipsTargetCustom *target, gint64 offset, int whence,
+	TiffGuard *guard)
+{
+	gint64 to = whence == SEEK_SET ? offset :
+		whence == SEEK_CUR         ? guard->position + offset :
+									 guard->length + offset;
+
+	if (to < 0)
+		return -1;
+	guard->position = to;
+	return to;
+}
+
+static gint64
+guard_read(VipsTargetCustom *target, void *buffer, gint64 length,
+	TiffGuard *guard)
+{
+	ssize_t n = pread(guard->fd, buffer, length, guard->position);
+
+	if (n < 0)
+		return -1;
+	guard->position += n;
+	return n;
+}
+
+static int
+guard_end(VipsTargetCustom *target, TiffGuard *guard)
+{
+	return 0;
+}
+
+/* vips_tiffsave() to @temp, guarded as above. */
+static gboolean
+tiffsave_guarded(VipsImage *image, const char *path, const char *temp,
+	const char *compression, int q, int tile, gboolean pyramid,
+	gboolean big, GError **error)
+{
+	TiffGuard guard = { .fd = -1 };
+	VipsImage *guarded = vips_image_new();
+	VipsTargetCustom *target = NULL;
+	int r = -1;
+
+	g_mutex_init(&guard.lock);
+	if ((guard.fd = open(temp, O_RDWR | O_TRUNC | O_CLOEXEC)) < 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"save: cannot write '%s': %s", path, g_strerror(err));
+		goto out;
+	}
+	if (vips_image_pipelinev(guarded, VIPS_DEMAND_STYLE_THINSTRIP, image,
+			NULL) ||
+		vips_image_generate(guarded, vips_start_one, guard_generate,
+			vips_stop_one, image, &guard)) {
+		_sp_set_vips_error(error, "save", path);
+		goto out;
+	}
+	target = vips_target_custom_new();
+	g_signal_connect(target, "write", G_CALLBACK(guard_write), &guard);
+	g_signal_connect(target, "seek", G_CALLBACK(guard_seek), &guard);
+	g_signal_connect(target, "read", G_CALLBACK(guard_read), &guard);
+	g_signal_connect(target, "end", G_CALLBACK(guard_end), &guard);
+	/* a target with a file name gets its lower levels spooled to
+	 * temporary files, not to memory (vips_target_new_temp()) */
+	VIPS_CONNECTION(target)->filename = g_strdup(temp);
+
+	r = vips_tiffsave_target(guarded, VIPS_TARGET(target),
+		"compression", compression_code(compression),
+		"Q", q,
+		"tile", TRUE,
+		"tile_width", tile,
+		"tile_height", tile,
+		"pyramid", pyramid,
+		"bigtiff", big,
+		"resunit", VIPS_FOREIGN_TIFF_RESUNIT_CM,
+		"region_shrink", image->Bands == 1 ?
+			VIPS_REGION_SHRINK_MODE : VIPS_REGION_SHRINK_MEAN,
+		"predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL,
+		NULL);
+	if (close(guard.fd) != 0 && !guard.write_errno)
+		guard.write_errno = errno;
+	guard.fd = -1;
+	if (guard.pixel_error) {
+		r = -1;
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "save: '%s': %s", path,
+			*guard.pixel_error ? guard.pixel_error :
+								 "a tile could not be computed");
+	}
+	else if (guard.write_errno) {
+		r = -1;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"save: cannot write '%s': %s", path,
+			g_strerror(guard.write_errno));
+	}
+	else if (r)
+		_sp_set_vips_error(error, "save", path);
+	vips_error_clear();
+
+out:
+	if (guard.fd >= 0)
+		close(guard.fd);
+	if (target)
+		g_object_unref(target);
+	g_object_unref(guarded);
+	g_free(guard.pixel_error);
+	g_mutex_clear(&guard.lock);
+	return r == 0;
+}
+
 static void
 write_progress(int percent, void *user_data)
 {
@@ -320,7 +502,7 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
 }
 
 static gboolean
-save_run(SpNode *node, VipsImage *in, GError **error)
+save_write(SpNode *node, VipsImage *in, GError **error)
 {
 	const char *path = _sp_arg_string(node, "path");
 	const SpGeometry *g = &node->geom;
@@ -341,6 +523,11 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 	else
 		image = g_object_ref(in);
 
+	/* a lone save cleans up after its own killed predecessors; batch
+	 * (which shares a slide cache between rows) does that once per
+	 * directory instead of listing it for every row */
+	if (!node->graph->slide_cache)
+		_sp_remove_stale_temps(path);
 	if (!(af = _sp_atomic_file_new("save", path, error))) {
 		g_object_unref(image);
 		return FALSE;
@@ -384,19 +571,18 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 			}
 			return _sp_atomic_file_commit(af, error);
 		}
-		r = vips_tiffsave(image, temp,
-			"compression", compression_code(compression),
-			"Q", q,
-			"tile", TRUE,
-			"tile_width", tile,
-			"tile_height", tile,
-			"pyramid", pyramid,
-			"bigtiff", big,
-			"resunit", VIPS_FOREIGN_TIFF_RESUNIT_CM,
-			"region_shrink", image->Bands == 1 ?
-				VIPS_REGION_SHRINK_MODE : VIPS_REGION_SHRINK_MEAN,
-			"predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL,
-			NULL);
+		gboolean ok = tiffsave_guarded(image, path, temp, compression, q,
+			tile, pyramid, big, error);
+
+		g_object_unref(image);
+		/* no pixel size: say so, rather than libvips' default 10 px/cm */
+		if (!ok || (!(g->mpp_x > 0 && g->mpp_y > 0) &&
+					   !_sp_tiff_set_resolution_unit_none("save", temp,
+						   error))) {
+			_sp_atomic_file_abort(af);
+			return FALSE;
+		}
+		return _sp_atomic_file_commit(af, error);
 	}
 	else if (format == FORMAT_PNG)
 		r = vips_pngsave(image, temp, NULL);
@@ -409,13 +595,49 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 		_sp_set_vips_error(error, "save", path);
 		return FALSE;
 	}
-	/* no pixel size: say so, rather than libvips' default 10 px/cm */
-	if (format == FORMAT_TIFF && !(g->mpp_x > 0 && g->mpp_y > 0) &&
-		!_sp_tiff_set_resolution_unit_none("save", temp, error)) {
-		_sp_atomic_file_abort(af);
-		return FALSE;
-	}
 	return _sp_atomic_file_commit(af, error);
+}
+
+/* The writers name the file they write: the hidden temporary one, which
+ * is gone by the time the user reads the message, and which the user
+ * never asked for. Errors name the output path instead. */
+static void
+name_output_path(GError *error, const char *path)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	g_autofree char *base = g_path_get_basename(path);
+	g_autofree char *prefix = g_strdup_printf("%s/.%s.", dir, base);
+	GString *s = g_string_new(NULL);
+	const char *p = error->message, *hit;
+	size_t n = strlen(prefix);
+
+	/* prefix, six random characters, ".sp-tmp" */
+	while ((hit = strstr(p, prefix))) {
+		g_string_append_len(s, p, hit - p);
+		if (strlen(hit + n) >= 13 && strncmp(hit + n + 6, ".sp-tmp", 7) == 0) {
+			g_string_append(s, path);
+			p = hit + n + 13;
+		}
+		else {
+			g_string_append_len(s, hit, n);
+			p = hit + n;
+		}
+	}
+	g_string_append(s, p);
+	g_free(error->message);
+	error->message = g_string_free(s, FALSE);
+}
+
+static gboolean
+save_run(SpNode *node, VipsImage *in, GError **error)
+{
+	GError *local = NULL;
+
+	if (save_write(node, in, &local))
+		return TRUE;
+	name_output_path(local, _sp_arg_string(node, "path"));
+	g_propagate_error(error, local);
+	return FALSE;
 }
 
 const SpOpInfo _sp_op_save = {

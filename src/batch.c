@@ -153,13 +153,32 @@ static GPtrArray *
 manifest_next(Manifest *m, GError **error)
 {
 	for (;;) {
-		gsize length;
+		gsize length = 0;
+		GError *read_error = NULL;
 		g_autofree char *line = g_data_input_stream_read_line_utf8(m->in,
-			&length, NULL, error);
+			&length, NULL, &read_error);
 
-		if (!line)
+		if (!line && !read_error)
 			return NULL;
+		/* a line that is not UTF-8 is still a line: count it, or every
+		 * later row's line number is off by one */
 		m->line++;
+		if (read_error) {
+			if (read_error->domain == G_CONVERT_ERROR)
+				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+					"the line is not UTF-8 text");
+			else
+				g_propagate_error(error, g_steal_pointer(&read_error));
+			g_clear_error(&read_error);
+			return NULL;
+		}
+		/* a NUL byte would silently cut the line, and an output path
+		 * with it, short: "a.png\0x" would write a.png */
+		if (strlen(line) != length) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"the line contains a NUL byte");
+			return NULL;
+		}
 		g_strchomp(line); /* CRLF */
 		if (*line == '\0' || *line == '#')
 			continue;
@@ -201,8 +220,12 @@ manifest_open(Manifest *m, const char *path, GError **error)
 		(g_free(header), header = NULL, TRUE));
 	if (!header) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"batch: manifest '%s' %s", path,
-			read_error ? read_error->message : "has no header line");
+			"batch: manifest '%s' %s%s", path,
+			read_error ? "cannot be read: " : "has no header line",
+			read_error ? (read_error->domain == G_CONVERT_ERROR ?
+							 "its header is not UTF-8 text" :
+							 read_error->message) :
+						 "");
 		g_clear_error(&read_error);
 		return FALSE;
 	}
@@ -435,10 +458,13 @@ report_row(Batch *b, Row *row, const char *status, const char *error,
 	else if (strcmp(status, "skipped") == 0)
 		b->skipped++;
 	b->done++;
-	if (error)
+	if (error) {
+		/* one line on stderr; the report keeps the whole message */
+		g_autofree char *text = sp_printable(error);
 		fprintf(stderr, "slidepipe: batch: row %" G_GUINT64_FORMAT
 						" (line %" G_GUINT64_FORMAT "): %s\n",
-			row->index + 1, row->line, error);
+			row->index + 1, row->line, text);
+	}
 	if (!b->report)
 		return;
 
@@ -744,8 +770,7 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 
 		GError *e = NULL;
 		if (row_error)
-			row->error = g_strdup_printf("line %" G_GUINT64_FORMAT ": %s",
-				m.line, row_error->message);
+			row->error = g_strdup(row_error->message);
 		else if (!row->out)
 			row->error = g_strdup("the 'out' column is empty");
 		else if (!options->pipeline && !row->slide)

@@ -16,8 +16,8 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-	"usage: slidepipe [--progress] [--quiet] [--exact] load IN [ARGS] ! "
-	"STEP [ARGS] … ! save OUT [ARGS]\n"
+	"usage: slidepipe [--progress] [--quiet] [--exact] [--trusted-only] "
+	"load IN [ARGS] ! STEP [ARGS] … ! save OUT [ARGS]\n"
 	"       slidepipe [--exact] explain load IN [ARGS] ! STEP [ARGS] …\n"
 	"       slidepipe batch MANIFEST [-j N] [--out-dir DIR] [--pipeline T] "
 	"[--shard K/N] [--force] [--dry-run] [--report FILE]\n"
@@ -41,6 +41,11 @@ static const char usage_text[] =
 	"  --quiet, -q  print no summary of what was written\n"
 	"  --exact      compute downsamples from level 0 instead of reading "
 	"a lower pyramid level\n"
+	"  --trusted-only\n"
+	"               refuse files that only a libvips loader marked "
+	"untrusted reads\n"
+	"               (OpenSlide's vendor formats, ImageMagick, …); also "
+	"SLIDEPIPE_TRUSTED_ONLY=1\n"
 	"\n"
 	"exit status: 0 success, 1 runtime error, 2 usage error.\n"
 	"See 'slidepipe ops' and slidepipe(1).\n";
@@ -58,8 +63,10 @@ static int
 fail(GError *error)
 {
 	int code = exit_code(error);
+	/* one line, whatever paths or values the message quotes */
+	g_autofree char *text = sp_printable(error->message);
 
-	fprintf(stderr, "slidepipe: %s\n", error->message);
+	fprintf(stderr, "slidepipe: %s\n", text);
 	g_error_free(error);
 	return code;
 }
@@ -67,8 +74,8 @@ fail(GError *error)
 static void
 on_signal(int sig)
 {
-	/* async-signal-safe: unlink(2) only, then die of the signal so the
-	 * shell sees 128 + sig */
+	/* async-signal-safe: readlink(2) and unlink(2) only, then die of the
+	 * signal so the shell sees 128 + sig */
 	sp_remove_partial_outputs();
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -85,6 +92,10 @@ install_signal_handlers(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* a closed stderr or stdout pipe ('slidepipe … 2>&1 | head') kills
+	 * the process at its next warning; without this the save's
+	 * temporary file stayed behind */
+	sigaction(SIGPIPE, &sa, NULL);
 }
 
 static void
@@ -153,8 +164,9 @@ cmd_info(int argc, char **argv)
 		else if (!path)
 			path = argv[i];
 		else {
+			g_autofree char *arg = sp_printable(argv[i]);
 			fprintf(stderr, "slidepipe: info: unexpected argument '%s'\n",
-				argv[i]);
+				arg);
 			return EXIT_USAGE;
 		}
 	}
@@ -320,9 +332,9 @@ cmd_batch(int argc, char **argv, gboolean progress)
 	g_option_context_set_help_enabled(context, TRUE);
 	argv[0] = "slidepipe batch";
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		fprintf(stderr, "slidepipe: batch: %s\n", error->message);
-		g_error_free(error);
 		g_option_context_free(context);
+		g_prefix_error(&error, "batch: ");
+		fail(error);
 		return EXIT_USAGE;
 	}
 	g_option_context_free(context);
@@ -378,10 +390,8 @@ cmd_batch(int argc, char **argv, gboolean progress)
 	o.units = units;
 	o.progress = (progress || show_progress) && !no_progress;
 	code = sp_batch_run(&o, &error);
-	if (error) {
-		fprintf(stderr, "slidepipe: %s\n", error->message);
-		g_error_free(error);
-	}
+	if (error)
+		fail(error);
 	return code;
 }
 
@@ -419,8 +429,10 @@ print_report(SpNode *node)
 	if (!report)
 		return;
 	g_auto(GStrv) lines = g_strsplit(report, "\n", -1);
-	for (char **l = lines; *l; l++)
-		fprintf(stderr, "slidepipe: %s\n", *l);
+	for (char **l = lines; *l; l++) {
+		g_autofree char *line = sp_printable(*l);
+		fprintf(stderr, "slidepipe: %s\n", line);
+	}
 }
 
 /* After a save: what was written, read back from the file. */
@@ -433,18 +445,18 @@ print_written(const char *path)
 	double mpp_x, mpp_y;
 
 	if (!out) {
-		fprintf(stderr, "slidepipe: wrote %s but cannot read it back: %s\n",
-			path, error->message);
-		g_error_free(error);
+		g_prefix_error(&error, "wrote '%s' but cannot read it back: ", path);
+		fail(error);
 		return;
 	}
 	const SpLevel *l0 = sp_slide_get_level(out, 0);
 	int n = sp_slide_get_level_count(out);
 	GString *s = g_string_new(NULL);
 
+	g_autofree char *shown = sp_printable(path);
 	g_string_append_printf(s,
 		"wrote %s: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT " px, %d level%s",
-		path, l0->width, l0->height, n, n == 1 ? "" : "s");
+		shown, l0->width, l0->height, n, n == 1 ? "" : "s");
 	if (n > 1) {
 		g_string_append(s, " (");
 		for (int i = 0; i < n; i++) {
@@ -602,10 +614,13 @@ main(int argc, char **argv)
 			quiet = TRUE;
 		else if (strcmp(argv[i], "--exact") == 0)
 			exact = TRUE;
+		else if (strcmp(argv[i], "--trusted-only") == 0)
+			sp_set_trusted_only(TRUE);
 		else if (strcmp(argv[i], "--man-operators") == 0)
 			return cmd_man_operators();
 		else {
-			fprintf(stderr, "slidepipe: unknown option '%s'\n%s", argv[i],
+			g_autofree char *arg = sp_printable(argv[i]);
+			fprintf(stderr, "slidepipe: unknown option '%s'\n%s", arg,
 				usage_text);
 			return EXIT_USAGE;
 		}

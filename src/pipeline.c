@@ -31,7 +31,10 @@ split_steps(const char *const *words)
 		}
 		if (after)
 			len--;
-		if (len > 0)
+		/* an empty word is an argument (crop "$X" 0 10 10 with X unset
+		 * must fail, not shift y into x); only what is left of "x!" or
+		 * "!x" once the "!" is gone may be empty and dropped */
+		if (len > 0 || (!before && !after))
 			g_ptr_array_add(step, g_strndup(w, len));
 		if (after) {
 			g_ptr_array_add(steps, step);

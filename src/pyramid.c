@@ -594,8 +594,10 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		w.tiles_total = w.levels[first].tiles_across * w.levels[first].tiles_down;
 		for (int left = 0; left < in->Xsize && !w.error; left += stripe) {
 			VipsImage *part;
-			int r = vips_extract_area(in, &part, left, 0,
-				MIN(stripe, in->Xsize - left), in->Ysize, NULL);
+			int stripe_width = MIN(stripe, in->Xsize - left);
+			int before = g_atomic_int_get(&w.tiles_done);
+			int r = vips_extract_area(in, &part, left, 0, stripe_width,
+				in->Ysize, NULL);
 
 			if (!r) {
 				/* the writer reports progress over the whole image */
@@ -604,6 +606,18 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 					tile_generate, seq_stop, &w, GINT_TO_POINTER(left));
 				g_object_unref(part);
 			}
+			/* libvips 8.14 can end a sink early and still return 0: a
+			 * tile cache upstream (the line cache behind a JPEG or PNG
+			 * load) that fails to compute a tile blacks it out and asks
+			 * the sink to stop, leaving the reason in the error buffer.
+			 * A stripe with tiles missing has failed, whatever the
+			 * sink says; otherwise a truncated JPEG gave a "finished"
+			 * file of black tiles and exit status 0. */
+			if (!r && !w.error &&
+				g_atomic_int_get(&w.tiles_done) - before !=
+					(stripe_width + tile - 1) / tile *
+						w.levels[first].tiles_down)
+				r = -1;
 			if (r) {
 				if (!w.error) {
 					_sp_set_vips_error(error, "save", path);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -202,12 +203,44 @@ compare_levels(gconstpointer a, gconstpointer b)
 		la->level.width > lb->level.width ? -1 : 0;
 }
 
+#if TIFFLIB_VERSION >= 20221213
+/* libtiff >= 4.5: the first error of one handle, kept for the message
+ * (@user_data is a GString); warnings are dropped. */
+static int
+tiff_error_keep_first(TIFF *tiff, void *user_data, const char *module,
+	const char *fmt, va_list ap)
+{
+	GString *first = user_data;
+
+	if (first && first->len == 0)
+		g_string_append_vprintf(first, fmt, ap);
+	return 1;
+}
+
+static int
+tiff_warning_drop(TIFF *tiff, void *user_data, const char *module,
+	const char *fmt, va_list ap)
+{
+	return 1;
+}
+#endif
+
 static gboolean
 open_tiff(SpSlide *slide, GError **error)
 {
 	TIFFErrorHandler old_error = TIFFSetErrorHandler(tiff_error_quiet);
 	TIFFErrorHandler old_warning = TIFFSetWarningHandler(tiff_error_quiet);
+	g_autoptr(GString) why = g_string_new(NULL);
+#if TIFFLIB_VERSION >= 20221213
+	TIFFOpenOptions *options = TIFFOpenOptionsAlloc();
+
+	TIFFOpenOptionsSetErrorHandlerExtR(options, tiff_error_keep_first, why);
+	TIFFOpenOptionsSetWarningHandlerExtR(options, tiff_warning_drop, NULL);
+	TIFF *tiff = TIFFOpenExt(slide->path, "rmO", options);
+	TIFFOpenOptionsFree(options);
+#else
 	TIFF *tiff = TIFFOpen(slide->path, "rmO");
+#endif
 	gboolean all_tiled = TRUE;
 	guint32 w0 = 0, h0 = 0;
 	int spp0 = 0;
@@ -215,8 +248,11 @@ open_tiff(SpSlide *slide, GError **error)
 	if (!tiff) {
 		TIFFSetErrorHandler(old_error);
 		TIFFSetWarningHandler(old_warning);
+		/* one line: libtiff's reason, if it gave one */
+		g_strdelimit(why->str, "\r\n", ' ');
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"load: '%s': libtiff cannot read this TIFF", slide->path);
+			"load: '%s': libtiff cannot read this TIFF%s%s", slide->path,
+			why->len ? ": " : "", why->str);
 		return FALSE;
 	}
 
@@ -354,6 +390,53 @@ open_vips(SpSlide *slide, GError **error)
 	return TRUE;
 }
 
+/* The file starts like a TIFF or BigTIFF, either byte order. */
+static gboolean
+has_tiff_magic(const char *path)
+{
+	static const char *const magic[] = { "II*\0", "MM\0*", "II+\0",
+		"MM\0+" };
+	char head[4];
+	FILE *f = fopen(path, "rb");
+	gboolean yes = FALSE;
+
+	if (!f)
+		return FALSE;
+	if (fread(head, 1, 4, f) == 4)
+		for (guint i = 0; i < G_N_ELEMENTS(magic); i++)
+			yes = yes || memcmp(head, magic[i], 4) == 0;
+	fclose(f);
+	return yes;
+}
+
+/* vips_foreign_find_load() in libvips 8.14 returns loaders that
+ * vips_block_untrusted_set() has blocked; loading then fails with only
+ * "operation is blocked". */
+static gboolean
+loader_is_blocked(const char *loader)
+{
+	GType type = g_type_from_name(loader);
+	VipsOperationClass *class;
+	gboolean blocked;
+
+	if (!type || !g_type_is_a(type, VIPS_TYPE_OPERATION))
+		return FALSE;
+	class = g_type_class_ref(type);
+	blocked = (class->flags & VIPS_OPERATION_BLOCKED) != 0;
+	g_type_class_unref(class);
+	return blocked;
+}
+
+/* "openslideload" for "VipsForeignLoadOpenslideFile". */
+static const char *
+loader_nickname(const char *loader)
+{
+	GType type = g_type_from_name(loader);
+	const char *nick = type ? vips_nickname_find(type) : NULL;
+
+	return nick ? nick : loader;
+}
+
 SpSlide *
 sp_slide_open(const char *path, GError **error)
 {
@@ -398,6 +481,22 @@ sp_slide_open(const char *path, GError **error)
 
 	loader = vips_foreign_find_load(path);
 	vips_error_clear();
+	/* A TIFF that libvips' tiffload refuses falls through to ImageMagick
+	 * (magickload, priority -100), which libvips marks untrusted and
+	 * whose errors drown libtiff's. slidepipe reads TIFFs with libtiff:
+	 * keep them there, so a broken one gets libtiff's reason. */
+	if (loader && g_str_has_prefix(loader, "VipsForeignLoadMagick") &&
+		has_tiff_magic(path))
+		loader = "VipsForeignLoadTiffFile";
+	if (loader && loader_is_blocked(loader)) {
+		g_autofree char *nick = g_strdup(loader_nickname(loader));
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s' needs libvips' %s, a loader libvips marks "
+			"untrusted, and untrusted loaders are blocked "
+			"(--trusted-only or SLIDEPIPE_TRUSTED_ONLY)",
+			path, nick);
+		return NULL;
+	}
 	if (!loader) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"load: '%s' is not a slide or image that slidepipe can read "
@@ -557,6 +656,12 @@ normalise(SpSlide *slide, VipsImage *in, GError **error)
 	if (image->BandFmt == VIPS_FORMAT_USHORT) {
 		STEP(vips_rshift_const1(image, &t, 8, NULL));
 		STEP(vips_cast_uchar(image, &t, NULL));
+		/* the samples are 8-bit now: say so, or pngsave reads the
+		 * RGB16/GREY16 interpretation and writes a 16-bit PNG */
+		STEP(vips_copy(image, &t, "interpretation",
+			image->Bands >= 3 ? VIPS_INTERPRETATION_sRGB :
+								VIPS_INTERPRETATION_B_W,
+			NULL));
 	}
 	else if (image->BandFmt != VIPS_FORMAT_UCHAR &&
 		image->BandFmt != VIPS_FORMAT_CHAR) {
@@ -627,8 +732,14 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 			r = vips_tiffload(slide->path, &raw, "page", page, NULL);
 	}
 	else {
+		/* fail_on=truncated: a PNG or JPEG that ends early is an error,
+		 * not an image whose missing rows are silently grey. It also
+		 * stops the whole-image decode that random access does at the
+		 * end of the data, instead of after filling a header's claimed
+		 * size (a 50 KB JPEG that says 65500 × 65500 took minutes and
+		 * a 12 GB temporary file). */
 		raw = vips_image_new_from_file(slide->path, "access",
-			VIPS_ACCESS_RANDOM, NULL);
+			VIPS_ACCESS_RANDOM, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
 		r = raw ? 0 : -1;
 	}
 	if (r) {

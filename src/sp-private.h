@@ -175,6 +175,10 @@ void _sp_atomic_file_abort(SpAtomicFile *af);
  * directory, renamed), in one call; the directory is not checked first. */
 gboolean _sp_atomic_file_write(const char *op, const char *path,
 	const void *data, size_t length, GError **error);
+/* Removes the temporary files of earlier saves to @path whose process
+ * died (SIGKILL, a crash, a power cut): those no process holds a lock
+ * on. Saves in progress, in this process or another, are left alone. */
+void _sp_remove_stale_temps(const char *path);
 
 
 /* The pyramid writer works through the image in vertical stripes about

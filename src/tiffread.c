@@ -411,6 +411,18 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 						(size_t) hit.width * ps);
 				continue;
 			}
+			/* No tile starts inside the 8-byte header. libtiff drops a
+			 * TileOffsets tag whose count is wrong with only a warning
+			 * and then reads every tile from offset 0: the file's
+			 * header bytes became pixels, with exit status 0. */
+			if (TIFFGetStrileOffsetWithErr(seq->tiff, tile, &err) < 8 ||
+				err) {
+				vips_error("sp_tiffread", "%s: tile at %d,%d of directory "
+										  "%d has no valid offset (the "
+										  "tile tables are damaged)",
+					tr->filename, tx, ty, tr->page);
+				return -1;
+			}
 			Entry *e = cache_get(tr, seq, tile, tx, ty);
 			if (!e)
 				return -1;

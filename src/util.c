@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,9 @@ sp_init(const char *argv0, GError **error)
 
 		if (ok)
 			sp_tiffread_get_type();
+		const char *trusted = g_getenv("SLIDEPIPE_TRUSTED_ONLY");
+		if (ok && trusted && *trusted && strcmp(trusted, "0") != 0)
+			sp_set_trusted_only(TRUE);
 		g_once_init_leave(&done, ok ? 1 : 2);
 	}
 	if (done != 1) {
@@ -30,6 +34,12 @@ sp_init(const char *argv0, GError **error)
 		return FALSE;
 	}
 	return TRUE;
+}
+
+void
+sp_set_trusted_only(gboolean trusted_only)
+{
+	vips_block_untrusted_set(trusted_only);
 }
 
 const char *
@@ -50,7 +60,9 @@ _sp_set_vips_error(GError **error, const char *op, const char *what)
 		if (*p == '\n')
 			*p = ' ';
 	g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "%s: '%s': %s", op, what,
-		*text ? text : "libvips failed");
+		*text ? text :
+				"libvips failed without saying why (damaged or "
+				"unsupported data?)");
 }
 
 gboolean
@@ -97,6 +109,7 @@ struct _SpAtomicFile {
 	char *path;
 	char *temp;
 	int slot;
+	int fd;   /* open, holding a flock(2), while the save runs */
 };
 
 SpAtomicFile *
@@ -119,7 +132,9 @@ _sp_atomic_file_new(const char *op, const char *path, GError **error)
 			"%s: cannot write '%s': %s", op, path, g_strerror(err));
 		return NULL;
 	}
-	close(fd);
+	/* the lock says "in progress" to _sp_remove_stale_temps() in other
+	 * processes; the kernel drops it when this process dies, however */
+	flock(fd, LOCK_EX | LOCK_NB);
 	/* g_mkstemp makes the file 0600; give it the permissions a newly
 	 * created file would have */
 	mode_t mask = umask(0);
@@ -131,6 +146,7 @@ _sp_atomic_file_new(const char *op, const char *path, GError **error)
 	af->path = g_strdup(path);
 	af->temp = g_steal_pointer(&tmpl);
 	af->slot = -1;
+	af->fd = fd;
 	g_mutex_lock(&pending_lock);
 	for (int i = 0; i < MAX_PENDING; i++)
 		if (!pending[i]) {
@@ -151,6 +167,8 @@ _sp_atomic_file_temp_path(SpAtomicFile *af)
 static void
 atomic_file_free(SpAtomicFile *af)
 {
+	if (af->fd >= 0)
+		close(af->fd);
 	if (af->slot >= 0) {
 		g_mutex_lock(&pending_lock);
 		pending[af->slot] = NULL;
@@ -193,7 +211,7 @@ _sp_atomic_file_write(const char *op, const char *path, const void *data,
 {
 	g_autofree char *dir = g_path_get_dirname(path);
 	g_autofree char *base = g_path_get_basename(path);
-	SpAtomicFile af = { (char *) op, (char *) path, NULL, -1 };
+	SpAtomicFile af = { (char *) op, (char *) path, NULL, -1, -1 };
 	const char *p = data;
 	int fd, err = 0;
 
@@ -243,6 +261,122 @@ _sp_atomic_file_write(const char *op, const char *path, const void *data,
 	return err == 0;
 }
 
+#define PRINTABLE_MAX 1000
+
+char *
+sp_printable(const char *text)
+{
+	GString *s = g_string_new(NULL);
+	const char *p = text ? text : "", *end = p + strlen(p);
+
+	while (p < end) {
+		gunichar c = g_utf8_get_char_validated(p, end - p);
+
+		if (c == (gunichar) -1 || c == (gunichar) -2) {
+			g_string_append_printf(s, "\\x%02x", (guchar) *p);
+			p++;
+			continue;
+		}
+		if (c == '\n')
+			g_string_append(s, "\\n");
+		else if (c == '\r')
+			g_string_append(s, "\\r");
+		else if (c == '\t')
+			g_string_append(s, "\\t");
+		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+			g_string_append_printf(s, "\\x%02x", c);
+		/* invisible characters (a byte order mark, zero-width spaces,
+		 * direction overrides, line separators) would make the text
+		 * look like something it is not */
+		else if (g_unichar_type(c) == G_UNICODE_FORMAT ||
+			g_unichar_type(c) == G_UNICODE_LINE_SEPARATOR ||
+			g_unichar_type(c) == G_UNICODE_PARAGRAPH_SEPARATOR)
+			g_string_append_printf(s, "\\u%04x", c);
+		else
+			g_string_append_len(s, p, g_utf8_next_char(p) - p);
+		p = g_utf8_next_char(p);
+	}
+	if (s->len > PRINTABLE_MAX) {
+		/* cut on character boundaries: the text is valid UTF-8 now */
+		const char *head_end = g_utf8_find_prev_char(s->str,
+			s->str + PRINTABLE_MAX / 2 + 1);
+		const char *tail = g_utf8_find_next_char(
+			s->str + s->len - PRINTABLE_MAX / 2 - 1, NULL);
+		g_autofree char *cut = g_strdup_printf(" … [%" G_GSIZE_FORMAT
+			" bytes] … ", (gsize) (tail - head_end));
+		GString *t = g_string_new_len(s->str, head_end - s->str);
+
+		g_string_append(t, cut);
+		g_string_append(t, tail);
+		g_string_free(s, TRUE);
+		s = t;
+	}
+	return g_string_free(s, FALSE);
+}
+
+void
+_sp_remove_stale_temps(const char *path)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	g_autofree char *base = g_path_get_basename(path);
+	g_autofree char *prefix = g_strdup_printf(".%s.", base);
+	size_t n = strlen(prefix);
+	GDir *d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		/* ".NAME." + six characters + ".sp-tmp" */
+		if (strlen(name) != n + 13 || strncmp(name, prefix, n) != 0 ||
+			strcmp(name + n + 6, ".sp-tmp") != 0)
+			continue;
+		g_autofree char *temp = g_build_filename(dir, name, NULL);
+		int fd = open(temp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+		if (fd < 0)
+			continue;
+		/* unlocked: its writer is gone (killed, or the machine went
+		 * down); locked: a save in progress, left alone */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			unlink(temp);
+		close(fd);
+	}
+	if (d)
+		g_dir_close(d);
+}
+
+/* libvips' pyramidal tiffsave spools the lower levels to temporary files
+ * "$TMPDIR/vips-N-NNNN.target" that it unlinks only when it closes them,
+ * so a save killed by a signal left them behind, a third of the output's
+ * size each time. They are open in this process: find them through
+ * /proc/self/fd. Async-signal-safe: readlink(2) and unlink(2) only. */
+static void
+remove_vips_temps(void)
+{
+	static const char suffix[] = ".target";
+	char link[32] = "/proc/self/fd/";
+	char target[4096];
+
+	for (int fd = 3; fd < 4096; fd++) {
+		char digits[12];
+		int n = 0, len = 14;
+
+		for (int v = fd; v > 0; v /= 10)
+			digits[n++] = '0' + v % 10;
+		while (n > 0)
+			link[len++] = digits[--n];
+		link[len] = '\0';
+
+		ssize_t t = readlink(link, target, sizeof(target) - 1);
+		if (t <= (ssize_t) sizeof(suffix))
+			continue;
+		target[t] = '\0';
+		const char *base = strrchr(target, '/');
+		if (base && strncmp(base, "/vips-", 6) == 0 &&
+			strcmp(target + t - (sizeof(suffix) - 1), suffix) == 0)
+			unlink(target);
+	}
+}
+
 void
 sp_remove_partial_outputs(void)
 {
@@ -251,4 +385,5 @@ sp_remove_partial_outputs(void)
 		if (p)
 			unlink(p);
 	}
+	remove_vips_temps();
 }

@@ -375,6 +375,45 @@ done
 check "--progress: each run reports 100% done exactly once (6 runs)" \
 	eq "runs with exactly one 100% line" 6 "$_once"
 
+# ------------------------------------------------------- --trusted-only
+# Debian's libvips marks ppmload untrusted (as it does openslideload,
+# magickload, vipsload, …); tiffload, pngload and jpegload are trusted.
+vips crop "$S" "$TMPD/t.ppm" 0 0 64 48
+sp load "$TMPD/t.ppm" ! save "$O/ppm.png"
+check "a PPM (libvips' ppmload) loads by default" eval \
+	'rc_is 0 && eq size "64 48" "$(size "$O/ppm.png")"'
+sp --trusted-only load "$TMPD/t.ppm" ! save "$O/ppm-refused.png"
+check "--trusted-only: the PPM is refused: exit 1, one line naming the file and ppmload" eval \
+	'rc_is 1 && eq "stderr lines" 1 "$(wc -l <"$SP_ERR" | tr -d " ")" &&
+		has "$SP_ERR" "^slidepipe: load: .*t\.ppm. needs libvips. ppmload, a loader libvips marks untrusted" &&
+		absent "$O/ppm-refused.png"'
+# sp_env VAR=VALUE ARGS…: sp with one more environment variable
+sp_env() {
+	_env=$1
+	shift
+	env "$_env" "$SLIDEPIPE" "$@" >"$SP_OUT" 2>"$SP_ERR"
+	RC=$?
+}
+sp_env SLIDEPIPE_TRUSTED_ONLY=1 info "$TMPD/t.ppm"
+check "SLIDEPIPE_TRUSTED_ONLY=1: the PPM is refused too (info, exit 1)" eval \
+	'rc_is 1 && has "$SP_ERR" "ppmload, a loader libvips marks untrusted"'
+sp_env SLIDEPIPE_TRUSTED_ONLY=0 info "$TMPD/t.ppm"
+check "SLIDEPIPE_TRUSTED_ONLY=0: not blocked" rc_is 0
+sp --trusted-only load "$S" ! crop 0 0 64 48 ! save "$O/trusted.png"
+check "--trusted-only: a tiled TIFF (libtiff) still loads" eval \
+	'rc_is 0 && eq size "64 48" "$(size "$O/trusted.png")"'
+sp_env SLIDEPIPE_TRUSTED_ONLY=1 load "$O/trusted.png" ! save "$O/trusted.jpg"
+check "SLIDEPIPE_TRUSTED_ONLY=1: a PNG (pngload) still loads" eval \
+	'rc_is 0 && eq size "64 48" "$(size "$O/trusted.jpg")"'
+_svs=$SHARED_DIR/slides/CMU-1-Small-Region.svs
+if [ -f "$_svs" ]; then
+	sp --trusted-only info "$_svs"
+	check "--trusted-only: an Aperio SVS (OpenSlide, untrusted) is refused, naming openslideload" \
+		eval 'rc_is 1 && has "$SP_ERR" "needs libvips. openslideload"'
+else
+	skip "--trusted-only: an Aperio SVS is refused" "no $_svs"
+fi
+
 check "atomic write: no .*.sp-tmp file left in the output directory" \
 	no_temp "$O"
 

@@ -832,6 +832,34 @@ test_pipeline_parse(void)
 	sp_graph_free(graph);
 }
 
+/* Messages for one terminal line: escapes, and long values shortened in
+ * the middle. */
+static void
+test_printable(void)
+{
+	g_autofree char *plain = sp_printable("crop: argument 'x': 'abc' µm");
+	g_autofree char *controls = sp_printable("a\nb\rc\td\x1b[31m");
+	g_autofree char *bytes = sp_printable("latin1-\xe9\xff.tif");
+	g_autofree char *bom = sp_printable("\xef\xbb\xbfload");
+	GString *huge = g_string_new("crop: argument 'x': '");
+
+	g_assert_cmpstr(plain, ==, "crop: argument 'x': 'abc' µm");
+	g_assert_cmpstr(controls, ==, "a\\nb\\rc\\td\\x1b[31m");
+	g_assert_cmpstr(bytes, ==, "latin1-\\xe9\\xff.tif");
+	g_assert_cmpstr(bom, ==, "\\ufeffload");
+
+	for (int i = 0; i < 100000; i++)
+		g_string_append_c(huge, '7');
+	g_string_append(huge, "' is not a finite number");
+	g_autofree char *cut = sp_printable(huge->str);
+	g_assert_cmpuint(strlen(cut), <=, 1100);
+	g_assert_true(g_str_has_prefix(cut, "crop: argument 'x': '777"));
+	g_assert_true(g_str_has_suffix(cut, "777' is not a finite number"));
+	g_assert_nonnull(strstr(cut, " bytes] … "));
+	g_assert_true(g_utf8_validate(cut, -1, NULL));
+	g_string_free(huge, TRUE);
+}
+
 typedef struct {
 	int count;
 	int bad_pixels;
@@ -948,6 +976,7 @@ main(int argc, char **argv)
 	g_test_add_func("/threshold/otsu-view", test_otsu_reads_low_level);
 	g_test_add_func("/save/atomic", test_save_atomic);
 	g_test_add_func("/pipeline/parse", test_pipeline_parse);
+	g_test_add_func("/errors/printable", test_printable);
 	g_test_add_func("/plan/levels", test_plan);
 	g_test_add_func("/plan/pixels", test_plan_pixels);
 	g_test_add_func("/writer/matches-tiffsave", test_writer_matches_tiffsave);

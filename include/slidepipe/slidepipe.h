@@ -65,6 +65,24 @@ typedef enum {
 gboolean sp_init(const char *argv0, GError **error);
 
 /**
+ * sp_set_trusted_only:
+ * @trusted_only: %TRUE to refuse files that only an untrusted loader reads
+ *
+ * Blocks (or unblocks) every libvips loader that libvips marks untrusted
+ * (%VIPS_OPERATION_UNTRUSTED: among them openslideload, so vendor
+ * formats such as SVS, NDPI and MRXS, and magickload, ppmload,
+ * vipsload, matload, fitsload, …), with vips_block_untrusted_set().
+ * Generic and striped TIFF (read by libtiff), PNG and JPEG still load.
+ * Opening a file that needs a blocked loader fails with %SP_ERROR_FORMAT
+ * naming the loader. Process-wide; call it after sp_init(), before
+ * opening slides. sp_init() calls it with %TRUE when the environment
+ * variable SLIDEPIPE_TRUSTED_ONLY is set to anything but "" or "0".
+ *
+ * For inputs from strangers: fewer, better-fuzzed parsers see them.
+ */
+void sp_set_trusted_only(gboolean trusted_only);
+
+/**
  * sp_version:
  *
  * Returns: the package version string, e.g. "0.1.0". Static; do not free.
@@ -75,11 +93,30 @@ const char *sp_version(void);
  * sp_remove_partial_outputs:
  *
  * Removes the temporary files of every save still in progress in this
- * process. Async-signal-safe (it calls only unlink(2)): call it from a
- * SIGINT/SIGTERM handler before exiting so an interrupted save leaves
- * nothing behind. The outputs' final paths are never touched.
+ * process, and libvips' own (the lower levels of a pyramidal TIFF save,
+ * "vips-*.target" in $TMPDIR, found through /proc/self/fd).
+ * Async-signal-safe (it calls only readlink(2) and unlink(2)): call it
+ * from a SIGINT/SIGTERM handler before exiting so an interrupted save
+ * leaves nothing behind. The outputs' final paths are never touched.
  */
 void sp_remove_partial_outputs(void);
+
+/**
+ * sp_printable:
+ * @text: a message (or path) as slidepipe made it, in any encoding
+ *
+ * @text made fit for one line of a terminal or log: control characters
+ * become escapes (a newline becomes backslash, n; also \r, \t, \x1b),
+ * so do bytes that are not UTF-8 (\xff) and invisible characters such
+ * as a byte order mark (\ufeff); when the result is longer than 1000
+ * bytes its middle is replaced by " … [N bytes] … ", keeping the start
+ * (what failed) and the end (why). Error messages quote paths and values
+ * as given, which may hold newlines or be a megabyte long. The slidepipe
+ * command prints every error through this.
+ *
+ * Returns: (transfer full): a new string; free with g_free().
+ */
+char *sp_printable(const char *text);
 
 /* ------------------------------------------------------------------ */
 /* Slides                                                              */
