@@ -584,6 +584,18 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 		}
 		return _sp_atomic_file_commit(af, error);
 	}
+	else if (format == FORMAT_PNG && _sp_png_writable(image)) {
+		/* on this thread: see src/pngsave.c */
+		gboolean ok = _sp_png_write(image, temp, path, write_progress, node,
+			error);
+
+		g_object_unref(image);
+		if (!ok) {
+			_sp_atomic_file_abort(af);
+			return FALSE;
+		}
+		return _sp_atomic_file_commit(af, error);
+	}
 	else if (format == FORMAT_PNG)
 		r = vips_pngsave(image, temp, NULL);
 	else

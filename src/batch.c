@@ -24,6 +24,7 @@ struct _SpSlideCache {
 	GMutex lock;
 	GHashTable *slides; /* path -> SpSlide (ref) */
 	GQueue lru;         /* paths, most recent first (owned by the table) */
+	int pipelines;      /* graphs reading at once (the batch's workers) */
 };
 
 SpSlideCache *
@@ -32,6 +33,7 @@ sp_slide_cache_new(void)
 	SpSlideCache *cache = g_new0(SpSlideCache, 1);
 
 	cache->ref_count = 1;
+	cache->pipelines = 1;
 	g_mutex_init(&cache->lock);
 	cache->slides = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 		(GDestroyNotify) sp_slide_unref);
@@ -57,6 +59,30 @@ slide_cache_ref(SpSlideCache *cache)
 	return cache;
 }
 
+void
+_sp_slide_cache_set_pipelines(SpSlideCache *cache, int pipelines)
+{
+	g_mutex_lock(&cache->lock);
+	cache->pipelines = MAX(1, pipelines);
+	g_mutex_unlock(&cache->lock);
+}
+
+/* Slides at this place in the LRU and beyond let go of their shared
+ * readers (handles, decoded tiles: megabytes each), since rows that
+ * read them are probably over; a slide that comes back opens new ones.
+ * Called with the lock held after a slide moved to the head: only the
+ * slide now at this place can have newly fallen behind. */
+static void
+slide_cache_drop_behind(SpSlideCache *cache)
+{
+	/* rows of as many slides as there are workers can run at once;
+	 * one more keeps a slide whose rows alternate with another's */
+	const char *key = g_queue_peek_nth(&cache->lru, cache->pipelines + 1);
+
+	if (key)
+		_sp_slide_drop_readers(g_hash_table_lookup(cache->slides, key));
+}
+
 SpSlide *
 _sp_slide_cache_open(SpSlideCache *cache, const char *path, GError **error)
 {
@@ -66,8 +92,11 @@ _sp_slide_cache_open(SpSlideCache *cache, const char *path, GError **error)
 	g_mutex_lock(&cache->lock);
 	if (g_hash_table_lookup_extended(cache->slides, path, (gpointer *) &key,
 			(gpointer *) &slide)) {
-		g_queue_remove(&cache->lru, key);
-		g_queue_push_head(&cache->lru, key);
+		if (cache->lru.head->data != key) {
+			g_queue_remove(&cache->lru, key);
+			g_queue_push_head(&cache->lru, key);
+			slide_cache_drop_behind(cache);
+		}
 		sp_slide_ref(slide);
 		g_mutex_unlock(&cache->lock);
 		return slide;
@@ -79,9 +108,12 @@ _sp_slide_cache_open(SpSlideCache *cache, const char *path, GError **error)
 		return NULL;
 	g_mutex_lock(&cache->lock);
 	if (!g_hash_table_contains(cache->slides, path)) {
+		/* rows of a slide share its readers while it is cached */
+		_sp_slide_share_readers(slide, cache->pipelines);
 		key = g_strdup(path);
 		g_hash_table_insert(cache->slides, key, sp_slide_ref(slide));
 		g_queue_push_head(&cache->lru, key);
+		slide_cache_drop_behind(cache);
 		while (cache->lru.length > SLIDE_CACHE_SIZE)
 			g_hash_table_remove(cache->slides, g_queue_pop_tail(&cache->lru));
 	}
@@ -714,6 +746,7 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 	b.options = options;
 	b.manifest = &m;
 	b.slides = sp_slide_cache_new();
+	_sp_slide_cache_set_pipelines(b.slides, jobs);
 	g_mutex_init(&b.lock);
 	b.outputs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	b.stale = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,

@@ -44,6 +44,12 @@ struct _SpSlide {
 	GHashTable *properties;  /* char * -> char * */
 	char **property_names;   /* sorted, NULL-terminated */
 	char **associated;       /* NULL-terminated */
+
+	/* Shared readers (see _sp_slide_share_readers()): one image per
+	 * level, made by the first row that reads the level, under lock. */
+	GMutex lock;
+	int shared_readers;      /* pipelines reading at once; 0: not shared */
+	VipsImage *readers[SP_SHARED_LEVELS];
 };
 
 static void
@@ -474,6 +480,7 @@ sp_slide_open(const char *path, GError **error)
 
 	slide = g_new0(SpSlide, 1);
 	slide->ref_count = 1;
+	g_mutex_init(&slide->lock);
 	slide->path = g_strdup(path);
 	slide->levels = g_array_new(FALSE, TRUE, sizeof(LevelEntry));
 	slide->properties =
@@ -543,7 +550,50 @@ sp_slide_unref(SpSlide *slide)
 	g_hash_table_unref(slide->properties);
 	g_strfreev(slide->property_names);
 	g_strfreev(slide->associated);
+	_sp_slide_drop_readers(slide);
+	g_mutex_clear(&slide->lock);
 	g_free(slide);
+}
+
+void
+_sp_slide_share_readers(SpSlide *slide, int pipelines)
+{
+	g_atomic_int_set(&slide->shared_readers, MAX(1, pipelines));
+}
+
+void
+_sp_slide_drop_readers(SpSlide *slide)
+{
+	g_mutex_lock(&slide->lock);
+	for (int i = 0; i < SP_SHARED_LEVELS; i++)
+		g_clear_object(&slide->readers[i]);
+	g_mutex_unlock(&slide->lock);
+}
+
+/* The shared reader of directory @page (@level), made on first use, as a
+ * new reference; NULL with *@error unset when our reader cannot read the
+ * directory (the caller goes to libvips' tiffload), NULL with *@error set
+ * when it fails. The tiles the reader decodes, and its TIFF handles, then
+ * serve every row of the slide rather than one. */
+static VipsImage *
+shared_tiff_reader(SpSlide *slide, int level, int page, int read_width,
+	GError **error)
+{
+	VipsImage *image;
+
+	/* one lock for making and sizing: rows starting together on a new
+	 * level must not each open a reader */
+	g_mutex_lock(&slide->lock);
+	if (!(image = slide->readers[level]) &&
+		_sp_tiffread_can_read(slide->path, page))
+		image = slide->readers[level] = _sp_tiffread_new(slide->path, page,
+			read_width, error);
+	if (image) {
+		_sp_tiffread_fit_cache(image, read_width, slide->shared_readers);
+		g_object_ref(image);
+	}
+	g_mutex_unlock(&slide->lock);
+	return image;
 }
 
 const char *
@@ -720,10 +770,26 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 	else if (slide->backend == BACKEND_TIFF) {
 		int page = g_array_index(slide->levels, LevelEntry, level).page;
 
-		if (_sp_tiffread_can_read(slide->path, page)) {
+		gboolean shared = g_atomic_int_get(&slide->shared_readers) > 0 &&
+			level < SP_SHARED_LEVELS;
+
+		if (read_width <= 0)
+			read_width = G_MAXINT;
+		if (shared) {
+			GError *shared_error = NULL;
+
+			raw = shared_tiff_reader(slide, level, page, read_width,
+				&shared_error);
+			if (shared_error) {
+				g_propagate_error(error, shared_error);
+				return NULL;
+			}
+		}
+		if (raw)
+			r = 0;
+		else if (!shared && _sp_tiffread_can_read(slide->path, page)) {
 			/* our reader: parallel decode, cache sized to the read */
-			raw = _sp_tiffread_new(slide->path, page,
-				read_width > 0 ? read_width : G_MAXINT, error);
+			raw = _sp_tiffread_new(slide->path, page, read_width, error);
 			if (!raw)
 				return NULL;
 			r = 0;

@@ -74,6 +74,9 @@ const char *_sp_arg_string(SpNode *node, const char *name);
 /* src/batch.c: a slide from the shared cache (a new reference). */
 SpSlide *_sp_slide_cache_open(SpSlideCache *cache, const char *path,
 	GError **error);
+/* How many graphs read @cache's slides at once (default 1): sizes the
+ * readers they share. */
+void _sp_slide_cache_set_pipelines(SpSlideCache *cache, int pipelines);
 
 /* Argument setting, checked against the declaration (src/op.c). */
 gboolean _sp_node_set_string(SpNode *node, const char *name,
@@ -110,6 +113,20 @@ void _sp_set_vips_error(GError **error, const char *op, const char *what);
 VipsImage *_sp_slide_load(SpSlide *slide, int level, const char *associated,
 	int read_width, GError **error);
 
+/* Levels whose reader a slide can share. */
+#define SP_SHARED_LEVELS 64
+
+/* From now on the pipelines reading @slide share one reader per level
+ * (TIFF slides read by src/tiffread.c) instead of each opening its own:
+ * handles and decoded tiles then outlive a row. @pipelines: how many
+ * read at once, which sizes the shared tile cache. For the rows of a
+ * batch (src/batch.c), whose slides are shared through its cache. */
+void _sp_slide_share_readers(SpSlide *slide, int pipelines);
+
+/* Lets go of @slide's shared readers (they stay shared: the next read
+ * opens a new one). Pipelines still reading keep theirs until they end. */
+void _sp_slide_drop_readers(SpSlide *slide);
+
 /* The TIFF directory holding @level of @slide, or -1 when the slide is
  * not a TIFF libtiff can read level by level. */
 int _sp_slide_tiff_page(SpSlide *slide, int level);
@@ -133,6 +150,10 @@ GType sp_tiffread_get_type(void);
 gboolean _sp_tiffread_can_read(const char *filename, int page);
 VipsImage *_sp_tiffread_new(const char *filename, int page, int cache_width,
 	GError **error);
+/* Makes the tile cache of @image (from _sp_tiffread_new(); anything
+ * else is left alone) hold what @readers pipelines, each reading spans
+ * up to @cache_width pixels wide, need at once. The cache only grows. */
+void _sp_tiffread_fit_cache(VipsImage *image, int cache_width, int readers);
 
 /* src/plan.c: fills node->read from the node's geometry and its input's
  * plan. */
@@ -204,6 +225,15 @@ typedef void (*SpWriteProgress)(int percent, void *user_data);
 gboolean _sp_pyramid_write(VipsImage *in, const char *path, int width,
 	int height, const SpTileCopy *copy, int tile, int quality,
 	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
+	SpWriteProgress progress, void *progress_data, GError **error);
+
+/* src/pngsave.c: whether _sp_png_write() writes @image exactly as
+ * vips_pngsave() would with its defaults (uchar sRGB or B_W, nothing it
+ * would embed, small enough to encode on one thread). */
+gboolean _sp_png_writable(VipsImage *image);
+
+/* Writes @in to @path as PNG on the calling thread; errors name @what. */
+gboolean _sp_png_write(VipsImage *in, const char *path, const char *what,
 	SpWriteProgress progress, void *progress_data, GError **error);
 
 /* Tells the graph's progress callback how far a sink is (0 … 100). */

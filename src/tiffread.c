@@ -66,6 +66,13 @@ typedef struct _SpTiffRead {
 	GQueue lru;           /* Entry, most recently used first */
 	GSList *spare;        /* pixel buffers of evicted tiles */
 	int max_tiles;
+
+	/* Sequences no region is using, kept for the next region (under
+	 * lock). Opening a handle costs syscalls, and its first tile lookup
+	 * has libtiff allocate and fill the directory's whole offset and byte
+	 * count arrays (2.4 MB on a 100k² level); a batch row makes a region
+	 * or two per reader, so without this every row paid that again. */
+	GSList *idle;
 } SpTiffRead;
 
 typedef VipsOperationClass SpTiffReadClass;
@@ -119,13 +126,24 @@ typedef struct {
 	size_t cbuf_size;
 } Seq;
 
-static int seq_stop(void *vseq, void *a, void *b);
+static void seq_free(Seq *seq);
 
 static void *
 seq_start(VipsImage *out, void *a, void *b)
 {
 	SpTiffRead *tr = a;
-	Seq *seq = g_new0(Seq, 1);
+	Seq *seq = NULL;
+
+	g_mutex_lock(&tr->lock);
+	if (tr->idle) {
+		seq = tr->idle->data;
+		tr->idle = g_slist_delete_link(tr->idle, tr->idle);
+	}
+	g_mutex_unlock(&tr->lock);
+	if (seq)
+		return seq;
+
+	seq = g_new0(Seq, 1);
 
 	if (!(seq->tiff = open_page(tr->filename, tr->page, tr->jpeg_rgb))) {
 		vips_error("sp_tiffread", "%s: cannot open directory %d",
@@ -139,7 +157,7 @@ seq_start(VipsImage *out, void *a, void *b)
 		if (!(seq->tj = tjInitDecompress())) {
 			vips_error("sp_tiffread", "%s: cannot start a JPEG decoder: %s",
 				tr->filename, tjGetErrorStr2(NULL));
-			seq_stop(seq, a, b);
+			seq_free(seq);
 			return NULL;
 		}
 		/* the tables go in once; tiles land after them. Start with room
@@ -152,11 +170,9 @@ seq_start(VipsImage *out, void *a, void *b)
 	return seq;
 }
 
-static int
-seq_stop(void *vseq, void *a, void *b)
+static void
+seq_free(Seq *seq)
 {
-	Seq *seq = vseq;
-
 	if (seq->tiff)
 		TIFFClose(seq->tiff);
 	if (seq->tj)
@@ -164,6 +180,20 @@ seq_stop(void *vseq, void *a, void *b)
 	g_free(seq->buf);
 	g_free(seq->cbuf);
 	g_free(seq);
+}
+
+/* The region is done with @vseq; the handle goes back to the pool. A
+ * sequence holds nothing of the region it served: its buffers are
+ * scratch space and its handle stays on the same directory. At most as
+ * many sequences exist as regions were ever open at once. */
+static int
+seq_stop(void *vseq, void *a, void *b)
+{
+	SpTiffRead *tr = a;
+
+	g_mutex_lock(&tr->lock);
+	tr->idle = g_slist_prepend(tr->idle, vseq);
+	g_mutex_unlock(&tr->lock);
 	return 0;
 }
 
@@ -560,6 +590,8 @@ sp_tiffread_build(VipsObject *object)
 		1.0, 1.0);
 	if (vips_image_pipelinev(tr->out, VIPS_DEMAND_STYLE_SMALLTILE, NULL))
 		return -1;
+	/* for _sp_tiffread_fit_cache(); the image keeps the operation alive */
+	g_object_set_data(G_OBJECT(tr->out), "sp-tiffread", tr);
 	return vips_image_generate(tr->out, seq_start, seq_generate, seq_stop,
 		tr, NULL);
 }
@@ -581,6 +613,7 @@ sp_tiffread_finalize(GObject *gobject)
 		g_hash_table_destroy(tr->tiles);
 	}
 	g_slist_free_full(tr->spare, g_free);
+	g_slist_free_full(tr->idle, (GDestroyNotify) seq_free);
 	g_mutex_clear(&tr->lock);
 	g_cond_clear(&tr->ready);
 	G_OBJECT_CLASS(sp_tiffread_parent_class)->finalize(gobject);
@@ -639,14 +672,32 @@ _sp_tiffread_new(const char *filename, int page, int cache_width,
 	}
 	tr = (SpTiffRead *) op;
 	g_object_get(op, "out", &out, NULL);
-	/* two rows of the tiles the pipeline reads, plus a margin column on
-	 * each side for regions that straddle the tile grid; set before any
-	 * pixel is asked for */
-	/* the pyramid writer reads stripes; other readers of wider spans
-	 * may decode a tile twice, but memory stays bounded */
-	cache_width = CLAMP(cache_width, 1, MIN(out->Xsize, SP_STRIPE_WIDTH * 2));
-	tr->max_tiles = 2 * (cache_width / (int) tr->tile_width + 3);
+	tr->max_tiles = 0;
+	_sp_tiffread_fit_cache(out, cache_width, 1);
 	vips_object_unref_outputs(VIPS_OBJECT(op));
 	g_object_unref(op);
 	return out;
+}
+
+void
+_sp_tiffread_fit_cache(VipsImage *image, int cache_width, int readers)
+{
+	SpTiffRead *tr = g_object_get_data(G_OBJECT(image), "sp-tiffread");
+	int tiles;
+
+	if (!tr)
+		return;
+	/* two rows of the tiles a pipeline reads, plus a margin column on
+	 * each side for regions that straddle the tile grid, for each
+	 * pipeline reading at once */
+	/* the pyramid writer reads stripes; other readers of wider spans
+	 * may decode a tile twice, but memory stays bounded */
+	cache_width = CLAMP(cache_width, 1,
+		MIN(image->Xsize, SP_STRIPE_WIDTH * 2));
+	tiles = 2 * (cache_width / (int) tr->tile_width + 3) * MAX(1, readers);
+	/* only grows: pipelines already reading keep what they were sized
+	 * for */
+	g_mutex_lock(&tr->lock);
+	tr->max_tiles = MAX(tr->max_tiles, tiles);
+	g_mutex_unlock(&tr->lock);
 }

@@ -123,7 +123,10 @@ _sp_atomic_file_new(const char *op, const char *path, GError **error)
 
 	if (!_sp_check_output_path(op, path, error))
 		return NULL;
-	/* a hidden name in the same directory, so rename() is atomic */
+	/* a hidden name in the same directory, so rename() is atomic; made
+	 * 0666 less the umask, the permissions a new file gets. (Reading the
+	 * umask with umask() to chmod the file instead raced between batch
+	 * rows, leaving outputs 0666.) */
 	tmpl = g_strdup_printf("%s/.%s.XXXXXX.sp-tmp", dir, base);
 	fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0666);
 	if (fd < 0) {
@@ -135,11 +138,6 @@ _sp_atomic_file_new(const char *op, const char *path, GError **error)
 	/* the lock says "in progress" to _sp_remove_stale_temps() in other
 	 * processes; the kernel drops it when this process dies, however */
 	flock(fd, LOCK_EX | LOCK_NB);
-	/* g_mkstemp makes the file 0600; give it the permissions a newly
-	 * created file would have */
-	mode_t mask = umask(0);
-	umask(mask);
-	chmod(tmpl, 0666 & ~mask);
 
 	af = g_new0(SpAtomicFile, 1);
 	af->op = g_strdup(op);

@@ -106,6 +106,35 @@ check "--shard slurm: those rows' outputs" \
 sp batch rows.csv --shard 3/2
 check "--shard 3/2: exit 2" rc_is 2
 
+# ------------------------------- rows sharing the slide's readers
+# Rows of one slide share its reader (TIFF handles, decoded tiles) while
+# they run; overlapping crops on 4 workers must give exactly the bytes of
+# one pipeline per crop.
+{
+	echo "slide,x,y,w,h,out"
+	i=0
+	while [ $i -lt 12 ]; do
+		echo "$S,$((1000 + i * 37)),$((800 + i * 23)),300,200,o$i.png"
+		i=$((i + 1))
+	done
+} >overlap.csv
+sp batch overlap.csv --out-dir shared -j 4
+check "shared readers: 12 overlapping rows on 4 workers exit 0" rc_is 0
+_same=0
+i=0
+while [ $i -lt 12 ]; do
+	"$SLIDEPIPE" -q load "$S" ! crop $((1000 + i * 37)) $((800 + i * 23)) \
+		300 200 ! save "single-o$i.png" >/dev/null 2>&1
+	cmp -s "shared/o$i.png" "single-o$i.png" && _same=$((_same + 1))
+	i=$((i + 1))
+done
+check "shared readers: every output byte-identical to its own pipeline's (12)" \
+	eq "identical" 12 "$_same"
+(umask 027 && "$SLIDEPIPE" batch overlap.csv --out-dir perm -j 4 \
+	--no-progress >/dev/null 2>&1)
+check "outputs get 0666 less the umask (027: 640), on every worker" \
+	eq "modes" "640" "$(stat -c %a perm/*.png | sort -u | paste -sd' ')"
+
 # --------------------------------------------- killed, then rerun
 {
 	echo "slide,x,y,w,h,out"

@@ -536,6 +536,71 @@ test_save_atomic(void)
 	g_assert_cmpint(live_objects(), ==, 0);
 }
 
+/* PNG output (written on the row's thread, src/pngwrite.c) is byte for
+ * byte what vips_pngsave() writes of the same image with its defaults:
+ * RGB in several strips, grey, a mask, with and without a pixel size. */
+static void
+check_png_matches_pngsave(SpNode *node, const char *name)
+{
+	g_autofree char *ours = tmp_path(name);
+	g_autofree char *ref_name = g_strconcat("ref-", name, NULL);
+	g_autofree char *ref = tmp_path(ref_name);
+	g_autofree char *a = NULL, *b = NULL;
+	gsize la, lb;
+	GError *error = NULL;
+	SpNode *save = sp_save(node, ours, &error, NULL);
+
+	g_assert_no_error(error);
+	g_assert_true(sp_node_run(save, &error));
+	g_assert_no_error(error);
+
+	/* what save did before: the pixel size as the resolution, then
+	 * vips_pngsave() with its defaults */
+	const SpGeometry *g = sp_node_get_geometry(node);
+	VipsImage *image = sp_node_get_image(node, &error), *t;
+	g_assert_no_error(error);
+	if (g->mpp_x > 0)
+		g_assert_cmpint(vips_copy(image, &t, "xres", 1000.0 / g->mpp_x,
+							"yres", 1000.0 / g->mpp_y, NULL),
+			==, 0);
+	else
+		t = g_object_ref(image);
+	g_assert_cmpint(vips_pngsave(t, ref, NULL), ==, 0);
+	g_object_unref(t);
+
+	g_assert_true(g_file_get_contents(ours, &a, &la, NULL));
+	g_assert_true(g_file_get_contents(ref, &b, &lb, NULL));
+	g_assert_cmpmem(a, la, b, lb);
+}
+
+static void
+test_png_matches_pngsave(void)
+{
+	g_autofree char *rgb = make_rgb_jpeg_slide();
+	g_autofree char *grey = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *rgb_load = sp_load(graph, rgb, &error, NULL);
+	SpNode *grey_load = sp_load(graph, grey, &error, NULL);
+
+	g_assert_no_error(error);
+	/* 1200 × 3 bytes a line: the writer's 1 MB strips split 900 lines */
+	check_png_matches_pngsave(rgb_load, "rgb.png");
+	check_png_matches_pngsave(sp_crop(rgb_load, 33, 17, 301, 211, &error,
+								  NULL),
+		"rgb-crop.png");
+	check_png_matches_pngsave(sp_crop(grey_load, 5, 7, 640, 480, &error,
+								  NULL),
+		"grey-crop.png");
+	check_png_matches_pngsave(sp_downsample(grey_load, 3, &error, NULL),
+		"grey-ds.png");
+	check_png_matches_pngsave(sp_threshold(grey_load, &error, NULL),
+		"mask.png");
+	g_assert_no_error(error);
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
 static void
 test_writer_matches_tiffsave(void)
 {
@@ -975,6 +1040,7 @@ main(int argc, char **argv)
 	g_test_add_func("/threshold/otsu-two-class", test_otsu_two_class);
 	g_test_add_func("/threshold/otsu-view", test_otsu_reads_low_level);
 	g_test_add_func("/save/atomic", test_save_atomic);
+	g_test_add_func("/save/png-matches-pngsave", test_png_matches_pngsave);
 	g_test_add_func("/pipeline/parse", test_pipeline_parse);
 	g_test_add_func("/errors/printable", test_printable);
 	g_test_add_func("/plan/levels", test_plan);

@@ -919,7 +919,9 @@ SpNode *sp_overlay(SpNode *in, const char *csv, GError **error, ...)
  *
  * Opened slides shared between graphs (the rows of a batch), keyed by
  * path: a slide's headers are read once while rows use it (the 64 most
- * recently used are kept). Thread-safe; reference counted.
+ * recently used are kept), and graphs reading a tiled TIFF slide share
+ * one reader per level, its file handles and decoded tiles, while the
+ * slide is among the most recently used. Thread-safe; reference counted.
  */
 typedef struct _SpSlideCache SpSlideCache;
 
