@@ -7,7 +7,8 @@
 #
 # usage: bench/batch.sh          (from a built tree)
 # env:   BENCH_DIR (default /tmp/slidepipe-bench, holds slide100k.tif from
-#        bench/pyramid.sh), SHARP_DIR (default $BENCH_DIR/sharp)
+#        bench/pyramid.sh), SHARP_DIR (default $BENCH_DIR/sharp), ROUNDS
+#        (slidepipe/sharp alternations for the 300-row job, default 5)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${BENCH_DIR:-/tmp/slidepipe-bench}
@@ -44,8 +45,16 @@ export -f vips_loop; export dir
 
 echo "# $(date -u +%FT%TZ), $(uname -srm), $(nproc) cores; $($sp --version); sharp $(node -p "require('$SHARP_MODULE/package.json').version")"
 echo "# tool wall_s cpu_% peak_rss_kb"
-measure "slidepipe-300" "$sp" batch "$dir/m300.csv" --out-dir "$dir/out" --no-progress
-measure "sharp-300" node "$top/bench/batch-sharp.js" "$dir/m300.csv" "$dir/out"
+# slidepipe and sharp alternate, ROUNDS times (default 5), so a busy
+# moment of a shared machine hits both; medians and their ratio follow
+for _ in $(seq "${ROUNDS:-5}"); do
+	measure "slidepipe-300" "$sp" batch "$dir/m300.csv" --out-dir "$dir/out" --no-progress
+	measure "sharp-300" node "$top/bench/batch-sharp.js" "$dir/m300.csv" "$dir/out"
+done | tee "$dir/rounds.txt"
+med() { awk -v n="$1" '$1 == n { print $2 }' "$dir/rounds.txt" | sort -n |
+	awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+echo "# medians: slidepipe $(med slidepipe-300) s, sharp $(med sharp-300) s, ratio" \
+	"$(awk -v a="$(med slidepipe-300)" -v b="$(med sharp-300)" 'BEGIN { printf "%.3f", a / b }')"
 measure "openslide-python-300" /usr/bin/python3 "$top/bench/batch-openslide.py" "$dir/m300.csv" "$dir/out"
 measure "vips-crop-loop-300" bash -c vips_loop
 measure "slidepipe-10000" "$sp" batch "$dir/m10k.csv" --out-dir "$dir/out" --no-progress
