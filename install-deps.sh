@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages slidepipe needs to build, test and
-# benchmark. Safe to run again: apt-get skips what is installed.
+# benchmark, and to fuzz (clang, libFuzzer in libclang-rt-14-dev, llvm's
+# symbolizer and coverage tools) and check memory (valgrind, libc6-dbg).
+# Safe to run again: apt-get skips what is installed.
 set -eu
 
 packages="
@@ -9,6 +11,7 @@ libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-
 libpng-dev libopenslide-dev openslide-tools python3 python3-openslide python3-numpy python3-pil
 libtiff-tools time
 slurm-wlm munge
+clang libclang-rt-14-dev llvm valgrind libc6-dbg
 "
 
 missing=""

@@ -64,6 +64,7 @@ main(int argc, char **argv)
 			"size", size, "min-tissue", min_tissue, NULL)) {
 		fprintf(stderr, "patch-feed: %s\n", error->message);
 		g_error_free(error);
+		g_timer_destroy(timer);
 		sp_graph_free(graph);
 		return 1;
 	}

@@ -52,5 +52,8 @@ main(int argc, char **argv)
 
 fail:
 	fprintf(stderr, "%s: %s\n", argv[0], error->message);
-	return error->code == SP_ERROR_USAGE ? 2 : 1;
+	int code = error->code == SP_ERROR_USAGE ? 2 : 1;
+	g_error_free(error);
+	vips_shutdown();
+	return code;
 }

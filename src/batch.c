@@ -588,7 +588,10 @@ remove_stale_temps(Batch *b, const char *out_path)
 		g_hash_table_insert(b->stale, g_strdup(dir), by_base);
 	}
 	GSList *temps = NULL;
-	g_hash_table_steal_extended(by_base, base, NULL, (gpointer *) &temps);
+	gpointer key = NULL;
+	/* stealing takes the key too: it is ours to free */
+	g_hash_table_steal_extended(by_base, base, &key, (gpointer *) &temps);
+	g_free(key);
 	g_mutex_unlock(&b->lock);
 	for (GSList *l = temps; l; l = l->next)
 		g_unlink(l->data);

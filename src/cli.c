@@ -284,16 +284,21 @@ static int
 cmd_batch(int argc, char **argv, gboolean progress)
 {
 	SpBatchOptions o = { 0 };
-	char *shard = NULL, *units = NULL;
+	/* GOption allocates string and filename values */
+	g_autofree char *shard = NULL;
+	g_autofree char *units = NULL;
+	g_autofree char *out_dir = NULL;
+	g_autofree char *pipeline = NULL;
+	g_autofree char *report = NULL;
 	gboolean resume = FALSE, force = FALSE, no_progress = FALSE;
 	gboolean show_progress = FALSE;
 	GError *error = NULL;
 	GOptionEntry entries[] = {
 		{ "jobs", 'j', 0, G_OPTION_ARG_INT, &o.jobs,
 			"rows at once (default: one per core)", "N" },
-		{ "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.out_dir,
+		{ "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &out_dir,
 			"outputs go under DIR (made if missing; default: .)", "DIR" },
-		{ "pipeline", 0, 0, G_OPTION_ARG_STRING, &o.pipeline,
+		{ "pipeline", 0, 0, G_OPTION_ARG_STRING, &pipeline,
 			"pipeline template with {column} placeholders", "TEMPLATE" },
 		{ "shard", 0, 0, G_OPTION_ARG_STRING, &shard,
 			"run rows whose index mod N is K-1; 'slurm' reads "
@@ -305,7 +310,7 @@ cmd_batch(int argc, char **argv, gboolean progress)
 			"redo rows whose output exists", NULL },
 		{ "dry-run", 0, 0, G_OPTION_ARG_NONE, &o.dry_run,
 			"check every row without computing pixels", NULL },
-		{ "report", 0, 0, G_OPTION_ARG_FILENAME, &o.report,
+		{ "report", 0, 0, G_OPTION_ARG_FILENAME, &report,
 			"per-row report: CSV, or JSON Lines for .jsonl", "FILE" },
 		{ "allow-any-path", 0, 0, G_OPTION_ARG_NONE, &o.allow_any_path,
 			"allow outputs outside --out-dir", NULL },
@@ -386,6 +391,9 @@ cmd_batch(int argc, char **argv, gboolean progress)
 		o.shard_count = n;
 	}
 	o.manifest = argv[1];
+	o.out_dir = out_dir;
+	o.pipeline = pipeline;
+	o.report = report;
 	o.force = force;
 	o.units = units;
 	o.progress = (progress || show_progress) && !no_progress;

@@ -176,7 +176,11 @@ parse_value(const SpOpInfo *op, const SpArgInfo *arg, const char *text,
 			return FALSE;
 		}
 		value->d = d;
-		value->i = (gint64) d;
+		/* the whole part, saturated: casting a double beyond gint64's
+		 * range is undefined (the range check below rejects it) */
+		value->i = d >= 0x1p63 ? G_MAXINT64 :
+			d < -0x1p63        ? G_MININT64 :
+								 (gint64) d;
 		break;
 	}
 	case SP_ARG_BOOL:

@@ -227,6 +227,13 @@ deliver(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
 	int index = py * n->tiles_across + px;
 	Parent *parent;
 
+	/* A level one pixel wider (taller) than a multiple of two tiles ends
+	 * in a column (row) of tiles holding only that pixel, which halving
+	 * rounds away: they have no parent (1025 px in 256² tiles: 5 tiles,
+	 * then 512 px in 2). */
+	if (px >= n->tiles_across || py >= n->tiles_down)
+		return TRUE;
+
 	/* the parent's buffer, made by its first child */
 	g_mutex_lock(&w->lock);
 	if (!(parent = n->parents[index])) {
@@ -382,12 +389,6 @@ copy_spooled_level(Writer *w, int k)
 	return TRUE;
 }
 
-static void
-tiff_error_handler(const char *module, const char *fmt, va_list ap)
-{
-	/* reported through return values */
-}
-
 /* Copies the compressed tiles of output level @k from the source TIFF,
  * with the tags they need to decode (JPEGTables, photometric, chroma
  * subsampling), and writes the directory. */
@@ -396,7 +397,7 @@ copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	double mpp_y)
 {
 	Level *l = &w->levels[k];
-	TIFF *src = TIFFOpen(copy->path, "rmO");
+	TIFF *src = _sp_tiff_open(copy->path, "rmO");
 	g_autofree unsigned char *buf = NULL;
 	tmsize_t cap = 0;
 	gboolean ok = FALSE;
@@ -549,8 +550,7 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	}
 	w.first = first;
 
-	TIFFErrorHandler old = TIFFSetErrorHandler(tiff_error_handler);
-	if (!(w.tiff = TIFFOpen(path, bigtiff ? "w8" : "w"))) {
+	if (!(w.tiff = _sp_tiff_open(path, bigtiff ? "w8" : "w"))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: cannot create '%s'",
 			path);
 		goto restore;
@@ -668,7 +668,6 @@ fail:
 restore:
 	if (copier)
 		g_thread_join(copier);
-	TIFFSetErrorHandler(old);
 out:
 	if (w.tiff)
 		TIFFClose(w.tiff);

@@ -184,11 +184,6 @@ open_openslide(SpSlide *slide, GError **error)
 }
 
 static void
-tiff_error_quiet(const char *module, const char *fmt, va_list ap)
-{
-}
-
-static void
 tiff_string_property(SpSlide *slide, TIFF *tiff, ttag_t tag,
 	const char *name)
 {
@@ -230,6 +225,12 @@ tiff_warning_drop(TIFF *tiff, void *user_data, const char *module,
 	return 1;
 }
 #endif
+
+static void
+tiff_error_quiet(const char *module, const char *fmt, va_list ap)
+{
+	/* reported through return values */
+}
 
 static gboolean
 open_tiff(SpSlide *slide, GError **error)
@@ -278,8 +279,6 @@ open_tiff(SpSlide *slide, GError **error)
 		if (page == 0) {
 			if (w == 0 || h == 0) {
 				TIFFClose(tiff);
-				TIFFSetErrorHandler(old_error);
-				TIFFSetWarningHandler(old_warning);
 				g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 					"load: '%s': image has zero width or height",
 					slide->path);
@@ -343,8 +342,6 @@ open_tiff(SpSlide *slide, GError **error)
 		page++;
 	} while (page < 4096 && TIFFReadDirectory(tiff));
 	TIFFClose(tiff);
-	TIFFSetErrorHandler(old_error);
-	TIFFSetWarningHandler(old_warning);
 
 	g_array_sort(slide->levels, compare_levels);
 	/* level 0 must stay directory 0 even if a bogus level is wider */
@@ -832,8 +829,7 @@ _sp_slide_tiff_page(SpSlide *slide, int level)
 
 	/* a TIFF-based vendor format (Aperio SVS, generic TIFF): the tiled
 	 * directory of the level's size */
-	TIFFErrorHandler old_error = TIFFSetErrorHandler(tiff_error_quiet);
-	TIFF *tiff = TIFFOpen(slide->path, "rmO");
+	TIFF *tiff = _sp_tiff_open(slide->path, "rmO");
 	if (tiff) {
 		int page = 0;
 		do {
@@ -849,6 +845,5 @@ _sp_slide_tiff_page(SpSlide *slide, int level)
 		} while (page < 4096 && TIFFReadDirectory(tiff));
 		TIFFClose(tiff);
 	}
-	TIFFSetErrorHandler(old_error);
 	return found;
 }

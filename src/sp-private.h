@@ -145,6 +145,14 @@ typedef struct {
 gboolean _sp_tiff_layout(const char *filename, int page,
 	SpTiffLayout *layout);
 
+/* src/tiffread.c: TIFFOpen() with this handle's errors and warnings
+ * silenced (slidepipe reports failures from return values). libtiff's
+ * global handlers are libvips', which would leave the text in the libvips
+ * error buffer, to surface in some later, unrelated error; swapping the
+ * global handlers is not thread-safe. */
+typedef struct tiff TIFF;
+TIFF *_sp_tiff_open(const char *filename, const char *mode);
+
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);
 gboolean _sp_tiffread_can_read(const char *filename, int page);

@@ -79,22 +79,24 @@ typedef VipsOperationClass SpTiffReadClass;
 
 G_DEFINE_TYPE(SpTiffRead, sp_tiffread, VIPS_TYPE_OPERATION);
 
-static void
-quiet_handler(const char *module, const char *fmt, va_list ap)
+static int
+quiet_handler(TIFF *tiff, void *user_data, const char *module,
+	const char *fmt, va_list ap)
 {
+	return 1; /* handled: libtiff's global handler is not called */
 }
 
-/* libtiff's handlers are process-global; silence them once, since every
- * failure we care about is reported through return codes. */
-static void
-silence_libtiff(void)
+TIFF *
+_sp_tiff_open(const char *filename, const char *mode)
 {
-	static gsize done = 0;
+	TIFFOpenOptions *options = TIFFOpenOptionsAlloc();
+	TIFF *tiff;
 
-	if (g_once_init_enter(&done)) {
-		TIFFSetWarningHandler(quiet_handler);
-		g_once_init_leave(&done, 1);
-	}
+	TIFFOpenOptionsSetErrorHandlerExtR(options, quiet_handler, NULL);
+	TIFFOpenOptionsSetWarningHandlerExtR(options, quiet_handler, NULL);
+	tiff = TIFFOpenExt(filename, mode, options);
+	TIFFOpenOptionsFree(options);
+	return tiff;
 }
 
 static TIFF *
@@ -102,7 +104,7 @@ open_page(const char *filename, int page, gboolean jpeg_rgb)
 {
 	/* O: tile offsets and byte counts are read when a tile needs them,
 	 * not all at open (2.4 MB for a 100k² BigTIFF level, per handle) */
-	TIFF *tiff = TIFFOpen(filename, "rmO");
+	TIFF *tiff = _sp_tiff_open(filename, "rmO");
 
 	if (!tiff)
 		return NULL;
@@ -473,7 +475,6 @@ _sp_tiff_layout(const char *filename, int page, SpTiffLayout *layout)
 	TIFF *tiff;
 
 	memset(layout, 0, sizeof(*layout));
-	silence_libtiff();
 	if (!(tiff = open_page(filename, page, FALSE)))
 		return FALSE;
 	layout->tiled = TIFFIsTiled(tiff);
@@ -520,7 +521,6 @@ sp_tiffread_build(VipsObject *object)
 	if (VIPS_OBJECT_CLASS(sp_tiffread_parent_class)->build(object))
 		return -1;
 
-	silence_libtiff();
 	if (!(tiff = open_page(tr->filename, tr->page, FALSE))) {
 		vips_error("sp_tiffread", "%s: cannot open directory %d",
 			tr->filename, tr->page);

@@ -3,6 +3,7 @@
  * libvips objects. GTest, TAP output.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -668,6 +669,13 @@ test_writer_edges(void)
 		{ 10, 10, 200, 200, 256, "200x200" },
 		{ 0, 0, 64, 64, 64, "64x64" },
 		{ 0, 0, 1, 1, 16, "1x1" },
+		/* one pixel past two tiles: the last tile column or row has no
+		 * parent in the next level (once a heap overflow, found by
+		 * fuzz/load_fuzzer) */
+		{ 0, 0, 513, 300, 256, "513x300 256x150" },
+		{ 7, 3, 1025, 257, 256, "1025x257 512x128 256x64" },
+		{ 0, 0, 96, 65, 16, "96x65 48x32 24x16 12x8" },
+		{ 5, 5, 33, 17, 16, "33x17 16x8" },
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -1018,6 +1026,48 @@ test_tiles_foreach(void)
 	g_assert_cmpint(live_objects(), ==, 0);
 }
 
+/* Shuts libvips down with its leak report on (vips_leak_set()), which
+ * lists live objects, tracked memory and files left, and text left in
+ * the error buffer, and only prints. The report is caught and searched:
+ * FALSE (and the report as TAP diagnostics) if it names anything. */
+static gboolean
+vips_shutdown_without_leaks(void)
+{
+	static const char *const markers[] = { "objects alive", "allocations",
+		"files", "error buffer" };
+	g_autofree char *path = NULL;
+	g_autofree char *report = NULL;
+	int fd = g_file_open_tmp("sp-test-api-leak-XXXXXX", &path, NULL);
+	int saved = dup(2);
+	gboolean clean = TRUE;
+
+	vips_leak_set(TRUE);
+	fflush(stderr);
+	if (fd < 0 || saved < 0 || dup2(fd, 2) < 0) {
+		printf("# cannot catch libvips' leak report\n");
+		vips_shutdown();
+		return FALSE;
+	}
+	vips_shutdown();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	g_file_get_contents(path, &report, NULL, NULL);
+	g_unlink(path);
+	for (guint i = 0; report && i < G_N_ELEMENTS(markers); i++)
+		if (strstr(report, markers[i]))
+			clean = FALSE;
+	if (!clean) {
+		g_auto(GStrv) lines = g_strsplit(report, "\n", -1);
+
+		printf("# libvips' leak report at exit is not empty:\n");
+		for (int i = 0; lines[i]; i++)
+			printf("#   %s\n", lines[i]);
+	}
+	return clean;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1061,6 +1111,7 @@ main(int argc, char **argv)
 	if (dir)
 		g_dir_close(dir);
 	g_rmdir(tmpdir);
-	vips_shutdown();
+	if (!vips_shutdown_without_leaks())
+		result = 1;
 	return result;
 }

@@ -1,0 +1,120 @@
+#!/bin/sh
+# Writes the seed corpora of the fuzz targets, so no binary is committed:
+#   OUTDIR/pipeline/  pipeline texts (fixtures s.tif, g.png, p.csv: see
+#                     fuzz/fuzz-common.h)
+#   OUTDIR/manifest/  a flags byte (see fuzz/manifest_fuzzer.c) + a manifest
+#   OUTDIR/load/      small images: tiled JPEG pyramids (make-slide and
+#                     libvips), LZW/deflate/none, striped, 1-, 2-, 4-band,
+#                     16-bit, float, BigTIFF, an Aperio-described SVS (for
+#                     OpenSlide), PNG, JPEG; each a few KB
+#
+# usage: fuzz/make-seeds.sh OUTDIR
+# environment: EXAMPLES, the directory holding the built examples/make-slide
+# (default: examples/ beside this script); without it, the libvips-made
+# seeds only. Needs vips (libvips-tools) and tiffset (libtiff-tools).
+set -eu
+
+[ $# -eq 1 ] || {
+	echo "usage: $0 OUTDIR" >&2
+	exit 2
+}
+out=$1
+here=$(cd "$(dirname "$0")" && pwd)
+: "${EXAMPLES:=$here/../examples}"
+mkdir -p "$out/pipeline" "$out/manifest" "$out/load"
+export VIPS_WARNING=0
+
+# --- pipelines ---------------------------------------------------------
+n=0
+pipe() {
+	n=$((n + 1))
+	printf '%s' "$1" >"$out/pipeline/seed-$n"
+}
+pipe 'load s.tif ! crop 10 20 100 50 ! downsample 2 ! save o.tif Q=85'
+pipe 'load s.tif ! crop 0 0 64 64 ! save o.tif compression=copy tile=64'
+pipe 'load s.tif level=1 ! save o.png'
+pipe 'load s.tif ! crop 5 5 20 20 units=um ! downsample mpp=1 ! save o.jpg'
+pipe 'load s.tif ! downsample 1.5 exact ! threshold method=otsu channel=gray invert ! save m.tif compression=lzw pyramid=false'
+pipe 'load s.tif ! threshold value=30 ! save m.tif bigtiff=true'
+pipe 'load s.tif ! tiles t size=32 stride=16 format=jpeg Q=70 min-tissue=0.1 edge=pad grid=level0'
+pipe 'load s.tif ! tiles t size=16 level=1 mask="load s.tif ! threshold" prefix=p_'
+pipe 'load s.tif ! tiles t size=16 mpp=1 mask=g.png format=tiff'
+pipe 'load s.tif ! downsample 4 ! overlay p.csv column=score cmap=magma alpha=0.5 range=0,1 ! save o.png'
+pipe 'load g.png ! overlay p.csv palette=a:#ff0000,b:#00ff00 legend=false ! save o.png'
+pipe 'load g.png ! crop 1 1 10 10 ! save "o p.tif" tile=16'
+pipe 'load s.tif associated=label ! save o.png'
+pipe "load 's.tif'! crop 1e2 0x10 1 1 !save o.tif"
+pipe 'load s.tif !threshold! downsample factor=3 ! save o.tif compression=deflate'
+
+# --- manifests (first byte: flags) ---------------------------------------
+n=0
+manifest() {
+	n=$((n + 1))
+	printf "$1" >"$out/manifest/seed-$n"
+}
+manifest '\000slide,x,y,w,h,out\ns.tif,0,0,100,100,a.tif\ns.tif,10,10,50,50,sub/b.png\n'
+manifest '\001slide,x,y,w,h,out,level,downsample\ns.tif,0,0,300,200,a.tif,1,\ns.tif,0,0,300,200,b.tif,,2\n'
+manifest '\002slide,x,y,w,h,out,mpp\r\ns.tif,1,1,20,20,a.tif,2\r\n'
+manifest '\004slide,x,y,w,h,out,downsample\n"s.tif",0,0,64,64,"a ""b"".tif",2\n'
+manifest '\010slide,out,level\ns.tif,a.tif,1\ng.png,b.tif,0\n'
+manifest '\014slide,out,w,h\ns.tif,tiles,32,16\n'
+manifest '\020slide\tx\ty\tw\th\tout\ns.tif\t0\t0\t10\t10\ta.tif\ns.tif\t0\t0\t10\t10\tb.tif\ns.tif\t0\t0\t10\t10\tc.tif\n'
+manifest '\000\357\273\277# comment\n\nslide,x,y,w,h,out,units\ns.tif,0,0,10,10,a.tif,um\ns.tif,0,0,10,10,a.tif,px\nmissing.tif,0,0,1,1,../x.tif\n'
+manifest '\000slide,x,y,w,h,out\ns.tif,-1,nan,inf,1e308,a.tif\ns.tif,0,0,10,10,\n,0,0,1,1,b.tif\n"unterminated,0,0,1,1,c.tif\n'
+manifest '\001slide,x,y,w,h,out\ns.tif,0,0,10,10,\377\376.tif\n'
+
+# --- images ---------------------------------------------------------------
+L=$out/load
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sp-seeds.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# a smooth RGB picture and a grey one, 96 × 64
+vips xyz "$tmp/xy.v" 96 64
+vips extract_band "$tmp/xy.v" "$tmp/x.v" 0
+vips extract_band "$tmp/xy.v" "$tmp/y.v" 1
+vips add "$tmp/x.v" "$tmp/y.v" "$tmp/s.v"
+vips bandjoin "$tmp/x.v $tmp/y.v $tmp/s.v" "$tmp/rgbi.v"
+vips cast "$tmp/rgbi.v" "$tmp/rgb.v" uchar
+vips copy "$tmp/rgb.v" "$tmp/rgb2.v" --interpretation srgb
+vips cast "$tmp/x.v" "$tmp/grey.v" uchar
+
+t() { vips tiffsave "$@"; }
+t "$tmp/rgb2.v" "$L/jpeg-pyramid.tif" --tile --tile-width 16 --tile-height 16 \
+	--pyramid --compression jpeg --Q 50 --resunit cm --xres 2000 --yres 2000
+t "$tmp/rgb2.v" "$L/jpeg-subifd.tif" --tile --tile-width 32 --tile-height 32 \
+	--pyramid --subifd --compression jpeg --Q 40
+t "$tmp/rgb2.v" "$L/lzw-tiled.tif" --tile --tile-width 32 --tile-height 32 \
+	--compression lzw --predictor horizontal
+t "$tmp/rgb2.v" "$L/deflate-pyramid.tif" --tile --tile-width 16 --tile-height 16 \
+	--pyramid --compression deflate
+t "$tmp/grey.v" "$L/grey-jpeg.tif" --tile --tile-width 16 --tile-height 16 \
+	--pyramid --compression jpeg --Q 50
+t "$tmp/grey.v" "$L/grey-striped.tif" --compression none
+t "$tmp/rgb2.v" "$L/rgb-striped-lzw.tif" --compression lzw
+t "$tmp/rgb2.v" "$L/bigtiff.tif" --tile --tile-width 32 --tile-height 32 \
+	--bigtiff --compression none --pyramid
+vips bandjoin_const "$tmp/rgb2.v" "$tmp/rgba.v" 200
+t "$tmp/rgba.v" "$L/rgba-tiled.tif" --tile --tile-width 32 --tile-height 32 \
+	--compression deflate
+vips bandjoin_const "$tmp/grey.v" "$tmp/ga.v" 255
+t "$tmp/ga.v" "$L/grey-alpha.tif" --compression none
+vips cast "$tmp/s.v" "$tmp/u16.v" ushort
+t "$tmp/u16.v" "$L/ushort.tif" --tile --tile-width 16 --tile-height 16 \
+	--compression deflate
+vips cast "$tmp/s.v" "$tmp/f.v" float
+t "$tmp/f.v" "$L/float.tif" --compression none
+# Aperio's description makes OpenSlide take it as an SVS
+t "$tmp/rgb2.v" "$L/aperio.svs" --tile --tile-width 16 --tile-height 16 \
+	--pyramid --compression jpeg --Q 40
+tiffset -s 270 'Aperio Image Library v10.0.0
+96x64 [0,0 96x64] (16x16) JPEG/RGB Q=40|AppMag = 20|MPP = 0.5' "$L/aperio.svs"
+vips pngsave "$tmp/rgb2.v" "$L/rgb.png"
+vips pngsave "$tmp/ga.v" "$L/grey-alpha.png"
+vips jpegsave "$tmp/rgb2.v" "$L/rgb.jpg" --Q 40
+
+if [ -x "$EXAMPLES/make-slide" ]; then
+	"$EXAMPLES/make-slide" 300 260 "$L/make-slide.tif" >/dev/null
+	"$EXAMPLES/make-slide" 96 64 "$L/make-slide-striped.tif" --striped \
+		--no-mpp >/dev/null
+fi
+echo "make-seeds: $(ls "$out/pipeline" | wc -l) pipelines, $(ls "$out/manifest" | wc -l) manifests, $(ls "$L" | wc -l) images in $out"
