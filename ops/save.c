@@ -27,8 +27,11 @@ static const SpArgInfo save_args[] = {
 		"TIFF tile compression (default: jpeg for RGB, lzw for masks and "
 		"grey images); copy: copy the source's compressed JPEG tiles "
 		"without decoding (the crop must lie on the source's tile grid, "
-		"with nothing but crop between load and save); auto: copy when "
-		"possible, else the default" },
+		"with nothing but crop between load and save); lower levels are "
+		"copied where the region is on that level's tile grid, re-cut "
+		"from the JPEG DCT coefficients (lossless) where it is on the "
+		"16-pixel MCU grid, else computed from pixels; auto: as copy, "
+		"and a level 0 on the MCU grid is re-cut too; else the default" },
 	{ "Q", SP_ARG_INT, NULL, "90", 1, 100, NULL, -1, FALSE,
 		"JPEG/WebP quality; at 90 and above JPEG keeps full chroma "
 		"resolution" },
@@ -88,10 +91,14 @@ save_state_free(void *data)
 	g_free(state);
 }
 
-/* Whether the source's compressed tiles can be copied; if not, *why says
- * why. Fills @state with the levels to copy. */
+/* Whether the source's compressed tiles can be taken without decoding
+ * pixels; if not, *why says why. Fills @state with the levels to take:
+ * those whose origin is on the source's tile grid are copied byte for byte
+ * (while every level before is), the others whose origin is on the JPEG
+ * MCU grid are re-cut from the DCT coefficients (src/retile.c). Level 0
+ * must be on the tile grid unless @recut (compression=auto). */
 static gboolean
-plan_copy(SpNode *node, SaveState *state, char **why)
+plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
 {
 	SpNode *in = node->input, *load = in;
 	SpSlide *slide = node->slide;
@@ -126,6 +133,7 @@ plan_copy(SpNode *node, SaveState *state, char **why)
 
 	state->tiles.path = g_strdup(sp_slide_get_path(slide));
 	state->tiles.n_levels = 0;
+	state->tiles.n_bytes = 0;
 	for (int k = 0; k < 32 && out_w >= 1 && out_h >= 1; k++) {
 		/* the source level with this output level's downsample */
 		double want = g->downsample_x * (1 << k);
@@ -169,7 +177,10 @@ plan_copy(SpNode *node, SaveState *state, char **why)
 				user_tile, t);
 		else if (fabs(x - floor(x + 0.5)) > 1e-6 ||
 			fabs(y - floor(y + 0.5)) > 1e-6 ||
-			(int) floor(x + 0.5) % t != 0 || (int) floor(y + 0.5) % t != 0)
+			(int) floor(x + 0.5) % SP_JPEG_MCU != 0 ||
+			(int) floor(y + 0.5) % SP_JPEG_MCU != 0 ||
+			(k == 0 && !recut && ((int) floor(x + 0.5) % t != 0 ||
+									 (int) floor(y + 0.5) % t != 0)))
 			reason = g_strdup_printf("the region's origin %g,%g is not on "
 									 "the source's %d × %d tile grid "
 									 "(nearest below: %d,%d)",
@@ -184,6 +195,11 @@ plan_copy(SpNode *node, SaveState *state, char **why)
 			g_free(reason);
 			break;
 		}
+		/* on the tile grid: the source's tiles byte for byte, as long as
+		 * every level before was too; else (on the MCU grid) re-cut */
+		if (state->tiles.n_bytes == k && (int) floor(x + 0.5) % t == 0 &&
+			(int) floor(y + 0.5) % t == 0)
+			state->tiles.n_bytes = k + 1;
 		state->tile = t;
 		state->tiles.page[k] = pj;
 		state->tiles.x[k] = (int) floor(x + 0.5);
@@ -233,7 +249,9 @@ save_plan(SpNode *node, GError **error)
 		g_autofree char *why = NULL;
 
 		node->priv = state;
-		state->copy = plan_copy(node, state, &why);
+		/* copy: level 0 byte for byte; auto: or re-cut losslessly */
+		state->copy = plan_copy(node, state,
+			strcmp(compression, "auto") == 0, &why);
 		if (!state->copy && strcmp(compression, "copy") == 0) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 				"save: compression=copy is impossible: %s", why);
@@ -495,9 +513,18 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
 		_sp_atomic_file_abort(af);
 		return FALSE;
 	}
-	node->report = g_strdup_printf("save: copied %d level%s of compressed "
-								   "tiles from the source without decoding",
-		m, m == 1 ? "" : "s");
+	int nb = state->tiles.n_bytes;
+	if (m > nb)
+		node->report = g_strdup_printf("save: copied %d level%s of compressed "
+									   "tiles from the source without "
+									   "decoding, re-cut %d more from their "
+									   "DCT coefficients",
+			nb, nb == 1 ? "" : "s", m - nb);
+	else
+		node->report = g_strdup_printf("save: copied %d level%s of compressed "
+									   "tiles from the source without "
+									   "decoding",
+			m, m == 1 ? "" : "s");
 	return _sp_atomic_file_commit(af, error);
 }
 

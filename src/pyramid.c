@@ -78,7 +78,8 @@ struct _Writer {
 
 	SpWriteProgress progress;
 	void *progress_data;
-	gint tiles_done;      /* of the first computed level */
+	gint tiles_done;      /* of the first computed level and re-cut ones */
+	gint pixel_tiles_done; /* of the first computed level */
 	int tiles_total;
 	int last_percent;
 };
@@ -283,6 +284,24 @@ deliver(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
 	return ok;
 }
 
+/* @n more tiles are done: tell the progress callback (below 100 %: the
+ * caller says 100 when the file is whole). */
+static void
+report_tiles(Writer *w, int n)
+{
+	int done = g_atomic_int_add(&w->tiles_done, n) + n;
+	int percent = (int) (100.0 * done / MAX(1, w->tiles_total));
+
+	if (w->progress && percent < 100) {
+		g_mutex_lock(&w->lock);
+		if (percent > w->last_percent) {
+			w->last_percent = percent;
+			w->progress(percent, w->progress_data);
+		}
+		g_mutex_unlock(&w->lock);
+	}
+}
+
 /* vips_sink_tile(): @region holds a block of BLOCK_TILES tiles side by
  * side of the first computed level. Blocks rather than single tiles, so
  * the two threads seldom want the same source tile at the same moment
@@ -310,17 +329,9 @@ tile_generate(VipsRegion *region, void *vseq, void *a, void *b,
 			return -1;
 		}
 
-	int n = (r->width + w->tile - 1) / w->tile;
-	int done = g_atomic_int_add(&w->tiles_done, n) + n;
-	int percent = (int) (100.0 * done / MAX(1, w->tiles_total));
-	if (w->progress && percent < 100) {
-		g_mutex_lock(&w->lock);
-		if (percent > w->last_percent) {
-			w->last_percent = percent;
-			w->progress(percent, w->progress_data);
-		}
-		g_mutex_unlock(&w->lock);
-	}
+	g_atomic_int_add(&w->pixel_tiles_done,
+		(r->width + w->tile - 1) / w->tile);
+	report_tiles(w, (r->width + w->tile - 1) / w->tile);
 	return 0;
 }
 
@@ -389,23 +400,12 @@ copy_spooled_level(Writer *w, int k)
 	return TRUE;
 }
 
-/* Copies the compressed tiles of output level @k from the source TIFF,
- * with the tags they need to decode (JPEGTables, photometric, chroma
- * subsampling), and writes the directory. */
-static gboolean
-copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
-	double mpp_y)
+/* Sets the directory fields of output level @k for tiles taken from
+ * @src's current directory: the level's own fields, then what the tiles
+ * need to decode (photometric, chroma subsampling, JPEGTables). */
+static void
+set_source_fields(Writer *w, int k, TIFF *src, double mpp_x, double mpp_y)
 {
-	Level *l = &w->levels[k];
-	TIFF *src = _sp_tiff_open(copy->path, "rmO");
-	g_autofree unsigned char *buf = NULL;
-	tmsize_t cap = 0;
-	gboolean ok = FALSE;
-
-	if (!src || !TIFFSetDirectory(src, copy->page[k])) {
-		set_error(w, "cannot read '%s'", copy->path);
-		goto out;
-	}
 	guint16 photometric = 0, ss_h = 2, ss_v = 2;
 	guint32 n_tables = 0;
 	void *tables = NULL;
@@ -423,6 +423,40 @@ copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	if (TIFFGetField(src, TIFFTAG_JPEGTABLES, &n_tables, &tables) &&
 		n_tables > 0)
 		TIFFSetField(w->tiff, TIFFTAG_JPEGTABLES, n_tables, tables);
+}
+
+/* Opens @copy's source at output level @k's directory, or NULL. */
+static TIFF *
+open_source_level(Writer *w, const SpTileCopy *copy, int k)
+{
+	TIFF *src = _sp_tiff_open(copy->path, "rmO");
+
+	if (!src || !TIFFSetDirectory(src, (tdir_t) copy->page[k])) {
+		if (src)
+			TIFFClose(src);
+		g_mutex_lock(&w->lock);
+		set_error(w, "cannot read '%s'", copy->path);
+		g_mutex_unlock(&w->lock);
+		return NULL;
+	}
+	return src;
+}
+
+/* Copies the compressed tiles of output level @k from the source TIFF,
+ * with the tags they need to decode, and writes the directory. */
+static gboolean
+copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
+	double mpp_y)
+{
+	Level *l = &w->levels[k];
+	TIFF *src;
+	g_autofree unsigned char *buf = NULL;
+	tmsize_t cap = 0;
+	gboolean ok = FALSE;
+
+	if (!(src = open_source_level(w, copy, k)))
+		return FALSE;
+	set_source_fields(w, k, src, mpp_x, mpp_y);
 
 	for (int ty = 0; ty < l->tiles_down; ty++)
 		for (int tx = 0; tx < l->tiles_across; tx++) {
@@ -456,8 +490,7 @@ copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	}
 	ok = TRUE;
 out:
-	if (src)
-		TIFFClose(src);
+	TIFFClose(src);
 	return ok;
 }
 
@@ -480,6 +513,100 @@ copy_levels_thread(gpointer data)
 	return NULL;
 }
 
+/* Re-cut levels: work items are stripes of RETILE_STRIPE output tile
+ * columns of one level, taken in order by every worker; within a stripe a
+ * worker goes down the rows, so each source tile is decoded about once
+ * (its retiler keeps the last few). Level 0's tiles go into the file,
+ * lower levels' to the spool. */
+#define RETILE_STRIPE 8
+
+typedef struct {
+	Writer *w;
+	const SpTileCopy *copy;
+	int from, to;         /* levels from … to - 1 */
+	int first_item[33];   /* per level from … to: its first work item */
+	gint next;            /* the next work item */
+} RetileJob;
+
+static gpointer
+retile_thread(gpointer data)
+{
+	RetileJob *job = data;
+	Writer *w = job->w;
+	const SpTileCopy *copy = job->copy;
+	SpRetiler *r = NULL;
+	GError *error = NULL;
+	int level = -1, t = w->tile;
+
+	for (;;) {
+		int item = g_atomic_int_add(&job->next, 1);
+		int k = job->from;
+
+		if (item >= job->first_item[job->to - job->from])
+			break;
+		g_mutex_lock(&w->lock);
+		gboolean failed = w->error != NULL;
+		g_mutex_unlock(&w->lock);
+		if (failed)
+			break;
+		while (item >= job->first_item[k + 1 - job->from])
+			k++;
+		if (k != level) {
+			_sp_retiler_free(r);
+			if (!(r = _sp_retiler_new(copy->path, copy->page[k], t, &error)))
+				break;
+			level = k;
+		}
+
+		Level *l = &w->levels[k];
+		int left = (item - job->first_item[k - job->from]) * RETILE_STRIPE;
+		int right = MIN(left + RETILE_STRIPE, l->tiles_across);
+		for (int ty = 0; ty < l->tiles_down && !error; ty++) {
+			for (int tx = left; tx < right; tx++) {
+				const unsigned char *bytes;
+				unsigned long size;
+				gboolean copied, ok = TRUE;
+				ttile_t index = (ttile_t) ty * l->tiles_across + tx;
+
+				if (!_sp_retiler_tile(r, copy->x[k] + tx * t,
+						copy->y[k] + ty * t, &bytes, &size, &copied, &error))
+					break;
+				g_mutex_lock(&w->lock);
+				if (k == 0)
+					ok = TIFFWriteRawTile(w->tiff, index, (void *) bytes,
+							 (tmsize_t) size) >= 0;
+				else {
+					l->spool[index].offset = w->spool_size;
+					l->spool[index].size = (guint32) size;
+					ok = fwrite(bytes, 1, size, w->spool) == size;
+					w->spool_size += size;
+				}
+				if (!ok)
+					set_error(w, "cannot write level %d: %s", k,
+						g_strerror(errno));
+				if (copied)
+					w->copied_bytes += size;
+				g_mutex_unlock(&w->lock);
+				if (!ok)
+					goto out;
+			}
+			if (!error)
+				report_tiles(w, right - left);
+		}
+		if (error)
+			break;
+	}
+out:
+	if (error) {
+		g_mutex_lock(&w->lock);
+		set_error(w, "%s", error->message);
+		g_mutex_unlock(&w->lock);
+		g_error_free(error);
+	}
+	_sp_retiler_free(r);
+	return NULL;
+}
+
 gboolean
 _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	const SpTileCopy *copy, int tile, int quality, gboolean pyramid,
@@ -489,8 +616,12 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	Writer w = { 0 };
 	gboolean ok = FALSE;
 	int first = copy ? copy->n_levels : 0; /* the first level from pixels */
+	int n_bytes = copy ? MIN(copy->n_bytes, first) : 0; /* copied as is */
 	GThread *copier = NULL;
 	CopyJob job = { .ok = TRUE };
+	RetileJob retile = { 0 };
+	GThread *retilers[8];
+	int n_retilers = 0;
 
 	if (in && (in->BandFmt != VIPS_FORMAT_UCHAR ||
 				  (in->Bands != 1 && in->Bands != 3))) {
@@ -533,6 +664,7 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	w.n_levels = levels->len;
 	w.levels = (Level *) g_array_free(levels, FALSE);
 	first = MIN(first, w.n_levels);
+	n_bytes = MIN(n_bytes, first);
 	if (first < w.n_levels && (!in || in->Xsize != w.levels[first].width ||
 								  in->Ysize != w.levels[first].height)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
@@ -540,7 +672,7 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 			path, first);
 		goto out;
 	}
-	for (int k = first; k < w.n_levels; k++) {
+	for (int k = n_bytes; k < w.n_levels; k++) {
 		size_t n = (size_t) w.levels[k].tiles_across * w.levels[k].tiles_down;
 
 		if (k > first)
@@ -556,34 +688,62 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		goto restore;
 	}
 
-	/* levels copied from the source go first, each in its directory; the
-	 * copy is I/O, so it runs on its own thread beside the decoding of
-	 * the first computed level, whose tiles all go to the spool */
-	job = (CopyJob) { &w, copy, first, mpp_x, mpp_y, TRUE };
-	if (first > 0)
+	/* every level not copied byte for byte, but level 0, is spooled */
+	if (w.n_levels > MAX(n_bytes, 1)) {
+		/* beside the output, so a full disk shows up here too */
+		g_autofree char *dir = g_path_get_dirname(path);
+		g_autofree char *tmpl = g_build_filename(dir, ".sp-spool-XXXXXX", NULL);
+		int fd = g_mkstemp(tmpl);
+		if (fd < 0 || !(w.spool = fdopen(fd, "w+b"))) {
+			int err = errno;
+			if (fd >= 0)
+				close(fd);
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"save: cannot create a spool file beside '%s': %s", path,
+				g_strerror(err));
+			goto restore;
+		}
+		unlink(tmpl);
+	}
+	/* level 0's directory, when its tiles are written as they come */
+	if (n_bytes == 0) {
+		if (first > 0) {
+			TIFF *src = open_source_level(&w, copy, 0);
+			if (!src)
+				goto fail;
+			set_source_fields(&w, 0, src, mpp_x, mpp_y);
+			TIFFClose(src);
+		}
+		else
+			set_directory_fields(&w, 0, mpp_x, mpp_y);
+	}
+
+	w.tiles_total = first < w.n_levels ?
+		w.levels[first].tiles_across * w.levels[first].tiles_down :
+		0;
+	for (int k = n_bytes; k < first; k++)
+		w.tiles_total += w.levels[k].tiles_across * w.levels[k].tiles_down;
+
+	/* levels copied byte for byte go first, each in its directory; the
+	 * copy is I/O, so it runs on its own thread beside the re-cut levels
+	 * (a worker per core) and the decoding of the first computed level */
+	job = (CopyJob) { &w, copy, n_bytes, mpp_x, mpp_y, TRUE };
+	if (n_bytes > 0)
 		copier = g_thread_new("sp-tile-copy", copy_levels_thread, &job);
+	if (first > n_bytes) {
+		retile.w = &w;
+		retile.copy = copy;
+		retile.from = n_bytes;
+		retile.to = first;
+		for (int k = n_bytes; k < first; k++)
+			retile.first_item[k + 1 - n_bytes] = retile.first_item[k - n_bytes] +
+				(w.levels[k].tiles_across + RETILE_STRIPE - 1) / RETILE_STRIPE;
+		n_retilers = MAX(1, MIN(8, g_get_num_processors()));
+		for (int i = 0; i < n_retilers; i++)
+			retilers[i] = g_thread_new("sp-retile", retile_thread, &retile);
+	}
 
 	if (first < w.n_levels) {
-		if (w.n_levels - first > 1 || first > 0) {
-			/* beside the output, so a full disk shows up here too */
-			g_autofree char *dir = g_path_get_dirname(path);
-			g_autofree char *tmpl =
-				g_build_filename(dir, ".sp-spool-XXXXXX", NULL);
-			int fd = g_mkstemp(tmpl);
-			if (fd < 0 || !(w.spool = fdopen(fd, "w+b"))) {
-				int err = errno;
-				if (fd >= 0)
-					close(fd);
-				g_set_error(error, SP_ERROR, SP_ERROR_IO,
-					"save: cannot create a spool file beside '%s': %s", path,
-					g_strerror(err));
-				goto restore;
-			}
-			unlink(tmpl);
-		}
-		if (first == 0)
-			set_directory_fields(&w, 0, mpp_x, mpp_y);
-
 		/* vertical stripes, each a tile times a power of two wide, so
 		 * every level's tile grid lines up with the stripe edges and a
 		 * parent tile is finished within its stripe; the tiles of
@@ -591,11 +751,10 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		int stripe = tile;
 		while (stripe < SP_STRIPE_WIDTH)
 			stripe *= 2;
-		w.tiles_total = w.levels[first].tiles_across * w.levels[first].tiles_down;
 		for (int left = 0; left < in->Xsize && !w.error; left += stripe) {
 			VipsImage *part;
 			int stripe_width = MIN(stripe, in->Xsize - left);
-			int before = g_atomic_int_get(&w.tiles_done);
+			int before = g_atomic_int_get(&w.pixel_tiles_done);
 			int r = vips_extract_area(in, &part, left, 0, stripe_width,
 				in->Ysize, NULL);
 
@@ -614,7 +773,7 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 			 * sink says; otherwise a truncated JPEG gave a "finished"
 			 * file of black tiles and exit status 0. */
 			if (!r && !w.error &&
-				g_atomic_int_get(&w.tiles_done) - before !=
+				g_atomic_int_get(&w.pixel_tiles_done) - before !=
 					(stripe_width + tile - 1) / tile *
 						w.levels[first].tiles_down)
 				r = -1;
@@ -626,30 +785,35 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 				vips_error_clear();
 			}
 		}
-		if (copier) {
-			g_thread_join(copier);
-			copier = NULL;
-		}
-		if (w.error || !job.ok)
-			goto fail;
-		for (int k = first; k < w.n_levels; k++) {
-			if (k > 0) {
-				set_directory_fields(&w, k, mpp_x, mpp_y);
-				if (!copy_spooled_level(&w, k))
-					goto fail;
-			}
-			if (!TIFFWriteDirectory(w.tiff)) {
-				set_error(&w, "cannot write the directory of level %d", k);
-				goto fail;
-			}
-		}
 	}
+	for (int i = 0; i < n_retilers; i++)
+		g_thread_join(retilers[i]);
+	n_retilers = 0;
 	if (copier) {
 		g_thread_join(copier);
 		copier = NULL;
 	}
 	if (w.error || !job.ok)
 		goto fail;
+	for (int k = n_bytes; k < w.n_levels; k++) {
+		if (k > 0) {
+			if (k < first) {
+				TIFF *src = open_source_level(&w, copy, k);
+				if (!src)
+					goto fail;
+				set_source_fields(&w, k, src, mpp_x, mpp_y);
+				TIFFClose(src);
+			}
+			else
+				set_directory_fields(&w, k, mpp_x, mpp_y);
+			if (!copy_spooled_level(&w, k))
+				goto fail;
+		}
+		if (!TIFFWriteDirectory(w.tiff)) {
+			set_error(&w, "cannot write the directory of level %d", k);
+			goto fail;
+		}
+	}
 	/* TIFFClose flushes; a full disk can first show up here */
 	TIFF *t = w.tiff;
 	w.tiff = NULL;
@@ -666,6 +830,12 @@ fail:
 	g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: '%s': %s", path,
 		w.error ? w.error : "write failed");
 restore:
+	/* stop the re-cutting workers at their next stripe */
+	g_mutex_lock(&w.lock);
+	set_error(&w, "stopped");
+	g_mutex_unlock(&w.lock);
+	for (int i = 0; i < n_retilers; i++)
+		g_thread_join(retilers[i]);
 	if (copier)
 		g_thread_join(copier);
 out:

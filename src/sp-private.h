@@ -221,12 +221,43 @@ void _sp_remove_stale_temps(const char *path);
  * level comes from @in (uchar, 1 or 3 bands, exactly that level's size),
  * compressed with TurboJPEG on every core, and the rest are halved from
  * it. mpp 0 = unknown (ResolutionUnit none). */
+/* Output levels taken from a JPEG-tiled source without decoding pixels:
+ * levels 0 … n_bytes - 1 byte for byte (origin on the source's tile grid),
+ * levels n_bytes … n_levels - 1 re-cut in the DCT domain (origin on the
+ * JPEG MCU grid; src/retile.c). The writer computes the rest from pixels. */
 typedef struct {
 	const char *path;      /* the source TIFF */
-	int n_levels;          /* output levels copied */
-	int page[32];          /* source directory of each copied level */
-	int x[32], y[32];      /* tile-aligned origin in that directory */
+	int n_levels;          /* output levels taken from the source */
+	int n_bytes;           /* of them, the first ones copied byte for byte */
+	int page[32];          /* source directory of each such level */
+	int x[32], y[32];      /* origin in that directory, level pixels */
 } SpTileCopy;
+
+/* The JPEG MCU size, in pixels, that a re-cut origin must be a multiple
+ * of: 16 serves 4:2:0, 4:2:2 and 4:4:4 chroma. */
+#define SP_JPEG_MCU 16
+
+/* src/retile.c: output tiles of one source directory re-cut on another
+ * tile grid from the source's quantized DCT coefficients. One per
+ * thread. */
+typedef struct _SpRetiler SpRetiler;
+
+/* Opens directory @page of @path, whose tiles are @tile × @tile baseline
+ * JPEG; errors SP_ERROR_IO / SP_ERROR_FAILED naming the file and
+ * directory (the caller adds the operator). */
+SpRetiler *_sp_retiler_new(const char *path, int page, int tile,
+	GError **error);
+
+/* The compressed output tile whose top-left corner is (@x, @y) in the
+ * source directory's pixels (on its JPEG MCU grid): *@data (owned by @r,
+ * valid until the next call) and *@size bytes, an abbreviated JPEG stream
+ * for the source's JPEGTables. *@copied is TRUE when (@x, @y) is on the
+ * tile grid and the bytes are the source tile's own. */
+gboolean _sp_retiler_tile(SpRetiler *r, int x, int y,
+	const unsigned char **data, unsigned long *size, gboolean *copied,
+	GError **error);
+
+void _sp_retiler_free(SpRetiler *r);
 
 typedef void (*SpWriteProgress)(int percent, void *user_data);
 

@@ -711,6 +711,50 @@ test_writer_edges(void)
 	g_assert_cmpint(live_objects(), ==, 0);
 }
 
+/* The largest difference between page @page of @out and the region at
+ * (@ox, @oy) of page @src_page of @src, over the pixels at least 2 pixels
+ * away from both tile grids (@tile in @out's pixels, the same tile size
+ * offset by the origin in @src's), where JPEG chroma upsampling sees other
+ * neighbours. 0 when a re-cut level holds the source's DCT blocks. */
+static int
+interior_max_diff(const char *out, int page, const char *src, int src_page,
+	int ox, int oy, int tile)
+{
+	VipsImage *a, *b, *cb;
+	size_t na, nb;
+	int worst = 0;
+
+	g_assert_cmpint(vips_tiffload(out, &a, "page", page, NULL), ==, 0);
+	g_assert_cmpint(vips_tiffload(src, &b, "page", src_page, NULL), ==, 0);
+	g_assert_cmpint(vips_extract_area(b, &cb, ox, oy, a->Xsize, a->Ysize,
+						NULL),
+		==, 0);
+	VipsPel *pa = vips_image_write_to_memory(a, &na);
+	VipsPel *pb = vips_image_write_to_memory(cb, &nb);
+	g_assert_cmpuint(na, ==, nb);
+	int w = a->Xsize, h = a->Ysize, bands = a->Bands;
+#define NEAR_EDGE(v) ((v) % tile < 2 || (v) % tile >= tile - 2)
+	for (int y = 0; y < h; y++) {
+		if (NEAR_EDGE(y) || NEAR_EDGE(y + oy))
+			continue;
+		for (int x = 0; x < w; x++) {
+			if (NEAR_EDGE(x) || NEAR_EDGE(x + ox))
+				continue;
+			for (int c = 0; c < bands; c++) {
+				size_t i = ((size_t) y * w + x) * bands + c;
+				worst = MAX(worst, abs((int) pa[i] - (int) pb[i]));
+			}
+		}
+	}
+#undef NEAR_EDGE
+	g_free(pa);
+	g_free(pb);
+	g_object_unref(cb);
+	g_object_unref(b);
+	g_object_unref(a);
+	return worst;
+}
+
 static void
 test_copy_tiles(void)
 {
@@ -726,7 +770,13 @@ test_copy_tiles(void)
 	g_assert_no_error(error);
 	g_assert_true(sp_node_run(save, &error));
 	g_assert_no_error(error);
+	/* levels 0 and 1 copied; level 2, at origin 32, is off the 64-px
+	 * grid but on the 16-px MCU grid: re-cut (the source's level 3, 150 ×
+	 * 112, has a downsample of 8.02, not the 8 output level 3 needs) */
 	g_assert_nonnull(strstr(sp_node_get_report(save), "copied 2 levels"));
+	g_assert_nonnull(strstr(sp_node_get_report(save), "re-cut 1 more"));
+	g_assert_cmpint(interior_max_diff(out, 1, path, 1, 64, 64, 64), ==, 0);
+	g_assert_cmpint(interior_max_diff(out, 2, path, 2, 32, 32, 64), ==, 0);
 
 	/* level 0's compressed tiles are byte-identical to the source's */
 	TIFF *src = TIFFOpen(path, "r"), *dst = TIFFOpen(out, "r");
@@ -766,6 +816,40 @@ test_copy_tiles(void)
 	g_assert_no_error(error);
 	g_assert_true(sp_node_run(any, &error));
 	g_assert_null(sp_node_get_report(any));
+
+	/* on the MCU grid, off the tile grid: copy refuses, auto re-cuts level
+	 * 0 (and level 1, at 40,24, is computed from pixels) */
+	SpNode *mcu = sp_crop(load, 80, 48, 500, 400, &error, NULL);
+	g_assert_null(sp_save(mcu, out, &error, "compression", "copy", NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_FORMAT);
+	g_clear_error(&error);
+	SpNode *recut = sp_save(mcu, out, &error, "compression", "auto", NULL);
+	g_assert_no_error(error);
+	g_assert_true(sp_node_run(recut, &error));
+	g_assert_no_error(error);
+	g_assert_nonnull(strstr(sp_node_get_report(recut), "copied 0 levels"));
+	g_assert_nonnull(strstr(sp_node_get_report(recut), "re-cut 1 more"));
+	g_assert_cmpint(interior_max_diff(out, 0, path, 0, 80, 48, 64), ==, 0);
+	g_autofree char *recut_sizes = level_sizes(out);
+	g_assert_cmpstr(recut_sizes, ==, "500x400 250x200 125x100 62x50");
+	/* the whole of level 0 within JPEG tolerance of the source, edges
+	 * included */
+	{
+		VipsImage *a, *b, *cb, *d, *ad;
+		double mad;
+
+		g_assert_cmpint(vips_tiffload(out, &a, "page", 0, NULL), ==, 0);
+		g_assert_cmpint(vips_tiffload(path, &b, "page", 0, NULL), ==, 0);
+		g_assert_cmpint(vips_extract_area(b, &cb, 80, 48, 500, 400, NULL),
+			==, 0);
+		g_assert_cmpint(vips_subtract(a, cb, &d, NULL), ==, 0);
+		g_assert_cmpint(vips_abs(d, &ad, NULL), ==, 0);
+		g_assert_cmpint(vips_avg(ad, &mad, NULL), ==, 0);
+		g_assert_cmpfloat(mad, <, 0.05);
+		VipsImage *all[] = { ad, d, cb, b, a };
+		for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+			g_object_unref(all[i]);
+	}
 
 	/* a pixel operator in between */
 	SpNode *mask = sp_threshold(crop, &error, "value", 10.0, NULL);

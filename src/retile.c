@@ -1,0 +1,526 @@
+/* JPEG tiles re-cut on a new tile grid without decoding pixels.
+ *
+ * A crop whose origin is not on the source's tile grid but is on its JPEG
+ * MCU grid (16 pixels for 4:2:0 chroma, 8 for 4:4:4) covers each output
+ * tile with parts of up to four source tiles, and those parts are whole
+ * 8 × 8 DCT blocks of every component. So an output tile can be put
+ * together from the source's quantized DCT coefficients, block for block,
+ * and only entropy-coded again: no inverse DCT, no colour conversion, no
+ * re-quantization, hence no generation loss, and a fraction of the work
+ * of decoding and re-encoding pixels. This is what `jpegtran -crop` does
+ * for one image (libjpeg-turbo's transupp.c, lossless crop); here many
+ * source tiles are read once each and stitched into many output tiles.
+ *
+ * Reading uses libjpeg's coefficient API (jpeg_read_coefficients), writing
+ * jpeg_write_coefficients. Each tile of the output is an abbreviated JPEG
+ * stream that uses the source level's JPEGTables: the quantization tables
+ * are the source's by construction, and the source's Huffman tables are
+ * reused when they code every symbol baseline JPEG can produce (the
+ * standard tables do); otherwise each tile gets optimal Huffman tables of
+ * its own (a DHT segment in the tile, which decoders read in place of the
+ * JPEGTables' ones).
+ *
+ * Decoded, a re-cut tile equals the source's pixels except at most a
+ * pixel from the new tile edges, where chroma upsampling sees different
+ * neighbours, exactly as with jpegtran.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <tiffio.h>
+
+#include "sp-private.h"
+
+#define CACHE_TILES 32
+
+/* One source tile's quantized coefficients, per component, row-major
+ * blocks. */
+typedef struct {
+	gint64 key;           /* tile row << 32 | tile column, -1 free */
+	guint64 used;         /* LRU stamp */
+	JBLOCK *blocks[MAX_COMPONENTS];
+} CachedTile;
+
+typedef struct {
+	struct jpeg_error_mgr pub;
+	jmp_buf jmp;
+	char message[JMSG_LENGTH_MAX];
+} ErrorMgr;
+
+struct _SpRetiler {
+	const char *path;
+	int page;
+	TIFF *tiff;           /* this thread's handle on the source */
+	int tile;             /* source and output tile size */
+	int tiles_across, tiles_down; /* of the source level */
+
+	struct jpeg_decompress_struct d;
+	struct jpeg_compress_struct c;
+	ErrorMgr derr, cerr;
+	gboolean d_ok, c_ok;
+	gboolean c_ready;     /* compressor parameters set from the source */
+
+	int n_comp;
+	int bw[MAX_COMPONENTS], bh[MAX_COMPONENTS]; /* blocks per tile */
+	int mcu_w, mcu_h;     /* pixels */
+
+	unsigned char *raw;   /* a source tile's compressed bytes */
+	tmsize_t raw_cap;
+	struct jpeg_destination_mgr dest; /* into out */
+	unsigned char *out;   /* the last output tile */
+	size_t out_cap;
+
+	CachedTile cache[CACHE_TILES];
+	guint64 clock;
+};
+
+static void
+error_exit(j_common_ptr cinfo)
+{
+	ErrorMgr *e = (ErrorMgr *) cinfo->err;
+
+	(*cinfo->err->format_message)(cinfo, e->message);
+	longjmp(e->jmp, 1);
+}
+
+static void
+silent(j_common_ptr cinfo, int level)
+{
+}
+
+/* A destination that grows r->out, kept from tile to tile. */
+static void
+dest_init(j_compress_ptr c)
+{
+	SpRetiler *r = c->client_data;
+
+	c->dest->next_output_byte = r->out;
+	c->dest->free_in_buffer = r->out_cap;
+}
+
+static boolean
+dest_empty(j_compress_ptr c)
+{
+	SpRetiler *r = c->client_data;
+	size_t used = r->out_cap;
+
+	r->out_cap *= 2;
+	r->out = g_realloc(r->out, r->out_cap);
+	c->dest->next_output_byte = r->out + used;
+	c->dest->free_in_buffer = r->out_cap - used;
+	return TRUE;
+}
+
+static void
+dest_term(j_compress_ptr c)
+{
+}
+
+void
+_sp_retiler_free(SpRetiler *r)
+{
+	if (!r)
+		return;
+	if (r->d_ok)
+		jpeg_destroy_decompress(&r->d);
+	if (r->c_ok)
+		jpeg_destroy_compress(&r->c);
+	if (r->tiff)
+		TIFFClose(r->tiff);
+	for (int i = 0; i < CACHE_TILES; i++)
+		for (int c = 0; c < MAX_COMPONENTS; c++)
+			g_free(r->cache[i].blocks[c]);
+	g_free(r->raw);
+	g_free(r->out);
+	g_free(r);
+}
+
+SpRetiler *
+_sp_retiler_new(const char *path, int page, int tile, GError **error)
+{
+	SpRetiler *r = g_new0(SpRetiler, 1);
+	guint32 n_tables = 0;
+	void *tables = NULL;
+	guint32 tw = 0, th = 0, w = 0, h = 0;
+
+	r->path = path;
+	r->page = page;
+	r->tile = tile;
+	for (int i = 0; i < CACHE_TILES; i++)
+		r->cache[i].key = -1;
+	if (!(r->tiff = _sp_tiff_open(path, "rmO")) ||
+		!TIFFSetDirectory(r->tiff, (tdir_t) page)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"cannot read directory %d of '%s'", page, path);
+		goto fail;
+	}
+	TIFFGetField(r->tiff, TIFFTAG_TILEWIDTH, &tw);
+	TIFFGetField(r->tiff, TIFFTAG_TILELENGTH, &th);
+	TIFFGetField(r->tiff, TIFFTAG_IMAGEWIDTH, &w);
+	TIFFGetField(r->tiff, TIFFTAG_IMAGELENGTH, &h);
+	if ((int) tw != tile || (int) th != tile) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"'%s' directory %d has %u × %u tiles, not %d × %d", path,
+			page, tw, th, tile, tile);
+		goto fail;
+	}
+	r->tiles_across = (int) ((w + tw - 1) / tw);
+	r->tiles_down = (int) ((h + th - 1) / th);
+
+	r->d.err = jpeg_std_error(&r->derr.pub);
+	r->derr.pub.error_exit = error_exit;
+	r->derr.pub.emit_message = silent;
+	r->c.err = jpeg_std_error(&r->cerr.pub);
+	r->cerr.pub.error_exit = error_exit;
+	r->cerr.pub.emit_message = silent;
+	if (setjmp(r->derr.jmp)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"the JPEGTables of '%s' directory %d: %s", path, page,
+			r->derr.message);
+		goto fail;
+	}
+	jpeg_create_decompress(&r->d);
+	r->d_ok = TRUE;
+	/* the level's shared tables, kept by the decompressor for every
+	 * abbreviated tile stream after them */
+	if (TIFFGetField(r->tiff, TIFFTAG_JPEGTABLES, &n_tables, &tables) &&
+		n_tables > 0) {
+		jpeg_mem_src(&r->d, tables, n_tables);
+		jpeg_read_header(&r->d, FALSE);
+	}
+	jpeg_create_compress(&r->c);
+	r->c_ok = TRUE;
+	r->c.client_data = r;
+	r->out_cap = 64 << 10;
+	r->out = g_malloc(r->out_cap);
+	r->dest.init_destination = dest_init;
+	r->dest.empty_output_buffer = dest_empty;
+	r->dest.term_destination = dest_term;
+	r->c.dest = &r->dest;
+	return r;
+
+fail:
+	_sp_retiler_free(r);
+	return NULL;
+}
+
+/* Whether Huffman table @t codes every symbol a baseline 8-bit encoder can
+ * emit: DC categories 0 … 11; AC run/size pairs with size 1 … 10, EOB and
+ * ZRL. */
+static gboolean
+huff_complete(const JHUFF_TBL *t, gboolean dc)
+{
+	gboolean seen[256] = { FALSE };
+	int n = 0;
+
+	if (!t)
+		return FALSE;
+	for (int i = 1; i <= 16; i++)
+		n += t->bits[i];
+	for (int i = 0; i < n && i < 256; i++)
+		seen[t->huffval[i]] = TRUE;
+	if (dc) {
+		for (int s = 0; s <= 11; s++)
+			if (!seen[s])
+				return FALSE;
+		return TRUE;
+	}
+	if (!seen[0x00] || !seen[0xF0])
+		return FALSE;
+	for (int run = 0; run < 16; run++)
+		for (int size = 1; size <= 10; size++)
+			if (!seen[run << 4 | size])
+				return FALSE;
+	return TRUE;
+}
+
+static void
+copy_huff(j_compress_ptr c, JHUFF_TBL **to, const JHUFF_TBL *from)
+{
+	if (!*to)
+		*to = jpeg_alloc_huff_table((j_common_ptr) c);
+	memcpy((*to)->bits, from->bits, sizeof(from->bits));
+	memcpy((*to)->huffval, from->huffval, sizeof(from->huffval));
+}
+
+/* Sets the compressor up from the decompressor, which has just read a
+ * source tile's header: same components, sampling, quantization and
+ * Huffman tables. Inside the decompressor's setjmp. */
+static gboolean
+setup_compressor(SpRetiler *r, GError **error)
+{
+	j_decompress_ptr d = &r->d;
+	j_compress_ptr c = &r->c;
+	gboolean reuse = TRUE;
+
+	if (d->progressive_mode || d->arith_code || d->data_precision != 8) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"'%s' directory %d: the JPEG tiles are not baseline "
+			"8-bit Huffman-coded",
+			r->path, r->page);
+		return FALSE;
+	}
+	if ((int) d->image_width != r->tile || (int) d->image_height != r->tile) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"'%s' directory %d: a JPEG tile is %u × %u, not %d × %d",
+			r->path, r->page, d->image_width, d->image_height, r->tile,
+			r->tile);
+		return FALSE;
+	}
+	jpeg_copy_critical_parameters(d, c);
+	c->write_JFIF_header = FALSE;
+	c->write_Adobe_marker = FALSE;
+	r->n_comp = d->num_components;
+	r->mcu_w = 8 * d->max_h_samp_factor;
+	r->mcu_h = 8 * d->max_v_samp_factor;
+	if (r->tile % r->mcu_w || r->tile % r->mcu_h) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"'%s' directory %d: tile size %d is not a whole number "
+			"of %d × %d JPEG MCUs",
+			r->path, r->page, r->tile, r->mcu_w, r->mcu_h);
+		return FALSE;
+	}
+	for (int i = 0; i < r->n_comp; i++) {
+		jpeg_component_info *dc = &d->comp_info[i];
+		jpeg_component_info *cc = &c->comp_info[i];
+
+		r->bw[i] = r->tile / r->mcu_w * dc->h_samp_factor;
+		r->bh[i] = r->tile / r->mcu_h * dc->v_samp_factor;
+		cc->dc_tbl_no = dc->dc_tbl_no;
+		cc->ac_tbl_no = dc->ac_tbl_no;
+		if (!huff_complete(d->dc_huff_tbl_ptrs[dc->dc_tbl_no], TRUE) ||
+			!huff_complete(d->ac_huff_tbl_ptrs[dc->ac_tbl_no], FALSE))
+			reuse = FALSE;
+	}
+	if (reuse)
+		for (int i = 0; i < NUM_HUFF_TBLS; i++) {
+			if (d->dc_huff_tbl_ptrs[i])
+				copy_huff(c, &c->dc_huff_tbl_ptrs[i], d->dc_huff_tbl_ptrs[i]);
+			if (d->ac_huff_tbl_ptrs[i])
+				copy_huff(c, &c->ac_huff_tbl_ptrs[i], d->ac_huff_tbl_ptrs[i]);
+		}
+	c->optimize_coding = !reuse;
+	r->c_ready = TRUE;
+	return TRUE;
+}
+
+/* Decodes source tile @index (@size bytes in r->raw) into @e's blocks. */
+static gboolean
+decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
+	GError **error)
+{
+	j_decompress_ptr d = &r->d;
+	if (setjmp(r->derr.jmp)) {
+		jpeg_abort_decompress(d);
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"tile %u of '%s' directory %d: %s", (unsigned) index,
+			r->path, r->page, r->derr.message);
+		return FALSE;
+	}
+	jpeg_mem_src(d, r->raw, (unsigned long) size);
+	jpeg_read_header(d, TRUE);
+	if (!r->c_ready) {
+		if (!setup_compressor(r, error)) {
+			jpeg_abort_decompress(d);
+			return FALSE;
+		}
+	}
+	else if ((int) d->image_width != r->tile ||
+		(int) d->image_height != r->tile || d->num_components != r->n_comp ||
+		8 * d->max_h_samp_factor != r->mcu_w ||
+		8 * d->max_v_samp_factor != r->mcu_h) {
+		jpeg_abort_decompress(d);
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"tile %u of '%s' directory %d is coded unlike the "
+			"level's other tiles",
+			(unsigned) index, r->path, r->page);
+		return FALSE;
+	}
+	jvirt_barray_ptr *coefs = jpeg_read_coefficients(d);
+	for (int c = 0; c < r->n_comp; c++) {
+		size_t row = (size_t) r->bw[c];
+
+		if (!e->blocks[c])
+			e->blocks[c] = g_new(JBLOCK, row * r->bh[c]);
+		for (int by = 0; by < r->bh[c]; by++) {
+			JBLOCKARRAY a = (*d->mem->access_virt_barray)((j_common_ptr) d,
+				coefs[c], (JDIMENSION) by, 1, FALSE);
+			memcpy(e->blocks[c] + by * row, a[0], row * sizeof(JBLOCK));
+		}
+	}
+	jpeg_finish_decompress(d);
+	return TRUE;
+}
+
+/* The coefficients of source tile (@sx, @sy), decoded on first use; NULL
+ * blocks for a tile beyond the source's grid (read as zeros: mid-grey,
+ * outside the image anyway). */
+static CachedTile *
+source_tile(SpRetiler *r, int sx, int sy, GError **error)
+{
+	static CachedTile none;
+	gint64 key = (gint64) sy << 32 | (guint32) sx;
+	CachedTile *e = NULL;
+
+	if (sx < 0 || sy < 0 || sx >= r->tiles_across || sy >= r->tiles_down)
+		return &none;
+	r->clock++;
+	for (int i = 0; i < CACHE_TILES; i++)
+		if (r->cache[i].key == key) {
+			r->cache[i].used = r->clock;
+			return &r->cache[i];
+		}
+	/* the least recently used entry */
+	e = &r->cache[0];
+	for (int i = 1; i < CACHE_TILES; i++)
+		if (r->cache[i].used < e->used)
+			e = &r->cache[i];
+	e->key = -1;
+
+	ttile_t index = TIFFComputeTile(r->tiff, (guint32) sx * r->tile,
+		(guint32) sy * r->tile, 0, 0);
+	tmsize_t size = (tmsize_t) TIFFGetStrileByteCount(r->tiff, index);
+	if (size <= 0 || size > (64 << 20)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"tile %u of '%s' directory %d is missing or has an "
+			"absurd size",
+			(unsigned) index, r->path, r->page);
+		return NULL;
+	}
+	if (size > r->raw_cap) {
+		g_free(r->raw);
+		r->raw = g_malloc(size);
+		r->raw_cap = size;
+	}
+	if (TIFFReadRawTile(r->tiff, index, r->raw, size) != size) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"cannot read tile %u of '%s' directory %d",
+			(unsigned) index, r->path, r->page);
+		return NULL;
+	}
+
+	if (!decode_tile(r, e, index, size, error))
+		return NULL;
+	e->key = key;
+	e->used = r->clock;
+	return e;
+}
+
+gboolean
+_sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
+	unsigned long *size, gboolean *copied, GError **error)
+{
+	int t = r->tile;
+	int sx = x / t, sy = y / t; /* the top-left source tile */
+	CachedTile *q[2][2];
+
+	*copied = FALSE;
+	/* on the grid: the source's tile itself, byte for byte */
+	if (x % t == 0 && y % t == 0) {
+		ttile_t index = TIFFComputeTile(r->tiff, (guint32) x, (guint32) y,
+			0, 0);
+		tmsize_t n = (tmsize_t) TIFFGetStrileByteCount(r->tiff, index);
+
+		if (sx >= r->tiles_across || sy >= r->tiles_down || n <= 0 ||
+			n > (64 << 20)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+				"tile %u of '%s' directory %d is missing or has an "
+				"absurd size",
+				(unsigned) index, r->path, r->page);
+			return FALSE;
+		}
+		if (n > r->raw_cap) {
+			g_free(r->raw);
+			r->raw = g_malloc(n);
+			r->raw_cap = n;
+		}
+		if (TIFFReadRawTile(r->tiff, index, r->raw, n) != n) {
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"cannot read tile %u of '%s' directory %d",
+				(unsigned) index, r->path, r->page);
+			return FALSE;
+		}
+		*data = r->raw;
+		*size = (unsigned long) n;
+		*copied = TRUE;
+		return TRUE;
+	}
+
+	for (int j = 0; j < 2; j++)
+		for (int i = 0; i < 2; i++)
+			if (!(q[j][i] = source_tile(r, sx + i, sy + j, error)))
+				return FALSE;
+	/* the first decode set the MCU size: the offsets must be whole MCUs */
+	int dx = x % t, dy = y % t;
+	if (dx % r->mcu_w || dy % r->mcu_h) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"origin %d,%d in '%s' directory %d is not on the "
+			"%d × %d JPEG MCU grid",
+			x, y, r->path, r->page, r->mcu_w, r->mcu_h);
+		return FALSE;
+	}
+
+	j_compress_ptr c = &r->c;
+	jvirt_barray_ptr arrays[MAX_COMPONENTS];
+	if (setjmp(r->cerr.jmp)) {
+		jpeg_abort_compress(c);
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"re-cutting a tile of '%s' directory %d: %s", r->path,
+			r->page, r->cerr.message);
+		return FALSE;
+	}
+	for (int k = 0; k < r->n_comp; k++)
+		arrays[k] = (*c->mem->request_virt_barray)((j_common_ptr) c,
+			JPOOL_IMAGE, FALSE, (JDIMENSION) r->bw[k], (JDIMENSION) r->bh[k],
+			(JDIMENSION) c->comp_info[k].v_samp_factor);
+	jpeg_write_coefficients(c, arrays);
+	/* the quantization tables (and the Huffman ones when reused) are the
+	 * JPEGTables': leave them out of the tile */
+	for (int i = 0; i < NUM_QUANT_TBLS; i++)
+		if (c->quant_tbl_ptrs[i])
+			c->quant_tbl_ptrs[i]->sent_table = TRUE;
+	if (!c->optimize_coding)
+		for (int i = 0; i < NUM_HUFF_TBLS; i++) {
+			if (c->dc_huff_tbl_ptrs[i])
+				c->dc_huff_tbl_ptrs[i]->sent_table = TRUE;
+			if (c->ac_huff_tbl_ptrs[i])
+				c->ac_huff_tbl_ptrs[i]->sent_table = TRUE;
+		}
+
+	for (int k = 0; k < r->n_comp; k++) {
+		int bw = r->bw[k], bh = r->bh[k];
+		/* the offset in this component's blocks */
+		int ox = dx / r->mcu_w * c->comp_info[k].h_samp_factor;
+		int oy = dy / r->mcu_h * c->comp_info[k].v_samp_factor;
+
+		for (int by = 0; by < bh; by++) {
+			JBLOCKARRAY a = (*c->mem->access_virt_barray)((j_common_ptr) c,
+				arrays[k], (JDIMENSION) by, 1, TRUE);
+			int sby = oy + by, j = sby / bh;
+			const CachedTile *left = q[j][0], *right = q[j][1];
+			int n = bw - ox; /* blocks from the left source tile */
+
+			sby %= bh;
+			if (left->blocks[k])
+				memcpy(a[0], left->blocks[k] + (size_t) sby * bw + ox,
+					n * sizeof(JBLOCK));
+			else
+				memset(a[0], 0, n * sizeof(JBLOCK));
+			if (ox > 0) {
+				if (right->blocks[k])
+					memcpy(a[0] + n, right->blocks[k] + (size_t) sby * bw,
+						ox * sizeof(JBLOCK));
+				else
+					memset(a[0] + n, 0, ox * sizeof(JBLOCK));
+			}
+		}
+	}
+	jpeg_finish_compress(c);
+	*data = r->out;
+	*size = (unsigned long) (r->out_cap - c->dest->free_in_buffer);
+	return TRUE;
+}
