@@ -91,6 +91,20 @@ save_state_free(void *data)
 	g_free(state);
 }
 
+/* The number of levels the pyramid writer makes of a @width × @height
+ * image in @tile² tiles: each half the previous until one tile. */
+static int
+writer_levels(int width, int height, int tile, gboolean pyramid)
+{
+	int n = 1;
+
+	for (; pyramid && !(width <= tile && height <= tile); n++) {
+		width = MAX(1, width / 2);
+		height = MAX(1, height / 2);
+	}
+	return n;
+}
+
 /* Whether the source's compressed tiles can be taken without decoding
  * pixels; if not, *why says why. Fills @state with the levels to take:
  * those whose origin is on the source's tile grid are copied byte for byte
@@ -256,6 +270,32 @@ save_plan(SpNode *node, GError **error)
 			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 				"save: compression=copy is impossible: %s", why);
 			return FALSE;
+		}
+		if (state->copy) {
+			/* the plan, for explain; replaced by what was done */
+			int m = state->tiles.n_levels, nb = state->tiles.n_bytes;
+			g_autofree char *bytes = nb > 0 ?
+				g_strdup_printf("copies level%s 0%s%.0d of the source's "
+								"compressed tiles byte for byte",
+					nb > 1 ? "s" : "", nb > 1 ? "–" : "", nb > 1 ? nb - 1 : 0) :
+				NULL;
+			g_autofree char *recut = m > nb ?
+				g_strdup_printf("re-cuts level%s %d%s%.0d from the source's "
+								"DCT coefficients",
+					m - nb > 1 ? "s" : "", nb, m - nb > 1 ? "–" : "",
+					m - nb > 1 ? m - 1 : 0) :
+				NULL;
+			int n = writer_levels(node->input->geom.width,
+				node->input->geom.height, state->tile,
+				_sp_arg_bool(node, "pyramid"));
+			g_autofree char *rest = m < n ?
+				g_strdup_printf("; computes level%s %d%s%.0d from pixels",
+					n - m > 1 ? "s" : "", m, n - m > 1 ? "–" : "",
+					n - m > 1 ? n - 1 : 0) :
+				g_strdup("");
+			node->report = g_strdup_printf("save: plan: %s%s%s%s",
+				bytes ? bytes : "", bytes && recut ? ", " : "",
+				recut ? recut : "", rest);
 		}
 	}
 	if (format == FORMAT_JPEG &&
@@ -484,13 +524,7 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
 	int m = state->tiles.n_levels;
 	int w = g->width, h = g->height;
 
-	/* the writer's levels: halved until one tile */
-	int n_total = 1;
-	for (int lw = g->width, lh = g->height;
-		 pyramid && !(lw <= state->tile && lh <= state->tile); n_total++) {
-		lw = MAX(1, lw / 2);
-		lh = MAX(1, lh / 2);
-	}
+	int n_total = writer_levels(g->width, g->height, state->tile, pyramid);
 	/* the size of output level m */
 	for (int k = 0; k < m; k++) {
 		w = MAX(1, w / 2);
@@ -514,6 +548,7 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
 		return FALSE;
 	}
 	int nb = state->tiles.n_bytes;
+	g_clear_pointer(&node->report, g_free);
 	if (m > nb)
 		node->report = g_strdup_printf("save: copied %d level%s of compressed "
 									   "tiles from the source without "

@@ -518,7 +518,7 @@ copy_levels_thread(gpointer data)
  * worker goes down the rows, so each source tile is decoded about once
  * (its retiler keeps the last few). Level 0's tiles go into the file,
  * lower levels' to the spool. */
-#define RETILE_STRIPE 8
+#define RETILE_STRIPE 16
 
 typedef struct {
 	Writer *w;

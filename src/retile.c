@@ -35,7 +35,7 @@
 
 #include "sp-private.h"
 
-#define CACHE_TILES 32
+#define CACHE_TILES 40
 
 /* One source tile's quantized coefficients, per component, row-major
  * blocks. */

@@ -169,6 +169,28 @@ for _c in "500 400 2000 1500 ! downsample 4" "501 403 2000 1500 ! downsample mpp
 		psnr_ge "planned $_c" "$O/planned.tif" "$O/exact.tif" 35
 done
 
+# compression=copy on a crop whose level 0 is on the 256-px tile grid and
+# whose lower levels (origins 384, 192, 96) are on the 16-px MCU grid only
+sp explain load "$S" ! crop 768 512 2048 1024 ! save "$O/recut.tif" compression=copy
+cp "$SP_OUT" "$TMPD/plan-copy.txt"
+check "copy plan: level 0 copied, levels 1–3 re-cut, nothing from pixels" \
+	has "$TMPD/plan-copy.txt" "^   save: plan: copies level 0 of the source's compressed tiles byte for byte, re-cuts levels 1–3 from the source's DCT coefficients\$"
+sp load "$S" ! crop 768 512 2048 1024 ! save "$O/recut.tif" compression=copy
+check "copy with re-cut levels: exit 0, says what it did" \
+	has "$SP_ERR" "copied 1 level of compressed tiles .*, re-cut 3 more from their DCT coefficients"
+check "copy with re-cut levels: OpenSlide sees 4 levels" \
+	eq "levels" "2048×1024,1024×512,512×256,256×128" "$(os_levels "$O/recut.tif")"
+vips crop "$S[page=1]" "$O/recut-ref1.tif" 384 256 1024 512
+vips crop "$O/recut.tif[page=1]" "$O/recut-1.tif" 0 0 1024 512
+check "copy: re-cut level 1 decodes to the source's level 1 (MAD <= 0.05, edges only)" \
+	mad_le "re-cut level 1" "$O/recut-1.tif" "$O/recut-ref1.tif" 0.05
+sp explain load "$S" ! crop 784 528 2048 1024 ! save "$O/recut0.tif" compression=auto
+check "auto plan: a level 0 on the MCU grid only is re-cut, the rest from pixels" \
+	has "$SP_OUT" "^   save: plan: re-cuts level 0 from the source's DCT coefficients; computes levels 1–3 from pixels\$"
+sp load "$S" ! crop 784 520 2048 1024 ! save "$O/recut0.tif" compression=copy
+check "copy refuses a level 0 off the tile grid, saying why" \
+	has "$SP_ERR" "compression=copy is impossible: .* level 0: the region's origin 784,520 is not on the source's 256 × 256 tile grid"
+
 # --------------------------------------------------------- crop in µm
 sp load "$S" ! crop 100 100 250 250 units=um ! save "$O/um.tif"
 check "crop 100 100 250 250 units=um at 0.25 µm/px: 1000 × 1000 px" \
