@@ -577,7 +577,7 @@ cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet,
 	/* build every image first, so measurements (Otsu) are reported
 	 * before the long part */
 	VipsImage *image = sp_node_get_image(sp_node_get_input(last), &error);
-	for (SpNode *n = last; n; n = sp_node_get_input(n))
+	for (SpNode *n = last; n && !quiet; n = sp_node_get_input(n))
 		print_report(n);
 	if (!image || !sp_graph_run(graph, &error))
 		code = fail(error);

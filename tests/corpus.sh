@@ -277,6 +277,22 @@ tiff_fails "JPEG tile without its SOI" "$C/corrupt-jpeg-soi.tif" \
 tiff_fails "PNG truncated half way" "$C/trunc-half.png" "^slidepipe: save: '[^']*out\.tif': .*(libpng|read error)"
 tiff_fails "JPEG truncated half way" "$C/trunc-half.jpg" "^slidepipe: save: '[^']*out\.tif': .*Premature end"
 
+# the same damage met by the DCT re-cut (compression=auto on an origin
+# on the 16-px MCU grid but off the 64-px tile grid): libjpeg's
+# coefficient reader fails cleanly
+# recut_fails NAME FILE PATTERN
+recut_fails() {
+	run -q load "$2" ! crop 16 16 64 48 ! save "$O/out.tif" compression=auto
+	one_error "$3" && no_output
+	case_done "$1, re-cut from DCT coefficients: a clear error, nothing written"
+}
+recut_fails "JPEG tile without its SOI" "$C/corrupt-jpeg-soi.tif" \
+	"^slidepipe: save: '[^']*out\.tif': tile 0 of '[^']*corrupt-jpeg-soi\.tif' directory 0: Not a JPEG file"
+recut_fails "JPEGTables with broken Huffman tables" "$C/wrong-jpegtables.tif" \
+	"^slidepipe: save: '[^']*out\.tif': .*wrong-jpegtables\.tif' directory 0: .*Huffman"
+recut_fails "tile offsets 0 (inside the header)" "$C/tile-offsets-zero.tif" \
+	"^slidepipe: save: '[^']*out\.tif': tile 0 of '[^']*tile-offsets-zero\.tif' directory 0: Not a JPEG file"
+
 # damage decoders tolerate (libtiff and libjpeg only warn)
 image_either "JPEG tile data overwritten (decoder warnings)" "$C/corrupt-jpeg-tiles.tif"
 image_either "tile tables with one entry (a sparse slide)" "$C/sparse-tables-short.tif"

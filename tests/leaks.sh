@@ -34,6 +34,8 @@ leak_free "overlay" 0 \
 	load "$TMPD/s.tif" ! downsample 4 ! overlay "$TMPD/p.csv" ! save "$TMPD/v.png"
 leak_free "compression=copy" 0 \
 	load "$TMPD/s.tif" ! crop 256 256 512 256 ! save "$TMPD/c.tif" compression=copy
+leak_free "compression=auto, level 0 re-cut" 0 \
+	load "$TMPD/s.tif" ! crop 272 256 512 300 ! save "$TMPD/r.tif" compression=auto
 leak_free "explain" 0 explain load "$TMPD/s.tif" ! downsample 3
 leak_free "info" 0 info "$TMPD/s.tif"
 leak_free "a region outside the slide" 1 \
