@@ -56,6 +56,7 @@ typedef struct {
 	int tiles_across, tiles_down;
 	Parent **parents;     /* per tile, levels above the first */
 	SpoolEntry *spool;    /* per tile, spooled levels */
+	gint pending;         /* re-cut levels: tiles not yet spooled */
 } Level;
 
 struct _Writer {
@@ -69,8 +70,9 @@ struct _Writer {
 	int first;            /* the level computed from pixels */
 
 	TIFF *tiff;
-	FILE *spool;          /* lower levels' compressed tiles */
-	guint64 spool_size;
+	int spool;            /* lower levels' compressed tiles, or -1 */
+	guint64 spool_size;   /* bytes reserved in it */
+	GCond level_done;     /* a re-cut level's last tile is spooled */
 	guint64 copied_bytes; /* compressed bytes copied from the source */
 
 	GMutex lock;          /* tiff, spool, parents, error */
@@ -135,6 +137,36 @@ seq_stop(void *vseq, void *a, void *b)
 	return 0;
 }
 
+/* Appends tile @index of level @l (@size bytes) to the spool: the place
+ * is reserved under the lock, the bytes written outside it. */
+static gboolean
+spool_append(Writer *w, Level *l, ttile_t index, const void *data,
+	size_t size)
+{
+	g_mutex_lock(&w->lock);
+	guint64 offset = w->spool_size;
+	w->spool_size += size;
+	l->spool[index].offset = offset;
+	l->spool[index].size = (guint32) size;
+	g_mutex_unlock(&w->lock);
+
+	for (size_t done = 0; done < size;) {
+		ssize_t n = pwrite(w->spool, (const char *) data + done, size - done,
+			(off_t) (offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? errno : ENOSPC;
+			g_mutex_lock(&w->lock);
+			set_error(w, "cannot write the level spool: %s", g_strerror(err));
+			g_mutex_unlock(&w->lock);
+			return FALSE;
+		}
+		done += (size_t) n;
+	}
+	return TRUE;
+}
+
 /* Compresses a tile (@pixels with @pitch bytes a row, @cols × @rows
  * valid) and stores it. Edge tiles are padded by repeating the last
  * column and row, which compresses better than black. */
@@ -172,22 +204,12 @@ store_tile(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
 	ttile_t index = (ttile_t) ty * l->tiles_across + tx;
 	gboolean ok = TRUE;
 
+	if (k > 0)
+		return spool_append(w, l, index, out, size);
 	g_mutex_lock(&w->lock);
-	if (k == 0) {
-		if (TIFFWriteRawTile(w->tiff, index, out, size) < 0) {
-			set_error(w, "cannot write a tile: %s", g_strerror(errno));
-			ok = FALSE;
-		}
-	}
-	else {
-		l->spool[index].offset = w->spool_size;
-		l->spool[index].size = size;
-		if (fwrite(out, 1, size, w->spool) != size) {
-			set_error(w, "cannot write the level spool: %s",
-				g_strerror(errno));
-			ok = FALSE;
-		}
-		w->spool_size += size;
+	if (TIFFWriteRawTile(w->tiff, index, out, size) < 0) {
+		set_error(w, "cannot write a tile: %s", g_strerror(errno));
+		ok = FALSE;
 	}
 	g_mutex_unlock(&w->lock);
 	return ok;
@@ -390,10 +412,13 @@ copy_spooled_level(Writer *w, int k)
 			g_free(buf);
 			buf = g_malloc(cap);
 		}
-		if (fseeko(w->spool, (off_t) e->offset, SEEK_SET) != 0 ||
-			fread(buf, 1, e->size, w->spool) != e->size ||
+		if (pread(w->spool, buf, e->size, (off_t) e->offset) !=
+				(ssize_t) e->size ||
 			TIFFWriteRawTile(w->tiff, i, buf, e->size) < 0) {
-			set_error(w, "cannot copy level %d: %s", k, g_strerror(errno));
+			int err = errno;
+			g_mutex_lock(&w->lock);
+			set_error(w, "cannot copy level %d: %s", k, g_strerror(err));
+			g_mutex_unlock(&w->lock);
 			return FALSE;
 		}
 	}
@@ -497,10 +522,45 @@ out:
 typedef struct {
 	Writer *w;
 	const SpTileCopy *copy;
-	int n;
+	int n;                /* levels copied byte for byte */
+	int recut_to;         /* then re-cut levels n … recut_to - 1 */
 	double mpp_x, mpp_y;
 	gboolean ok;
 } CopyJob;
+
+/* Writes re-cut level @k's directory from the spool once the workers have
+ * spooled its last tile, while they go on with the next levels. */
+static gboolean
+write_recut_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
+	double mpp_y)
+{
+	Level *l = &w->levels[k];
+	gboolean failed;
+
+	g_mutex_lock(&w->lock);
+	while (g_atomic_int_get(&l->pending) > 0 && !w->error)
+		g_cond_wait_until(&w->level_done, &w->lock,
+			g_get_monotonic_time() + G_TIME_SPAN_SECOND / 10);
+	failed = w->error != NULL;
+	g_mutex_unlock(&w->lock);
+	if (failed)
+		return FALSE;
+
+	TIFF *src = open_source_level(w, copy, k);
+	if (!src)
+		return FALSE;
+	set_source_fields(w, k, src, mpp_x, mpp_y);
+	TIFFClose(src);
+	if (!copy_spooled_level(w, k))
+		return FALSE;
+	if (!TIFFWriteDirectory(w->tiff)) {
+		g_mutex_lock(&w->lock);
+		set_error(w, "cannot write the directory of level %d", k);
+		g_mutex_unlock(&w->lock);
+		return FALSE;
+	}
+	return TRUE;
+}
 
 static gpointer
 copy_levels_thread(gpointer data)
@@ -509,6 +569,9 @@ copy_levels_thread(gpointer data)
 
 	for (int k = 0; k < job->n && job->ok; k++)
 		job->ok = copy_source_level(job->w, k, job->copy, job->mpp_x,
+			job->mpp_y);
+	for (int k = job->n; k < job->recut_to && job->ok; k++)
+		job->ok = write_recut_level(job->w, k, job->copy, job->mpp_x,
 			job->mpp_y);
 	return NULL;
 }
@@ -571,24 +634,24 @@ retile_thread(gpointer data)
 				if (!_sp_retiler_tile(r, copy->x[k] + tx * t,
 						copy->y[k] + ty * t, &bytes, &size, &copied, &error))
 					break;
-				g_mutex_lock(&w->lock);
-				if (k == 0)
+				if (k == 0) {
+					g_mutex_lock(&w->lock);
 					ok = TIFFWriteRawTile(w->tiff, index, (void *) bytes,
 							 (tmsize_t) size) >= 0;
-				else {
-					l->spool[index].offset = w->spool_size;
-					l->spool[index].size = (guint32) size;
-					ok = fwrite(bytes, 1, size, w->spool) == size;
-					w->spool_size += size;
+					if (!ok)
+						set_error(w, "cannot write level 0: %s",
+							g_strerror(errno));
+					g_mutex_unlock(&w->lock);
 				}
-				if (!ok)
-					set_error(w, "cannot write level %d: %s", k,
-						g_strerror(errno));
-				if (copied)
-					w->copied_bytes += size;
-				g_mutex_unlock(&w->lock);
+				else
+					ok = spool_append(w, l, index, bytes, size);
 				if (!ok)
 					goto out;
+				if (g_atomic_int_dec_and_test(&l->pending)) {
+					g_mutex_lock(&w->lock);
+					g_cond_broadcast(&w->level_done);
+					g_mutex_unlock(&w->lock);
+				}
 			}
 			if (!error)
 				report_tiles(w, right - left);
@@ -646,6 +709,8 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	/* as libvips: full chroma resolution from Q 90 up */
 	w.subsampling = quality >= 90 ? TJSAMP_444 : TJSAMP_420;
 	g_mutex_init(&w.lock);
+	g_cond_init(&w.level_done);
+	w.spool = -1;
 
 	/* levels: each half the previous (rounded down) until one tile */
 	GArray *levels = g_array_new(FALSE, TRUE, sizeof(Level));
@@ -679,6 +744,8 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 			w.levels[k].parents = g_new0(Parent *, n);
 		if (k > 0)
 			w.levels[k].spool = g_new0(SpoolEntry, n);
+		if (k < first)
+			w.levels[k].pending = (gint) n;
 	}
 	w.first = first;
 
@@ -693,11 +760,8 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		/* beside the output, so a full disk shows up here too */
 		g_autofree char *dir = g_path_get_dirname(path);
 		g_autofree char *tmpl = g_build_filename(dir, ".sp-spool-XXXXXX", NULL);
-		int fd = g_mkstemp(tmpl);
-		if (fd < 0 || !(w.spool = fdopen(fd, "w+b"))) {
+		if ((w.spool = g_mkstemp(tmpl)) < 0) {
 			int err = errno;
-			if (fd >= 0)
-				close(fd);
 			g_set_error(error, SP_ERROR, SP_ERROR_IO,
 				"save: cannot create a spool file beside '%s': %s", path,
 				g_strerror(err));
@@ -727,7 +791,10 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	/* levels copied byte for byte go first, each in its directory; the
 	 * copy is I/O, so it runs on its own thread beside the re-cut levels
 	 * (a worker per core) and the decoding of the first computed level */
-	job = (CopyJob) { &w, copy, n_bytes, mpp_x, mpp_y, TRUE };
+	/* with a copier, it also writes the re-cut levels' directories as
+	 * each level is done */
+	job = (CopyJob) { &w, copy, n_bytes, n_bytes > 0 ? first : n_bytes,
+		mpp_x, mpp_y, TRUE };
 	if (n_bytes > 0)
 		copier = g_thread_new("sp-tile-copy", copy_levels_thread, &job);
 	if (first > n_bytes) {
@@ -795,7 +862,7 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	}
 	if (w.error || !job.ok)
 		goto fail;
-	for (int k = n_bytes; k < w.n_levels; k++) {
+	for (int k = job.recut_to; k < w.n_levels; k++) {
 		if (k > 0) {
 			if (k < first) {
 				TIFF *src = open_source_level(&w, copy, k);
@@ -841,8 +908,8 @@ restore:
 out:
 	if (w.tiff)
 		TIFFClose(w.tiff);
-	if (w.spool)
-		fclose(w.spool);
+	if (w.spool >= 0)
+		close(w.spool);
 	for (int k = 0; k < w.n_levels; k++) {
 		Level *l = &w.levels[k];
 
@@ -857,6 +924,7 @@ out:
 	}
 	g_free(w.levels);
 	g_free(w.error);
+	g_cond_clear(&w.level_done);
 	g_mutex_clear(&w.lock);
 	return ok;
 }

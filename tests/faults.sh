@@ -58,7 +58,8 @@ used() {
 if [ -z "$MOUNTED" ]; then
 	_why="cannot mount a 2 MB tmpfs here ($(head -c 120 "$TMPD/mount.err" | tr '\n' ' '))"
 	for _c in "JPEG pyramid" "LZW pyramid (libvips tiffsave)" \
-		"uncompressed, no pyramid" "PNG" "JPEG file" "batch rows after the disk fills" \
+		"uncompressed, no pyramid" "PNG" "JPEG file" "copy with re-cut levels" \
+		"auto, level 0 re-cut" "batch rows after the disk fills" \
 		"batch rerun after freeing space"; do
 		skip "disk full: $_c" "$_why"
 	done
@@ -78,6 +79,16 @@ else
 	sp load "$S" ! save "$MNT/out.jpg" Q=100
 	check "disk full, JPEG file: exit 1, nothing left" \
 		fails_cleanly "$MNT/out.jpg" "^slidepipe: save: .*out\.jpg.*No space left on device"
+	# the tile copy and the DCT re-cut: level 0 copied while workers spool
+	# the re-cut levels; level 0 re-cut by the workers themselves
+	# (a slide whose compressed tiles, 5 MB, do not fit in 2 MB)
+	make_slide 8000 6000 "$TMPD/slide8k.tif"
+	sp -q load "$TMPD/slide8k.tif" ! crop 256 256 7424 5376 ! save "$MNT/out.tif" compression=copy
+	check "disk full, copy with re-cut levels: exit 1, nothing left" \
+		fails_cleanly "$MNT/out.tif" "^slidepipe: save: .*out\.tif.*No space left on device"
+	sp -q load "$TMPD/slide8k.tif" ! crop 272 256 7424 5376 ! save "$MNT/out.tif" compression=auto
+	check "disk full, auto, level 0 re-cut: exit 1, nothing left" \
+		fails_cleanly "$MNT/out.tif" "^slidepipe: save: .*out\.tif.*No space left on device"
 	check "disk full: the file system is empty again (no hidden spool or temp)" \
 		eq "files on it" "" "$(ls -A "$MNT")"
 
