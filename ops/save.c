@@ -146,6 +146,8 @@ plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
 	int out_w = g->width, out_h = g->height;
 
 	state->tiles.path = g_strdup(sp_slide_get_path(slide));
+	/* one handle for every level's layout */
+	TIFF *tiff = _sp_tiff_open(state->tiles.path, "rmO");
 	state->tiles.n_levels = 0;
 	state->tiles.n_bytes = 0;
 	for (int k = 0; k < 32 && out_w >= 1 && out_h >= 1; k++) {
@@ -159,8 +161,7 @@ plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
 
 		if (fabs(ds - want) > 1e-3 * want || pj < 0)
 			break;
-		gboolean readable = _sp_tiff_layout(sp_slide_get_path(slide), pj,
-								&layout) &&
+		gboolean readable = tiff && _sp_tiff_layout_at(tiff, pj, &layout) &&
 			layout.tiled;
 		guint16 compression = layout.compression, bps = layout.bps;
 		guint16 spp = layout.spp, photometric = layout.photometric;
@@ -226,6 +227,8 @@ plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
 		out_w = MAX(1, out_w / 2);
 		out_h = MAX(1, out_h / 2);
 	}
+	if (tiff)
+		TIFFClose(tiff);
 	return state->tiles.n_levels > 0;
 }
 

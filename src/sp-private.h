@@ -153,6 +153,10 @@ gboolean _sp_tiff_layout(const char *filename, int page,
 typedef struct tiff TIFF;
 TIFF *_sp_tiff_open(const char *filename, const char *mode);
 
+/* As _sp_tiff_layout(), on an open handle (which it moves to @page): one
+ * open for many directories. */
+gboolean _sp_tiff_layout_at(TIFF *tiff, int page, SpTiffLayout *layout);
+
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);
 gboolean _sp_tiffread_can_read(const char *filename, int page);

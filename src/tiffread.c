@@ -470,12 +470,10 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 }
 
 gboolean
-_sp_tiff_layout(const char *filename, int page, SpTiffLayout *layout)
+_sp_tiff_layout_at(TIFF *tiff, int page, SpTiffLayout *layout)
 {
-	TIFF *tiff;
-
 	memset(layout, 0, sizeof(*layout));
-	if (!(tiff = open_page(filename, page, FALSE)))
+	if (!TIFFSetDirectory(tiff, (tdir_t) page))
 		return FALSE;
 	layout->tiled = TIFFIsTiled(tiff);
 	TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &layout->width);
@@ -491,8 +489,21 @@ _sp_tiff_layout(const char *filename, int page, SpTiffLayout *layout)
 	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLEFORMAT, &layout->sampleformat);
 	TIFFGetFieldDefaulted(tiff, TIFFTAG_COMPRESSION, &layout->compression);
 	TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &layout->photometric);
-	TIFFClose(tiff);
 	return TRUE;
+}
+
+gboolean
+_sp_tiff_layout(const char *filename, int page, SpTiffLayout *layout)
+{
+	TIFF *tiff;
+	gboolean ok;
+
+	memset(layout, 0, sizeof(*layout));
+	if (!(tiff = _sp_tiff_open(filename, "rmO")))
+		return FALSE;
+	ok = _sp_tiff_layout_at(tiff, page, layout);
+	TIFFClose(tiff);
+	return ok;
 }
 
 gboolean
