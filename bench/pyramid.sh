@@ -6,7 +6,9 @@
 #
 #   job 1  crop 50000² at (25000, 25000) → tiled pyramidal JPEG Q75 BigTIFF
 #   job 2  the same crop, downsampled × 4, re-pyramided
-#   job 3  tile-aligned crop 49920² at (24832, 24832), compression=copy
+#   job 3  tile-aligned crop 49920² at (24832, 24832), compression=copy:
+#          level 0 copied, levels 1–4 (origins half a tile off the grid,
+#          on the MCU grid) re-cut from DCT coefficients, 5–8 from pixels
 #   job 4  job 1 at 25000², for peak RSS against the 50000² crop
 #
 # usage: bench/pyramid.sh [RUNS]     (from a built tree; RUNS per tool, default 1)
