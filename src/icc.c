@@ -73,3 +73,31 @@ sp_icc_profile_get_description(GBytes *profile)
 	cmsCloseProfile(h);
 	return text;
 }
+
+VipsImage *
+_sp_icc_to_srgb(VipsImage *in, GBytes *profile, GError **error)
+{
+	VipsImage *tagged, *out;
+	gsize length;
+	const void *data = g_bytes_get_data(profile, &length);
+
+	/* grey images and masks have no colour to convert */
+	if (in->Bands != 3)
+		return g_object_ref(in);
+	if (vips_copy(in, &tagged, NULL)) {
+		_sp_set_vips_error(error, "save", "icc=srgb");
+		return NULL;
+	}
+	vips_image_set_blob_copy(tagged, VIPS_META_ICC_NAME, data, length);
+	/* as `vips icc_transform IN OUT srgb --embedded`: relative
+	 * colorimetric, 8 bits */
+	if (vips_icc_transform(tagged, &out, "srgb", "embedded", TRUE, NULL)) {
+		g_object_unref(tagged);
+		_sp_set_vips_error(error, "save", "icc=srgb: the source's ICC profile");
+		return NULL;
+	}
+	g_object_unref(tagged);
+	/* untagged output is sRGB by convention: nothing embedded */
+	vips_image_remove(out, VIPS_META_ICC_NAME);
+	return out;
+}

@@ -1,6 +1,8 @@
 #!/bin/sh
 # ICC colour (issue 7): `slidepipe info` names the embedded profile (lcms2's
-# description). The source with a non-sRGB
+# description); save keeps it byte for byte (icc=keep, the default), drops
+# it (icc=drop) or converts the pixels to sRGB as `vips icc_transform …
+# srgb` does (icc=srgb, mean difference <= 1). The source with a non-sRGB
 # profile is made here: make-slide's slide re-saved by vips tiffsave with
 # a profile built by lcms2 (tests/make-icc.c, Adobe RGB primaries). The
 # real TCGA slide embeds an sRGB profile (3144 bytes).
@@ -85,4 +87,65 @@ else
 	skip "info TCGA: its sRGB profile" "../shared/slides is absent"
 fi
 
+# ---------------------------------------------------------- icc=keep
+WANT=$(sha "$TMPD/wide.icc")
+check "the source embeds the test profile" eq "source profile" "$WANT" "$(icc_sha "$SRC")"
+for f in out.tif out.svs; do
+	sp load "$SRC" ! crop 100 200 1200 800 ! save "$TMPD/$f"
+	check "icc=keep (default), $f: profile kept byte for byte" eval \
+		'rc_is 0 && eq "profile sha256" "$WANT" "$(icc_sha "$TMPD/$f")"'
+done
+sp load "$SRC" ! crop 100 200 1200 800 ! save "$TMPD/lzw.tif" compression=lzw
+check "icc=keep, compression=lzw (libvips' writer): profile kept byte for byte" eval \
+	'rc_is 0 && eq "profile sha256" "$WANT" "$(icc_sha "$TMPD/lzw.tif")"'
+sp load "$SRC" ! crop 256 256 1024 512 ! save "$TMPD/copy.tif" compression=copy
+check "icc=keep, compression=copy: profile kept byte for byte" eval \
+	'rc_is 0 && eq "profile sha256" "$WANT" "$(icc_sha "$TMPD/copy.tif")"'
+
+# ---------------------------------------------------------- icc=drop
+sp load "$SRC" ! crop 100 200 1200 800 ! save "$TMPD/drop.tif" icc=drop compression=lzw
+check "icc=drop: no profile" eval \
+	'rc_is 0 && eq profile none "$(icc_sha "$TMPD/drop.tif")"'
+check "icc=drop: pixels unchanged (same as icc=keep)" \
+	mad_le "drop vs keep" "$TMPD/drop.tif" "$TMPD/lzw.tif" 0
+
+# ---------------------------------------------------------- icc=srgb
+# the reference: libvips' own transform of the same region
+vips crop "$SRC" "$TMPD/region.v" 100 200 1200 800
+vips icc_transform "$TMPD/region.v" "$TMPD/ref.v" srgb --embedded
+vips cast "$TMPD/ref.v" "$TMPD/ref-u.v" uchar
+vips extract_band "$TMPD/ref-u.v" "$TMPD/ref.tif" 0 --n 3
+
+sp load "$SRC" ! crop 100 200 1200 800 ! save "$TMPD/srgb.tif" icc=srgb compression=lzw
+check "icc=srgb: saved, no profile embedded" eval \
+	'rc_is 0 && eq profile none "$(icc_sha "$TMPD/srgb.tif")"'
+check "icc=srgb: pixels as vips icc_transform … srgb (mean difference <= 1)" \
+	mad_le "srgb vs vips icc_transform" "$TMPD/srgb.tif" "$TMPD/ref.tif" 1
+m=$(mad "$TMPD/lzw.tif" "$TMPD/ref.tif")
+check "icc=srgb changes pixels: unconverted output differs by > 2 (got $m)" \
+	num_ge "unconverted vs converted" "$m" 2
+sp load "$SRC" ! crop 100 200 1200 800 ! save "$TMPD/srgb.svs" icc=srgb Q=98
+vips extract_band "$TMPD/srgb.svs" "$TMPD/srgb-svs.tif" 0 --n 3 2>/dev/null ||
+	vips copy "$TMPD/srgb.svs" "$TMPD/srgb-svs.tif"
+check "icc=srgb into .svs (JPEG Q 98): no profile, pixels within 2 of vips'" eval \
+	'rc_is 0 && eq profile none "$(icc_sha "$TMPD/srgb.svs")" &&
+		mad_le "srgb.svs vs vips icc_transform" "$TMPD/srgb-svs.tif" "$TMPD/ref.tif" 2'
+sp load "$SRC" ! crop 256 256 1024 512 ! save "$TMPD/x.tif" icc=srgb compression=copy
+check "icc=srgb with compression=copy: usage error" eval \
+	'rc_is 2 && has "$SP_ERR" "compression=copy is impossible with icc=srgb"'
+
+if [ -f "$TCGA" ]; then
+	sp load "$TCGA" ! crop 512 512 1024 1024 ! save "$TMPD/tcga.svs"
+	check "TCGA .svs: its sRGB profile kept byte for byte, 'ICC Profile' key kept" eval \
+		'rc_is 0 && eq "profile sha256" "$(icc_sha "$TCGA")" "$(icc_sha "$TMPD/tcga.svs")" &&
+			"$SLIDEPIPE" info "$TMPD/tcga.svs" | grep -q "^  aperio.ICC Profile = IEC 61966-2.1"'
+	sp load "$TCGA" ! crop 512 512 1024 1024 ! save "$TMPD/tcga-drop.svs" icc=drop
+	check "TCGA .svs icc=drop: no profile, no 'ICC Profile' key" eval \
+		'rc_is 0 && eq profile none "$(icc_sha "$TMPD/tcga-drop.svs")" &&
+			! "$SLIDEPIPE" info "$TMPD/tcga-drop.svs" | grep -q "ICC Profile"'
+else
+	skip "TCGA: its sRGB profile kept" "../shared/slides is absent"
+fi
+
+diag "measured: srgb vs vips icc_transform $(mad "$TMPD/srgb.tif" "$TMPD/ref.tif"), srgb.svs $(mad "$TMPD/srgb-svs.tif" "$TMPD/ref.tif"), unconverted $m"
 done_testing
