@@ -718,14 +718,18 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 
 const SpOpInfo _sp_op_save = {
 	.name = "save",
-	.summary = "write the image (tiled pyramidal TIFF, PNG or JPEG)",
+	.summary = "write the image (tiled pyramidal TIFF, Aperio SVS, "
+			   "OME-TIFF, PNG or JPEG)",
 	.description =
 		"Writes the image to PATH; nothing is computed before this step, "
 		"and pixels stream through in tiles, so memory does not grow "
 		"with the image. TIFF output is tiled and pyramidal: lower levels "
 		"are reduced-resolution subfiles in the main IFD chain, which "
 		"OpenSlide, QuPath and viewers open; the pixel size is written "
-		"as XResolution/YResolution in pixels per centimetre. The write "
+		"as XResolution/YResolution in pixels per centimetre. format=svs "
+		"(.svs) writes the Aperio layout instead, with mpp, magnification, "
+		"thumbnail, label and macro that OpenSlide 3.4.1 reports; "
+		"format=ome (.ome.tif) an OME-TIFF with SubIFD levels. The write "
 		"is atomic: it goes to a hidden temporary file in the same "
 		"directory, renamed to PATH only when complete, so a failed or "
 		"interrupted save leaves nothing at PATH.",

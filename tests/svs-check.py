@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Checks of save's TIFF layouts (format=svs, generic, ome) for tests/svs.sh.
 
-usage: svs-check.py make-aperio OUT
+usage: svs-check.py make-aperio OUT [ICC]
          writes a small synthetic Aperio SVS (python3-tifffile): level 0
          1200 x 900 tiled 256, a stripped thumbnail, label 300 x 200 and
          macro 640 x 240 (NewSubfileType 1 and 9, named in their
-         descriptions as Aperio does), "MPP = 0.25", "AppMag = 40"
+         descriptions as Aperio does), "MPP = 0.25", "AppMag = 40"; with
+         ICC (a profile file) embedded in level 0 as tag 34675
        svs-check.py svs OUT SRC DOWNSAMPLE TILE [noassoc]
          what OpenSlide (python3-openslide) reads of OUT, an svs save of a
          region of SRC downsampled by DOWNSAMPLE (1, 2 …), as lines
@@ -37,9 +38,13 @@ def report(name, ok, why=""):
     print("PASS %s" % name if ok else "FAIL %s: %s" % (name, why))
 
 
-def make_aperio(out):
+def make_aperio(out, icc=None):
     import tifffile
 
+    extra = []
+    if icc:
+        data = open(icc, "rb").read()
+        extra = [(34675, 7, len(data), data, True)]
     rng = np.random.default_rng(7)
     w, h = 1200, 900
     yy, xx = np.mgrid[0:h, 0:w]
@@ -53,7 +58,8 @@ def make_aperio(out):
             "|Top = 2.0|OriginalWidth = 1200|OriginalHeight = 900")
     with tifffile.TiffWriter(out) as t:
         t.write(level0, tile=(256, 256), photometric="rgb", metadata=None,
-                description=head + "1200x900 (256x256) RAW" + keys)
+                description=head + "1200x900 (256x256) RAW" + keys,
+                extratags=extra)
         t.write(thumb, photometric="rgb", metadata=None, rowsperstrip=16,
                 description=head + "1200x900 -> 300x225 - " + keys)
         t.write(label, photometric="rgb", metadata=None, subfiletype=1,
@@ -172,7 +178,7 @@ def ome(path):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "make-aperio":
-        make_aperio(sys.argv[2])
+        make_aperio(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
     elif cmd == "svs":
         check_svs(sys.argv[2], sys.argv[3], float(sys.argv[4]),
                   int(sys.argv[5]), len(sys.argv) < 7)

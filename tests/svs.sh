@@ -120,6 +120,26 @@ check "format= with a PNG: usage error" eval \
 	'rc_is 2 && has "$SP_ERR" "argument .format. applies to TIFF output only"'
 check "no temporary file left" no_temp "$TMPD"
 
+# ------------------------------------- the docs' table matches the code
+if command -v gdalinfo >/dev/null && [ -x "${TESTS_BUILDDIR:-}/make-icc" ] &&
+	command -v vips >/dev/null; then
+	SLIDEPIPE=$SLIDEPIPE MAKE_ICC=$TESTS_BUILDDIR/make-icc \
+		sh "$TESTS_SRCDIR/../bench/metadata-table.sh" "$TMPD/table.md" \
+		>"$TMPD/table.err" 2>&1
+	sed -n '/^<!-- metadata-table begin -->$/,/^<!-- metadata-table end -->$/p' \
+		"$TESTS_SRCDIR/../README.md" | sed '1d;$d' >"$TMPD/readme-table.md"
+	if cmp -s "$TMPD/table.md" "$TMPD/readme-table.md"; then
+		ok "README's metadata table is bench/metadata-table.sh's output"
+	else
+		not_ok "README's metadata table is bench/metadata-table.sh's output"
+		diff "$TMPD/readme-table.md" "$TMPD/table.md" | sed 's/^/#   /' | sed -n 1,20p
+		diag_file "$TMPD/table.err"
+	fi
+else
+	skip "README's metadata table is bench/metadata-table.sh's output" \
+		"gdalinfo (gdal-bin), vips or tests/make-icc missing"
+fi
+
 # ------------------------------------------------------ real slides
 if [ ! -f "$CMU" ] || [ ! -f "$TCGA" ]; then
 	skip "real slides: svs crops of CMU-1-Small-Region.svs and tcga-cr-7395-01a-01-ts1.svs" \
