@@ -340,8 +340,11 @@ load_associated(SpSlide *slide, const char *name, Picture *p,
 
 	if (!names || !g_strv_contains(names, name))
 		return TRUE;
-	if (!(image = _sp_slide_load(slide, 0, name, 0, error)))
+	if (!(image = _sp_slide_load(slide, 0, name, 0, error))) {
+		g_prefix_error(error, "save: format=svs: the %s image of '%s': ",
+			name, sp_slide_get_path(slide));
 		return FALSE;
+	}
 	ok = picture_from_image(image, p, error);
 	g_object_unref(image);
 	return ok;
