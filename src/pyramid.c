@@ -376,7 +376,10 @@ write_extra_directories(Writer *w, gboolean at_end)
 	if (!w->extras || !w->extras->write_directories ||
 		w->extras->write_directories(w->extras->user, w->tiff, at_end, &why))
 		return TRUE;
+	/* the copier thread calls this beside the spooling workers */
+	g_mutex_lock(&w->lock);
 	set_error(w, "%s", why ? why : "cannot write a directory");
+	g_mutex_unlock(&w->lock);
 	g_free(why);
 	return FALSE;
 }
