@@ -358,11 +358,12 @@ test_icc_profile(void)
 	g_assert_null(sp_slide_get_icc_profile(slide));
 	sp_slide_unref(slide);
 	g_assert_null(sp_icc_profile_get_description(NULL));
-	g_autoptr(GBytes) junk = g_bytes_new_static(
+	static const char junk_text[] =
 		"not an ICC profile, not an ICC profile, not an ICC profile, "
 		"not an ICC profile, not an ICC profile, not an ICC profile, "
-		"not an ICC profile",
-		146);
+		"not an ICC profile";
+	g_autoptr(GBytes) junk =
+		g_bytes_new_static(junk_text, sizeof junk_text - 1);
 	g_assert_null(sp_icc_profile_get_description(junk));
 
 	/* lcms2's own sRGB profile, embedded by libvips */
