@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages slidepipe needs to build, test and
-# benchmark, and to fuzz (clang, libFuzzer in libclang-rt-14-dev, llvm's
+# benchmark (python3-tifffile for tests/svs.sh and tests/ome.sh, gdal-bin for
+# bench/metadata-table.sh), and to fuzz (clang, libFuzzer in libclang-rt-14-dev, llvm's
 # symbolizer and coverage tools) and check memory (valgrind, libc6-dbg).
 # Safe to run again: apt-get skips what is installed.
 set -eu
@@ -9,7 +10,7 @@ packages="
 build-essential autoconf automake libtool pkg-config
 libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-dev libjpeg62-turbo-dev libdeflate-dev
 libpng-dev libopenslide-dev openslide-tools python3 python3-openslide python3-numpy python3-pil
-libtiff-tools time
+libtiff-tools time python3-tifffile gdal-bin
 slurm-wlm munge
 clang libclang-rt-14-dev llvm valgrind libc6-dbg
 "

@@ -17,11 +17,15 @@ static const char *const compression_choices[] = { "jpeg", "lzw", "deflate",
 	"zstd", "webp", "none", "copy", "auto", NULL };
 static const char *const bigtiff_choices[] = { "auto", "true", "false",
 	NULL };
+static const char *const format_choices[] = { "auto", "generic", "svs",
+	"ome", NULL };
+static const char *const associated_choices[] = { "keep", "drop", NULL };
+static const char *const icc_choices[] = { "keep", "srgb", "drop", NULL };
 
 static const SpArgInfo save_args[] = {
 	{ "path", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"output file; the format comes from the extension: .tif/.tiff, "
-		".png, .jpg/.jpeg" },
+		".svs, .png, .jpg/.jpeg" },
 	{ "compression", SP_ARG_CHOICE, NULL, NULL, 0, 0, compression_choices,
 		-1, FALSE,
 		"TIFF tile compression (default: jpeg for RGB, lzw for masks and "
@@ -45,6 +49,34 @@ static const SpArgInfo save_args[] = {
 		FALSE,
 		"TIFF: write BigTIFF; auto does so when the uncompressed output "
 		"could exceed 4 GiB" },
+	{ "format", SP_ARG_CHOICE, NULL, "auto", 0, 0, format_choices, -1,
+		FALSE,
+		"TIFF layout. generic: levels as reduced-resolution subfiles in "
+		"the main chain, mpp as XResolution/YResolution (OpenSlide 4 "
+		"reports it as openslide.mpp-x/y; 3.4.1 only as tiff.XResolution) "
+		"and the source's mpp, objective power and vendor properties as "
+		"'name = value' lines in level 0's ImageDescription (every "
+		"OpenSlide: tiff.ImageDescription). svs: Aperio layout (level 0, "
+		"stripped thumbnail, lower levels, label (NewSubfileType 1), "
+		"macro (9)), ImageDescriptions starting 'Aperio' with MPP and "
+		"AppMag for the output, so OpenSlide 3.4.1 and 4 report vendor "
+		"aperio, openslide.mpp-x/y and objective-power (3.4.1: only an "
+		"integer AppMag); JPEG tiles only. ome: OME-TIFF, levels as "
+		"SubIFDs and OME-XML with PhysicalSizeX/Y in µm, for Bio-Formats "
+		"and QuPath; OpenSlide reads only its first level. auto: svs for "
+		".svs, ome for .ome.tif/.ome.tiff, else generic" },
+	{ "associated", SP_ARG_CHOICE, NULL, "keep", 0, 0, associated_choices,
+		-1, FALSE,
+		"format=svs: keep: copy the source slide's label and macro images "
+		"(decoded, stored as lossless LZW strips, so their pixels are the "
+		"source's); drop: write neither. The thumbnail is always made "
+		"anew from the output region" },
+	{ "icc", SP_ARG_CHOICE, NULL, "keep", 0, 0, icc_choices, -1, FALSE,
+		"TIFF: the source's embedded ICC profile (TIFF tag 34675 of level "
+		"0). keep: embed it byte for byte on level 0; srgb: convert the "
+		"pixels from it to sRGB (as vips icc_transform … srgb: lcms2, "
+		"relative colorimetric) and embed none; drop: embed none, "
+		"pixels unchanged. Nothing happens when the source has none" },
 };
 
 typedef enum {
@@ -58,7 +90,8 @@ format_from_path(const char *path, Format *format, GError **error)
 {
 	g_autofree char *lower = g_ascii_strdown(path, -1);
 
-	if (g_str_has_suffix(lower, ".tif") || g_str_has_suffix(lower, ".tiff"))
+	if (g_str_has_suffix(lower, ".tif") || g_str_has_suffix(lower, ".tiff") ||
+		g_str_has_suffix(lower, ".svs"))
 		*format = FORMAT_TIFF;
 	else if (g_str_has_suffix(lower, ".png"))
 		*format = FORMAT_PNG;
@@ -68,7 +101,7 @@ format_from_path(const char *path, Format *format, GError **error)
 	else {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"save: cannot tell the format of '%s' from its extension "
-			"(use .tif, .tiff, .png, .jpg or .jpeg)",
+			"(use .tif, .tiff, .svs, .png, .jpg or .jpeg)",
 			path);
 		return FALSE;
 	}
@@ -76,6 +109,7 @@ format_from_path(const char *path, Format *format, GError **error)
 }
 
 typedef struct {
+	const SpPyramidExtras *extras; /* format=svs, metadata; or NULL */
 	gboolean copy;        /* copy compressed tiles from the source */
 	SpTileCopy tiles;
 	int tile;             /* the source's tile size */
@@ -242,7 +276,7 @@ save_plan(SpNode *node, GError **error)
 		return FALSE;
 	if (format != FORMAT_TIFF) {
 		const char *tiff_only[] = { "compression", "tile", "pyramid",
-			"bigtiff" };
+			"bigtiff", "format", "associated", "icc" };
 		for (guint i = 0; i < G_N_ELEMENTS(tiff_only); i++)
 			if (_sp_arg_is_set(node, tiff_only[i])) {
 				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -260,6 +294,9 @@ save_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	const char *compression = _sp_arg_string(node, "compression");
+	if (format == FORMAT_TIFF &&
+		!_sp_save_plan_layout(node, path, &compression, error))
+		return FALSE;
 	if (compression && (strcmp(compression, "copy") == 0 ||
 						   strcmp(compression, "auto") == 0)) {
 		SaveState *state = g_new0(SaveState, 1);
@@ -434,7 +471,7 @@ guard_end(VipsTargetCustom *target, TiffGuard *guard)
 static gboolean
 tiffsave_guarded(VipsImage *image, const char *path, const char *temp,
 	const char *compression, int q, int tile, gboolean pyramid,
-	gboolean big, GError **error)
+	gboolean big, gboolean subifd, GError **error)
 {
 	TiffGuard guard = { .fd = -1 };
 	VipsImage *guarded = vips_image_new();
@@ -476,6 +513,7 @@ tiffsave_guarded(VipsImage *image, const char *path, const char *temp,
 		"region_shrink", image->Bands == 1 ?
 			VIPS_REGION_SHRINK_MODE : VIPS_REGION_SHRINK_MEAN,
 		"predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL,
+		"subifd", subifd,
 		NULL);
 	if (close(guard.fd) != 0 && !guard.write_errno)
 		guard.write_errno = errno;
@@ -541,9 +579,9 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
 			return FALSE;
 		}
 	}
-	gboolean ok = _sp_pyramid_write(rest, temp, g->width, g->height,
+	gboolean ok = _sp_pyramid_write_extras(rest, temp, g->width, g->height,
 		&state->tiles, state->tile, q, pyramid, big, g->mpp_x, g->mpp_y,
-		write_progress, node, error);
+		state->extras, write_progress, node, error);
 	if (rest)
 		g_object_unref(rest);
 	if (!ok) {
@@ -608,9 +646,13 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 		gboolean big;
 
 		SaveState *state = node->priv;
+		SpTiffFlavour flavour = _sp_save_flavour(node);
+		g_autoptr(SpTiffMeta) meta = NULL;
 
 		if (!compression || strcmp(compression, "auto") == 0)
-			compression = image->Bands == 3 ? "jpeg" : "lzw";
+			compression = image->Bands == 3 || flavour == SP_TIFF_SVS ?
+				"jpeg" :
+				"lzw";
 		if (strcmp(bigtiff, "auto") == 0) {
 			guint64 bytes = (guint64) image->Xsize * image->Ysize *
 				image->Bands;
@@ -621,23 +663,38 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 		}
 		else
 			big = strcmp(bigtiff, "true") == 0;
+		/* format=svs/generic: what the writer adds (src/svs.c) */
+		if (flavour != SP_TIFF_OME &&
+			!(meta = _sp_save_meta(node, flavour, state && state->copy ?
+					state->tile : tile, state && state->copy ? 0 : q,
+				error))) {
+			g_object_unref(image);
+			_sp_atomic_file_abort(af);
+			return FALSE;
+		}
 		if (state && state->copy) {
 			g_object_unref(image);
+			state->extras = _sp_tiff_meta_extras(meta);
 			return save_copy(node, state, af, q, big, error);
 		}
-		if (strcmp(compression, "jpeg") == 0) {
+		if (strcmp(compression, "jpeg") == 0 && flavour != SP_TIFF_OME) {
 			/* our writer: tiles compressed on every core */
 			g_object_unref(image);
-			if (!_sp_pyramid_write(in, temp, in->Xsize, in->Ysize, NULL, tile,
-					q, pyramid, big, g->mpp_x, g->mpp_y, write_progress, node,
-					error)) {
+			if (!_sp_pyramid_write_extras(in, temp, in->Xsize, in->Ysize, NULL,
+					tile, q, pyramid, big, g->mpp_x, g->mpp_y,
+					_sp_tiff_meta_extras(meta), write_progress, node, error)) {
 				_sp_atomic_file_abort(af);
 				return FALSE;
 			}
 			return _sp_atomic_file_commit(af, error);
 		}
+		/* libvips writes the rest: the metadata goes on the image */
+		if (!_sp_save_tag_image(node, flavour, meta, &image, error)) {
+			_sp_atomic_file_abort(af);
+			return FALSE;
+		}
 		gboolean ok = tiffsave_guarded(image, path, temp, compression, q,
-			tile, pyramid, big, error);
+			tile, pyramid, big, flavour == SP_TIFF_OME, error);
 
 		g_object_unref(image);
 		/* no pixel size: say so, rather than libvips' default 10 px/cm */
@@ -709,8 +766,15 @@ static gboolean
 save_run(SpNode *node, VipsImage *in, GError **error)
 {
 	GError *local = NULL;
+	VipsImage *pixels;
+	gboolean ok = FALSE;
 
-	if (save_write(node, in, &local))
+	/* icc=srgb: the pixels converted first (src/icc.c) */
+	if ((pixels = _sp_save_pixels(node, in, &local))) {
+		ok = save_write(node, pixels, &local);
+		g_object_unref(pixels);
+	}
+	if (ok)
 		return TRUE;
 	name_output_path(local, _sp_arg_string(node, "path"));
 	g_propagate_error(error, local);
@@ -719,14 +783,18 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 
 const SpOpInfo _sp_op_save = {
 	.name = "save",
-	.summary = "write the image (tiled pyramidal TIFF, PNG or JPEG)",
+	.summary = "write the image (tiled pyramidal TIFF, Aperio SVS, "
+			   "OME-TIFF, PNG or JPEG)",
 	.description =
 		"Writes the image to PATH; nothing is computed before this step, "
 		"and pixels stream through in tiles, so memory does not grow "
 		"with the image. TIFF output is tiled and pyramidal: lower levels "
 		"are reduced-resolution subfiles in the main IFD chain, which "
 		"OpenSlide, QuPath and viewers open; the pixel size is written "
-		"as XResolution/YResolution in pixels per centimetre. The write "
+		"as XResolution/YResolution in pixels per centimetre. format=svs "
+		"(.svs) writes the Aperio layout instead, with mpp, magnification, "
+		"thumbnail, label and macro that OpenSlide 3.4.1 reports; "
+		"format=ome (.ome.tif) an OME-TIFF with SubIFD levels. The write "
 		"is atomic: it goes to a hidden temporary file in the same "
 		"directory, renamed to PATH only when complete, so a failed or "
 		"interrupted save leaves nothing at PATH.",

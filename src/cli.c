@@ -157,8 +157,9 @@ cmd_info(int argc, char **argv)
 		else if (strcmp(argv[i], "--help") == 0) {
 			printf("usage: slidepipe info SLIDE [--json]\n\n"
 				   "Prints the slide's levels (size, downsample, tile size), "
-				   "pixel size (mpp),\nvendor, associated images and "
-				   "properties, reading headers only.\n");
+				   "pixel size (mpp),\nvendor, associated images (name, size), "
+				   "the embedded ICC profile's\ndescription and properties, "
+				   "reading headers only.\n");
 			return 0;
 		}
 		else if (!path)
@@ -182,7 +183,12 @@ cmd_info(int argc, char **argv)
 	const char *const *names = sp_slide_get_property_names(slide);
 	GString *s = g_string_new(NULL);
 	int n = sp_slide_get_level_count(slide);
+	GBytes *icc = sp_slide_get_icc_profile(slide);
+	g_autofree char *icc_description = sp_icc_profile_get_description(icc);
+	gsize icc_bytes = icc ? g_bytes_get_size(icc) : 0;
 
+	if (icc)
+		g_bytes_unref(icc);
 	if (json) {
 		g_string_append(s, "{\"path\": ");
 		append_json_string(s, path);
@@ -215,7 +221,19 @@ cmd_info(int argc, char **argv)
 			g_string_append_printf(s, ": {\"width\": %d, \"height\": %d}", w,
 				h);
 		}
-		g_string_append(s, "}, \"properties\": {");
+		g_string_append(s, "}, \"icc_profile\": ");
+		if (icc_bytes) {
+			g_string_append(s, "{\"description\": ");
+			if (icc_description)
+				append_json_string(s, icc_description);
+			else
+				g_string_append(s, "null");
+			g_string_append_printf(s, ", \"bytes\": %" G_GSIZE_FORMAT "}",
+				icc_bytes);
+		}
+		else
+			g_string_append(s, "null");
+		g_string_append(s, ", \"properties\": {");
 		for (int i = 0; names[i]; i++) {
 			g_string_append(s, i ? ", " : "");
 			append_json_string(s, names[i]);
@@ -262,6 +280,13 @@ cmd_info(int argc, char **argv)
 			sp_slide_get_associated_size(slide, assoc[i], &w, &h);
 			g_string_append_printf(s, "  %s: %d × %d px\n", assoc[i], w, h);
 		}
+		if (icc_bytes)
+			g_string_append_printf(s,
+				"icc profile: %s (%" G_GSIZE_FORMAT " bytes)\n",
+				icc_description ? icc_description : "(no description)",
+				icc_bytes);
+		else
+			g_string_append(s, "icc profile: none\n");
 		g_string_append(s, "properties:\n");
 		for (int i = 0; names[i]; i++) {
 			g_autofree char *value =

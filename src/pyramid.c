@@ -78,6 +78,8 @@ struct _Writer {
 	GMutex lock;          /* tiff, spool, parents, error */
 	char *error;          /* first failure, or NULL */
 
+	const SpPyramidExtras *extras; /* other layouts' hooks, or NULL */
+
 	SpWriteProgress progress;
 	void *progress_data;
 	gint tiles_done;      /* of the first computed level and re-cut ones */
@@ -393,6 +395,26 @@ set_directory_fields(Writer *w, int k, double mpp_x, double mpp_y)
 	}
 	else
 		TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
+	if (w->extras && w->extras->tag)
+		w->extras->tag(w->extras->user, t, k, l->width, l->height);
+}
+
+/* The extras' own directories, after level 0's (@at_end FALSE) or after
+ * the last level's; the caller holds the TIFF. */
+static gboolean
+write_extra_directories(Writer *w, gboolean at_end)
+{
+	char *why = NULL;
+
+	if (!w->extras || !w->extras->write_directories ||
+		w->extras->write_directories(w->extras->user, w->tiff, at_end, &why))
+		return TRUE;
+	/* the copier thread calls this beside the spooling workers */
+	g_mutex_lock(&w->lock);
+	set_error(w, "%s", why ? why : "cannot write a directory");
+	g_mutex_unlock(&w->lock);
+	g_free(why);
+	return FALSE;
 }
 
 /* Copies level @k's spooled tiles into its directory. */
@@ -567,9 +589,12 @@ copy_levels_thread(gpointer data)
 {
 	CopyJob *job = data;
 
-	for (int k = 0; k < job->n && job->ok; k++)
+	for (int k = 0; k < job->n && job->ok; k++) {
 		job->ok = copy_source_level(job->w, k, job->copy, job->mpp_x,
 			job->mpp_y);
+		if (job->ok && k == 0)
+			job->ok = write_extra_directories(job->w, FALSE);
+	}
 	for (int k = job->n; k < job->recut_to && job->ok; k++)
 		job->ok = write_recut_level(job->w, k, job->copy, job->mpp_x,
 			job->mpp_y);
@@ -676,6 +701,18 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	gboolean bigtiff, double mpp_x, double mpp_y, SpWriteProgress progress,
 	void *progress_data, GError **error)
 {
+	return _sp_pyramid_write_extras(in, path, width, height, copy, tile,
+		quality, pyramid, bigtiff, mpp_x, mpp_y, NULL, progress,
+		progress_data, error);
+}
+
+gboolean
+_sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
+	int height, const SpTileCopy *copy, int tile, int quality,
+	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
+	const SpPyramidExtras *extras, SpWriteProgress progress,
+	void *progress_data, GError **error)
+{
 	Writer w = { 0 };
 	gboolean ok = FALSE;
 	int first = copy ? copy->n_levels : 0; /* the first level from pixels */
@@ -700,6 +737,7 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 		return FALSE;
 	}
 	w.path = path;
+	w.extras = extras;
 	w.progress = progress;
 	w.progress_data = progress_data;
 	w.last_percent = -1;
@@ -749,7 +787,7 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 	}
 	w.first = first;
 
-	if (!(w.tiff = _sp_tiff_open(path, bigtiff ? "w8" : "w"))) {
+	if (!(w.tiff = _sp_tiff_create(path, bigtiff))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: cannot create '%s'",
 			path);
 		goto restore;
@@ -880,7 +918,12 @@ _sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
 			set_error(&w, "cannot write the directory of level %d", k);
 			goto fail;
 		}
+		if (k == 0 && !write_extra_directories(&w, FALSE))
+			goto fail;
 	}
+	/* after the levels: the extras' closing directories (label, macro) */
+	if (!write_extra_directories(&w, TRUE))
+		goto fail;
 	/* TIFFClose flushes; a full disk can first show up here */
 	TIFF *t = w.tiff;
 	w.tiff = NULL;

@@ -153,6 +153,10 @@ gboolean _sp_tiff_layout(const char *filename, int page,
 typedef struct tiff TIFF;
 TIFF *_sp_tiff_open(const char *filename, const char *mode);
 
+/* A new TIFF (BigTIFF when @bigtiff) for writing at @filename, created or
+ * emptied without O_TRUNC; errors as _sp_tiff_open(). */
+TIFF *_sp_tiff_create(const char *filename, gboolean bigtiff);
+
 /* As _sp_tiff_layout(), on an open handle (which it moves to @page): one
  * open for many directories. */
 gboolean _sp_tiff_layout_at(TIFF *tiff, int page, SpTiffLayout *layout);
@@ -269,6 +273,98 @@ gboolean _sp_pyramid_write(VipsImage *in, const char *path, int width,
 	int height, const SpTileCopy *copy, int tile, int quality,
 	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
 	SpWriteProgress progress, void *progress_data, GError **error);
+
+/* Hooks for TIFF layouts other than the generic one (src/svs.c,
+ * src/tiffmeta.c), called by _sp_pyramid_write_extras() on its writing
+ * thread, one at a time:
+ * @tag: sets extra fields (ImageDescription, ICC profile …) of output
+ *   level @k's directory (@width × @height) before it is written; it may
+ *   override the writer's own fields (NewSubfileType).
+ * @write_directories: writes whole directories of its own into @tiff
+ *   (libtiff's current directory is a fresh one; each it writes must end
+ *   with TIFFWriteDirectory()): once right after level 0's directory
+ *   (@at_end FALSE), once after the last level's (@at_end TRUE). On
+ *   failure returns FALSE and sets *@why (g_free()d by the writer).
+ * Either may be NULL. */
+typedef struct {
+	void (*tag)(void *user, TIFF *tiff, int k, int width, int height);
+	gboolean (*write_directories)(void *user, TIFF *tiff, gboolean at_end,
+		char **why);
+	void *user;
+} SpPyramidExtras;
+
+/* _sp_pyramid_write() with @extras (may be NULL): the same pyramid, with
+ * the directories and fields @extras adds. */
+gboolean _sp_pyramid_write_extras(VipsImage *in, const char *path,
+	int width, int height, const SpTileCopy *copy, int tile, int quality,
+	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
+	const SpPyramidExtras *extras, SpWriteProgress progress,
+	void *progress_data, GError **error);
+
+/* src/svs.c: the TIFF layouts save writes, and what each adds to the
+ * pyramid: SP_TIFF_GENERIC an ImageDescription of the source's metadata
+ * on level 0; SP_TIFF_SVS the Aperio layout (thumbnail after level 0,
+ * label and macro at the end, Aperio descriptions); both the ICC profile
+ * on level 0. SP_TIFF_OME is written by libvips (ops/save.c). */
+typedef enum {
+	SP_TIFF_GENERIC,
+	SP_TIFF_SVS,
+	SP_TIFF_OME,
+} SpTiffFlavour;
+
+typedef struct _SpTiffMeta SpTiffMeta;
+
+/* What save's TIFF @flavour adds for @node (the save node: its geometry
+ * and its chain's slide): @icc (may be NULL) is embedded on level 0;
+ * @srgb_from (may be NULL): the pixels were converted from this profile
+ * to sRGB, so the thumbnail is too; @associated: copy the source's label
+ * and macro.
+ * Reads the thumbnail's and the associated images' pixels now (at most a
+ * few MB). NULL with @error (SP_ERROR_FAILED, naming save) when they
+ * cannot be read. */
+SpTiffMeta *_sp_tiff_meta_new(SpNode *node, SpTiffFlavour flavour,
+	int tile, int quality, GBytes *icc, GBytes *srgb_from,
+	gboolean associated, GError **error);
+const SpPyramidExtras *_sp_tiff_meta_extras(SpTiffMeta *meta);
+/* Level 0's ImageDescription, or NULL (owned by @meta). */
+const char *_sp_tiff_meta_description(SpTiffMeta *meta);
+void _sp_tiff_meta_free(SpTiffMeta *meta);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpTiffMeta, _sp_tiff_meta_free)
+
+/* src/tiffmeta.c: save's TIFF layouts (format=, icc=, associated=),
+ * kept apart from ops/save.c's writers. */
+/* The layout save @node writes (format=auto decided by the path). */
+SpTiffFlavour _sp_save_flavour(SpNode *node);
+/* save_plan's checks of format=, associated=, icc= against @path and
+ * *@compression; may set *@compression to NULL (no tile copy planned:
+ * the layout or icc=srgb needs decoded pixels). SP_ERROR_USAGE. */
+gboolean _sp_save_plan_layout(SpNode *node, const char *path,
+	const char **compression, GError **error);
+/* The pixels save writes: @in, or @in converted to sRGB (icc=srgb and
+ * the source has a profile). A new reference, or NULL with @error. */
+VipsImage *_sp_save_pixels(SpNode *node, VipsImage *in, GError **error);
+/* The metadata for _sp_pyramid_write_extras() (@tile: the output's tile
+ * size; @quality: JPEG Q, 0 when tiles are copied). */
+SpTiffMeta *_sp_save_meta(SpNode *node, SpTiffFlavour flavour, int tile,
+	int quality, GError **error);
+/* For libvips' tiffsave: *@image replaced by a copy carrying the
+ * ImageDescription (generic metadata or OME-XML) and the ICC profile
+ * (icc=keep) or none. FALSE with @error (then *@image is unreffed). */
+gboolean _sp_save_tag_image(SpNode *node, SpTiffFlavour flavour,
+	SpTiffMeta *meta, VipsImage **image, GError **error);
+
+/* src/ome.c: the OME-XML (2016-06 schema) of save @node's output,
+ * @width × @height × @bands uchar, interleaved: PhysicalSizeX/Y in µm
+ * when the mpp is known, the objective's NominalMagnification (÷ the
+ * downsample) when the source has one. g_free(). */
+char *_sp_ome_xml(SpNode *node, int width, int height, int bands);
+
+/* src/icc.c: @in (uchar RGB, tagged with nothing) converted from
+ * @profile to sRGB by vips_icc_transform() (lcms2; relative
+ * colorimetric, 8 bits), with no profile attached; 1-band images are
+ * returned as they are. A new reference, or NULL with @error. */
+VipsImage *_sp_icc_to_srgb(VipsImage *in, GBytes *profile, GError **error);
 
 /* src/pngsave.c: whether _sp_png_write() writes @image exactly as
  * vips_pngsave() would with its defaults (uchar sRGB or B_W, nothing it

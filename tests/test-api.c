@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <lcms2.h>
 #include <slidepipe/slidepipe.h>
 #include <tiffio.h>
 
@@ -335,6 +336,82 @@ test_slide_levels(void)
 	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 4), ==, 2);
 	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 3.999), ==, 2);
 	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 1000), ==, 4);
+	sp_slide_unref(slide);
+}
+
+/* sp_slide_get_icc_profile(), sp_icc_profile_get_description(), and
+ * save's icc=keep and format=svs through the C API. */
+static void
+test_icc_profile(void)
+{
+	g_autofree char *plain = make_rgb_jpeg_slide();
+	g_autofree char *tagged = tmp_path("icc-tagged.tif");
+	g_autofree char *out = tmp_path("icc-out.svs");
+	GError *error = NULL;
+	SpSlide *slide;
+	cmsHPROFILE srgb = cmsCreate_sRGBProfile();
+	cmsUInt32Number n = 0;
+
+	/* none, NULL, garbage */
+	slide = sp_slide_open(plain, &error);
+	g_assert_no_error(error);
+	g_assert_null(sp_slide_get_icc_profile(slide));
+	sp_slide_unref(slide);
+	g_assert_null(sp_icc_profile_get_description(NULL));
+	static const char junk_text[] =
+		"not an ICC profile, not an ICC profile, not an ICC profile, "
+		"not an ICC profile, not an ICC profile, not an ICC profile, "
+		"not an ICC profile";
+	g_autoptr(GBytes) junk =
+		g_bytes_new_static(junk_text, sizeof junk_text - 1);
+	g_assert_null(sp_icc_profile_get_description(junk));
+
+	/* lcms2's own sRGB profile, embedded by libvips */
+	g_assert_true(cmsSaveProfileToMem(srgb, NULL, &n));
+	g_autofree guint8 *bytes = g_malloc(n);
+	g_assert_true(cmsSaveProfileToMem(srgb, bytes, &n));
+	cmsCloseProfile(srgb);
+	VipsImage *in, *copy;
+	g_assert_cmpint(vips_tiffload(plain, &in, NULL), ==, 0);
+	g_assert_cmpint(vips_copy(in, &copy, NULL), ==, 0);
+	vips_image_set_blob_copy(copy, VIPS_META_ICC_NAME, bytes, n);
+	g_assert_cmpint(vips_tiffsave(copy, tagged, "tile", TRUE, "tile_width",
+						64, "tile_height", 64, "pyramid", TRUE, NULL),
+		==, 0);
+	g_object_unref(copy);
+	g_object_unref(in);
+
+	slide = sp_slide_open(tagged, &error);
+	g_assert_no_error(error);
+	g_autoptr(GBytes) got = sp_slide_get_icc_profile(slide);
+	g_assert_nonnull(got);
+	g_assert_cmpmem(g_bytes_get_data(got, NULL), g_bytes_get_size(got),
+		bytes, n);
+	g_autofree char *description = sp_icc_profile_get_description(got);
+	g_assert_cmpstr(description, ==, "sRGB built-in");
+	sp_slide_unref(slide);
+
+	/* kept byte for byte in an svs save */
+	SpGraph *graph = sp_graph_new();
+	SpNode *node = sp_load(graph, tagged, &error, NULL);
+	g_assert_no_error(error);
+	node = sp_crop(node, 64, 64, 512, 384, &error, NULL);
+	g_assert_no_error(error);
+	g_assert_nonnull(sp_save(node, out, &error, NULL));
+	g_assert_no_error(error);
+	g_assert_true(sp_graph_run(graph, &error));
+	g_assert_no_error(error);
+	sp_graph_free(graph);
+
+	slide = sp_slide_open(out, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(sp_slide_get_vendor(slide), ==, "aperio");
+	g_autoptr(GBytes) kept = sp_slide_get_icc_profile(slide);
+	g_assert_nonnull(kept);
+	g_assert_true(g_bytes_equal(kept, got));
+	/* the thumbnail, made from the output */
+	const char *const *names = sp_slide_get_associated_names(slide);
+	g_assert_true(g_strv_contains(names, "thumbnail"));
 	sp_slide_unref(slide);
 }
 
@@ -1169,6 +1246,7 @@ main(int argc, char **argv)
 	g_test_add_func("/ops/argument-checks", test_argument_checks);
 	g_test_add_func("/load/errors", test_load_errors);
 	g_test_add_func("/load/levels", test_slide_levels);
+	g_test_add_func("/load/icc-profile", test_icc_profile);
 	g_test_add_func("/crop/pixels", test_crop_pixels);
 	g_test_add_func("/downsample/box", test_downsample_box);
 	g_test_add_func("/threshold/otsu-two-class", test_otsu_two_class);

@@ -252,6 +252,36 @@ gboolean sp_slide_get_associated_size(SpSlide *slide, const char *name,
 	int *width, int *height);
 
 /**
+ * sp_slide_get_icc_profile:
+ * @slide: a slide
+ *
+ * The ICC colour profile the slide embeds for its pixels: TIFF tag
+ * InterColorProfile (34675) of level 0's directory, where Aperio SVS and
+ * generic TIFF keep it (OpenSlide 4 reads it there; OpenSlide 3.4.1 and
+ * libvips' openslideload do not report it). Read from the file each call.
+ *
+ * Returns: (transfer full) (nullable): the profile's bytes exactly as
+ * stored, or %NULL when the slide has none, is not a TIFF, or the tag is
+ * shorter than an ICC header (128 bytes) or over 64 MiB. Free with
+ * g_bytes_unref(). No #GError: a missing profile is not an error.
+ */
+GBytes *sp_slide_get_icc_profile(SpSlide *slide);
+
+/**
+ * sp_icc_profile_get_description:
+ * @profile: (nullable): ICC profile bytes
+ *
+ * The profile's description tag ('desc'), as lcms2's
+ * cmsGetProfileInfoASCII(cmsInfoDescription, "en", "US") gives it, e.g.
+ * "IEC 61966-2.1 Default RGB colour space - sRGB".
+ *
+ * Returns: (transfer full) (nullable): the description, stripped of
+ * surrounding spaces, or %NULL when @profile is %NULL, lcms2 cannot parse
+ * it, or it has no (UTF-8) description. Free with g_free().
+ */
+char *sp_icc_profile_get_description(GBytes *profile);
+
+/**
  * sp_slide_best_level_for_downsample:
  * @slide: a slide
  * @downsample: wanted level-0 pixels per output pixel, >= 1
