@@ -9,10 +9,13 @@
  * each input stays fast. Then a small region (at most 96 × 96 level-0
  * pixels, where the input's hash says) is cropped, sometimes downsampled
  * (which the planner reads from a pyramid level) or thresholded, and
- * saved as a tiled TIFF (slidepipe's JPEG pyramid writer, or libvips'
- * for masks) or a PNG, then removed.
+ * saved as a tiled TIFF (slidepipe's JPEG pyramid writer; the tile copy
+ * or the DCT re-cut, compression=copy|auto, on origins put on the tile or
+ * MCU grid; or libvips' for masks) or a PNG, then removed.
  */
 #include "fuzz-common.h"
+
+#include <math.h>
 
 #define MAX_LEVEL0_PIXELS (16 * 1024 * 1024)
 #define MAX_TILE_PIXELS (1024 * 1024)
@@ -56,6 +59,7 @@ run(guint32 h)
 	SpGraph *graph = sp_graph_new();
 	SpNode *node = sp_load(graph, "in.img", &error, NULL);
 	const char *out = h & 1 ? "out.png" : "out.tif";
+	const SpLevel *l0;
 
 	if (!node || too_big(sp_node_get_slide(node)))
 		goto done;
@@ -69,11 +73,25 @@ run(guint32 h)
 		" ! downsample 2", " ! threshold", " ! downsample 1.5", "", "", "" };
 	int step = (h >> 1) & 7;
 
+	/* steps 5 and 6: the compressed-tile paths, on a TIFF: the origin on
+	 * the 16-px MCU grid with compression=auto (re-cut from DCT
+	 * coefficients), or on level 0's tile grid with compression=copy */
+	l0 = sp_slide_get_level(sp_node_get_slide(node), 0);
+	if (step == 5 || step == 6) {
+		int grid = step == 5 ? 16 : MAX(16, (int) l0->tile_width);
+
+		x = floor(x / grid) * grid;
+		y = floor(y / grid) * grid;
+		out = "out.tif";
+	}
+
 	/* SP_FUZZ_VERBOSE=1: the same pipeline on the command line */
 	if (g_getenv("SP_FUZZ_VERBOSE"))
 		fprintf(stderr, "fuzz: slidepipe load IN ! crop %g %g %g %g%s ! "
-						"save %s Q=50 tile=16\n",
-			x, y, w, hh, steps[step], out);
+						"save %s Q=50 %s\n",
+			x, y, w, hh, steps[step], out,
+			step == 5 ? "compression=auto" :
+			step == 6 ? "compression=copy" : "tile=16");
 	if (!(node = sp_crop(node, x, y, w, hh, &error, NULL)))
 		goto done;
 	switch (step) {
@@ -88,7 +106,10 @@ run(guint32 h)
 		node = sp_downsample(node, 1.5, &error, NULL);
 		break;
 	}
-	if (node)
+	if (node && (step == 5 || step == 6))
+		node = sp_save(node, out, &error, "Q", 50, "compression",
+			step == 5 ? "auto" : "copy", NULL);
+	else if (node)
 		node = sp_save(node, out, &error, "Q", 50, "tile", 16, NULL);
 	if (node && sp_node_run(node, &error))
 		unlink(out);

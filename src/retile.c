@@ -247,6 +247,24 @@ copy_huff(j_compress_ptr c, JHUFF_TBL **to, const JHUFF_TBL *from)
 	memcpy((*to)->huffval, from->huffval, sizeof(from->huffval));
 }
 
+/* The compressor takes the decompressor's components, sampling and
+ * quantization tables. Its own errors (a frame naming a quantization
+ * table that was never defined) come back here, not through the
+ * decompressor's jump. */
+static gboolean
+copy_parameters(SpRetiler *r, GError **error)
+{
+	if (setjmp(r->cerr.jmp)) {
+		jpeg_abort_compress(&r->c);
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"'%s' directory %d: a JPEG tile's tables: %s", r->path, r->page,
+			r->cerr.message);
+		return FALSE;
+	}
+	jpeg_copy_critical_parameters(&r->d, &r->c);
+	return TRUE;
+}
+
 /* Sets the compressor up from the decompressor, which has just read a
  * source tile's header: same components, sampling, quantization and
  * Huffman tables. Inside the decompressor's setjmp. */
@@ -271,7 +289,8 @@ setup_compressor(SpRetiler *r, GError **error)
 			r->tile);
 		return FALSE;
 	}
-	jpeg_copy_critical_parameters(d, c);
+	if (!copy_parameters(r, error))
+		return FALSE;
 	c->write_JFIF_header = FALSE;
 	c->write_Adobe_marker = FALSE;
 	r->n_comp = d->num_components;

@@ -233,6 +233,8 @@ image_fails "JPEG tile without its SOI" "$C/corrupt-jpeg-soi.tif" \
 	"corrupt-jpeg-soi\.tif: tile at 0,0 .*corrupt"
 image_fails "JPEGTables with broken Huffman tables" "$C/wrong-jpegtables.tif" \
 	"wrong-jpegtables\.tif: tile at .*corrupt"
+image_fails "frames naming an undefined quantization table" "$C/undefined-quant-table.tif" \
+	"undefined-quant-table\.tif: tile at 0,0 of directory 0 is corrupt or truncated"
 image_fails "JPEGTables of garbage" "$C/garbage-jpegtables.tif" "garbage-jpegtables\.tif: tile at"
 image_fails "tile offsets past the end" "$C/tile-offsets-past-eof.tif" \
 	"tile-offsets-past-eof\.tif: tile at .*(corrupt|truncated)"
@@ -290,6 +292,8 @@ recut_fails "JPEG tile without its SOI" "$C/corrupt-jpeg-soi.tif" \
 	"^slidepipe: save: '[^']*out\.tif': tile 0 of '[^']*corrupt-jpeg-soi\.tif' directory 0: Not a JPEG file"
 recut_fails "JPEGTables with broken Huffman tables" "$C/wrong-jpegtables.tif" \
 	"^slidepipe: save: '[^']*out\.tif': .*wrong-jpegtables\.tif' directory 0: .*Huffman"
+recut_fails "frames naming an undefined quantization table" "$C/undefined-quant-table.tif" \
+	"^slidepipe: save: '[^']*out\.tif': '[^']*undefined-quant-table\.tif' directory 0: a JPEG tile's tables: Quantization table 0x03 was not defined"
 recut_fails "tile offsets 0 (inside the header)" "$C/tile-offsets-zero.tif" \
 	"^slidepipe: save: '[^']*out\.tif': tile 0 of '[^']*tile-offsets-zero\.tif' directory 0: Not a JPEG file"
 

@@ -104,6 +104,17 @@ for o, n in list(zip(offsets, lengths))[1:]:
         bad[k] = (0xFF, 0xD9, 0x00, 0x13)[k % 4]
 open('corrupt-jpeg-tiles.tif', 'wb').write(bad)
 
+# every tile's frame names quantization table 3 for its second component,
+# a table neither the tile nor the JPEGTables define (libjpeg fails when
+# it dequantizes; the DCT re-cut fails earlier, copying the tables: found
+# by the load fuzzer, where that error jumped into a dead stack frame)
+bad = bytearray(src)
+for o, n in zip(offsets, lengths):
+    k = bad.find(b'\xff\xc0', o, o + n)
+    if k >= 0:
+        bad[k + 15] = 3
+open('undefined-quant-table.tif', 'wb').write(bad)
+
 # a tile that is not JPEG at all (its SOI gone)
 bad = bytearray(src)
 bad[offsets[0]:offsets[0] + 4] = b'\0\0\0\0'
