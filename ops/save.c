@@ -139,6 +139,42 @@ writer_levels(int width, int height, int tile, gboolean pyramid)
 	return n;
 }
 
+/* "level K" or "levels K–L": output levels @from … @to - 1. */
+static char *
+levels_text(int from, int to)
+{
+	return to - from > 1 ? g_strdup_printf("levels %d–%d", from, to - 1) :
+						   g_strdup_printf("level %d", from);
+}
+
+/* What a copy will do, level by level, for explain. */
+static char *
+copy_plan_report(SpNode *node, const SaveState *state)
+{
+	int m = state->tiles.n_levels, nb = state->tiles.n_bytes;
+	int n = writer_levels(node->input->geom.width, node->input->geom.height,
+		state->tile, _sp_arg_bool(node, "pyramid"));
+	GString *s = g_string_new("save: plan: ");
+
+	if (nb > 0) {
+		g_autofree char *l = levels_text(0, nb);
+		g_string_append_printf(s, "copies %s of the source's compressed "
+								  "tiles byte for byte%s",
+			l, m > nb ? ", " : "");
+	}
+	if (m > nb) {
+		g_autofree char *l = levels_text(nb, m);
+		g_string_append_printf(s, "re-cuts %s from the source's DCT "
+								  "coefficients",
+			l);
+	}
+	if (m < n) {
+		g_autofree char *l = levels_text(m, n);
+		g_string_append_printf(s, "; computes %s from pixels", l);
+	}
+	return g_string_free(s, FALSE);
+}
+
 /* Whether the source's compressed tiles can be taken without decoding
  * pixels; if not, *why says why. Fills @state with the levels to take:
  * those whose origin is on the source's tile grid are copied byte for byte
@@ -313,29 +349,7 @@ save_plan(SpNode *node, GError **error)
 		}
 		if (state->copy) {
 			/* the plan, for explain; replaced by what was done */
-			int m = state->tiles.n_levels, nb = state->tiles.n_bytes;
-			g_autofree char *bytes = nb > 0 ?
-				g_strdup_printf("copies level%s 0%s%.0d of the source's "
-								"compressed tiles byte for byte",
-					nb > 1 ? "s" : "", nb > 1 ? "–" : "", nb > 1 ? nb - 1 : 0) :
-				NULL;
-			g_autofree char *recut = m > nb ?
-				g_strdup_printf("re-cuts level%s %d%s%.0d from the source's "
-								"DCT coefficients",
-					m - nb > 1 ? "s" : "", nb, m - nb > 1 ? "–" : "",
-					m - nb > 1 ? m - 1 : 0) :
-				NULL;
-			int n = writer_levels(node->input->geom.width,
-				node->input->geom.height, state->tile,
-				_sp_arg_bool(node, "pyramid"));
-			g_autofree char *rest = m < n ?
-				g_strdup_printf("; computes level%s %d%s%.0d from pixels",
-					n - m > 1 ? "s" : "", m, n - m > 1 ? "–" : "",
-					n - m > 1 ? n - 1 : 0) :
-				g_strdup("");
-			node->report = g_strdup_printf("save: plan: %s%s%s%s",
-				bytes ? bytes : "", bytes && recut ? ", " : "",
-				recut ? recut : "", rest);
+			node->report = copy_plan_report(node, state);
 		}
 	}
 	if (format == FORMAT_JPEG &&
