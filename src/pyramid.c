@@ -73,7 +73,6 @@ struct _Writer {
 	int spool;            /* lower levels' compressed tiles, or -1 */
 	guint64 spool_size;   /* bytes reserved in it */
 	GCond level_done;     /* a re-cut level's last tile is spooled */
-	guint64 copied_bytes; /* compressed bytes copied from the source */
 
 	GMutex lock;          /* tiff, spool, parents, error */
 	char *error;          /* first failure, or NULL */
@@ -104,8 +103,10 @@ set_error(Writer *w, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
+	g_mutex_lock(&w->lock);
 	if (!w->error)
 		w->error = g_strdup_vprintf(fmt, ap);
+	g_mutex_unlock(&w->lock);
 	va_end(ap);
 }
 
@@ -159,9 +160,7 @@ spool_append(Writer *w, Level *l, ttile_t index, const void *data,
 			continue;
 		if (n <= 0) {
 			int err = n < 0 ? errno : ENOSPC;
-			g_mutex_lock(&w->lock);
 			set_error(w, "cannot write the level spool: %s", g_strerror(err));
-			g_mutex_unlock(&w->lock);
 			return FALSE;
 		}
 		done += (size_t) n;
@@ -197,23 +196,20 @@ store_tile(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
 	if (tjCompress2(seq->tj, pixels, t, pitch, t,
 			ps == 1 ? TJPF_GRAY : TJPF_RGB, &out, &size, samp, w->quality,
 			TJFLAG_NOREALLOC)) {
-		g_mutex_lock(&w->lock);
 		set_error(w, "JPEG compression failed: %s", tjGetErrorStr2(seq->tj));
-		g_mutex_unlock(&w->lock);
 		return FALSE;
 	}
 
 	ttile_t index = (ttile_t) ty * l->tiles_across + tx;
-	gboolean ok = TRUE;
 
 	if (k > 0)
 		return spool_append(w, l, index, out, size);
 	g_mutex_lock(&w->lock);
-	if (TIFFWriteRawTile(w->tiff, index, out, size) < 0) {
-		set_error(w, "cannot write a tile: %s", g_strerror(errno));
-		ok = FALSE;
-	}
+	gboolean ok = TIFFWriteRawTile(w->tiff, index, out, size) >= 0;
+	int err = errno;
 	g_mutex_unlock(&w->lock);
+	if (!ok)
+		set_error(w, "cannot write a tile: %s", g_strerror(err));
 	return ok;
 }
 
@@ -410,9 +406,7 @@ write_extra_directories(Writer *w, gboolean at_end)
 		w->extras->write_directories(w->extras->user, w->tiff, at_end, &why))
 		return TRUE;
 	/* the copier thread calls this beside the spooling workers */
-	g_mutex_lock(&w->lock);
 	set_error(w, "%s", why ? why : "cannot write a directory");
-	g_mutex_unlock(&w->lock);
 	g_free(why);
 	return FALSE;
 }
@@ -438,9 +432,7 @@ copy_spooled_level(Writer *w, int k)
 				(ssize_t) e->size ||
 			TIFFWriteRawTile(w->tiff, i, buf, e->size) < 0) {
 			int err = errno;
-			g_mutex_lock(&w->lock);
 			set_error(w, "cannot copy level %d: %s", k, g_strerror(err));
-			g_mutex_unlock(&w->lock);
 			return FALSE;
 		}
 	}
@@ -481,9 +473,7 @@ open_source_level(Writer *w, const SpTileCopy *copy, int k)
 	if (!src || !TIFFSetDirectory(src, (tdir_t) copy->page[k])) {
 		if (src)
 			TIFFClose(src);
-		g_mutex_lock(&w->lock);
 		set_error(w, "cannot read '%s'", copy->path);
-		g_mutex_unlock(&w->lock);
 		return NULL;
 	}
 	return src;
@@ -498,8 +488,9 @@ copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	Level *l = &w->levels[k];
 	TIFF *src;
 	g_autofree unsigned char *buf = NULL;
-	tmsize_t cap = 0;
+	gint64 cap = 0;
 	gboolean ok = FALSE;
+	GError *error = NULL;
 
 	if (!(src = open_source_level(w, copy, k)))
 		return FALSE;
@@ -509,27 +500,20 @@ copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 		for (int tx = 0; tx < l->tiles_across; tx++) {
 			ttile_t from = TIFFComputeTile(src, copy->x[k] + tx * w->tile,
 				copy->y[k] + ty * w->tile, 0, 0);
-			tmsize_t size = (tmsize_t) TIFFGetStrileByteCount(src, from);
+			gint64 size = _sp_tiff_read_raw_tile(src, from, copy->path,
+				copy->page[k], &buf, &cap, &error);
 
-			if (size <= 0 || size > (64 << 20)) {
-				set_error(w, "source tile %u of '%s' directory %d is missing "
-							 "or has an absurd size",
-					(unsigned) from, copy->path, copy->page[k]);
+			if (size < 0) {
+				set_error(w, "%s", error->message);
+				g_error_free(error);
 				goto out;
 			}
-			if (size > cap) {
-				cap = size;
-				g_free(buf);
-				buf = g_malloc(cap);
-			}
-			if (TIFFReadRawTile(src, from, buf, size) != size ||
-				TIFFWriteRawTile(w->tiff, ty * l->tiles_across + tx, buf,
-					size) < 0) {
+			if (TIFFWriteRawTile(w->tiff, ty * l->tiles_across + tx, buf,
+					(tmsize_t) size) < 0) {
 				set_error(w, "cannot copy a tile of level %d: %s", k,
 					g_strerror(errno));
 				goto out;
 			}
-			w->copied_bytes += size;
 		}
 	if (!TIFFWriteDirectory(w->tiff)) {
 		set_error(w, "cannot write the directory of level %d", k);
@@ -550,6 +534,31 @@ typedef struct {
 	gboolean ok;
 } CopyJob;
 
+/* Writes level @k (above 0) from the spool: its directory's fields (the
+ * source level's when it was re-cut, the writer's own when computed),
+ * its tiles, the directory. */
+static gboolean
+write_spooled_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
+	double mpp_y)
+{
+	if (k < w->first) {
+		TIFF *src = open_source_level(w, copy, k);
+		if (!src)
+			return FALSE;
+		set_source_fields(w, k, src, mpp_x, mpp_y);
+		TIFFClose(src);
+	}
+	else
+		set_directory_fields(w, k, mpp_x, mpp_y);
+	if (!copy_spooled_level(w, k))
+		return FALSE;
+	if (!TIFFWriteDirectory(w->tiff)) {
+		set_error(w, "cannot write the directory of level %d", k);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 /* Writes re-cut level @k's directory from the spool once the workers have
  * spooled its last tile, while they go on with the next levels. */
 static gboolean
@@ -568,20 +577,7 @@ write_recut_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	if (failed)
 		return FALSE;
 
-	TIFF *src = open_source_level(w, copy, k);
-	if (!src)
-		return FALSE;
-	set_source_fields(w, k, src, mpp_x, mpp_y);
-	TIFFClose(src);
-	if (!copy_spooled_level(w, k))
-		return FALSE;
-	if (!TIFFWriteDirectory(w->tiff)) {
-		g_mutex_lock(&w->lock);
-		set_error(w, "cannot write the directory of level %d", k);
-		g_mutex_unlock(&w->lock);
-		return FALSE;
-	}
-	return TRUE;
+	return write_spooled_level(w, k, copy, mpp_x, mpp_y);
 }
 
 static gpointer
@@ -653,20 +649,21 @@ retile_thread(gpointer data)
 			for (int tx = left; tx < right; tx++) {
 				const unsigned char *bytes;
 				unsigned long size;
-				gboolean copied, ok = TRUE;
+				gboolean ok;
 				ttile_t index = (ttile_t) ty * l->tiles_across + tx;
 
 				if (!_sp_retiler_tile(r, copy->x[k] + tx * t,
-						copy->y[k] + ty * t, &bytes, &size, &copied, &error))
+						copy->y[k] + ty * t, &bytes, &size, &error))
 					break;
 				if (k == 0) {
 					g_mutex_lock(&w->lock);
 					ok = TIFFWriteRawTile(w->tiff, index, (void *) bytes,
 							 (tmsize_t) size) >= 0;
+					int err = errno;
+					g_mutex_unlock(&w->lock);
 					if (!ok)
 						set_error(w, "cannot write level 0: %s",
-							g_strerror(errno));
-					g_mutex_unlock(&w->lock);
+							g_strerror(err));
 				}
 				else
 					ok = spool_append(w, l, index, bytes, size);
@@ -686,9 +683,7 @@ retile_thread(gpointer data)
 	}
 out:
 	if (error) {
-		g_mutex_lock(&w->lock);
 		set_error(w, "%s", error->message);
-		g_mutex_unlock(&w->lock);
 		g_error_free(error);
 	}
 	_sp_retiler_free(r);
@@ -902,23 +897,15 @@ _sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
 		goto fail;
 	for (int k = job.recut_to; k < w.n_levels; k++) {
 		if (k > 0) {
-			if (k < first) {
-				TIFF *src = open_source_level(&w, copy, k);
-				if (!src)
-					goto fail;
-				set_source_fields(&w, k, src, mpp_x, mpp_y);
-				TIFFClose(src);
-			}
-			else
-				set_directory_fields(&w, k, mpp_x, mpp_y);
-			if (!copy_spooled_level(&w, k))
+			if (!write_spooled_level(&w, k, copy, mpp_x, mpp_y))
 				goto fail;
+			continue;
 		}
 		if (!TIFFWriteDirectory(w.tiff)) {
-			set_error(&w, "cannot write the directory of level %d", k);
+			set_error(&w, "cannot write the directory of level 0");
 			goto fail;
 		}
-		if (k == 0 && !write_extra_directories(&w, FALSE))
+		if (!write_extra_directories(&w, FALSE))
 			goto fail;
 	}
 	/* after the levels: the extras' closing directories (label, macro) */
@@ -941,9 +928,7 @@ fail:
 		w.error ? w.error : "write failed");
 restore:
 	/* stop the re-cutting workers at their next stripe */
-	g_mutex_lock(&w.lock);
 	set_error(&w, "stopped");
-	g_mutex_unlock(&w.lock);
 	for (int i = 0; i < n_retilers; i++)
 		g_thread_join(retilers[i]);
 	if (copier)

@@ -69,7 +69,7 @@ struct _SpRetiler {
 	int mcu_w, mcu_h;     /* pixels */
 
 	unsigned char *raw;   /* a source tile's compressed bytes */
-	tmsize_t raw_cap;
+	gint64 raw_cap;
 	struct jpeg_destination_mgr dest; /* into out */
 	unsigned char *out;   /* the last output tile */
 	size_t out_cap;
@@ -402,25 +402,10 @@ source_tile(SpRetiler *r, int sx, int sy, GError **error)
 
 	ttile_t index = TIFFComputeTile(r->tiff, (guint32) sx * r->tile,
 		(guint32) sy * r->tile, 0, 0);
-	tmsize_t size = (tmsize_t) TIFFGetStrileByteCount(r->tiff, index);
-	if (size <= 0 || size > (64 << 20)) {
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"tile %u of '%s' directory %d is missing or has an "
-			"absurd size",
-			(unsigned) index, r->path, r->page);
+	gint64 size = _sp_tiff_read_raw_tile(r->tiff, index, r->path, r->page,
+		&r->raw, &r->raw_cap, error);
+	if (size < 0)
 		return NULL;
-	}
-	if (size > r->raw_cap) {
-		g_free(r->raw);
-		r->raw = g_malloc(size);
-		r->raw_cap = size;
-	}
-	if (TIFFReadRawTile(r->tiff, index, r->raw, size) != size) {
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"cannot read tile %u of '%s' directory %d",
-			(unsigned) index, r->path, r->page);
-		return NULL;
-	}
 
 	if (!decode_tile(r, e, index, size, error))
 		return NULL;
@@ -431,41 +416,29 @@ source_tile(SpRetiler *r, int sx, int sy, GError **error)
 
 gboolean
 _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
-	unsigned long *size, gboolean *copied, GError **error)
+	unsigned long *size, GError **error)
 {
 	int t = r->tile;
 	int sx = x / t, sy = y / t; /* the top-left source tile */
 	CachedTile *q[2][2];
 
-	*copied = FALSE;
 	/* on the grid: the source's tile itself, byte for byte */
 	if (x % t == 0 && y % t == 0) {
 		ttile_t index = TIFFComputeTile(r->tiff, (guint32) x, (guint32) y,
 			0, 0);
-		tmsize_t n = (tmsize_t) TIFFGetStrileByteCount(r->tiff, index);
+		gint64 n;
 
-		if (sx >= r->tiles_across || sy >= r->tiles_down || n <= 0 ||
-			n > (64 << 20)) {
+		if (sx >= r->tiles_across || sy >= r->tiles_down) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-				"tile %u of '%s' directory %d is missing or has an "
-				"absurd size",
+				"source tile %u of '%s' directory %d is missing",
 				(unsigned) index, r->path, r->page);
 			return FALSE;
 		}
-		if (n > r->raw_cap) {
-			g_free(r->raw);
-			r->raw = g_malloc(n);
-			r->raw_cap = n;
-		}
-		if (TIFFReadRawTile(r->tiff, index, r->raw, n) != n) {
-			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"cannot read tile %u of '%s' directory %d",
-				(unsigned) index, r->path, r->page);
+		if ((n = _sp_tiff_read_raw_tile(r->tiff, index, r->path, r->page,
+				 &r->raw, &r->raw_cap, error)) < 0)
 			return FALSE;
-		}
 		*data = r->raw;
 		*size = (unsigned long) n;
-		*copied = TRUE;
 		return TRUE;
 	}
 

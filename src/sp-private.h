@@ -161,6 +161,14 @@ TIFF *_sp_tiff_create(const char *filename, gboolean bigtiff);
  * open for many directories. */
 gboolean _sp_tiff_layout_at(TIFF *tiff, int page, SpTiffLayout *layout);
 
+/* The compressed bytes of tile @index of @tiff's current directory (page
+ * @page of @path, for messages), read into *@buf, which is grown (g_malloc)
+ * to *@cap bytes as needed and freed by the caller. Returns the byte
+ * count, or -1 with @error: SP_ERROR_FAILED for a tile missing or over
+ * 64 MB, SP_ERROR_IO when it cannot be read. */
+gint64 _sp_tiff_read_raw_tile(TIFF *tiff, guint32 index, const char *path,
+	int page, unsigned char **buf, gint64 *cap, GError **error);
+
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);
 gboolean _sp_tiffread_can_read(const char *filename, int page);
@@ -259,11 +267,10 @@ SpRetiler *_sp_retiler_new(const char *path, int page, int tile,
 /* The compressed output tile whose top-left corner is (@x, @y) in the
  * source directory's pixels (on its JPEG MCU grid): *@data (owned by @r,
  * valid until the next call) and *@size bytes, an abbreviated JPEG stream
- * for the source's JPEGTables. *@copied is TRUE when (@x, @y) is on the
- * tile grid and the bytes are the source tile's own. */
+ * for the source's JPEGTables; when (@x, @y) is on the tile grid, the
+ * source tile's own bytes. */
 gboolean _sp_retiler_tile(SpRetiler *r, int x, int y,
-	const unsigned char **data, unsigned long *size, gboolean *copied,
-	GError **error);
+	const unsigned char **data, unsigned long *size, GError **error);
 
 void _sp_retiler_free(SpRetiler *r);
 

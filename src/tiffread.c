@@ -500,6 +500,33 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 	return 0;
 }
 
+gint64
+_sp_tiff_read_raw_tile(TIFF *tiff, guint32 index, const char *path, int page,
+	unsigned char **buf, gint64 *cap, GError **error)
+{
+	tmsize_t size = (tmsize_t) TIFFGetStrileByteCount(tiff, index);
+
+	if (size <= 0 || size > (64 << 20)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"source tile %u of '%s' directory %d is missing or has an "
+			"absurd size",
+			(unsigned) index, path, page);
+		return -1;
+	}
+	if (size > *cap) {
+		g_free(*buf);
+		*buf = g_malloc(size);
+		*cap = size;
+	}
+	if (TIFFReadRawTile(tiff, index, *buf, size) != size) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"cannot read source tile %u of '%s' directory %d",
+			(unsigned) index, path, page);
+		return -1;
+	}
+	return size;
+}
+
 gboolean
 _sp_tiff_layout_at(TIFF *tiff, int page, SpTiffLayout *layout)
 {
