@@ -75,10 +75,43 @@ static void
 on_signal(int sig)
 {
 	/* async-signal-safe: readlink(2) and unlink(2) only, then die of the
-	 * signal so the shell sees 128 + sig */
+	 * signal so the shell sees 128 + sig (the signal is blocked while
+	 * this runs: it arrives again, with its default action, on return) */
 	sp_remove_partial_outputs();
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/* Every signal whose default action ends the process and that can be
+ * caught, but those a crash raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP: the sanitizers and debuggers want them): the temporary
+ * outputs go first. A file-size limit (SIGXFSZ), a CPU-time limit
+ * (SIGXCPU), a job scheduler's warning signal (SIGUSR1/2, SIGALRM, …)
+ * or a g_error()'s abort left them behind. */
+static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGABRT,
+	SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGXCPU, SIGXFSZ,
+	SIGVTALRM, SIGPROF, SIGIO, SIGSYS,
+#ifdef SIGSTKFLT
+	SIGSTKFLT,
+#endif
+#ifdef SIGPWR
+	SIGPWR,
+#endif
+};
+
+static void
+catch_signal(int sig, const struct sigaction *sa)
+{
+	struct sigaction old;
+
+	/* 'nohup slidepipe …' means it: SIGHUP stays ignored. (The others
+	 * are caught even when ignored: a shell script's background job
+	 * starts with SIGINT and SIGQUIT ignored, and 'kill -INT' of it is
+	 * still meant to stop it) */
+	if (sig == SIGHUP && sigaction(sig, NULL, &old) == 0 &&
+		old.sa_handler == SIG_IGN)
+		return;
+	sigaction(sig, sa, NULL);
 }
 
 static void
@@ -88,14 +121,17 @@ install_signal_handlers(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	/* one cleanup at a time: a second signal waits for the first's */
+	sigfillset(&sa.sa_mask);
 	/* a closed stderr or stdout pipe ('slidepipe … 2>&1 | head') kills
-	 * the process at its next warning; without this the save's
-	 * temporary file stayed behind */
-	sigaction(SIGPIPE, &sa, NULL);
+	 * the process at its next warning (SIGPIPE): without the cleanup the
+	 * save's temporary file stayed behind */
+	for (guint i = 0; i < G_N_ELEMENTS(fatal_signals); i++)
+		catch_signal(fatal_signals[i], &sa);
+#if defined(SIGRTMIN) && defined(SIGRTMAX)
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		catch_signal(sig, &sa);
+#endif
 }
 
 static void

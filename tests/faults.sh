@@ -201,6 +201,35 @@ interrupt TERM 143 "the JPEG pyramid writer" load "$BIG" ! save "$D/out.tif"
 interrupt HUP 129 "a PNG save" load "$BIG" ! save "$D/out.png"
 interrupt TERM 143 "an LZW pyramid (libvips tiffsave)" \
 	load "$BIG" ! save "$D/out.tif" compression=lzw
+# every other signal whose default action ends the process: the cleanup
+# runs, then the signal's own default action (status 128 + its number on
+# Linux); a scheduler's warning (USR1/USR2/ALRM), a profiler's timers, a
+# CPU limit, ^\ (QUIT)
+for _s in QUIT:131 USR1:138 USR2:140 ALRM:142 XCPU:152 VTALRM:154 PROF:155; do
+	interrupt "${_s%:*}" "${_s#*:}" "the JPEG pyramid writer" load "$BIG" ! save "$D/out.tif"
+done
+interrupt USR1 138 "an LZW pyramid (libvips tiffsave)" \
+	load "$BIG" ! save "$D/out.tif" compression=lzw
+interrupt QUIT 131 "a PNG save" load "$BIG" ! save "$D/out.png"
+
+# a file-size limit: the write that passes it raises SIGXFSZ (status 153)
+# (ulimit -f counts 512-byte blocks in dash, 1024 in bash: 2000 is 1-2 MB,
+# and every save of $S is bigger)
+# xfsz WHAT ARGS…
+xfsz() {
+	_what=$1
+	shift
+	rm -rf "$D" "$VT"
+	mkdir "$D" "$VT"
+	{ (ulimit -f 2000 && TMPDIR=$VT exec "$SLIDEPIPE" -q "$@") >/dev/null 2>&1; } 2>/dev/null
+	_rc=$?
+	check "file-size limit (SIGXFSZ) during $_what: status 153, no output, no temporary file" \
+		eval 'eq "exit status" 153 "$_rc" && eq "files left" "" "$(ls -A "$D")" &&
+			eq "files left in TMPDIR" "" "$(ls -A "$VT")"'
+}
+xfsz "the JPEG pyramid writer" load "$S" ! save "$D/out.tif" Q=100
+xfsz "an uncompressed pyramid (libvips tiffsave)" load "$S" ! save "$D/out.tif" compression=none
+xfsz "a PNG save" load "$S" ! save "$D/out.png"
 
 # during a batch: rows in flight lose their temporary files; rows already
 # finished stay whole
