@@ -110,6 +110,17 @@ set_error(Writer *w, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Whether a thread has failed: every read of w->error is under the lock,
+ * as the copier and the re-cutting workers set it while others run. */
+static gboolean
+has_error(Writer *w)
+{
+	g_mutex_lock(&w->lock);
+	gboolean failed = w->error != NULL;
+	g_mutex_unlock(&w->lock);
+	return failed;
+}
+
 static void *
 seq_start(VipsImage *out, void *a, void *b)
 {
@@ -628,10 +639,7 @@ retile_thread(gpointer data)
 
 		if (item >= job->first_item[job->to - job->from])
 			break;
-		g_mutex_lock(&w->lock);
-		gboolean failed = w->error != NULL;
-		g_mutex_unlock(&w->lock);
-		if (failed)
+		if (has_error(w))
 			break;
 		while (item >= job->first_item[k + 1 - job->from])
 			k++;
@@ -851,7 +859,7 @@ _sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
 		int stripe = tile;
 		while (stripe < SP_STRIPE_WIDTH)
 			stripe *= 2;
-		for (int left = 0; left < in->Xsize && !w.error; left += stripe) {
+		for (int left = 0; left < in->Xsize && !has_error(&w); left += stripe) {
 			VipsImage *part;
 			int stripe_width = MIN(stripe, in->Xsize - left);
 			int before = g_atomic_int_get(&w.pixel_tiles_done);
@@ -872,13 +880,13 @@ _sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
 			 * A stripe with tiles missing has failed, whatever the
 			 * sink says; otherwise a truncated JPEG gave a "finished"
 			 * file of black tiles and exit status 0. */
-			if (!r && !w.error &&
+			if (!r && !has_error(&w) &&
 				g_atomic_int_get(&w.pixel_tiles_done) - before !=
 					(stripe_width + tile - 1) / tile *
 						w.levels[first].tiles_down)
 				r = -1;
 			if (r) {
-				if (!w.error) {
+				if (!has_error(&w)) {
 					_sp_set_vips_error(error, "save", path);
 					goto restore;
 				}
@@ -893,7 +901,7 @@ _sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
 		g_thread_join(copier);
 		copier = NULL;
 	}
-	if (w.error || !job.ok)
+	if (has_error(&w) || !job.ok)
 		goto fail;
 	for (int k = job.recut_to; k < w.n_levels; k++) {
 		if (k > 0) {
@@ -924,8 +932,11 @@ _sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
 	goto restore;
 
 fail:
+	/* the threads are joined (or never started): w.error is settled */
+	g_mutex_lock(&w.lock);
 	g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: '%s': %s", path,
 		w.error ? w.error : "write failed");
+	g_mutex_unlock(&w.lock);
 restore:
 	/* stop the re-cutting workers at their next stripe */
 	set_error(&w, "stopped");
