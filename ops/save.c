@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tiffio.h>
@@ -302,6 +303,67 @@ plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
 	return state->tiles.n_levels > 0;
 }
 
+/* Whether writing @out would replace @in: the same file (by device and
+ * inode: the path itself, a hard link, a symlink to it, another spelling
+ * of its path), or the same directory entry (the rename replaces the
+ * entry, whatever it is: a symlink the input was read through). */
+static gboolean
+same_file(const char *out, const char *in)
+{
+	struct stat so, si;
+
+	if (stat(out, &so) == 0 && stat(in, &si) == 0 && so.st_dev == si.st_dev &&
+		so.st_ino == si.st_ino)
+		return TRUE;
+
+	g_autofree char *od = g_path_get_dirname(out);
+	g_autofree char *ob = g_path_get_basename(out);
+	g_autofree char *id = g_path_get_dirname(in);
+	g_autofree char *ib = g_path_get_basename(in);
+	return strcmp(ob, ib) == 0 && stat(od, &so) == 0 && stat(id, &si) == 0 &&
+		so.st_dev == si.st_dev && so.st_ino == si.st_ino;
+}
+
+/* Refuses an output that is a file the graph reads (a load's slide, an
+ * overlay's CSV, a tiles mask file), before any pixel is computed: the
+ * rename at the end would replace it while, or after, it is read. */
+static gboolean
+check_not_an_input(SpNode *node, const char *path, GError **error)
+{
+	GPtrArray *nodes = node->graph->nodes;
+
+	for (guint i = 0; i < nodes->len; i++) {
+		SpNode *n = g_ptr_array_index(nodes, i);
+		const char *in = NULL;
+
+		if (n->op->kind == SP_OP_SOURCE && n->slide)
+			in = sp_slide_get_path(n->slide);
+		if (in && same_file(path, in))
+			goto refuse;
+		if (n->op->kind == SP_OP_SINK)
+			/* outputs, but a tiles mask file */
+			in = strcmp(n->op->name, "tiles") == 0 ?
+				_sp_arg_string(n, "mask") :
+				NULL;
+		else
+			for (int a = 0; a < n->op->n_args && (in = NULL, TRUE); a++)
+				if (n->op->args[a].type == SP_ARG_PATH &&
+					(in = _sp_arg_string(n, n->op->args[a].name)) &&
+					same_file(path, in))
+					break;
+		if (in && same_file(path, in))
+			goto refuse;
+		continue;
+	refuse:
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: argument 'path': '%s' is the file that %s reads "
+			"('%s'); source and destination must be different",
+			path, n->op->name, in);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 save_plan(SpNode *node, GError **error)
 {
@@ -360,7 +422,8 @@ save_plan(SpNode *node, GError **error)
 			path, node->geom.width, node->geom.height);
 		return FALSE;
 	}
-	return _sp_check_output_path("save", path, error);
+	return check_not_an_input(node, path, error) &&
+		_sp_check_output_path("save", path, error);
 }
 
 static VipsForeignTiffCompression
@@ -559,6 +622,53 @@ out:
 	return r == 0;
 }
 
+/* libvips 8.14's pyramidal tiffsave spools every level below the first
+ * to a temporary file "vips-N-NNNN.target" in $TMPDIR (/tmp when unset;
+ * vips__temp_name()), and when that file cannot be created it carries on
+ * with a NULL target and crashes (SIGSEGV). So the directory is tried
+ * first: a file made there and removed. */
+static gboolean
+check_vips_temp_dir(const char *path, GError **error)
+{
+	const char *env = g_getenv("TMPDIR");
+	const char *dir = !env ? "/tmp" : *env ? env : ".";
+	g_autofree char *tmpl = g_build_filename(dir, ".sp-tmpdir-XXXXXX", NULL);
+	int fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"save: cannot write '%s': the TIFF pyramid writer keeps the "
+			"lower levels in temporary files in %s '%s': %s; set TMPDIR "
+			"to a writable directory",
+			path, env ? "TMPDIR" : "the temporary directory", dir,
+			g_strerror(err));
+		return FALSE;
+	}
+	close(fd);
+	unlink(tmpl);
+	return TRUE;
+}
+
+/* What libvips' tiffsave can take, checked before it runs: WebP tiles
+ * hold 3 or 4 bands only, and 8.14 crashes (SIGSEGV) on a 1-band image
+ * with compression=webp instead of failing. */
+static gboolean
+check_tiffsave(VipsImage *image, const char *path, const char *compression,
+	gboolean pyramid, GError **error)
+{
+	if (strcmp(compression, "webp") == 0 && image->Bands != 3 &&
+		image->Bands != 4) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: argument 'compression': webp takes RGB images, and "
+			"'%s' would get %d-band pixels (a mask or grey image): use "
+			"lzw, deflate, zstd, jpeg or none",
+			path, image->Bands);
+		return FALSE;
+	}
+	return !pyramid || check_vips_temp_dir(path, error);
+}
+
 static void
 write_progress(int percent, void *user_data)
 {
@@ -703,6 +813,11 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 			return _sp_atomic_file_commit(af, error);
 		}
 		/* libvips writes the rest: the metadata goes on the image */
+		if (!check_tiffsave(image, path, compression, pyramid, error)) {
+			g_object_unref(image);
+			_sp_atomic_file_abort(af);
+			return FALSE;
+		}
 		if (!_sp_save_tag_image(node, flavour, meta, &image, error)) {
 			_sp_atomic_file_abort(af);
 			return FALSE;
