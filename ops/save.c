@@ -797,9 +797,52 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 			return FALSE;
 		}
 		if (state && state->copy) {
-			g_object_unref(image);
+			GError *local = NULL;
+
 			state->extras = _sp_tiff_meta_extras(meta);
-			return save_copy(node, state, af, q, big, error);
+			if (save_copy(node, state, af, q, big, &local)) {
+				g_object_unref(image);
+				return TRUE;
+			}
+			/* a source tile that cannot be taken as it is: copy fails,
+			 * auto decodes and re-encodes everything instead */
+			const char *why = strstr(local->message, "': ");
+			const char *asked = _sp_arg_string(node, "compression");
+			gboolean bad_tile = g_error_matches(local, SP_ERROR,
+				SP_ERROR_FORMAT);
+
+			why = why ? why + 3 : local->message;
+			if (!bad_tile || strcmp(asked, "auto") != 0) {
+				if (bad_tile)
+					g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+						"save: argument 'compression': cannot copy the "
+						"source's tiles into '%s': %s (compression=auto "
+						"decodes them instead)",
+						path, why);
+				else
+					g_propagate_error(error, g_steal_pointer(&local));
+				g_clear_error(&local);
+				g_object_unref(image);
+				return FALSE;
+			}
+			g_clear_pointer(&node->report, g_free);
+			node->report = g_strdup_printf("save: compression=auto: the "
+										   "source's tiles cannot be taken "
+										   "as they are (%s), so every level "
+										   "was decoded and re-encoded",
+				why);
+			g_error_free(local);
+			state->copy = FALSE;
+			g_clear_pointer(&meta, _sp_tiff_meta_free);
+			if (!(af = _sp_atomic_file_new("save", path, error)) ||
+				(flavour != SP_TIFF_OME &&
+					!(meta = _sp_save_meta(node, flavour, tile, q, error)))) {
+				if (af)
+					_sp_atomic_file_abort(af);
+				g_object_unref(image);
+				return FALSE;
+			}
+			temp = _sp_atomic_file_temp_path(af);
 		}
 		if (strcmp(compression, "jpeg") == 0 && flavour != SP_TIFF_OME) {
 			/* our writer: tiles compressed on every core */

@@ -76,6 +76,7 @@ struct _Writer {
 
 	GMutex lock;          /* tiff, spool, parents, error */
 	char *error;          /* first failure, or NULL */
+	gboolean bad_source;  /* it was a source tile that cannot be taken */
 
 	const SpPyramidExtras *extras; /* other layouts' hooks, or NULL */
 
@@ -108,6 +109,20 @@ set_error(Writer *w, const char *fmt, ...)
 		w->error = g_strdup_vprintf(fmt, ap);
 	g_mutex_unlock(&w->lock);
 	va_end(ap);
+}
+
+/* A source tile could not be copied or re-cut (@error from src/retile.c
+ * or the tile reader): the writer fails with SP_ERROR_FORMAT, which tells
+ * save that decoding may still work. */
+static void
+set_source_error(Writer *w, const GError *error)
+{
+	g_mutex_lock(&w->lock);
+	if (!w->error) {
+		w->error = g_strdup(error->message);
+		w->bad_source = TRUE;
+	}
+	g_mutex_unlock(&w->lock);
 }
 
 /* Whether a thread has failed: every read of w->error is under the lock,
@@ -491,36 +506,36 @@ open_source_level(Writer *w, const SpTileCopy *copy, int k)
 }
 
 /* Copies the compressed tiles of output level @k from the source TIFF,
- * with the tags they need to decode, and writes the directory. */
+ * with the tags they need to decode, and writes the directory. Each tile
+ * is checked first (src/retile.c): one a decoder would refuse, or whose
+ * header does not match the directory, fails the copy. */
 static gboolean
 copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	double mpp_y)
 {
 	Level *l = &w->levels[k];
 	TIFF *src;
-	g_autofree unsigned char *buf = NULL;
-	gint64 cap = 0;
+	SpRetiler *r = NULL;
 	gboolean ok = FALSE;
 	GError *error = NULL;
 
 	if (!(src = open_source_level(w, copy, k)))
 		return FALSE;
 	set_source_fields(w, k, src, mpp_x, mpp_y);
+	TIFFClose(src);
+	if (!(r = _sp_retiler_new(copy->path, copy->page[k], w->tile, &error)))
+		goto out;
 
 	for (int ty = 0; ty < l->tiles_down; ty++)
 		for (int tx = 0; tx < l->tiles_across; tx++) {
-			ttile_t from = TIFFComputeTile(src, copy->x[k] + tx * w->tile,
-				copy->y[k] + ty * w->tile, 0, 0);
-			gint64 size = _sp_tiff_read_raw_tile(src, from, copy->path,
-				copy->page[k], &buf, &cap, &error);
+			const unsigned char *bytes;
+			unsigned long size;
 
-			if (size < 0) {
-				set_error(w, "%s", error->message);
-				g_error_free(error);
+			if (!_sp_retiler_tile(r, copy->x[k] + tx * w->tile,
+					copy->y[k] + ty * w->tile, &bytes, &size, &error))
 				goto out;
-			}
-			if (TIFFWriteRawTile(w->tiff, ty * l->tiles_across + tx, buf,
-					(tmsize_t) size) < 0) {
+			if (TIFFWriteRawTile(w->tiff, ty * l->tiles_across + tx,
+					(void *) bytes, (tmsize_t) size) < 0) {
 				set_error(w, "cannot copy a tile of level %d: %s", k,
 					g_strerror(errno));
 				goto out;
@@ -532,7 +547,11 @@ copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	}
 	ok = TRUE;
 out:
-	TIFFClose(src);
+	if (error) {
+		set_source_error(w, error);
+		g_error_free(error);
+	}
+	_sp_retiler_free(r);
 	return ok;
 }
 
@@ -691,7 +710,7 @@ retile_thread(gpointer data)
 	}
 out:
 	if (error) {
-		set_error(w, "%s", error->message);
+		set_source_error(w, error);
 		g_error_free(error);
 	}
 	_sp_retiler_free(r);
@@ -934,8 +953,8 @@ _sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
 fail:
 	/* the threads are joined (or never started): w.error is settled */
 	g_mutex_lock(&w.lock);
-	g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: '%s': %s", path,
-		w.error ? w.error : "write failed");
+	g_set_error(error, SP_ERROR, w.bad_source ? SP_ERROR_FORMAT : SP_ERROR_IO,
+		"save: '%s': %s", path, w.error ? w.error : "write failed");
 	g_mutex_unlock(&w.lock);
 restore:
 	/* stop the re-cutting workers at their next stripe */

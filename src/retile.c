@@ -64,6 +64,21 @@ struct _SpRetiler {
 	gboolean d_ok, c_ok;
 	gboolean c_ready;     /* compressor parameters set from the source */
 
+	/* the directory's layout, which every tile's header must match */
+	guint16 spp, photometric, ss_h, ss_v;
+	/* the level's JPEGTables, which a decoder starts every tile with:
+	 * restored before each tile is read, so a tile's own tables never
+	 * leak into the next one's */
+	gboolean jt_q[NUM_QUANT_TBLS], jt_dc[NUM_HUFF_TBLS], jt_ac[NUM_HUFF_TBLS];
+	JQUANT_TBL jt_qt[NUM_QUANT_TBLS];
+	JHUFF_TBL jt_dct[NUM_HUFF_TBLS], jt_act[NUM_HUFF_TBLS];
+	/* how the level's first tile read is coded: the others must match */
+	gboolean seen;
+	ttile_t seen_index;
+	int seen_comp;
+	int seen_id[MAX_COMPONENTS], seen_h[MAX_COMPONENTS], seen_v[MAX_COMPONENTS];
+	J_COLOR_SPACE seen_cs;
+
 	int n_comp;
 	int bw[MAX_COMPONENTS], bh[MAX_COMPONENTS]; /* blocks per tile */
 	int mcu_w, mcu_h;     /* pixels */
@@ -87,9 +102,17 @@ error_exit(j_common_ptr cinfo)
 	longjmp(e->jmp, 1);
 }
 
+/* Warnings are corrupt data (a truncated tile, a bad Huffman code):
+ * counted, the first kept; libjpeg would fill in zeros and go on. */
 static void
-silent(j_common_ptr cinfo, int level)
+count_warning(j_common_ptr cinfo, int level)
 {
+	ErrorMgr *e = (ErrorMgr *) cinfo->err;
+
+	if (level >= 0)
+		return;
+	if (cinfo->err->num_warnings++ == 0)
+		(*cinfo->err->format_message)(cinfo, e->message);
 }
 
 /* A destination that grows r->out, kept from tile to tile. */
@@ -163,22 +186,28 @@ _sp_retiler_new(const char *path, int page, int tile, GError **error)
 	TIFFGetField(r->tiff, TIFFTAG_IMAGEWIDTH, &w);
 	TIFFGetField(r->tiff, TIFFTAG_IMAGELENGTH, &h);
 	if ((int) tw != tile || (int) th != tile) {
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"'%s' directory %d has %u × %u tiles, not %d × %d", path,
 			page, tw, th, tile, tile);
 		goto fail;
 	}
+	TIFFGetFieldDefaulted(r->tiff, TIFFTAG_SAMPLESPERPIXEL, &r->spp);
+	TIFFGetField(r->tiff, TIFFTAG_PHOTOMETRIC, &r->photometric);
+	r->ss_h = r->ss_v = 2;
+	if (r->photometric == PHOTOMETRIC_YCBCR)
+		TIFFGetFieldDefaulted(r->tiff, TIFFTAG_YCBCRSUBSAMPLING, &r->ss_h,
+			&r->ss_v);
 	r->tiles_across = (int) ((w + tw - 1) / tw);
 	r->tiles_down = (int) ((h + th - 1) / th);
 
 	r->d.err = jpeg_std_error(&r->derr.pub);
 	r->derr.pub.error_exit = error_exit;
-	r->derr.pub.emit_message = silent;
+	r->derr.pub.emit_message = count_warning;
 	r->c.err = jpeg_std_error(&r->cerr.pub);
 	r->cerr.pub.error_exit = error_exit;
-	r->cerr.pub.emit_message = silent;
+	r->cerr.pub.emit_message = count_warning;
 	if (setjmp(r->derr.jmp)) {
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"the JPEGTables of '%s' directory %d: %s", path, page,
 			r->derr.message);
 		goto fail;
@@ -191,6 +220,15 @@ _sp_retiler_new(const char *path, int page, int tile, GError **error)
 		n_tables > 0) {
 		jpeg_mem_src(&r->d, tables, n_tables);
 		jpeg_read_header(&r->d, FALSE);
+		for (int i = 0; i < NUM_QUANT_TBLS; i++)
+			if ((r->jt_q[i] = r->d.quant_tbl_ptrs[i] != NULL))
+				r->jt_qt[i] = *r->d.quant_tbl_ptrs[i];
+		for (int i = 0; i < NUM_HUFF_TBLS; i++) {
+			if ((r->jt_dc[i] = r->d.dc_huff_tbl_ptrs[i] != NULL))
+				r->jt_dct[i] = *r->d.dc_huff_tbl_ptrs[i];
+			if ((r->jt_ac[i] = r->d.ac_huff_tbl_ptrs[i] != NULL))
+				r->jt_act[i] = *r->d.ac_huff_tbl_ptrs[i];
+		}
 	}
 	jpeg_create_compress(&r->c);
 	r->c_ok = TRUE;
@@ -291,8 +329,10 @@ setup_compressor(SpRetiler *r, GError **error)
 	}
 	if (!copy_parameters(r, error))
 		return FALSE;
-	c->write_JFIF_header = FALSE;
-	c->write_Adobe_marker = FALSE;
+	/* the source tiles' markers, so decoders that guess the colour
+	 * space from them guess as they do for the source */
+	c->write_JFIF_header = d->saw_JFIF_marker;
+	c->write_Adobe_marker = d->saw_Adobe_marker;
 	r->n_comp = d->num_components;
 	r->mcu_w = 8 * d->max_h_samp_factor;
 	r->mcu_h = 8 * d->max_v_samp_factor;
@@ -327,6 +367,179 @@ setup_compressor(SpRetiler *r, GError **error)
 	return TRUE;
 }
 
+/* The decoder's tables as a decoder that reads this directory meets each
+ * tile: the JPEGTables' and no others. A table the JPEGTables lack is
+ * left undefined-looking (all-zero quantizers, no Huffman codes), which
+ * read_tile_header() refuses unless the tile defines it. */
+static void
+reset_tables(SpRetiler *r)
+{
+	j_decompress_ptr d = &r->d;
+
+	for (int i = 0; i < NUM_QUANT_TBLS; i++)
+		if (d->quant_tbl_ptrs[i]) {
+			if (r->jt_q[i])
+				memcpy(d->quant_tbl_ptrs[i]->quantval, r->jt_qt[i].quantval,
+					sizeof(r->jt_qt[i].quantval));
+			else
+				memset(d->quant_tbl_ptrs[i]->quantval, 0,
+					sizeof(r->jt_qt[i].quantval));
+		}
+	for (int i = 0; i < NUM_HUFF_TBLS; i++) {
+		JHUFF_TBL *dc = d->dc_huff_tbl_ptrs[i], *ac = d->ac_huff_tbl_ptrs[i];
+
+		if (dc && r->jt_dc[i])
+			*dc = r->jt_dct[i];
+		else if (dc)
+			memset(dc->bits, 0, sizeof(dc->bits));
+		if (ac && r->jt_ac[i])
+			*ac = r->jt_act[i];
+		else if (ac)
+			memset(ac->bits, 0, sizeof(ac->bits));
+	}
+}
+
+static gboolean
+quant_defined(const JQUANT_TBL *q)
+{
+	if (!q)
+		return FALSE;
+	for (int k = 0; k < DCTSIZE2; k++)
+		if (q->quantval[k] == 0)
+			return FALSE;
+	return TRUE;
+}
+
+static gboolean
+huff_defined(const JHUFF_TBL *h)
+{
+	int n = 0;
+
+	for (int i = 1; h && i <= 16; i++)
+		n += h->bits[i];
+	return n > 0;
+}
+
+static gboolean
+same_huff(const JHUFF_TBL *a, const JHUFF_TBL *b)
+{
+	return memcmp(a->bits, b->bits, sizeof(a->bits)) == 0 &&
+		memcmp(a->huffval, b->huffval, sizeof(a->huffval)) == 0;
+}
+
+/* Reads the header of tile @index (@size bytes at @data) and checks that
+ * a decoder takes it as a tile of this directory: its frame is the tile's
+ * size, with the directory's samples per pixel and (YCbCr) chroma
+ * sampling, baseline, every table it uses defined (in the tile or the
+ * JPEGTables), and coded as the first tile read. Inside the caller's
+ * setjmp; FALSE with @error (SP_ERROR_FORMAT) after aborting the
+ * decompressor. */
+static gboolean
+read_tile_header(SpRetiler *r, ttile_t index, const unsigned char *data,
+	tmsize_t size, GError **error)
+{
+	j_decompress_ptr d = &r->d;
+	g_autofree char *why = NULL;
+
+	reset_tables(r);
+	r->derr.pub.num_warnings = 0;
+	jpeg_mem_src(d, data, (unsigned long) size);
+	jpeg_read_header(d, TRUE);
+	if ((int) d->image_width != r->tile || (int) d->image_height != r->tile)
+		why = g_strdup_printf("its JPEG frame is %u × %u, not the "
+							  "directory's %d × %d tile",
+			d->image_width, d->image_height, r->tile, r->tile);
+	else if (d->num_components != r->spp)
+		why = g_strdup_printf("its JPEG frame has %d components, the "
+							  "directory %u samples per pixel",
+			d->num_components, r->spp);
+	else if (d->progressive_mode || d->arith_code || d->data_precision != 8)
+		why = g_strdup("it is not baseline 8-bit Huffman-coded JPEG");
+	else if (r->photometric == PHOTOMETRIC_YCBCR && d->num_components == 3 &&
+		(d->comp_info[0].h_samp_factor != r->ss_h ||
+			d->comp_info[0].v_samp_factor != r->ss_v ||
+			d->comp_info[1].h_samp_factor != 1 ||
+			d->comp_info[1].v_samp_factor != 1 ||
+			d->comp_info[2].h_samp_factor != 1 ||
+			d->comp_info[2].v_samp_factor != 1))
+		why = g_strdup_printf("its chroma sampling %d×%d is not the "
+							  "directory's YCbCrSubsampling %u,%u",
+			d->comp_info[0].h_samp_factor, d->comp_info[0].v_samp_factor,
+			r->ss_h, r->ss_v);
+	for (int i = 0; !why && i < d->num_components; i++)
+		if (!quant_defined(d->quant_tbl_ptrs[d->comp_info[i].quant_tbl_no]))
+			why = g_strdup_printf("its quantization table %d is defined "
+								  "neither in it nor in the JPEGTables",
+				d->comp_info[i].quant_tbl_no);
+	for (int i = 0; !why && i < d->comps_in_scan; i++)
+		if (!huff_defined(d->dc_huff_tbl_ptrs[d->cur_comp_info[i]->dc_tbl_no]) ||
+			!huff_defined(d->ac_huff_tbl_ptrs[d->cur_comp_info[i]->ac_tbl_no]))
+			why = g_strdup("a Huffman table it uses is defined neither in "
+						   "it nor in the JPEGTables");
+	if (!why && r->seen) {
+		gboolean same = d->num_components == r->seen_comp &&
+			d->jpeg_color_space == r->seen_cs;
+		for (int i = 0; same && i < d->num_components; i++)
+			same = d->comp_info[i].component_id == r->seen_id[i] &&
+				d->comp_info[i].h_samp_factor == r->seen_h[i] &&
+				d->comp_info[i].v_samp_factor == r->seen_v[i];
+		if (!same)
+			why = g_strdup_printf("it is coded unlike tile %u (components, "
+								  "sampling or colour space)",
+				(unsigned) r->seen_index);
+	}
+	if (why) {
+		jpeg_abort_decompress(d);
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"tile %u of '%s' directory %d: %s", (unsigned) index, r->path,
+			r->page, why);
+		return FALSE;
+	}
+	if (!r->seen) {
+		r->seen = TRUE;
+		r->seen_index = index;
+		r->seen_comp = d->num_components;
+		r->seen_cs = d->jpeg_color_space;
+		for (int i = 0; i < d->num_components; i++) {
+			r->seen_id[i] = d->comp_info[i].component_id;
+			r->seen_h[i] = d->comp_info[i].h_samp_factor;
+			r->seen_v[i] = d->comp_info[i].v_samp_factor;
+		}
+	}
+	return TRUE;
+}
+
+/* Source tile @index (@size bytes in r->raw), to be copied byte for byte:
+ * its header as read_tile_header() wants it, and its entropy-coded data
+ * running to an EOI marker (a truncated tile does not; trailing zero
+ * padding after it is allowed). */
+static gboolean
+check_raw_tile(SpRetiler *r, ttile_t index, tmsize_t size, GError **error)
+{
+	tmsize_t n = size;
+
+	if (setjmp(r->derr.jmp)) {
+		jpeg_abort_decompress(&r->d);
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"tile %u of '%s' directory %d: %s", (unsigned) index, r->path,
+			r->page, r->derr.message);
+		return FALSE;
+	}
+	if (!read_tile_header(r, index, r->raw, size, error))
+		return FALSE;
+	jpeg_abort_decompress(&r->d);
+	while (n > 4 && r->raw[n - 1] == 0)
+		n--;
+	if (n < 4 || r->raw[n - 2] != 0xFF || r->raw[n - 1] != 0xD9) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"tile %u of '%s' directory %d: its JPEG stream ends without "
+			"an EOI marker (truncated)",
+			(unsigned) index, r->path, r->page);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 /* Decodes source tile @index (@size bytes in r->raw) into @e's blocks. */
 static gboolean
 decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
@@ -335,30 +548,38 @@ decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
 	j_decompress_ptr d = &r->d;
 	if (setjmp(r->derr.jmp)) {
 		jpeg_abort_decompress(d);
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"tile %u of '%s' directory %d: %s", (unsigned) index,
 			r->path, r->page, r->derr.message);
 		return FALSE;
 	}
-	jpeg_mem_src(d, r->raw, (unsigned long) size);
-	jpeg_read_header(d, TRUE);
+	if (!read_tile_header(r, index, r->raw, size, error))
+		return FALSE;
 	if (!r->c_ready) {
 		if (!setup_compressor(r, error)) {
 			jpeg_abort_decompress(d);
 			return FALSE;
 		}
 	}
-	else if ((int) d->image_width != r->tile ||
-		(int) d->image_height != r->tile || d->num_components != r->n_comp ||
-		8 * d->max_h_samp_factor != r->mcu_w ||
-		8 * d->max_v_samp_factor != r->mcu_h) {
-		jpeg_abort_decompress(d);
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"tile %u of '%s' directory %d is coded unlike the "
-			"level's other tiles",
-			(unsigned) index, r->path, r->page);
-		return FALSE;
-	}
+	else
+		/* its blocks go into tiles beside other tiles' blocks, all
+		 * dequantized with the compressor's tables */
+		for (int i = 0; i < r->n_comp; i++) {
+			const JQUANT_TBL *dq =
+				d->quant_tbl_ptrs[d->comp_info[i].quant_tbl_no];
+			const JQUANT_TBL *cq =
+				r->c.quant_tbl_ptrs[r->c.comp_info[i].quant_tbl_no];
+
+			if (!cq || memcmp(dq->quantval, cq->quantval,
+						   sizeof(dq->quantval)) != 0) {
+				jpeg_abort_decompress(d);
+				g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+					"tile %u of '%s' directory %d is quantized unlike "
+					"the level's other tiles",
+					(unsigned) index, r->path, r->page);
+				return FALSE;
+			}
+		}
 	jvirt_barray_ptr *coefs = jpeg_read_coefficients(d);
 	for (int c = 0; c < r->n_comp; c++) {
 		size_t row = (size_t) r->bw[c];
@@ -372,6 +593,13 @@ decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
 		}
 	}
 	jpeg_finish_decompress(d);
+	if (r->derr.pub.num_warnings > 0) {
+		/* libjpeg made up what it could not read */
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"tile %u of '%s' directory %d: %s", (unsigned) index, r->path,
+			r->page, r->derr.message);
+		return FALSE;
+	}
 	return TRUE;
 }
 
@@ -435,7 +663,8 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 			return FALSE;
 		}
 		if ((n = _sp_tiff_read_raw_tile(r->tiff, index, r->path, r->page,
-				 &r->raw, &r->raw_cap, error)) < 0)
+				 &r->raw, &r->raw_cap, error)) < 0 ||
+			!check_raw_tile(r, index, n, error))
 			return FALSE;
 		*data = r->raw;
 		*size = (unsigned long) n;
@@ -470,17 +699,23 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 			JPOOL_IMAGE, FALSE, (JDIMENSION) r->bw[k], (JDIMENSION) r->bh[k],
 			(JDIMENSION) c->comp_info[k].v_samp_factor);
 	jpeg_write_coefficients(c, arrays);
-	/* the quantization tables (and the Huffman ones when reused) are the
-	 * JPEGTables': leave them out of the tile */
+	/* a table the JPEGTables hold, the same, is left out of the tile (an
+	 * abbreviated stream); any other goes in: a source without JPEGTables
+	 * (every tile carries its tables, as slidepipe's own output) gets
+	 * complete streams */
 	for (int i = 0; i < NUM_QUANT_TBLS; i++)
 		if (c->quant_tbl_ptrs[i])
-			c->quant_tbl_ptrs[i]->sent_table = TRUE;
+			c->quant_tbl_ptrs[i]->sent_table = r->jt_q[i] &&
+				memcmp(c->quant_tbl_ptrs[i]->quantval, r->jt_qt[i].quantval,
+					sizeof(r->jt_qt[i].quantval)) == 0;
 	if (!c->optimize_coding)
 		for (int i = 0; i < NUM_HUFF_TBLS; i++) {
 			if (c->dc_huff_tbl_ptrs[i])
-				c->dc_huff_tbl_ptrs[i]->sent_table = TRUE;
+				c->dc_huff_tbl_ptrs[i]->sent_table = r->jt_dc[i] &&
+					same_huff(c->dc_huff_tbl_ptrs[i], &r->jt_dct[i]);
 			if (c->ac_huff_tbl_ptrs[i])
-				c->ac_huff_tbl_ptrs[i]->sent_table = TRUE;
+				c->ac_huff_tbl_ptrs[i]->sent_table = r->jt_ac[i] &&
+					same_huff(c->ac_huff_tbl_ptrs[i], &r->jt_act[i]);
 		}
 
 	for (int k = 0; k < r->n_comp; k++) {
