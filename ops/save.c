@@ -45,7 +45,9 @@ static const SpArgInfo save_args[] = {
 		"source's)" },
 	{ "pyramid", SP_ARG_BOOL, NULL, "true", 0, 0, NULL, -1, FALSE,
 		"TIFF: add levels, each half the previous, down to one tile, as "
-		"reduced-resolution subfiles (OpenSlide sees every level)" },
+		"reduced-resolution subfiles (OpenSlide sees every level); with "
+		"compressions other than jpeg (libvips' writer) the levels also "
+		"end at the first one 1 px wide or tall" },
 	{ "bigtiff", SP_ARG_CHOICE, NULL, "auto", 0, 0, bigtiff_choices, -1,
 		FALSE,
 		"TIFF: write BigTIFF; auto does so when the uncompressed output "
@@ -590,7 +592,9 @@ tiffsave_guarded(VipsImage *image, const char *path, const char *temp,
 		"region_shrink", image->Bands == 1 ?
 			VIPS_REGION_SHRINK_MODE : VIPS_REGION_SHRINK_MEAN,
 		"predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL,
-		"subifd", subifd,
+		/* libvips 8.14 makes a pyramid of any subifd save, whatever
+		 * pyramid says: format=ome pyramid=false wrote SubIFD levels */
+		"subifd", subifd && pyramid,
 		NULL);
 	if (close(guard.fd) != 0 && !guard.write_errno)
 		guard.write_errno = errno;
