@@ -394,6 +394,25 @@ save_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	const char *compression = _sp_arg_string(node, "compression");
+	/* Q means something to JPEG and WebP only */
+	if (_sp_arg_is_set(node, "Q") &&
+		(format == FORMAT_PNG ||
+			(compression && (strcmp(compression, "lzw") == 0 ||
+								strcmp(compression, "deflate") == 0 ||
+								strcmp(compression, "zstd") == 0 ||
+								strcmp(compression, "none") == 0)))) {
+		if (format == FORMAT_PNG)
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"save: argument 'Q' applies to JPEG and WebP compression "
+				"only, not to the PNG file '%s'",
+				path);
+		else
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"save: argument 'Q' applies to JPEG and WebP compression "
+				"only, not to compression=%s ('%s')",
+				compression, path);
+		return FALSE;
+	}
 	if (format == FORMAT_TIFF &&
 		!_sp_save_plan_layout(node, path, &compression, error))
 		return FALSE;

@@ -51,6 +51,21 @@ sp -q load "$S" ! threshold ! save "$M" compression=webp
 check "a 1-band mask with compression=webp: exit 2, names the compressions that work, nothing written" \
 	eval 'rc_is 2 && one_line "save: argument .compression.: webp takes RGB images.*1-band.*lzw, deflate, zstd, jpeg or none" &&
 		absent "$M" && no_temp "$TMPD"'
+sp -q load "$S" ! crop 0 0 98 80 ! threshold ! save "$M" tile=112
+sp -q load "$M" ! save "$O/w1.tif" compression=webp
+check "a 1-band image of one tile with compression=webp: refused (libtiff wrote 0-byte tiles), nothing written" \
+	eval 'rc_is 2 && one_line "webp takes RGB images" && absent "$O/w1.tif"'
+rm -f "$M"
+
+# Q where it means nothing: a usage error, as tile= on a PNG
+sp -q load "$S" ! crop 0 0 10 10 ! save "$O/q.png" Q=81
+check "Q= on a PNG: exit 2, says Q applies to JPEG and WebP only" \
+	eval 'rc_is 2 && one_line "save: argument .Q. applies to JPEG and WebP compression only, not to the PNG file .*q\.png" &&
+		absent "$O/q.png"'
+sp -q load "$S" ! crop 0 0 10 10 ! save "$O/q.tif" Q=81 compression=lzw
+check "Q= with compression=lzw: exit 2, says so" \
+	eval 'rc_is 2 && one_line "save: argument .Q. applies to JPEG and WebP compression only, not to compression=lzw" &&
+		absent "$O/q.tif"'
 
 # every save through libvips' pyramid path with TMPDIR missing, a file, …
 : >"$TMPD/a-file"
