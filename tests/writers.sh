@@ -218,4 +218,21 @@ for _d in "bytecount3:no image" "past-end:cannot read source tile" \
 	done
 done
 
+# ------------------------------------- the pyramid writer's shared state
+# Writer.error and .bad_source are set by the copier and re-cut threads
+# while the main thread runs the sink: every use of them holds w->lock
+# (has_error() and set_error() take it themselves). A lint over the
+# source: a line using them outside a lock/unlock pair fails, but the
+# g_free() after every thread is joined.
+check "src/pyramid.c: Writer.error and .bad_source used only under the writer's lock" \
+	awk '
+/g_mutex_lock\(&w(->|\.)lock\)/ { locked = 1 }
+/g_mutex_unlock\(&w(->|\.)lock\)/ { locked = 0 }
+/^[ \t]*(\/\*|\*)/ { next }
+/w(->|\.)(error|bad_source)/ && !locked && !/g_free\(w\.error\)/ {
+	print "# unlocked: " FILENAME ":" FNR ": " $0
+	bad = 1
+}
+END { exit bad }' "$TESTS_SRCDIR/../src/pyramid.c"
+
 done_testing
