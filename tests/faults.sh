@@ -154,6 +154,13 @@ else
 	sp load "$S" ! crop 0 0 448 448 ! tiles "$RO/t" size=224
 	check "unwritable output directory: tiles exits 1, says so" \
 		eval 'rc_is 1 && has "$SP_ERR" "^slidepipe: tiles: .*$_ro"'
+	# libvips' pyramid tiffsave spools levels to TMPDIR; 8.14 crashed
+	# (SIGSEGV) when it could not create them there
+	for _c in lzw webp; do
+		TMPDIR=$RO sp load "$S" ! crop 0 0 1000 1000 ! save "$D/tmpdir.tif" compression=$_c
+		check "TMPDIR unwritable ($_ro), compression=$_c pyramid: exit 1, says TMPDIR, nothing written" \
+			fails_cleanly "$D/tmpdir.tif" "^slidepipe: save: cannot write .*tmpdir\.tif.: .*TMPDIR .*$_ro"
+	done
 	[ "$(id -u)" != 0 ] && chmod 755 "$RO"
 fi
 
