@@ -45,9 +45,10 @@ static const SpArgInfo save_args[] = {
 		"source's)" },
 	{ "pyramid", SP_ARG_BOOL, NULL, "true", 0, 0, NULL, -1, FALSE,
 		"TIFF: add levels, each half the previous, down to one tile, as "
-		"reduced-resolution subfiles (OpenSlide sees every level); with "
-		"compressions other than jpeg (libvips' writer) the levels also "
-		"end at the first one 1 px wide or tall" },
+		"reduced-resolution subfiles (OpenSlide sees every level); "
+		"written by libvips (compressions other than jpeg, and "
+		"format=ome) the levels also end at the first one 1 px wide or "
+		"tall" },
 	{ "bigtiff", SP_ARG_CHOICE, NULL, "auto", 0, 0, bigtiff_choices, -1,
 		FALSE,
 		"TIFF: write BigTIFF; auto does so when the uncompressed output "
