@@ -84,10 +84,28 @@ on_signal(int sig)
 	raise(sig);
 }
 
-/* Every signal whose default action ends the process and that can be
- * caught, but those a crash raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
- * SIGTRAP: the sanitizers and debuggers want them): the temporary
- * outputs go first. A file-size limit (SIGXFSZ), a CPU-time limit
+/* The signals a crash raises (a bug, or SIGBUS from a mapped input file
+ * that shrank under libvips): the temporary outputs go, then whoever
+ * handled the signal before (a sanitizer's handler, or the default
+ * action) gets it. A real fault is simply returned from: the faulting
+ * instruction runs again under the restored action. */
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+static struct sigaction crash_old[G_N_ELEMENTS(crash_signals)];
+
+static void
+on_crash(int sig, siginfo_t *info, void *context)
+{
+	sp_remove_partial_outputs();
+	for (guint i = 0; i < G_N_ELEMENTS(crash_signals); i++)
+		if (crash_signals[i] == sig)
+			sigaction(sig, &crash_old[i], NULL);
+	/* sent by kill(2), raise(3) or sigqueue(3): send it again */
+	if (!info || info->si_code <= 0)
+		raise(sig);
+}
+
+/* Every other signal whose default action ends the process and that can
+ * be caught (SIGTRAP is the debuggers'): the temporary outputs go first. A file-size limit (SIGXFSZ), a CPU-time limit
  * (SIGXCPU), a job scheduler's warning signal (SIGUSR1/2, SIGALRM, …)
  * or a g_error()'s abort left them behind. */
 static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGABRT,
@@ -134,6 +152,11 @@ install_signal_handlers(void)
 	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
 		catch_signal(sig, &sa);
 #endif
+	sa.sa_handler = NULL;
+	sa.sa_sigaction = on_crash;
+	sa.sa_flags = SA_SIGINFO;
+	for (guint i = 0; i < G_N_ELEMENTS(crash_signals); i++)
+		sigaction(crash_signals[i], &sa, &crash_old[i]);
 }
 
 static void

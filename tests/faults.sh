@@ -15,6 +15,8 @@
 [ -x "$EXAMPLES/make-slide" ] || skip_all "$EXAMPLES/make-slide not built"
 command -v vips >/dev/null || skip_all "vips (libvips-tools) not installed"
 
+# the signals below end slidepipe with their default action: no core files
+ulimit -c 0 2>/dev/null
 S=$TMPD/slide.tif     # 4000 × 3000: every save of it is over 2 MB
 make_slide 4000 3000 "$S"
 # 20000 × 20000 black, JPEG tiles: made in about a second, and any
@@ -215,6 +217,10 @@ interrupt TERM 143 "an LZW pyramid (libvips tiffsave)" \
 for _s in QUIT:131 USR1:138 USR2:140 ALRM:142 XCPU:152 VTALRM:154 PROF:155; do
 	interrupt "${_s%:*}" "${_s#*:}" "the JPEG pyramid writer" load "$BIG" ! save "$D/out.tif"
 done
+# the signals of a crash: cleanup too, then the default action (a real
+# fault returns to the faulting instruction under it)
+interrupt SEGV 139 "the JPEG pyramid writer" load "$BIG" ! save "$D/out.tif"
+interrupt BUS 135 "a PNG save" load "$BIG" ! save "$D/out.png"
 interrupt USR1 138 "an LZW pyramid (libvips tiffsave)" \
 	load "$BIG" ! save "$D/out.tif" compression=lzw
 interrupt QUIT 131 "a PNG save" load "$BIG" ! save "$D/out.png"
