@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <tiffio.h>
 
 #include "sp-private.h"
 
@@ -529,46 +528,6 @@ print_report(SpNode *node)
 	}
 }
 
-/* The level sizes of a TIFF whose first directory keeps its lower levels
- * as SubIFDs (an OME-TIFF pyramid: the slide reader, as OpenSlide, sees
- * only the first), "W×H, W×H, …" in @sizes; the count, or 0 when it has
- * no SubIFDs or they cannot be read. */
-static int
-subifd_levels(const char *path, GString *sizes)
-{
-	TIFFErrorHandler eh = TIFFSetErrorHandler(NULL);
-	TIFFErrorHandler wh = TIFFSetWarningHandler(NULL);
-	TIFF *tiff = TIFFOpen(path, "rm");
-	guint16 n_sub = 0;
-	toff_t *offsets = NULL;
-	guint32 w = 0, h = 0;
-	int n = 0;
-
-	TIFFSetErrorHandler(eh);
-	TIFFSetWarningHandler(wh);
-	if (!tiff)
-		return 0;
-	if (TIFFGetField(tiff, TIFFTAG_SUBIFD, &n_sub, &offsets) && n_sub > 0 &&
-		n_sub < 64 && TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w) &&
-		TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h)) {
-		/* libtiff's array goes as other directories are read */
-		g_autofree toff_t *at = g_memdup2(offsets, n_sub * sizeof(toff_t));
-
-		g_string_append_printf(sizes, "%u×%u", w, h);
-		for (n = 1; n <= n_sub; n++)
-			if (!TIFFSetSubDirectory(tiff, at[n - 1]) ||
-				!TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w) ||
-				!TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h)) {
-				n = 0;
-				break;
-			}
-			else
-				g_string_append_printf(sizes, ", %u×%u", w, h);
-	}
-	TIFFClose(tiff);
-	return n;
-}
-
 /* After a save: what was written, read back from the file. */
 static void
 print_written(const char *path)
@@ -591,18 +550,7 @@ print_written(const char *path)
 	g_string_append_printf(s,
 		"wrote %s: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT " px, %d level%s",
 		shown, l0->width, l0->height, n, n == 1 ? "" : "s");
-	/* an OME-TIFF's levels are SubIFDs, which the slide reader (as
-	 * OpenSlide) does not walk: count them from the file */
-	g_autoptr(GString) sub = g_string_new(NULL);
-	int n_sub = n == 1 ? subifd_levels(path, sub) : 0;
-	if (n_sub > 1) {
-		g_string_truncate(s, 0);
-		g_string_append_printf(s,
-			"wrote %s: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
-			" px, %d levels (%s; SubIFDs)",
-			shown, l0->width, l0->height, n_sub, sub->str);
-	}
-	else if (n > 1) {
+	if (n > 1) {
 		g_string_append(s, " (");
 		for (int i = 0; i < n; i++) {
 			const SpLevel *l = sp_slide_get_level(out, i);

@@ -31,7 +31,9 @@ typedef enum {
 
 typedef struct {
 	SpLevel level;
-	int page; /* TIFF directory, for BACKEND_TIFF */
+	int page;   /* TIFF directory, for BACKEND_TIFF */
+	int subifd; /* 0, or 1 + the index of the level among directory
+	             * @page's SubIFDs (an OME-TIFF pyramid) */
 } LevelEntry;
 
 struct _SpSlide {
@@ -232,6 +234,92 @@ tiff_error_quiet(const char *module, const char *fmt, va_list ap)
 	/* reported through return values */
 }
 
+/* The lower levels that the first directory keeps as SubIFDs (an
+ * OME-TIFF pyramid, as slidepipe's format=ome and libvips' subifd saves
+ * write it; OpenSlide 3.4.1 sees only the first level), appended to
+ * @slide's levels. @tiff is at directory 0 and is left there. A SubIFD
+ * that is not a smaller image with the same samples per pixel is
+ * ignored, as a main-chain directory would be. */
+#define MAX_SUBIFD_LEVELS 32
+
+static gboolean
+add_subifd_levels(SpSlide *slide, TIFF *tiff, GError **error)
+{
+	guint16 n = 0, spp0 = 1;
+	toff_t *offsets = NULL;
+	guint32 w0 = 0, h0 = 0;
+
+	if (!TIFFGetField(tiff, TIFFTAG_SUBIFD, &n, &offsets) || n == 0)
+		return TRUE;
+	if (n > MAX_SUBIFD_LEVELS) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s': the first directory lists %u SubIFDs; slidepipe "
+			"reads at most %d pyramid levels there",
+			slide->path, n, MAX_SUBIFD_LEVELS);
+		return FALSE;
+	}
+	TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w0);
+	TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h0);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp0);
+
+	/* libtiff's array is freed as other directories are read */
+	toff_t at[MAX_SUBIFD_LEVELS];
+	memcpy(at, offsets, n * sizeof(toff_t));
+	for (int i = 0; i < n; i++) {
+		guint32 w = 0, h = 0, tw = 0, th = 0;
+		guint16 spp = 1;
+
+		if (!TIFFSetSubDirectory(tiff, at[i]))
+			break;
+		TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w);
+		TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h);
+		TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp);
+		if (TIFFIsTiled(tiff)) {
+			TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
+			TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
+		}
+		if (w == 0 || h == 0 || w > w0 || h > h0 || (w == w0 && h == h0) ||
+			spp != spp0)
+			continue;
+
+		LevelEntry e = { 0 };
+		e.page = 0;
+		e.subifd = i + 1;
+		e.level.width = w;
+		e.level.height = h;
+		e.level.tile_width = tw;
+		e.level.tile_height = th;
+		e.level.downsample = ((double) w0 / w + (double) h0 / h) / 2.0;
+		g_array_append_val(slide->levels, e);
+	}
+	if (!TIFFSetDirectory(tiff, 0)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s': libtiff cannot go back to the first directory "
+			"after its SubIFDs",
+			slide->path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Whether the TIFF at @path keeps lower levels as SubIFDs of its first
+ * directory: such a file is read level by level with libtiff rather than
+ * through OpenSlide, which would see one level. */
+static gboolean
+has_subifd_levels(const char *path)
+{
+	TIFF *tiff = _sp_tiff_open(path, "rmO");
+	guint16 n = 0;
+	toff_t *offsets = NULL;
+	gboolean has;
+
+	if (!tiff)
+		return FALSE;
+	has = TIFFGetField(tiff, TIFFTAG_SUBIFD, &n, &offsets) && n > 0;
+	TIFFClose(tiff);
+	return has;
+}
+
 static gboolean
 open_tiff(SpSlide *slide, GError **error)
 {
@@ -322,10 +410,14 @@ open_tiff(SpSlide *slide, GError **error)
 				}
 			}
 		}
+		if (page == 0 && !add_subifd_levels(slide, tiff, error)) {
+			TIFFClose(tiff);
+			return FALSE;
+		}
 		if (page == 0 ||
 			((subfile & FILETYPE_REDUCEDIMAGE) && spp == spp0 && w > 0 &&
 				h > 0 && w <= w0 && h <= h0)) {
-			LevelEntry e;
+			LevelEntry e = { 0 };
 
 			e.page = page;
 			e.level.width = w;
@@ -508,6 +600,9 @@ sp_slide_open(const char *path, GError **error)
 			path);
 		return NULL;
 	}
+	if (g_str_has_prefix(loader, "VipsForeignLoadOpenslide") &&
+		has_tiff_magic(path) && has_subifd_levels(path))
+		loader = "VipsForeignLoadTiffFile";
 	if (g_str_has_prefix(loader, "VipsForeignLoadOpenslide")) {
 		slide->backend = BACKEND_OPENSLIDE;
 		if (!open_openslide(slide, error))
@@ -764,6 +859,16 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 	}
 	else if (slide->backend == BACKEND_OPENSLIDE)
 		r = vips_openslideload(slide->path, &raw, "level", level, NULL);
+	else if (slide->backend == BACKEND_TIFF &&
+		g_array_index(slide->levels, LevelEntry, level).subifd > 0) {
+		const LevelEntry *e =
+			&g_array_index(slide->levels, LevelEntry, level);
+
+		/* a SubIFD level: libvips' reader (slidepipe's walks the main
+		 * chain of directories only) */
+		r = vips_tiffload(slide->path, &raw, "page", e->page, "subifd",
+			e->subifd - 1, NULL);
+	}
 	else if (slide->backend == BACKEND_TIFF) {
 		int page = g_array_index(slide->levels, LevelEntry, level).page;
 
@@ -822,8 +927,13 @@ _sp_slide_tiff_page(SpSlide *slide, int level)
 
 	if (!l)
 		return -1;
-	if (slide->backend == BACKEND_TIFF)
-		return g_array_index(slide->levels, LevelEntry, level).page;
+	if (slide->backend == BACKEND_TIFF) {
+		const LevelEntry *e =
+			&g_array_index(slide->levels, LevelEntry, level);
+
+		/* a SubIFD is no directory of the main chain */
+		return e->subifd > 0 ? -1 : e->page;
+	}
 	if (slide->backend != BACKEND_OPENSLIDE)
 		return -1;
 

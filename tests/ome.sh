@@ -49,6 +49,20 @@ check "synthetic: level 0 pixels as the generic TIFF's (mean difference <= 1.5)"
 	'rc_is 0 && vips extract_band "$TMPD/out.ome.tif" "$TMPD/o0.tif" 0 --n 3 &&
 		mad_le "ome vs generic" "$TMPD/o0.tif" "$TMPD/ref.tif" 1.5'
 
+# slidepipe reads an OME-TIFF's SubIFDs as levels (issue 12: it saw one)
+sp info "$TMPD/out.ome.tif"
+check "synthetic: info lists the 4 SubIFD levels" eval \
+	'rc_is 0 && has "$SP_OUT" "^levels: 4$" &&
+		has "$SP_OUT" "level 2: 375 × 275 px, downsample 4,"'
+sp load "$TMPD/out.ome.tif" level=2 ! save "$TMPD/l2.tif" compression=lzw
+check "synthetic: load level=2 gives subifd 1's pixels exactly" eval \
+	'rc_is 0 && vips copy "$TMPD/out.ome.tif[subifd=1]" "$TMPD/s1.v" &&
+		vips extract_band "$TMPD/s1.v" "$TMPD/s1b.v" 0 --n 3 &&
+		mad_le "level 2 vs subifd 1" "$TMPD/l2.tif" "$TMPD/s1b.v" 0'
+sp explain load "$TMPD/out.ome.tif" ! downsample 4 ! save "$TMPD/p4.tif"
+check "synthetic: downsample 4 is planned from the SubIFD level 2" eval \
+	'rc_is 0 && has "$SP_OUT" "reads level 2 .downsample 4. .planned."'
+
 sp load "$TMPD/slide.tif" ! crop 100 100 1000 600 ! downsample 2 ! save "$TMPD/d.tif" format=ome
 check "format=ome with .tif, crop + downsample 2: saved" rc_is 0
 ome_checks "downsample 2" "$TMPD/d.tif" 2 "500×300,250×150" 0.6
