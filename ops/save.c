@@ -360,7 +360,7 @@ save_plan(SpNode *node, GError **error)
 			path, node->geom.width, node->geom.height);
 		return FALSE;
 	}
-	return _sp_check_output_path("save", path, error);
+	return _sp_check_output_path(node->graph, "save", path, error);
 }
 
 static VipsForeignTiffCompression
@@ -640,12 +640,12 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 	else
 		image = g_object_ref(in);
 
-	/* a lone save cleans up after its own killed predecessors; batch
-	 * (which shares a slide cache between rows) does that once per
-	 * directory instead of listing it for every row */
-	if (!node->graph->slide_cache)
+	/* a lone save cleans up after its own killed predecessors; a batch
+	 * (whose graphs have an output root) does that once per directory
+	 * instead of listing it for every row */
+	if (!node->graph->out_root)
 		_sp_remove_stale_temps(path);
-	if (!(af = _sp_atomic_file_new("save", path, error))) {
+	if (!(af = _sp_atomic_file_new(node->graph, "save", path, error))) {
 		g_object_unref(image);
 		return FALSE;
 	}
@@ -749,33 +749,6 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 /* The writers name the file they write: the hidden temporary one, which
  * is gone by the time the user reads the message, and which the user
  * never asked for. Errors name the output path instead. */
-static void
-name_output_path(GError *error, const char *path)
-{
-	g_autofree char *dir = g_path_get_dirname(path);
-	g_autofree char *base = g_path_get_basename(path);
-	g_autofree char *prefix = g_strdup_printf("%s/.%s.", dir, base);
-	GString *s = g_string_new(NULL);
-	const char *p = error->message, *hit;
-	size_t n = strlen(prefix);
-
-	/* prefix, six random characters, ".sp-tmp" */
-	while ((hit = strstr(p, prefix))) {
-		g_string_append_len(s, p, hit - p);
-		if (strlen(hit + n) >= 13 && strncmp(hit + n + 6, ".sp-tmp", 7) == 0) {
-			g_string_append(s, path);
-			p = hit + n + 13;
-		}
-		else {
-			g_string_append_len(s, hit, n);
-			p = hit + n;
-		}
-	}
-	g_string_append(s, p);
-	g_free(error->message);
-	error->message = g_string_free(s, FALSE);
-}
-
 static gboolean
 save_run(SpNode *node, VipsImage *in, GError **error)
 {
@@ -790,7 +763,7 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 	}
 	if (ok)
 		return TRUE;
-	name_output_path(local, _sp_arg_string(node, "path"));
+	_sp_message_name_output(local, _sp_arg_string(node, "path"));
 	g_propagate_error(error, local);
 	return FALSE;
 }
