@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sp-private.h"
@@ -278,7 +279,7 @@ open_parent(SpGraph *graph, const char *op, const char *path,
 		}
 		*base = g_path_get_basename(path);
 		if (strlen(*base) > NAME_MAX) {
-			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
 				"%s: cannot write '%s': %s (a name has at most %d bytes)",
 				op, path, g_strerror(ENAMETOOLONG), NAME_MAX);
 			g_clear_pointer(base, g_free);
@@ -317,7 +318,7 @@ open_parent(SpGraph *graph, const char *op, const char *path,
 	}
 	*base = g_strdup(last);
 	if (strlen(last) > NAME_MAX) {
-		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot write '%s': %s (a name has at most %d bytes)", op,
 			path, g_strerror(ENAMETOOLONG), NAME_MAX);
 		g_clear_pointer(base, g_free);
@@ -444,13 +445,23 @@ typedef struct _Pending Pending;
 struct _Pending {
 	Pending *next;
 	gint state; /* 0 free, 1 a temporary file's path, 2 being filled */
+	int dirfd;  /* the directory the path goes through */
 	gsize cap;
 	char path[];
 };
 static Pending *pending_head;
+/* Set by the handler: no new temporary file from now on. */
+static gint dying;
+/* Threads between creating a temporary file and listing it: the handler
+ * waits for them (briefly), or it could miss their file. */
+static gint creating;
+/* /dev/null, put in place of a dying save's directory descriptor, so the
+ * libraries that open "/proc/self/fd/DIRFD/NAME" by name cannot create
+ * the file again after the handler removed it */
+static int null_fd = -1;
 
 static Pending *
-pending_add(const char *path)
+pending_add(const char *path, int dirfd)
 {
 	gsize len = strlen(path) + 1;
 	Pending *p;
@@ -458,12 +469,14 @@ pending_add(const char *path)
 	for (p = g_atomic_pointer_get(&pending_head); p; p = p->next)
 		if (p->cap >= len && g_atomic_int_compare_and_exchange(&p->state, 0, 2)) {
 			memcpy(p->path, path, len);
+			p->dirfd = dirfd;
 			g_atomic_int_set(&p->state, 1);
 			return p;
 		}
 	p = g_malloc(sizeof(Pending) + MAX(len, 128));
 	p->cap = MAX(len, 128);
 	memcpy(p->path, path, len);
+	p->dirfd = dirfd;
 	p->state = 1;
 	do
 		p->next = g_atomic_pointer_get(&pending_head);
@@ -618,6 +631,22 @@ _sp_atomic_file_new(SpGraph *graph, const char *op, const char *path,
 	}
 	if (root)
 		root_clean_once(root, dirfd);
+	if (G_UNLIKELY(null_fd < 0)) {
+		static gsize once = 0;
+		if (g_once_init_enter(&once)) {
+			null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			g_once_init_leave(&once, 1);
+		}
+	}
+	/* from the file's creation until it is listed for the handler */
+	g_atomic_int_inc(&creating);
+	if (g_atomic_int_get(&dying)) {
+		g_atomic_int_add(&creating, -1);
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': interrupted", op, path);
+		close(dirfd);
+		return NULL;
+	}
 	/* a hidden name in the same directory, so the rename is atomic; made
 	 * 0666 less the umask, the permissions a new file gets */
 	for (int attempt = 0; attempt < 100; attempt++) {
@@ -645,6 +674,7 @@ _sp_atomic_file_new(SpGraph *graph, const char *op, const char *path,
 		err = EEXIST;
 	}
 	if (fd < 0) {
+		g_atomic_int_add(&creating, -1);
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot write '%s': %s", op, path, g_strerror(err));
 		close(dirfd);
@@ -659,7 +689,8 @@ _sp_atomic_file_new(SpGraph *graph, const char *op, const char *path,
 	af->base = g_steal_pointer(&base);
 	af->dirfd = dirfd;
 	af->fd = fd;
-	af->pending = pending_add(af->temp);
+	af->pending = pending_add(af->temp, dirfd);
+	g_atomic_int_add(&creating, -1);
 	return af;
 }
 
@@ -846,8 +877,17 @@ remove_vips_temps(void)
 void
 sp_remove_partial_outputs(void)
 {
+	/* no new temporary file from now on; wait (at most a second) for
+	 * those being created to be listed */
+	g_atomic_int_set(&dying, 1);
+	for (int i = 0; i < 1000 && g_atomic_int_get(&creating) > 0; i++)
+		nanosleep(&(struct timespec) { 0, 1000000 }, NULL);
 	for (Pending *p = g_atomic_pointer_get(&pending_head); p; p = p->next)
-		if (g_atomic_int_get(&p->state) == 1)
+		if (g_atomic_int_get(&p->state) == 1) {
 			unlink(p->path);
+			/* the writer may open it by name again: make that fail */
+			if (null_fd >= 0 && p->dirfd >= 0)
+				dup2(null_fd, p->dirfd);
+		}
 	remove_vips_temps();
 }
