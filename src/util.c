@@ -1,5 +1,7 @@
 /* Start-up, errors, atomic output files. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH, openat2 */
+#endif
 #include "config.h"
 
 #include <dirent.h>
