@@ -3,6 +3,8 @@
 #   OUTDIR/pipeline/  pipeline texts (fixtures s.tif, g.png, p.csv: see
 #                     fuzz/fuzz-common.h)
 #   OUTDIR/manifest/  a flags byte (see fuzz/manifest_fuzzer.c) + a manifest
+#   OUTDIR/template/  a --pipeline template line + manifest rows under the
+#                     header slide,out,v,n (see fuzz/template_fuzzer.c)
 #   OUTDIR/load/      small images: tiled JPEG pyramids (make-slide and
 #                     libvips), LZW/deflate/none, striped, 1-, 2-, 4-band,
 #                     16-bit, float, BigTIFF, an Aperio-described SVS (for
@@ -21,7 +23,7 @@ set -eu
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
 : "${EXAMPLES:=$here/../examples}"
-mkdir -p "$out/pipeline" "$out/manifest" "$out/load"
+mkdir -p "$out/pipeline" "$out/manifest" "$out/load" "$out/template"
 export VIPS_WARNING=0
 
 # --- pipelines ---------------------------------------------------------
@@ -62,6 +64,38 @@ manifest '\020slide\tx\ty\tw\th\tout\ns.tif\t0\t0\t10\t10\ta.tif\ns.tif\t0\t0\t1
 manifest '\000\357\273\277# comment\n\nslide,x,y,w,h,out,units\ns.tif,0,0,10,10,a.tif,um\ns.tif,0,0,10,10,a.tif,px\nmissing.tif,0,0,1,1,../x.tif\n'
 manifest '\000slide,x,y,w,h,out\ns.tif,-1,nan,inf,1e308,a.tif\ns.tif,0,0,10,10,\n,0,0,1,1,b.tif\n"unterminated,0,0,1,1,c.tif\n'
 manifest '\001slide,x,y,w,h,out\ns.tif,0,0,10,10,\377\376.tif\n'
+
+# --- templates with values (first line: the template) ---------------------
+n=0
+template() {
+	n=$((n + 1))
+	printf '%s\n%s' "$1" "$2" >"$out/template/seed-$n"
+}
+template 'load {slide} ! crop 0 0 16 16 ! save {out}' 's.tif,a.png,x,1
+s.tif,sub/b.tif,y,2
+'
+template 'load {slide} ! crop 0 0 8 8 ! save {v}' 's.tif,a.png,path=../x.png,1
+s.tif,b.png,x.png ! save ../y.png,2
+s.tif,c.png,l/z.png,3
+s.tif,d.png,d/up/w.png,4
+'
+template 'load {slide} ! crop 0 0 8 8 ! save {out} path={v}' 's.tif,a.png,../e.png,1
+'
+template 'load {slide} ! crop 0 0 32 32 ! tiles {v} size=16 prefix={n}' 's.tif,a,t,p_
+s.tif,b,l/t,q_
+s.tif,c,"d/up/t",r_
+'
+template "load {slide} ! crop {n} 0 8 8 ! save 'x {v}.png'" 's.tif,a.png,"a ""q"" b",1
+s.tif,b.png,"two
+lines",2
+'
+template 'load {slide} level={n} ! save ../{out}' 's.tif,a.png,,0
+g.png,f/x.png,,0
+s.tif,d/lf.png,,1
+'
+template 'load {slide}!crop 0 0 4 4!save {v}{out}' 's.tif,a.png,/tmp/,1
+s.tif,.png,!,2
+'
 
 # --- images ---------------------------------------------------------------
 L=$out/load
@@ -117,4 +151,4 @@ if [ -x "$EXAMPLES/make-slide" ]; then
 	"$EXAMPLES/make-slide" 96 64 "$L/make-slide-striped.tif" --striped \
 		--no-mpp >/dev/null
 fi
-echo "make-seeds: $(ls "$out/pipeline" | wc -l) pipelines, $(ls "$out/manifest" | wc -l) manifests, $(ls "$L" | wc -l) images in $out"
+echo "make-seeds: $(ls "$out/pipeline" | wc -l) pipelines, $(ls "$out/manifest" | wc -l) manifests, $(ls "$out/template" | wc -l) templates, $(ls "$L" | wc -l) images in $out"

@@ -311,20 +311,24 @@ plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
  * of its path), or the same directory entry (the rename replaces the
  * entry, whatever it is: a symlink the input was read through). */
 static gboolean
-same_file(const char *out, const char *in)
+same_file(SpGraph *graph, const char *out, const char *in)
 {
-	struct stat so, si;
+	struct stat od, of, si;
+	gboolean has_file;
 
-	if (stat(out, &so) == 0 && stat(in, &si) == 0 && so.st_dev == si.st_dev &&
-		so.st_ino == si.st_ino)
+	/* @out as the save will open it: beneath the graph's output root
+	 * (a batch's --out-dir) when it has one */
+	if (!_sp_output_lookup(graph, out, &od, &of, &has_file))
+		return FALSE;
+	if (has_file && stat(in, &si) == 0 && of.st_dev == si.st_dev &&
+		of.st_ino == si.st_ino)
 		return TRUE;
 
-	g_autofree char *od = g_path_get_dirname(out);
 	g_autofree char *ob = g_path_get_basename(out);
 	g_autofree char *id = g_path_get_dirname(in);
 	g_autofree char *ib = g_path_get_basename(in);
-	return strcmp(ob, ib) == 0 && stat(od, &so) == 0 && stat(id, &si) == 0 &&
-		so.st_dev == si.st_dev && so.st_ino == si.st_ino;
+	return strcmp(ob, ib) == 0 && stat(id, &si) == 0 &&
+		od.st_dev == si.st_dev && od.st_ino == si.st_ino;
 }
 
 /* Refuses an output that is a file the graph reads (a load's slide, an
@@ -341,7 +345,7 @@ check_not_an_input(SpNode *node, const char *path, GError **error)
 
 		if (n->op->kind == SP_OP_SOURCE && n->slide)
 			in = sp_slide_get_path(n->slide);
-		if (in && same_file(path, in))
+		if (in && same_file(node->graph, path, in))
 			goto refuse;
 		if (n->op->kind == SP_OP_SINK)
 			/* outputs, but a tiles mask file */
@@ -352,9 +356,9 @@ check_not_an_input(SpNode *node, const char *path, GError **error)
 			for (int a = 0; a < n->op->n_args && (in = NULL, TRUE); a++)
 				if (n->op->args[a].type == SP_ARG_PATH &&
 					(in = _sp_arg_string(n, n->op->args[a].name)) &&
-					same_file(path, in))
+					same_file(node->graph, path, in))
 					break;
-		if (in && same_file(path, in))
+		if (in && same_file(node->graph, path, in))
 			goto refuse;
 		continue;
 	refuse:
@@ -445,7 +449,7 @@ save_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	return check_not_an_input(node, path, error) &&
-		_sp_check_output_path("save", path, error);
+		_sp_check_output_path(node->graph, "save", path, error);
 }
 
 static VipsForeignTiffCompression
@@ -774,12 +778,12 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 	else
 		image = g_object_ref(in);
 
-	/* a lone save cleans up after its own killed predecessors; batch
-	 * (which shares a slide cache between rows) does that once per
-	 * directory instead of listing it for every row */
-	if (!node->graph->slide_cache)
+	/* a lone save cleans up after its own killed predecessors; a batch
+	 * (whose graphs have an output root) does that once per directory
+	 * instead of listing it for every row */
+	if (!node->graph->out_root)
 		_sp_remove_stale_temps(path);
-	if (!(af = _sp_atomic_file_new("save", path, error))) {
+	if (!(af = _sp_atomic_file_new(node->graph, "save", path, error))) {
 		g_object_unref(image);
 		return FALSE;
 	}
@@ -858,7 +862,7 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 			g_error_free(local);
 			state->copy = FALSE;
 			g_clear_pointer(&meta, _sp_tiff_meta_free);
-			if (!(af = _sp_atomic_file_new("save", path, error)) ||
+			if (!(af = _sp_atomic_file_new(node->graph, "save", path, error)) ||
 				(flavour != SP_TIFF_OME &&
 					!(meta = _sp_save_meta(node, flavour, tile, q, error)))) {
 				if (af)
@@ -931,33 +935,6 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 /* The writers name the file they write: the hidden temporary one, which
  * is gone by the time the user reads the message, and which the user
  * never asked for. Errors name the output path instead. */
-static void
-name_output_path(GError *error, const char *path)
-{
-	g_autofree char *dir = g_path_get_dirname(path);
-	g_autofree char *base = g_path_get_basename(path);
-	g_autofree char *prefix = g_strdup_printf("%s/.%s.", dir, base);
-	GString *s = g_string_new(NULL);
-	const char *p = error->message, *hit;
-	size_t n = strlen(prefix);
-
-	/* prefix, six random characters, ".sp-tmp" */
-	while ((hit = strstr(p, prefix))) {
-		g_string_append_len(s, p, hit - p);
-		if (strlen(hit + n) >= 13 && strncmp(hit + n + 6, ".sp-tmp", 7) == 0) {
-			g_string_append(s, path);
-			p = hit + n + 13;
-		}
-		else {
-			g_string_append_len(s, hit, n);
-			p = hit + n;
-		}
-	}
-	g_string_append(s, p);
-	g_free(error->message);
-	error->message = g_string_free(s, FALSE);
-}
-
 static gboolean
 save_run(SpNode *node, VipsImage *in, GError **error)
 {
@@ -972,7 +949,7 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 	}
 	if (ok)
 		return TRUE;
-	name_output_path(local, _sp_arg_string(node, "path"));
+	_sp_message_name_output(local, _sp_arg_string(node, "path"));
 	g_propagate_error(error, local);
 	return FALSE;
 }

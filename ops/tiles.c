@@ -410,6 +410,11 @@ tiles_plan(SpNode *node, GError **error)
 		state->cols, state->rows, state->size, state->size, state->stride,
 		state->ds_x, mpp, state->level, keep);
 
+	/* a batch's row: beneath its --out-dir, directories made as needed */
+	if (node->graph->out_root) {
+		g_autofree char *probe = g_build_filename(dir, "tiles.csv", NULL);
+		return _sp_check_output_path(node->graph, "tiles", probe, error);
+	}
 	/* the directory: made at run time, so its parent must be writable */
 	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
 		g_autofree char *parent = g_path_get_dirname(dir);
@@ -428,7 +433,7 @@ tiles_plan(SpNode *node, GError **error)
 	}
 	else {
 		g_autofree char *probe = g_build_filename(dir, "tiles.csv", NULL);
-		if (!_sp_check_output_path("tiles", probe, error))
+		if (!_sp_check_output_path(node->graph, "tiles", probe, error))
 			return FALSE;
 	}
 	return TRUE;
@@ -664,11 +669,12 @@ patch_name(const TilesState *state, const Patch *p)
 		ext[state->format]);
 }
 
+/* Through the graph's output root when a batch set one. */
 static gboolean
-write_file(const char *path, const void *data, size_t length,
-	GError **error)
+write_file(SpGraph *graph, const char *path, const void *data,
+	size_t length, GError **error)
 {
-	return _sp_atomic_file_write("tiles", path, data, length, error);
+	return _sp_atomic_file_write(graph, "tiles", path, data, length, error);
 }
 
 /* Encodes @pixels (size × size × bands) as the patch file format. */
@@ -836,7 +842,8 @@ worker(gpointer data)
 			g_autofree char *path = g_build_filename(run->dir, name, NULL);
 
 			ok = encode_patch(run, png, jpeg, pixels, out, &error) &&
-				write_file(path, out->data, out->len, &error);
+				write_file(run->node->graph, path, out->data, out->len,
+					&error);
 			if (ok) {
 				g_mutex_lock(&run->lock);
 				run->bytes += out->len;
@@ -925,7 +932,8 @@ write_csv(Run *run, GError **error)
 			g_string_append_printf(csv, "%.4f", p->tissue);
 		g_string_append_printf(csv, ",%s\n", name);
 	}
-	gboolean ok = write_file(path, csv->str, csv->len, error);
+	gboolean ok = write_file(run->node->graph, path, csv->str, csv->len,
+		error);
 	g_string_free(csv, TRUE);
 	return ok;
 }
@@ -948,7 +956,8 @@ tiles_execute(SpNode *node, GError **error)
 	g_mutex_init(&run.lock);
 
 	g_clear_pointer(&node->report, g_free);
-	if (!state->func && g_mkdir_with_parents(dir, 0777) != 0) {
+	if (!state->func && !node->graph->out_root &&
+		g_mkdir_with_parents(dir, 0777) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"tiles: cannot make directory '%s': %s", dir, g_strerror(err));

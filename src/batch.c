@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -132,14 +133,180 @@ sp_graph_set_slide_cache(SpGraph *graph, SpSlideCache *cache)
 /* ------------------------------------------------------------------ */
 /* The manifest                                                          */
 
+/* A record (one row: one line, or more when a quoted field holds line
+ * breaks) longer than this ends the manifest: it is not a text file of
+ * rows (/dev/zero, a slide given by mistake). */
+#define MAX_RECORD (4 << 20)
+
 typedef struct {
-	GDataInputStream *in;
+	const char *path;
+	int fd;
+	struct stat st;
+	guint8 buf[65536];
+	size_t pos, len;
+	int read_errno;
+	GByteArray *back;   /* bytes given back, read before buf */
+	size_t back_pos;
 	char separator;
 	GPtrArray *header;  /* column names */
-	guint64 line;       /* line number of the last row read */
+	guint64 line;       /* lines consumed */
+	guint64 row_line;   /* first line of the last record */
 } Manifest;
 
-/* Splits one CSV/TSV line (RFC 4180 quoting: "a ""b"", c" is one field). */
+/* The next byte, or -1 at the end (or a read error: m->read_errno). */
+static int
+manifest_getc(Manifest *m)
+{
+	if (m->back && m->back_pos < m->back->len)
+		return m->back->data[m->back_pos++];
+	if (m->pos == m->len) {
+		ssize_t n;
+
+		if (m->read_errno)
+			return -1;
+		do
+			n = read(m->fd, m->buf, sizeof(m->buf));
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			if (n < 0)
+				m->read_errno = errno;
+			return -1;
+		}
+		m->pos = 0;
+		m->len = n;
+	}
+	return m->buf[m->pos++];
+}
+
+/* Gives @len bytes back: they are read again before anything else. */
+static void
+manifest_unread(Manifest *m, const guint8 *data, size_t len)
+{
+	GByteArray *back = g_byte_array_sized_new(len);
+
+	g_byte_array_append(back, data, len);
+	if (m->back) {
+		g_byte_array_append(back, m->back->data + m->back_pos,
+			m->back->len - m->back_pos);
+		g_byte_array_unref(m->back);
+	}
+	m->back = back;
+	m->back_pos = 0;
+}
+
+typedef enum {
+	RECORD_OK,
+	RECORD_END,       /* no more records */
+	RECORD_TOO_LONG,  /* ends the manifest */
+	RECORD_READ_ERROR /* ends the manifest: m->read_errno */
+} RecordStatus;
+
+/* Reads one record into @rec (NUL-terminated, without its final line
+ * break). With @quotes, a line break inside a quoted field (RFC 4180)
+ * does not end it; a quote still open at the end of the input (or after
+ * MAX_RECORD bytes) is given back but for its first line, which is then
+ * the record: it fails alone ("unterminated quote") and the next lines
+ * are read as rows. Blank lines and lines starting with '#' are skipped.
+ * *@nul: the record holds a NUL byte; with @stop_at_nul the first one
+ * ends the reading (a header: no need to read the rest of /dev/zero). */
+static RecordStatus
+manifest_record(Manifest *m, GByteArray *rec, gboolean quotes,
+	gboolean stop_at_nul, gboolean *nul)
+{
+	for (;;) {
+		gboolean quoted = FALSE, quote_seen = FALSE, comment = FALSE;
+		gboolean got = FALSE;
+		size_t field_len = 0;
+		int c;
+
+		g_byte_array_set_size(rec, 0);
+		*nul = FALSE;
+		m->row_line = m->line + 1;
+		while ((c = manifest_getc(m)) >= 0) {
+			guint8 byte = c;
+
+			got = TRUE;
+			if (c == '\0') {
+				*nul = TRUE;
+				if (stop_at_nul)
+					break;
+			}
+			if (rec->len == 0 && c == '#')
+				comment = TRUE;
+			if (c == '\n') {
+				m->line++;
+				if (!quoted || quote_seen || comment || !quotes)
+					break;
+			}
+			if (rec->len >= MAX_RECORD) {
+				if (quoted && !quote_seen && !comment && quotes)
+					break; /* given back below */
+				return RECORD_TOO_LONG;
+			}
+			g_byte_array_append(rec, &byte, 1);
+			if (!quotes || comment)
+				continue;
+			/* the rules of _sp_csv_split_line() */
+			if (quoted) {
+				if (!quote_seen) {
+					if (c == '"')
+						quote_seen = TRUE;
+					else
+						field_len++;
+					continue;
+				}
+				quote_seen = FALSE;
+				if (c == '"') {
+					field_len++;
+					continue;
+				}
+				quoted = FALSE;
+			}
+			if (c == '"' && field_len == 0)
+				quoted = TRUE;
+			else if (c == m->separator)
+				field_len = 0;
+			else
+				field_len++;
+		}
+		if (c < 0 && m->read_errno)
+			return RECORD_READ_ERROR;
+		if (!got)
+			return RECORD_END;
+		if (quoted && !quote_seen && !comment && quotes) {
+			/* never closed: only its first line is the record */
+			guint8 *nl = memchr(rec->data, '\n', rec->len);
+
+			if (nl) {
+				size_t first = nl - rec->data;
+				guint8 byte = c;
+
+				/* cut at MAX_RECORD: the byte that did not fit too */
+				if (c >= 0 && c != '\n')
+					manifest_unread(m, &byte, 1);
+				manifest_unread(m, nl + 1, rec->len - first - 1);
+				g_byte_array_set_size(rec, first);
+				m->line = m->row_line;
+			}
+			else if (c >= 0 && c != '\n')
+				return RECORD_TOO_LONG;
+		}
+		g_byte_array_append(rec, (const guint8 *) "", 1);
+		if (comment)
+			continue;
+		/* blank (CRLF too) */
+		gboolean blank = !*nul;
+		for (guint i = 0; i + 1 < rec->len && blank; i++)
+			if (!g_ascii_isspace(rec->data[i]))
+				blank = FALSE;
+		if (blank)
+			continue;
+		return RECORD_OK;
+	}
+}
+
+/* Splits one CSV/TSV record (RFC 4180 quoting: "a ""b"", c" is one
+ * field, and a quoted field may hold line breaks). */
 GPtrArray *
 _sp_csv_split_line(const char *line, char separator, GError **error)
 {
@@ -180,42 +347,46 @@ _sp_csv_split_line(const char *line, char separator, GError **error)
 	return fields;
 }
 
-/* The next row, or NULL at the end (error unset) or on a read error. */
+/* The next row, or NULL at the end (error unset) or with @error: a row
+ * error (SP_ERROR_USAGE: the row fails, the rest go on) or the end of
+ * the manifest (SP_ERROR_IO, the message naming the manifest). */
 static GPtrArray *
 manifest_next(Manifest *m, GError **error)
 {
-	for (;;) {
-		gsize length = 0;
-		GError *read_error = NULL;
-		g_autofree char *line = g_data_input_stream_read_line_utf8(m->in,
-			&length, NULL, &read_error);
+	g_autoptr(GByteArray) rec = g_byte_array_new();
+	gboolean nul;
 
-		if (!line && !read_error)
-			return NULL;
-		/* a line that is not UTF-8 is still a line: count it, or every
-		 * later row's line number is off by one */
-		m->line++;
-		if (read_error) {
-			if (read_error->domain == G_CONVERT_ERROR)
-				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-					"the line is not UTF-8 text");
-			else
-				g_propagate_error(error, g_steal_pointer(&read_error));
-			g_clear_error(&read_error);
-			return NULL;
-		}
-		/* a NUL byte would silently cut the line, and an output path
-		 * with it, short: "a.png\0x" would write a.png */
-		if (strlen(line) != length) {
-			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"the line contains a NUL byte");
-			return NULL;
-		}
-		g_strchomp(line); /* CRLF */
-		if (*line == '\0' || *line == '#')
-			continue;
-		return _sp_csv_split_line(line, m->separator, error);
+	switch (manifest_record(m, rec, TRUE, FALSE, &nul)) {
+	case RECORD_END:
+		return NULL;
+	case RECORD_TOO_LONG:
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: manifest '%s' line %" G_GUINT64_FORMAT ": longer than "
+			"%d MiB (is it a text file?)",
+			m->path, m->row_line, MAX_RECORD >> 20);
+		return NULL;
+	case RECORD_READ_ERROR:
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: manifest '%s' line %" G_GUINT64_FORMAT ": %s", m->path,
+			m->row_line, g_strerror(m->read_errno));
+		return NULL;
+	case RECORD_OK:
+		break;
 	}
+	/* a NUL byte would silently cut the line, and an output path with
+	 * it, short: "a.png\0x" would write a.png */
+	if (nul) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"the line contains a NUL byte");
+		return NULL;
+	}
+	if (!g_utf8_validate((const char *) rec->data, -1, NULL)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"the line is not UTF-8 text");
+		return NULL;
+	}
+	g_strchomp((char *) rec->data); /* CRLF */
+	return _sp_csv_split_line((const char *) rec->data, m->separator, error);
 }
 
 static int
@@ -227,60 +398,107 @@ column(Manifest *m, const char *name)
 	return -1;
 }
 
+/* Opens the manifest and reads its header. It is read once, from one
+ * descriptor: a pipe or /dev/stdin cannot be read twice. */
 static gboolean
 manifest_open(Manifest *m, const char *path, GError **error)
 {
-	g_autoptr(GFile) file = g_file_new_for_path(path);
-	GFileInputStream *stream = g_file_read(file, NULL, error);
-	GError *read_error = NULL;
+	g_autoptr(GByteArray) rec = g_byte_array_new();
+	GError *split_error = NULL;
+	gboolean nul;
 
-	if (!stream) {
-		g_prefix_error(error, "batch: manifest '%s': ", path);
+	m->path = path;
+	if ((m->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+		fstat(m->fd, &m->st) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: manifest '%s': %s", path, g_strerror(err));
 		return FALSE;
 	}
-	m->in = g_data_input_stream_new(G_INPUT_STREAM(stream));
-	g_object_unref(stream);
-	g_data_input_stream_set_newline_type(m->in,
-		G_DATA_STREAM_NEWLINE_TYPE_ANY);
-
-	g_autofree char *header = NULL;
-	do {
-		header = g_data_input_stream_read_line_utf8(m->in, NULL, NULL,
-			&read_error);
-		m->line++;
-	} while (header && (*g_strstrip(header) == '\0' || *header == '#') &&
-		(g_free(header), header = NULL, TRUE));
-	if (!header) {
+	if (S_ISDIR(m->st.st_mode)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"batch: manifest '%s' %s%s", path,
-			read_error ? "cannot be read: " : "has no header line",
-			read_error ? (read_error->domain == G_CONVERT_ERROR ?
-							 "its header is not UTF-8 text" :
-							 read_error->message) :
-						 "");
-		g_clear_error(&read_error);
+			"batch: manifest '%s' is a directory", path);
+		return FALSE;
+	}
+	m->separator = ',';
+	switch (manifest_record(m, rec, FALSE, TRUE, &nul)) {
+	case RECORD_END:
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"batch: manifest '%s' has no header line", path);
+		return FALSE;
+	case RECORD_TOO_LONG:
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"batch: manifest '%s' cannot be read: its header line is longer "
+			"than %d MiB (is it a text file?)",
+			path, MAX_RECORD >> 20);
+		return FALSE;
+	case RECORD_READ_ERROR:
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: manifest '%s' cannot be read: %s", path,
+			g_strerror(m->read_errno));
+		return FALSE;
+	case RECORD_OK:
+		break;
+	}
+	if (nul || !g_utf8_validate((const char *) rec->data, -1, NULL)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"batch: manifest '%s' cannot be read: its header is not UTF-8 "
+			"text%s",
+			path, nul ? " (it holds a NUL byte: is it a text file?)" : "");
 		return FALSE;
 	}
 	/* a UTF-8 byte order mark is not part of the first column's name */
-	char *h = header;
+	char *h = g_strstrip((char *) rec->data);
 	if (g_str_has_prefix(h, "\xEF\xBB\xBF"))
 		h += 3;
 	m->separator = strchr(h, '\t') ? '\t' : ',';
-	if (!(m->header = _sp_csv_split_line(h, m->separator, &read_error))) {
+	if (!(m->header = _sp_csv_split_line(h, m->separator, &split_error))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"batch: manifest '%s' line 1: %s", path, read_error->message);
-		g_clear_error(&read_error);
+			"batch: manifest '%s' line %" G_GUINT64_FORMAT ": %s", path,
+			m->row_line, split_error->message);
+		g_clear_error(&split_error);
 		return FALSE;
 	}
 	return TRUE;
 }
 
+/* Data rows, for progress: lines after the header, counted through the
+ * same descriptor without moving it; only for a regular file (a pipe is
+ * read once, and its length is not known ahead). */
+static guint64
+manifest_count_rows(Manifest *m)
+{
+	guint8 buf[65536];
+	guint64 n = 0;
+	off_t at = 0;
+	ssize_t got;
+	int last = '\n';
+
+	if (!S_ISREG(m->st.st_mode))
+		return 0;
+	while ((got = pread(m->fd, buf, sizeof(buf), at)) > 0) {
+		for (ssize_t i = 0; i < got; i++)
+			n += buf[i] == '\n';
+		last = buf[got - 1];
+		at += got;
+	}
+	if (last != '\n')
+		n++;
+	return n > 0 ? n - 1 : 0;
+}
+
 static void
 manifest_close(Manifest *m)
 {
-	g_clear_object(&m->in);
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+	if (m->back)
+		g_byte_array_unref(m->back);
+	m->back = NULL;
 	if (m->header)
 		g_ptr_array_unref(m->header);
+	m->header = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -292,7 +510,7 @@ typedef struct {
 	GPtrArray *fields;
 	char *slide;
 	char *out;         /* as the manifest says */
-	char *out_path;    /* under the output directory */
+	char *out_path;    /* normalised; relative ones are under --out-dir */
 	char *error;       /* set when the row is bad before it runs */
 } Row;
 
@@ -300,11 +518,13 @@ typedef struct {
 	const SpBatchOptions *options;
 	Manifest *manifest;
 	SpSlideCache *slides;
-	GMutex lock;        /* report, counters, outputs */
+	SpOutRoot *root;     /* --out-dir: every output is created beneath it */
+	char **template;     /* --pipeline's words, or NULL */
+	GMutex lock;         /* report, counters, outputs */
 	FILE *report;
+	int report_errno;    /* the first failed write to the report */
 	gboolean jsonl;
 	GHashTable *outputs; /* out_path -> row index: duplicates */
-	GHashTable *stale;   /* dir -> (basename -> GSList of temp paths) */
 	guint64 done, failed, skipped, total;
 	GTimer *timer;
 	double last_progress;
@@ -333,14 +553,22 @@ field(Manifest *m, Row *row, const char *name)
 	return *v ? v : NULL;
 }
 
-/* Substitutes {column} in @template with the row's values, shell-quoted
- * so paths with spaces stay one word. */
+typedef struct {
+	Batch *b;
+	Row *row;
+} Expansion;
+
+/* Substitutes {column} in one word of the template with the row's value,
+ * as it is: the template was split into words (and steps, and NAME=VALUE
+ * pairs) before, so a value is text inside its word and nothing else.
+ * {out} is the row's output, relative to --out-dir. */
 static char *
-expand_template(Batch *b, Row *row, const char *template, GError **error)
+expand_word(const char *text, void *data, GError **error)
 {
+	Expansion *x = data;
 	GString *s = g_string_new(NULL);
 
-	for (const char *p = template; *p; p++) {
+	for (const char *p = text; *p; p++) {
 		const char *end;
 
 		if (*p != '{' || !(end = strchr(p, '}'))) {
@@ -348,85 +576,82 @@ expand_template(Batch *b, Row *row, const char *template, GError **error)
 			continue;
 		}
 		g_autofree char *name = g_strndup(p + 1, end - p - 1);
-		const char *value = strcmp(name, "out") == 0 ? row->out_path :
-			field(b->manifest, row, name);
+		const char *value = strcmp(name, "out") == 0 ? x->row->out_path :
+			field(x->b->manifest, x->row, name);
 		if (!value) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"the template's {%s} has no value in this row", name);
 			g_string_free(s, TRUE);
 			return NULL;
 		}
-		g_autofree char *quoted = g_shell_quote(value);
-		g_string_append(s, quoted);
+		g_string_append(s, value);
 		p = end;
 	}
 	return g_string_free(s, FALSE);
 }
 
-/* Builds the row's pipeline into @graph; no pixels. */
+/* Builds the row's pipeline into @graph; no pixels. The built-in one is a
+ * template too, so its values are only ever values. */
 static SpNode *
 build_row(Batch *b, Row *row, SpGraph *graph, GError **error)
 {
 	Manifest *m = b->manifest;
+	Expansion x = { b, row };
 
-	if (b->options->pipeline) {
-		g_autofree char *text = expand_template(b, row, b->options->pipeline,
-			error);
-		return text ? sp_pipeline_parse_string(graph, text, error) : NULL;
-	}
+	if (b->template)
+		return _sp_pipeline_parse_template(graph,
+			(const char *const *) b->template, expand_word, &x, error);
 
 	const char *names[] = { "x", "y", "w", "h" };
-	const char *v[4];
 	for (int i = 0; i < 4; i++)
-		if (!(v[i] = field(m, row, names[i]))) {
+		if (!field(m, row, names[i])) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"column '%s' is empty", names[i]);
 			return NULL;
 		}
-	const char *units = field(m, row, "units");
-	const char *level = field(m, row, "level");
-	const char *downsample = field(m, row, "downsample");
-	const char *mpp = field(m, row, "mpp");
-	g_autofree char *units_arg = g_strdup_printf("units=%s",
-		units ? units : b->options->units ? b->options->units : "px");
-	g_autofree char *level_arg = level ? g_strdup_printf("level=%s", level) :
-		NULL;
-	g_autofree char *mpp_arg = mpp ? g_strdup_printf("mpp=%s", mpp) : NULL;
+	const char *units = b->options->units ? b->options->units : "px";
+	g_autofree char *units_arg = g_strdup_printf("units=%s", units);
 	GPtrArray *words = g_ptr_array_new();
 
 	g_ptr_array_add(words, "load");
-	g_ptr_array_add(words, row->slide);
-	if (level_arg)
-		g_ptr_array_add(words, level_arg);
+	g_ptr_array_add(words, "{slide}");
+	if (field(m, row, "level"))
+		g_ptr_array_add(words, "level={level}");
 	g_ptr_array_add(words, "!");
 	g_ptr_array_add(words, "crop");
-	for (int i = 0; i < 4; i++)
-		g_ptr_array_add(words, (char *) v[i]);
-	g_ptr_array_add(words, units_arg);
-	if (downsample || mpp) {
+	g_ptr_array_add(words, "{x}");
+	g_ptr_array_add(words, "{y}");
+	g_ptr_array_add(words, "{w}");
+	g_ptr_array_add(words, "{h}");
+	g_ptr_array_add(words, field(m, row, "units") ? "units={units}" :
+													 units_arg);
+	if (field(m, row, "downsample") || field(m, row, "mpp")) {
 		g_ptr_array_add(words, "!");
 		g_ptr_array_add(words, "downsample");
-		g_ptr_array_add(words, downsample ? (char *) downsample : mpp_arg);
+		g_ptr_array_add(words, field(m, row, "downsample") ? "{downsample}" :
+															  "mpp={mpp}");
 	}
 	g_ptr_array_add(words, "!");
 	g_ptr_array_add(words, "save");
-	g_ptr_array_add(words, row->out_path);
+	g_ptr_array_add(words, "{out}");
 	g_ptr_array_add(words, NULL);
-	SpNode *node = sp_pipeline_parse(graph,
-		(const char *const *) words->pdata, error);
+	SpNode *node = _sp_pipeline_parse_template(graph,
+		(const char *const *) words->pdata, expand_word, &x, error);
 	g_ptr_array_free(words, TRUE);
 	return node;
 }
 
-/* The output path under --out-dir, refusing paths that leave it. */
+/* The row's output, normalised ("./a.png", "x/../a.png" and "a//b.png"
+ * name what "a.png" and "a/b.png" do: one key for duplicates), refusing
+ * paths that leave --out-dir. Only a first check, for a clear message
+ * before the row runs: what confines outputs is how save and tiles
+ * create them, beneath --out-dir's descriptor. */
 static char *
 output_path(Batch *b, const char *out, GError **error)
 {
-	const char *dir = b->options->out_dir ? b->options->out_dir : ".";
+	g_autofree char *norm = _sp_path_normalize(out);
 
 	if (!b->options->allow_any_path) {
-		g_auto(GStrv) parts = g_strsplit(out, "/", -1);
-
 		if (g_path_is_absolute(out)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"output '%s' is an absolute path; outputs must stay "
@@ -434,19 +659,16 @@ output_path(Batch *b, const char *out, GError **error)
 				out);
 			return NULL;
 		}
-		for (int i = 0; parts[i]; i++)
-			if (strcmp(parts[i], "..") == 0) {
-				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-					"output '%s' leaves --out-dir through '..' (give "
-					"--allow-any-path to allow it)",
-					out);
-				return NULL;
-			}
+		if (strcmp(norm, "..") == 0 || g_str_has_prefix(norm, "../")) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"output '%s' leaves --out-dir through '..' (give "
+				"--allow-any-path to allow it)",
+				out);
+			return NULL;
+		}
 	}
-	return g_path_is_absolute(out) ? g_strdup(out) :
-									  g_build_filename(dir, out, NULL);
+	return g_steal_pointer(&norm);
 }
-
 static void
 append_json_string(GString *s, const char *text)
 {
@@ -528,8 +750,10 @@ report_row(Batch *b, Row *row, const char *status, const char *error,
 		append_csv_field(s, error);
 		g_string_append_printf(s, ",%s,%" G_GINT64_FORMAT "\n", secs, bytes);
 	}
-	fputs(s->str, b->report);
-	fflush(b->report);
+	/* every write checked: a full disk must not pass for a whole report */
+	if (!b->report_errno &&
+		(fputs(s->str, b->report) == EOF || fflush(b->report) == EOF))
+		b->report_errno = errno ? errno : EIO;
 	g_string_free(s, TRUE);
 }
 
@@ -552,65 +776,6 @@ show_progress(Batch *b, gboolean final)
 		fputc('\n', stderr);
 }
 
-/* Removes temporary files a killed earlier run left for this row's output
- * (".NAME.XXXXXX.sp-tmp" beside it, see save). Each directory is listed
- * once, the first time a row writes there, so only temporaries that were
- * there before this run are removed, and only those of this row's own
- * output: rows, and so temporaries, are never shared between shards. */
-static void
-remove_stale_temps(Batch *b, const char *out_path)
-{
-	g_autofree char *dir = g_path_get_dirname(out_path);
-	g_autofree char *base = g_path_get_basename(out_path);
-	GHashTable *by_base;
-
-	g_mutex_lock(&b->lock);
-	if (!(by_base = g_hash_table_lookup(b->stale, dir))) {
-		GDir *d = g_dir_open(dir, 0, NULL);
-		const char *name;
-
-		by_base = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-			NULL);
-		while (d && (name = g_dir_read_name(d))) {
-			size_t n = strlen(name);
-
-			/* "." + base + "." + 6 chars + ".sp-tmp" */
-			if (name[0] != '.' || n < 15 ||
-				!g_str_has_suffix(name, ".sp-tmp"))
-				continue;
-			g_autofree char *b0 = g_strndup(name + 1, n - 1 - 14);
-			GSList *list = g_hash_table_lookup(by_base, b0);
-			list = g_slist_prepend(list, g_build_filename(dir, name, NULL));
-			g_hash_table_replace(by_base, g_steal_pointer(&b0), list);
-		}
-		if (d)
-			g_dir_close(d);
-		g_hash_table_insert(b->stale, g_strdup(dir), by_base);
-	}
-	GSList *temps = NULL;
-	gpointer key = NULL;
-	/* stealing takes the key too: it is ours to free */
-	g_hash_table_steal_extended(by_base, base, &key, (gpointer *) &temps);
-	g_free(key);
-	g_mutex_unlock(&b->lock);
-	for (GSList *l = temps; l; l = l->next)
-		g_unlink(l->data);
-	g_slist_free_full(temps, g_free);
-}
-
-static void
-free_stale(gpointer data)
-{
-	GHashTable *by_base = data;
-	GHashTableIter iter;
-	gpointer value;
-
-	g_hash_table_iter_init(&iter, by_base);
-	while (g_hash_table_iter_next(&iter, NULL, &value))
-		g_slist_free_full(value, g_free);
-	g_hash_table_destroy(by_base);
-}
-
 /* Runs (or, with --dry-run, only plans) one row; on a pool thread. */
 static void
 run_row(gpointer data, gpointer user_data)
@@ -628,27 +793,28 @@ run_row(gpointer data, gpointer user_data)
 		error = g_error_new_literal(SP_ERROR, SP_ERROR_USAGE, row->error);
 	}
 	else if (!b->options->force && !b->options->dry_run &&
-		stat(row->out_path, &st) == 0 && S_ISREG(st.st_mode)) {
+		_sp_out_root_stat(b->root, row->out_path, &st) &&
+		S_ISREG(st.st_mode)) {
 		/* finished by an earlier run: outputs appear only whole */
 		status = "skipped";
 		bytes = st.st_size;
 	}
 	else {
 		SpGraph *graph = sp_graph_new();
-		g_autofree char *dir = g_path_get_dirname(row->out_path);
 
-		/* outputs may name subdirectories of --out-dir */
-		g_mkdir_with_parents(dir, 0777);
-		if (!b->options->dry_run)
-			remove_stale_temps(b, row->out_path);
+		/* every output the row's graph creates (save, tiles, whatever
+		 * its path) is created beneath --out-dir, subdirectories made
+		 * there as needed; nothing is made in a dry run */
+		_sp_graph_set_out_root(graph, b->root);
 		sp_graph_set_slide_cache(graph, b->slides);
 		if (!build_row(b, row, graph, &error) ||
 			(!b->options->dry_run && !sp_graph_run(graph, &error)))
 			status = "failed";
-		else if (!b->options->dry_run && stat(row->out_path, &st) == 0)
-			bytes = st.st_size;
 		else if (b->options->dry_run)
 			status = "valid";
+		else if (_sp_out_root_stat(b->root, row->out_path, &st) &&
+			S_ISREG(st.st_mode))
+			bytes = st.st_size;
 		sp_graph_free(graph);
 	}
 
@@ -660,27 +826,6 @@ run_row(gpointer data, gpointer user_data)
 	g_clear_error(&error);
 	g_timer_destroy(timer);
 	row_free(row);
-}
-
-/* Counts data rows without keeping them, for progress. */
-static guint64
-count_rows(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	guint64 n = 0;
-	int c, last = '\n';
-
-	if (!f)
-		return 0;
-	while ((c = getc(f)) != EOF) {
-		if (c == '\n')
-			n++;
-		last = c;
-	}
-	if (last != '\n')
-		n++;
-	fclose(f);
-	return n > 0 ? n - 1 : 0;
 }
 
 static gboolean
@@ -702,20 +847,103 @@ parse_shard(const SpBatchOptions *o, guint64 *k, guint64 *n, GError **error)
 	return TRUE;
 }
 
+/* Opens --report for writing without harming what it names: never the
+ * manifest (the same file by device and inode, whatever the name), and
+ * never an existing file that is not an earlier report (a slide, say).
+ * Emptied only once it is known to be neither. */
+static FILE *
+open_report(const char *path, const Manifest *m, GError **error)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (st.st_dev == m->st.st_dev && st.st_ino == m->st.st_ino) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"batch: --report '%s' is the manifest '%s'; writing the report "
+			"would destroy it",
+			path, m->path);
+		close(fd);
+		return NULL;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size > 0) {
+		char start[16] = "";
+		int in = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = in >= 0 ? pread(in, start, sizeof(start) - 1, 0) : -1;
+
+		if (in >= 0)
+			close(in);
+		if (n < 0 || (!g_str_has_prefix(start, "row,slide,out") &&
+						 !g_str_has_prefix(start, "{\"row\": "))) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"batch: --report '%s' exists and is not a report of an "
+				"earlier batch; writing the report would destroy it (remove "
+				"it, or name another file)",
+				path);
+			close(fd);
+			return NULL;
+		}
+	}
+	if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+		close(fd);
+		return NULL;
+	}
+	if (!(f = fdopen(fd, "w"))) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+		close(fd);
+	}
+	return f;
+}
+
 int
 sp_batch_run(const SpBatchOptions *options, GError **error)
 {
-	Manifest m = { 0 };
+	Manifest m = { .fd = -1 };
 	Batch b = { 0 };
 	guint64 shard_k, shard_n;
 	GError *row_error = NULL;
 	int jobs = options->jobs > 0 ? options->jobs : (int) g_get_num_processors();
 	int code = 0;
+	const char *out_dir = options->out_dir ? options->out_dir : ".";
 
 	if (!parse_shard(options, &shard_k, &shard_n, error))
 		return 2;
+	if (options->pipeline) {
+		GError *shell_error = NULL;
+		int argc;
+
+		/* the template is split into words once, before any value is
+		 * put in: see expand_word() */
+		if (!g_shell_parse_argv(options->pipeline, &argc, &b.template,
+				&shell_error)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"batch: --pipeline: %s", shell_error->message);
+			g_error_free(shell_error);
+			return 2;
+		}
+		if (!_sp_pipeline_check_template((const char *const *) b.template,
+				error)) {
+			g_prefix_error(error, "batch: --pipeline: ");
+			g_strfreev(b.template);
+			return 2;
+		}
+	}
 	if (!manifest_open(&m, options->manifest, error)) {
 		manifest_close(&m);
+		g_strfreev(b.template);
 		return 2;
 	}
 	if (!options->pipeline) {
@@ -727,6 +955,7 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 					"x, y, w, h, out)",
 					options->manifest, required[i]);
 				manifest_close(&m);
+				g_strfreev(b.template);
 				return 2;
 			}
 	}
@@ -734,15 +963,23 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"batch: manifest '%s' has no 'out' column", options->manifest);
 		manifest_close(&m);
+		g_strfreev(b.template);
 		return 2;
 	}
-	if (options->out_dir &&
-		g_mkdir_with_parents(options->out_dir, 0777) != 0) {
+	/* a dry run makes nothing, not even --out-dir */
+	if (!options->dry_run && g_mkdir_with_parents(out_dir, 0777) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"batch: cannot create --out-dir '%s': %s", options->out_dir,
+			"batch: cannot create --out-dir '%s': %s", out_dir,
 			g_strerror(err));
 		manifest_close(&m);
+		g_strfreev(b.template);
+		return 2;
+	}
+	if (!(b.root = _sp_out_root_new(out_dir, !options->allow_any_path,
+			  error))) {
+		manifest_close(&m);
+		g_strfreev(b.template);
 		return 2;
 	}
 
@@ -752,23 +989,19 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 	_sp_slide_cache_set_pipelines(b.slides, jobs);
 	g_mutex_init(&b.lock);
 	b.outputs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	b.stale = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-		free_stale);
 	b.timer = g_timer_new();
-	b.total = (count_rows(options->manifest) + shard_n - shard_k) / shard_n;
+	b.total = (manifest_count_rows(&m) + shard_n - shard_k) / shard_n;
 	if (options->report) {
-		if (!(b.report = fopen(options->report, "w"))) {
-			int err = errno;
-			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"batch: cannot write --report '%s': %s", options->report,
-				g_strerror(err));
+		if (!(b.report = open_report(options->report, &m, error))) {
 			code = 2;
 			goto out;
 		}
 		b.jsonl = g_str_has_suffix(options->report, ".jsonl") ||
 			g_str_has_suffix(options->report, ".json");
-		if (!b.jsonl)
-			fputs("row,slide,out,status,error,seconds,bytes\n", b.report);
+		if (!b.jsonl && (fputs("row,slide,out,status,error,seconds,bytes\n",
+							 b.report) == EOF ||
+							fflush(b.report) == EOF))
+			b.report_errno = errno ? errno : EIO;
 	}
 
 	/* rows and pixel threads share the cores */
@@ -778,15 +1011,13 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 	for (guint64 index = 0;
 		 (fields = manifest_next(&m, &row_error)) || row_error; index++) {
 		if (!fields) {
-			/* a line that cannot be split (a quote left open, bytes
-			 * that are not UTF-8): the row fails, the rest go on; a
-			 * read error ends the manifest */
-			if (row_error->domain != SP_ERROR &&
-				row_error->domain != G_CONVERT_ERROR) {
-				g_set_error(error, SP_ERROR, SP_ERROR_IO,
-					"batch: manifest '%s' line %" G_GUINT64_FORMAT ": %s",
-					options->manifest, m.line, row_error->message);
-				g_clear_error(&row_error);
+			/* a line that cannot be split (a quote left open, a NUL
+			 * byte, bytes that are not UTF-8): the row fails, the rest
+			 * go on; a read error or a line that never ends ends the
+			 * manifest */
+			if (row_error->code != SP_ERROR_USAGE) {
+				g_propagate_error(error, row_error);
+				row_error = NULL;
 				code = 2;
 				break;
 			}
@@ -799,7 +1030,7 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 		}
 		Row *row = g_new0(Row, 1);
 		row->index = index;
-		row->line = m.line;
+		row->line = m.row_line;
 		row->fields = fields;
 		row->slide = g_strdup(field(&m, row, "slide"));
 		row->out = g_strdup(field(&m, row, "out"));
@@ -840,12 +1071,18 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 	g_mutex_unlock(&b.lock);
 	if (code == 0)
 		code = b.failed > 0 ? 1 : 0;
-	if (b.report && fclose(b.report) != 0) {
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"batch: cannot finish --report '%s'", options->report);
-		code = 1;
+	if (b.report) {
+		if (fclose(b.report) != 0 && !b.report_errno)
+			b.report_errno = errno ? errno : EIO;
+		b.report = NULL;
+		if (b.report_errno && code != 2) {
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"batch: cannot write --report '%s': %s; the report is "
+				"incomplete",
+				options->report, g_strerror(b.report_errno));
+			code = 1;
+		}
 	}
-	b.report = NULL;
 	if (code != 2)
 		fprintf(stderr,
 			"slidepipe: batch: %" G_GUINT64_FORMAT " rows: %" G_GUINT64_FORMAT
@@ -858,9 +1095,10 @@ out:
 		fclose(b.report);
 	g_timer_destroy(b.timer);
 	g_hash_table_destroy(b.outputs);
-	g_hash_table_destroy(b.stale);
 	sp_slide_cache_unref(b.slides);
+	_sp_out_root_unref(b.root);
 	g_mutex_clear(&b.lock);
+	g_strfreev(b.template);
 	manifest_close(&m);
 	return code;
 }

@@ -42,6 +42,7 @@ sp_graph_free(SpGraph *graph)
 		node_free(g_ptr_array_index(graph->nodes, i - 1));
 	g_ptr_array_free(graph->nodes, TRUE);
 	sp_slide_cache_unref(graph->slide_cache);
+	_sp_out_root_unref(graph->out_root);
 	g_free(graph);
 }
 
@@ -208,9 +209,15 @@ positional_arg(const SpOpInfo *op, int position)
 	return NULL;
 }
 
+/* @words as on the command line: NAME=VALUE for a declared NAME, a bare
+ * boolean's name, the rest positional. With @expand, the words are a
+ * template: which of them is which is decided on the template's text,
+ * and only then is each value expanded, so no expanded text can turn
+ * into another argument, a NAME=VALUE pair or a boolean flag. */
 SpNode *
-sp_node_new_from_strings(SpGraph *graph, const char *op_name,
-	SpNode *input, const char *const *words, GError **error)
+_sp_node_new_from_template(SpGraph *graph, const char *op_name,
+	SpNode *input, const char *const *words, SpExpandFunc expand,
+	void *expand_data, GError **error)
 {
 	SpNode *node = node_alloc(graph, op_name, input, error);
 	int position = 0;
@@ -220,11 +227,12 @@ sp_node_new_from_strings(SpGraph *graph, const char *op_name,
 	for (int i = 0; words && words[i]; i++) {
 		const char *word = words[i];
 		const char *eq = strchr(word, '=');
+		g_autofree char *value = NULL;
 		gboolean ok;
 
 		/* NAME=VALUE when NAME is a declared argument; anything else
 		 * with '=' could be a path, so positional arguments get it */
-		if (eq && eq != word) {
+		if (eq && eq != word && !memchr(word, '{', eq - word)) {
 			g_autofree char *name = g_strndup(word, eq - word);
 			gboolean known = FALSE;
 
@@ -232,7 +240,9 @@ sp_node_new_from_strings(SpGraph *graph, const char *op_name,
 				if (strcmp(node->op->args[j].name, name) == 0)
 					known = TRUE;
 			if (known || !positional_arg(node->op, position)) {
-				ok = _sp_node_set_string(node, name, eq + 1, error);
+				value = expand ? expand(eq + 1, expand_data, error) :
+								 g_strdup(eq + 1);
+				ok = value && _sp_node_set_string(node, name, value, error);
 				if (!ok)
 					goto fail;
 				continue;
@@ -247,19 +257,17 @@ sp_node_new_from_strings(SpGraph *graph, const char *op_name,
 				goto next;
 			}
 
+		if (!(value = expand ? expand(word, expand_data, error) :
+							   g_strdup(word)))
+			goto fail;
 		const SpArgInfo *arg = positional_arg(node->op, position);
 		if (!arg) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"%s: unexpected argument '%s' (see 'slidepipe %s --help')",
-				node->op->name, word, node->op->name);
+				node->op->name, value, node->op->name);
 			goto fail;
 		}
-		if (node->values[arg - node->op->args].set) {
-			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"%s: argument '%s' given twice", node->op->name, arg->name);
-			goto fail;
-		}
-		if (!_sp_node_set_string(node, arg->name, word, error))
+		if (!_sp_node_set_string(node, arg->name, value, error))
 			goto fail;
 		position++;
 	next:;
@@ -269,6 +277,14 @@ sp_node_new_from_strings(SpGraph *graph, const char *op_name,
 fail:
 	node_free(node);
 	return NULL;
+}
+
+SpNode *
+sp_node_new_from_strings(SpGraph *graph, const char *op_name,
+	SpNode *input, const char *const *words, GError **error)
+{
+	return _sp_node_new_from_template(graph, op_name, input, words, NULL,
+		NULL, error);
 }
 
 const SpOpInfo *

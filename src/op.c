@@ -254,6 +254,14 @@ _sp_node_set_string(SpNode *node, const char *name, const char *text,
 		g_string_free(names, TRUE);
 		return FALSE;
 	}
+	/* a second value would silently win over the first: `save a.png
+	 * path=b.png` wrote b.png, and a batch template's path could be
+	 * replaced by a named one from a manifest value */
+	if (node->values[i].set) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s' given twice", node->op->name, name);
+		return FALSE;
+	}
 	return parse_value(node->op, &node->op->args[i], text, &node->values[i],
 		error);
 }

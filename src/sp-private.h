@@ -2,6 +2,8 @@
 #ifndef SP_PRIVATE_H
 #define SP_PRIVATE_H
 
+#include <sys/stat.h>
+
 #include <slidepipe/slidepipe.h>
 
 G_BEGIN_DECLS
@@ -11,6 +13,8 @@ G_BEGIN_DECLS
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VipsImage, g_object_unref)
 #endif
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpSlide, sp_slide_unref)
+
+typedef struct _SpOutRoot SpOutRoot;
 
 /* One parsed argument value. */
 typedef struct {
@@ -59,6 +63,7 @@ struct _SpGraph {
 	GPtrArray *nodes;     /* SpNode *, owned */
 	gboolean exact;       /* planner off: compute from the input's level */
 	SpSlideCache *slide_cache; /* slides shared with other graphs, or NULL */
+	SpOutRoot *out_root;  /* where outputs are created (batch), or NULL */
 	SpProgressFunc progress;
 	void *progress_data;
 };
@@ -77,6 +82,25 @@ SpSlide *_sp_slide_cache_open(SpSlideCache *cache, const char *path,
 /* How many graphs read @cache's slides at once (default 1): sizes the
  * readers they share. */
 void _sp_slide_cache_set_pipelines(SpSlideCache *cache, int pipelines);
+
+/* Expands a template word's {column}s: a new string, or NULL with @error. */
+typedef char *(*SpExpandFunc)(const char *text, void *data, GError **error);
+
+/* src/graph.c: sp_node_new_from_strings() on template words: each word's
+ * role (NAME=VALUE, boolean flag, positional) is taken from the template
+ * text, then its value is expanded by @expand (NULL: none). */
+SpNode *_sp_node_new_from_template(SpGraph *graph, const char *op_name,
+	SpNode *input, const char *const *words, SpExpandFunc expand,
+	void *expand_data, GError **error);
+
+/* src/pipeline.c: sp_pipeline_parse() on template words: steps are split
+ * on the template's "!", then each step is built as above. */
+SpNode *_sp_pipeline_parse_template(SpGraph *graph, const char *const *words,
+	SpExpandFunc expand, void *expand_data, GError **error);
+/* Checks a template's shape, without building anything: it must end in
+ * a sink. SP_ERROR_USAGE. */
+gboolean _sp_pipeline_check_template(const char *const *words,
+	GError **error);
 
 /* Argument setting, checked against the declaration (src/op.c). */
 gboolean _sp_node_set_string(SpNode *node, const char *name,
@@ -209,22 +233,51 @@ VipsImage *_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 /* The image a node's input produces, built on demand. */
 VipsImage *_sp_node_input_image(SpNode *node, GError **error);
 
-/* Atomic output: a temporary file in the same directory as @path. */
-typedef struct _SpAtomicFile SpAtomicFile;
-SpAtomicFile *_sp_atomic_file_new(const char *op, const char *path,
+/* Where a graph's outputs are created (src/util.c). A batch opens its
+ * --out-dir once as an SpOutRoot and sets it on the graph of each row:
+ * every output of that graph (save, tiles) is then resolved beneath it
+ * through directory descriptors, relative paths from --out-dir; with
+ * @confine, never through "..", an absolute path or a symbolic link. A
+ * graph without a root writes where its paths say. */
+/* @dir may not exist yet (a dry run): then nothing is beneath it. */
+SpOutRoot *_sp_out_root_new(const char *dir, gboolean confine,
 	GError **error);
+SpOutRoot *_sp_out_root_ref(SpOutRoot *root);
+void _sp_out_root_unref(SpOutRoot *root);
+void _sp_graph_set_out_root(SpGraph *graph, SpOutRoot *root);
+/* lstat() of @path beneath @root (no link followed); FALSE if it is not
+ * there. */
+struct stat;
+gboolean _sp_out_root_stat(SpOutRoot *root, const char *path,
+	struct stat *st);
+/* @path with ".", "" and "dir/.." components removed, lexically ("." for
+ * nothing left; leading ".." kept). g_free(). */
+char *_sp_path_normalize(const char *path);
+
+/* Atomic output: a temporary file ".sp-XXXXXX.sp-tmp" in the directory
+ * of @path (beneath @graph's root if it has one: missing directories are
+ * made there), locked while it is written, renamed to @path by commit.
+ * @graph may be NULL. */
+typedef struct _SpAtomicFile SpAtomicFile;
+SpAtomicFile *_sp_atomic_file_new(SpGraph *graph, const char *op,
+	const char *path, GError **error);
+/* The temporary file's path for libraries that open files by name
+ * (through /proc/self/fd: the directory already resolved). */
 const char *_sp_atomic_file_temp_path(SpAtomicFile *af);
+/* Its descriptor, open for reading and writing. */
+int _sp_atomic_file_fd(SpAtomicFile *af);
 gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
-/* Writes @length bytes to @path atomically (a temporary file in the same
- * directory, renamed), in one call; the directory is not checked first. */
-gboolean _sp_atomic_file_write(const char *op, const char *path,
-	const void *data, size_t length, GError **error);
-/* Removes the temporary files of earlier saves to @path whose process
+/* Writes @length bytes to @path atomically, in one call. */
+gboolean _sp_atomic_file_write(SpGraph *graph, const char *op,
+	const char *path, const void *data, size_t length, GError **error);
+/* Removes the temporary files in the directory of @path whose process
  * died (SIGKILL, a crash, a power cut): those no process holds a lock
  * on. Saves in progress, in this process or another, are left alone. */
 void _sp_remove_stale_temps(const char *path);
-
+/* Replaces the temporary file's path, wherever it appears in @error's
+ * message, by the output's @path: the user never asked for the former. */
+void _sp_message_name_output(GError *error, const char *path);
 
 /* The pyramid writer works through the image in vertical stripes about
  * this wide (level-0 pixels), so its memory, and the source tile cache's,
@@ -390,9 +443,18 @@ void _sp_node_progress(SpNode *node, int percent);
 gboolean _sp_tiff_set_resolution_unit_none(const char *op, const char *path,
 	GError **error);
 
-/* Checks that the directory of @path exists and is writable. */
-gboolean _sp_check_output_path(const char *op, const char *path,
-	GError **error);
+/* What @path names as an output of @graph (beneath its output root,
+ * when it has one): @dir, its parent directory (FALSE when that does not
+ * exist yet or cannot be reached), and @file, the file itself with
+ * symlinks followed, when *@has_file. No error: for comparisons. */
+gboolean _sp_output_lookup(SpGraph *graph, const char *path,
+	struct stat *dir, struct stat *file, gboolean *has_file);
+
+/* Checks that the directory of @path (beneath @graph's root, if it has
+ * one: there, directories still to be made are fine) exists and is
+ * writable, and that @path is not a directory. */
+gboolean _sp_check_output_path(SpGraph *graph, const char *op,
+	const char *path, GError **error);
 
 /* The number of pixels a ranged value may describe. */
 #define SP_MAX_DIM (G_GINT64_CONSTANT(1) << 30)

@@ -1,12 +1,21 @@
 /* Start-up, errors, atomic output files. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_PATH, openat2 */
+#endif
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sp-private.h"
@@ -65,94 +74,642 @@ _sp_set_vips_error(GError **error, const char *op, const char *what)
 				"unsupported data?)");
 }
 
-gboolean
-_sp_check_output_path(const char *op, const char *path, GError **error)
+/* ------------------------------------------------------------------ */
+/* Where outputs are created                                            */
+
+/* A batch's --out-dir, opened once: every output of a graph that has a
+ * root is created through its directory file descriptor, beneath it,
+ * never through a symbolic link or "..", whatever the path says. */
+struct _SpOutRoot {
+	gint ref_count;
+	char *path;         /* for messages */
+	int fd;             /* O_PATH directory, or -1: not there (dry run) */
+	gboolean confine;   /* FALSE: --allow-any-path */
+	GMutex lock;
+	GHashTable *cleaned; /* "dev:ino" of directories cleaned of stale temps */
+};
+
+static gboolean
+proc_fd_usable(void)
 {
-	g_autofree char *dir = g_path_get_dirname(path);
+	static gsize state = 0;
+
+	if (g_once_init_enter(&state))
+		g_once_init_leave(&state, access("/proc/self/fd", X_OK) == 0 ? 1 : 2);
+	return state == 1;
+}
+
+SpOutRoot *
+_sp_out_root_new(const char *dir, gboolean confine, GError **error)
+{
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	SpOutRoot *root;
+
+	if (fd < 0 && errno != ENOENT) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: cannot open --out-dir '%s': %s", dir, g_strerror(err));
+		return NULL;
+	}
+	root = g_new0(SpOutRoot, 1);
+	root->ref_count = 1;
+	root->path = g_strdup(dir);
+	root->fd = fd;
+	root->confine = confine;
+	g_mutex_init(&root->lock);
+	root->cleaned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+		NULL);
+	return root;
+}
+
+SpOutRoot *
+_sp_out_root_ref(SpOutRoot *root)
+{
+	g_atomic_int_inc(&root->ref_count);
+	return root;
+}
+
+void
+_sp_out_root_unref(SpOutRoot *root)
+{
+	if (!root || !g_atomic_int_dec_and_test(&root->ref_count))
+		return;
+	if (root->fd >= 0)
+		close(root->fd);
+	g_hash_table_destroy(root->cleaned);
+	g_mutex_clear(&root->lock);
+	g_free(root->path);
+	g_free(root);
+}
+
+void
+_sp_graph_set_out_root(SpGraph *graph, SpOutRoot *root)
+{
+	SpOutRoot *old = graph->out_root;
+
+	graph->out_root = root ? _sp_out_root_ref(root) : NULL;
+	_sp_out_root_unref(old);
+}
+
+char *
+_sp_path_normalize(const char *path)
+{
+	g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+	GPtrArray *kept = g_ptr_array_new();
+	gboolean absolute = path[0] == '/';
+	int ups = 0;
+
+	for (int i = 0; parts[i]; i++) {
+		if (!*parts[i] || strcmp(parts[i], ".") == 0)
+			continue;
+		if (strcmp(parts[i], "..") == 0) {
+			if (kept->len > 0)
+				g_ptr_array_remove_index(kept, kept->len - 1);
+			else if (!absolute)
+				ups++;
+			continue;
+		}
+		g_ptr_array_add(kept, parts[i]);
+	}
+	GString *s = g_string_new(absolute ? "/" : NULL);
+	for (int i = 0; i < ups; i++)
+		g_string_append(s, s->len ? "/.." : "..");
+	for (guint i = 0; i < kept->len; i++) {
+		if (s->len && s->str[s->len - 1] != '/')
+			g_string_append_c(s, '/');
+		g_string_append(s, g_ptr_array_index(kept, i));
+	}
+	g_ptr_array_free(kept, TRUE);
+	if (s->len == 0)
+		g_string_append_c(s, '.');
+	return g_string_free(s, FALSE);
+}
+
+/* Why opening component @name in @dirfd as a directory failed. */
+static void
+set_walk_error(GError **error, const char *op, const char *path, int dirfd,
+	const char *name, int err)
+{
 	struct stat st;
 
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (err == ENOTDIR || err == ELOOP) {
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			S_ISLNK(st.st_mode)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: cannot write '%s': '%s' on its way is a symbolic "
+				"link, and outputs must stay under --out-dir (or give "
+				"--allow-any-path)",
+				op, path, name);
+			return;
+		}
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': '%s' is not a directory", op, path, name);
+		return;
+	}
+	g_set_error(error, SP_ERROR, SP_ERROR_IO,
+		"%s: cannot write '%s': directory '%s': %s", op, path, name,
+		g_strerror(err));
+}
+
+/* Walks @dirs (NULL-terminated components) from @fd one at a time,
+ * never following a symbolic link when @root confines, making the
+ * missing ones when @create. Returns a new O_PATH descriptor, -1 with
+ * @error, or -1 without it when a component is missing and !@create. */
+static int
+walk_dirs(SpOutRoot *root, int fd, char **dirs, gboolean create,
+	const char *op, const char *path, GError **error)
+{
+	int flags = O_PATH | O_DIRECTORY | O_CLOEXEC |
+		(root->confine ? O_NOFOLLOW : 0);
+
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	for (int i = 0; fd >= 0 && dirs[i]; i++) {
+		int next = openat(fd, dirs[i], flags);
+
+		if (next < 0 && errno == ENOENT && create &&
+			(mkdirat(fd, dirs[i], 0777) == 0 || errno == EEXIST))
+			next = openat(fd, dirs[i], flags);
+		if (next < 0) {
+			int err = errno;
+			if (err != ENOENT || create)
+				set_walk_error(error, op, path, fd, dirs[i], err);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		fd = next;
+	}
+	return fd;
+}
+
+/* The directory that will hold @path (beneath @graph's root if it has
+ * one, else where the path says) as an O_PATH descriptor, and the final
+ * component in *@base. -1 with @error set; -1 with @error unset and
+ * *@base set when a directory on the way does not exist yet and !@create
+ * (a dry run: it would be made). */
+static int
+open_parent(SpGraph *graph, const char *op, const char *path,
+	gboolean create, char **base, GError **error)
+{
+	SpOutRoot *root = graph ? graph->out_root : NULL;
+
+	*base = NULL;
+	if (!root) {
+		g_autofree char *dir = g_path_get_dirname(path);
+		struct stat st;
+		int fd;
+
+		if (stat(dir, &st) != 0) {
+			int err = errno;
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"%s: cannot write '%s': directory '%s': %s", op, path, dir,
+				g_strerror(err));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"%s: cannot write '%s': '%s' is not a directory", op, path,
+				dir);
+			return -1;
+		}
+		if ((fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			int err = errno;
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"%s: cannot write '%s': directory '%s': %s", op, path, dir,
+				g_strerror(err));
+			return -1;
+		}
+		*base = g_path_get_basename(path);
+		if (strlen(*base) > NAME_MAX) {
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"%s: cannot write '%s': %s (a name has at most %d bytes)",
+				op, path, g_strerror(ENAMETOOLONG), NAME_MAX);
+			g_clear_pointer(base, g_free);
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+
+	g_autofree char *norm = NULL;
+	if (root->confine) {
+		if (g_path_is_absolute(path)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: output '%s' is an absolute path; outputs must stay "
+				"under --out-dir (or give --allow-any-path)",
+				op, path);
+			return -1;
+		}
+		norm = _sp_path_normalize(path);
+		if (strcmp(norm, "..") == 0 || g_str_has_prefix(norm, "../")) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: output '%s' leaves --out-dir through '..' (give "
+				"--allow-any-path to allow it)",
+				op, path);
+			return -1;
+		}
+	}
+	else
+		norm = g_strdup(path);
+	char *slash = strrchr(norm, '/');
+	const char *last = slash ? slash + 1 : norm;
+	if (!*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: output '%s' names a directory, not a file", op, path);
+		return -1;
+	}
+	*base = g_strdup(last);
+	if (strlen(last) > NAME_MAX) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': %s (a name has at most %d bytes)", op,
+			path, g_strerror(ENAMETOOLONG), NAME_MAX);
+		g_clear_pointer(base, g_free);
+		return -1;
+	}
+	if (slash == norm) /* "/name" (allowed only without confinement) */
+		return open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (slash)
+		*slash = '\0';
+	const char *dir = slash ? norm : ".";
+
+	if (root->fd < 0)
+		return -1; /* --out-dir itself is still to be made (dry run) */
+	if (root->confine) {
+#ifdef SYS_openat2
+		struct open_how how = {
+			.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+				RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = syscall(SYS_openat2, root->fd, dir, &how, sizeof(how));
+
+		if (fd >= 0)
+			return fd;
+		/* ENOENT: made below; ENOSYS, EPERM (seccomp), E2BIG: an old
+		 * kernel; ELOOP: a link, named below; all: walk it */
+#endif
+	}
+	/* one component at a time; absolute paths (without confinement)
+	 * start at / */
+	g_auto(GStrv) dirs = g_strsplit(dir, "/", -1);
+	GPtrArray *parts = g_ptr_array_new();
+	for (int i = 0; dirs[i]; i++)
+		if (*dirs[i] && strcmp(dirs[i], ".") != 0)
+			g_ptr_array_add(parts, dirs[i]);
+	g_ptr_array_add(parts, NULL);
+	int start = g_path_is_absolute(dir) ?
+		open("/", O_PATH | O_DIRECTORY | O_CLOEXEC) :
+		fcntl(root->fd, F_DUPFD_CLOEXEC, 3);
+	int fd = walk_dirs(root, start, (char **) parts->pdata, create, op, path,
+		error);
+	close(start);
+	g_ptr_array_free(parts, TRUE);
+	return fd;
+}
+
+/* A path to @name in directory @dirfd for libraries that open files by
+ * name (libvips, libtiff): through /proc/self/fd, so it is the directory
+ * already resolved. */
+static char *
+fd_path(int dirfd, const char *name)
+{
+	if (proc_fd_usable())
+		return g_strdup_printf("/proc/self/fd/%d/%s", dirfd, name);
+	char link[64];
+	char target[4096];
+	ssize_t n;
+
+	g_snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	if ((n = readlink(link, target, sizeof(target) - 1)) > 0) {
+		target[n] = '\0';
+		return g_build_filename(target, name, NULL);
+	}
+	return g_strdup(name);
+}
+
+gboolean
+_sp_output_lookup(SpGraph *graph, const char *path, struct stat *dir,
+	struct stat *file, gboolean *has_file)
+{
+	g_autofree char *base = NULL;
+	int fd = open_parent(graph, "save", path, FALSE, &base, NULL);
+	gboolean ok;
+
+	*has_file = FALSE;
+	if (fd < 0)
+		return FALSE;
+	ok = fstat(fd, dir) == 0;
+	*has_file = ok && fstatat(fd, base, file, 0) == 0;
+	close(fd);
+	return ok;
+}
+
+gboolean
+_sp_out_root_stat(SpOutRoot *root, const char *path, struct stat *st)
+{
+	SpGraph graph = { .out_root = root };
+	g_autofree char *base = NULL;
+	int fd = open_parent(&graph, "batch", path, FALSE, &base, NULL);
+	gboolean ok;
+
+	if (fd < 0)
+		return FALSE;
+	ok = fstatat(fd, base, st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fd);
+	return ok;
+}
+
+gboolean
+_sp_check_output_path(SpGraph *graph, const char *op, const char *path,
+	GError **error)
+{
+	g_autofree char *base = NULL;
+	GError *local = NULL;
+	struct stat st;
+	int fd = open_parent(graph, op, path, FALSE, &base, &local);
+
+	if (fd < 0) {
+		if (!local)
+			return TRUE; /* its directory will be made */
+		g_propagate_error(error, local);
+		return FALSE;
+	}
+	if (fstatat(fd, base, &st, 0) == 0 && S_ISDIR(st.st_mode)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot write '%s': it is a directory", op, path);
+		close(fd);
 		return FALSE;
 	}
-	if (stat(dir, &st) != 0) {
-		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': directory '%s': %s", op, path, dir,
-			g_strerror(err));
-		return FALSE;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': '%s' is not a directory", op, path, dir);
-		return FALSE;
-	}
+	g_autofree char *dir = fd_path(fd, "");
 	if (access(dir, W_OK | X_OK) != 0) {
 		int err = errno;
+		g_autofree char *shown = g_path_get_dirname(path);
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': directory '%s': %s", op, path, dir,
+			"%s: cannot write '%s': directory '%s': %s", op, path, shown,
 			g_strerror(err));
+		close(fd);
 		return FALSE;
 	}
+	close(fd);
 	return TRUE;
 }
 
-/* Temporary outputs in flight, for the signal handler. A fixed table so
- * the handler reads it without locks or allocation. */
-#define MAX_PENDING 256
-static char *volatile pending[MAX_PENDING];
-static GMutex pending_lock;
+/* ------------------------------------------------------------------ */
+/* Temporary outputs in flight, for the signal handler                 */
+
+/* A list that only grows, of nodes that are never freed: the handler
+ * walks it without locks or allocation while other threads add to it
+ * (by compare-and-swap on the head) and reuse nodes (by their state). */
+typedef struct _Pending Pending;
+struct _Pending {
+	Pending *next;
+	gint state; /* 0 free, 1 a temporary file's path, 2 being filled */
+	int dirfd;  /* the directory the path goes through */
+	gsize cap;
+	char path[];
+};
+static Pending *pending_head;
+/* Set by the handler: no new temporary file from now on. */
+static gint dying;
+/* Threads between creating a temporary file and listing it: the handler
+ * waits for them (briefly), or it could miss their file. */
+static gint creating;
+/* /dev/null, put in place of a dying save's directory descriptor, so the
+ * libraries that open "/proc/self/fd/DIRFD/NAME" by name cannot create
+ * the file again after the handler removed it */
+static int null_fd = -1;
+
+static Pending *
+pending_add(const char *path, int dirfd)
+{
+	gsize len = strlen(path) + 1;
+	Pending *p;
+
+	for (p = g_atomic_pointer_get(&pending_head); p; p = p->next)
+		if (p->cap >= len && g_atomic_int_compare_and_exchange(&p->state, 0, 2)) {
+			memcpy(p->path, path, len);
+			p->dirfd = dirfd;
+			g_atomic_int_set(&p->state, 1);
+			return p;
+		}
+	p = g_malloc(sizeof(Pending) + MAX(len, 128));
+	p->cap = MAX(len, 128);
+	memcpy(p->path, path, len);
+	p->dirfd = dirfd;
+	p->state = 1;
+	do
+		p->next = g_atomic_pointer_get(&pending_head);
+	while (!g_atomic_pointer_compare_and_exchange(&pending_head, p->next, p));
+	return p;
+}
+
+static void
+pending_remove(Pending *p)
+{
+	if (p)
+		g_atomic_int_set(&p->state, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Atomic output files                                                  */
+
+/* ".sp-" + 6 random characters + ".sp-tmp": the same length whatever the
+ * output's name, so a name of NAME_MAX bytes still has a temporary one */
+#define TEMP_PREFIX ".sp-"
+#define TEMP_SUFFIX ".sp-tmp"
+#define TEMP_LEN (4 + 6 + 7)
+
+static gboolean
+is_temp_name(const char *name)
+{
+	/* also the older ".NAME.XXXXXX.sp-tmp" */
+	return name[0] == '.' && strlen(name) >= TEMP_LEN &&
+		g_str_has_suffix(name, TEMP_SUFFIX);
+}
+
+/* Removes the temporary files in @dirfd that no process holds a lock on:
+ * their writers died. Saves in progress, here or in another process,
+ * hold theirs until they are done. */
+static void
+remove_stale_temps_at(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		if (!is_temp_name(e->d_name))
+			continue;
+		int t = openat(dirfd, e->d_name,
+			O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		struct stat st;
+
+		if (t < 0)
+			continue;
+		/* unlocked: its writer is gone (killed, or the machine went
+		 * down); locked: a save in progress, left alone. The name is
+		 * removed while the lock is held, so a writer that locks its new
+		 * file after this sees it unlinked and starts again. */
+		if (fstat(t, &st) == 0 && S_ISREG(st.st_mode) &&
+			flock(t, LOCK_EX | LOCK_NB) == 0)
+			unlinkat(dirfd, e->d_name, 0);
+		close(t);
+	}
+	closedir(d);
+}
+
+void
+_sp_remove_stale_temps(const char *path)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		remove_stale_temps_at(fd);
+		close(fd);
+	}
+}
+
+/* Cleans @dirfd once per root (the first time a row writes there). */
+static void
+root_clean_once(SpOutRoot *root, int dirfd)
+{
+	struct stat st;
+
+	if (fstat(dirfd, &st) != 0)
+		return;
+	g_autofree char *key = g_strdup_printf("%ju:%ju", (uintmax_t) st.st_dev,
+		(uintmax_t) st.st_ino);
+	g_mutex_lock(&root->lock);
+	gboolean first = g_hash_table_add(root->cleaned, g_steal_pointer(&key));
+	g_mutex_unlock(&root->lock);
+	if (first)
+		remove_stale_temps_at(dirfd);
+}
 
 struct _SpAtomicFile {
 	char *op;
 	char *path;
-	char *temp;
-	int slot;
-	int fd;   /* open, holding a flock(2), while the save runs */
+	char *temp;      /* for libraries: through /proc/self/fd/DIRFD */
+	char *temp_name; /* in dirfd */
+	char *base;      /* the output's name in dirfd */
+	int dirfd;
+	int fd;          /* open, holding a flock(2), while the save runs */
+	Pending *pending;
 };
 
-SpAtomicFile *
-_sp_atomic_file_new(const char *op, const char *path, GError **error)
+static void
+atomic_file_free(SpAtomicFile *af)
 {
-	g_autofree char *dir = g_path_get_dirname(path);
-	g_autofree char *base = g_path_get_basename(path);
-	g_autofree char *tmpl = NULL;
-	SpAtomicFile *af;
-	int fd;
+	pending_remove(af->pending);
+	if (af->fd >= 0)
+		close(af->fd);
+	if (af->dirfd >= 0)
+		close(af->dirfd);
+	g_free(af->op);
+	g_free(af->path);
+	g_free(af->temp);
+	g_free(af->temp_name);
+	g_free(af->base);
+	g_free(af);
+}
 
-	if (!_sp_check_output_path(op, path, error))
-		return NULL;
-	/* a hidden name in the same directory, so rename() is atomic; made
-	 * 0666 less the umask, the permissions a new file gets. (Reading the
-	 * umask with umask() to chmod the file instead raced between batch
-	 * rows, leaving outputs 0666.) */
-	tmpl = g_strdup_printf("%s/.%s.XXXXXX.sp-tmp", dir, base);
-	fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': %s", op, path, g_strerror(err));
+SpAtomicFile *
+_sp_atomic_file_new(SpGraph *graph, const char *op, const char *path,
+	GError **error)
+{
+	static const char chars[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	SpOutRoot *root = graph ? graph->out_root : NULL;
+	g_autofree char *base = NULL;
+	GError *local = NULL;
+	int dirfd, fd = -1, err = 0;
+	char name[TEMP_LEN + 1];
+	struct stat st;
+
+	if ((dirfd = open_parent(graph, op, path, root != NULL, &base,
+			 &local)) < 0) {
+		if (!local)
+			g_set_error(&local, SP_ERROR, SP_ERROR_IO,
+				"%s: cannot write '%s': its directory does not exist", op,
+				path);
+		g_propagate_error(error, local);
 		return NULL;
 	}
-	/* the lock says "in progress" to _sp_remove_stale_temps() in other
-	 * processes; the kernel drops it when this process dies, however */
-	flock(fd, LOCK_EX | LOCK_NB);
-
-	af = g_new0(SpAtomicFile, 1);
-	af->op = g_strdup(op);
-	af->path = g_strdup(path);
-	af->temp = g_steal_pointer(&tmpl);
-	af->slot = -1;
-	af->fd = fd;
-	g_mutex_lock(&pending_lock);
-	for (int i = 0; i < MAX_PENDING; i++)
-		if (!pending[i]) {
-			pending[i] = af->temp;
-			af->slot = i;
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		S_ISDIR(st.st_mode)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': it is a directory", op, path);
+		close(dirfd);
+		return NULL;
+	}
+	if (root)
+		root_clean_once(root, dirfd);
+	if (G_UNLIKELY(null_fd < 0)) {
+		static gsize once = 0;
+		if (g_once_init_enter(&once)) {
+			null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			g_once_init_leave(&once, 1);
+		}
+	}
+	/* from the file's creation until it is listed for the handler */
+	g_atomic_int_inc(&creating);
+	if (g_atomic_int_get(&dying)) {
+		g_atomic_int_add(&creating, -1);
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': interrupted", op, path);
+		close(dirfd);
+		return NULL;
+	}
+	/* a hidden name in the same directory, so the rename is atomic; made
+	 * 0666 less the umask, the permissions a new file gets */
+	for (int attempt = 0; attempt < 100; attempt++) {
+		memcpy(name, TEMP_PREFIX, 4);
+		for (int i = 0; i < 6; i++)
+			name[4 + i] = chars[g_random_int_range(0, sizeof(chars) - 1)];
+		memcpy(name + 10, TEMP_SUFFIX, sizeof(TEMP_SUFFIX));
+		fd = openat(dirfd, name,
+			O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd < 0) {
+			err = errno;
+			if (err == EEXIST)
+				continue;
 			break;
 		}
-	g_mutex_unlock(&pending_lock);
+		/* the lock says "in progress" to the stale-temp cleaners of
+		 * other processes (and of this one); the kernel drops it when
+		 * this process dies, however. A cleaner that locked the file
+		 * first has removed it: then try another name. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+			st.st_nlink > 0)
+			break;
+		close(fd);
+		fd = -1;
+		err = EEXIST;
+	}
+	if (fd < 0) {
+		g_atomic_int_add(&creating, -1);
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': %s", op, path, g_strerror(err));
+		close(dirfd);
+		return NULL;
+	}
+
+	SpAtomicFile *af = g_new0(SpAtomicFile, 1);
+	af->op = g_strdup(op);
+	af->path = g_strdup(path);
+	af->temp_name = g_strdup(name);
+	af->temp = fd_path(dirfd, name);
+	af->base = g_steal_pointer(&base);
+	af->dirfd = dirfd;
+	af->fd = fd;
+	af->pending = pending_add(af->temp, dirfd);
+	g_atomic_int_add(&creating, -1);
 	return af;
 }
 
@@ -162,31 +719,21 @@ _sp_atomic_file_temp_path(SpAtomicFile *af)
 	return af->temp;
 }
 
-static void
-atomic_file_free(SpAtomicFile *af)
+int
+_sp_atomic_file_fd(SpAtomicFile *af)
 {
-	if (af->fd >= 0)
-		close(af->fd);
-	if (af->slot >= 0) {
-		g_mutex_lock(&pending_lock);
-		pending[af->slot] = NULL;
-		g_mutex_unlock(&pending_lock);
-	}
-	g_free(af->op);
-	g_free(af->path);
-	g_free(af->temp);
-	g_free(af);
+	return af->fd;
 }
 
 gboolean
 _sp_atomic_file_commit(SpAtomicFile *af, GError **error)
 {
-	if (rename(af->temp, af->path) != 0) {
+	if (renameat(af->dirfd, af->temp_name, af->dirfd, af->base) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot rename the finished output to '%s': %s", af->op,
 			af->path, g_strerror(err));
-		unlink(af->temp);
+		unlinkat(af->dirfd, af->temp_name, 0);
 		atomic_file_free(af);
 		return FALSE;
 	}
@@ -199,39 +746,22 @@ _sp_atomic_file_abort(SpAtomicFile *af)
 {
 	if (!af)
 		return;
-	unlink(af->temp);
+	unlinkat(af->dirfd, af->temp_name, 0);
 	atomic_file_free(af);
 }
 
 gboolean
-_sp_atomic_file_write(const char *op, const char *path, const void *data,
-	size_t length, GError **error)
+_sp_atomic_file_write(SpGraph *graph, const char *op, const char *path,
+	const void *data, size_t length, GError **error)
 {
-	g_autofree char *dir = g_path_get_dirname(path);
-	g_autofree char *base = g_path_get_basename(path);
-	SpAtomicFile af = { (char *) op, (char *) path, NULL, -1, -1 };
+	SpAtomicFile *af = _sp_atomic_file_new(graph, op, path, error);
 	const char *p = data;
-	int fd, err = 0;
+	int err = 0;
 
-	af.temp = g_strdup_printf("%s/.%s.XXXXXX.sp-tmp", dir, base);
-	/* unlike g_mkstemp(), the mode is a new file's, less the umask */
-	if ((fd = g_mkstemp_full(af.temp, O_WRONLY | O_CLOEXEC, 0666)) < 0) {
-		err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot write '%s': %s",
-			op, path, g_strerror(err));
-		g_free(af.temp);
+	if (!af)
 		return FALSE;
-	}
-	g_mutex_lock(&pending_lock);
-	for (int i = 0; i < MAX_PENDING; i++)
-		if (!pending[i]) {
-			pending[i] = af.temp;
-			af.slot = i;
-			break;
-		}
-	g_mutex_unlock(&pending_lock);
 	while (length > 0) {
-		ssize_t n = write(fd, p, length);
+		ssize_t n = write(af->fd, p, length);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -241,22 +771,40 @@ _sp_atomic_file_write(const char *op, const char *path, const void *data,
 		p += n;
 		length -= n;
 	}
-	if (close(fd) != 0 && !err)
-		err = errno;
-	if (!err && rename(af.temp, path) != 0)
-		err = errno;
 	if (err) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot write '%s': %s",
 			op, path, g_strerror(err));
-		unlink(af.temp);
+		_sp_atomic_file_abort(af);
+		return FALSE;
 	}
-	if (af.slot >= 0) {
-		g_mutex_lock(&pending_lock);
-		pending[af.slot] = NULL;
-		g_mutex_unlock(&pending_lock);
+	return _sp_atomic_file_commit(af, error);
+}
+
+void
+_sp_message_name_output(GError *error, const char *path)
+{
+	GString *s = g_string_new(NULL);
+	const char *p = error->message, *hit;
+
+	/* a temporary file's path (any directory before it) becomes @path */
+	while ((hit = strstr(p, TEMP_PREFIX))) {
+		const char *end = hit + TEMP_LEN;
+		if (strlen(hit) < TEMP_LEN ||
+			strncmp(hit + 10, TEMP_SUFFIX, strlen(TEMP_SUFFIX)) != 0) {
+			g_string_append_len(s, p, hit + 4 - p);
+			p = hit + 4;
+			continue;
+		}
+		const char *start = hit;
+		while (start > p && !strchr(" '\"`(:", start[-1]))
+			start--;
+		g_string_append_len(s, p, start - p);
+		g_string_append(s, path);
+		p = end;
 	}
-	g_free(af.temp);
-	return err == 0;
+	g_string_append(s, p);
+	g_free(error->message);
+	error->message = g_string_free(s, FALSE);
 }
 
 #define PRINTABLE_MAX 1000
@@ -312,36 +860,6 @@ sp_printable(const char *text)
 	return g_string_free(s, FALSE);
 }
 
-void
-_sp_remove_stale_temps(const char *path)
-{
-	g_autofree char *dir = g_path_get_dirname(path);
-	g_autofree char *base = g_path_get_basename(path);
-	g_autofree char *prefix = g_strdup_printf(".%s.", base);
-	size_t n = strlen(prefix);
-	GDir *d = g_dir_open(dir, 0, NULL);
-	const char *name;
-
-	while (d && (name = g_dir_read_name(d))) {
-		/* ".NAME." + six characters + ".sp-tmp" */
-		if (strlen(name) != n + 13 || strncmp(name, prefix, n) != 0 ||
-			strcmp(name + n + 6, ".sp-tmp") != 0)
-			continue;
-		g_autofree char *temp = g_build_filename(dir, name, NULL);
-		int fd = open(temp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-
-		if (fd < 0)
-			continue;
-		/* unlocked: its writer is gone (killed, or the machine went
-		 * down); locked: a save in progress, left alone */
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			unlink(temp);
-		close(fd);
-	}
-	if (d)
-		g_dir_close(d);
-}
-
 /* libvips' pyramidal tiffsave spools the lower levels to temporary files
  * "$TMPDIR/vips-N-NNNN.target" that it unlinks only when it closes them,
  * so a save killed by a signal left them behind, a third of the output's
@@ -378,10 +896,17 @@ remove_vips_temps(void)
 void
 sp_remove_partial_outputs(void)
 {
-	for (int i = 0; i < MAX_PENDING; i++) {
-		char *p = pending[i];
-		if (p)
-			unlink(p);
-	}
+	/* no new temporary file from now on; wait (at most a second) for
+	 * those being created to be listed */
+	g_atomic_int_set(&dying, 1);
+	for (int i = 0; i < 1000 && g_atomic_int_get(&creating) > 0; i++)
+		nanosleep(&(struct timespec) { 0, 1000000 }, NULL);
+	for (Pending *p = g_atomic_pointer_get(&pending_head); p; p = p->next)
+		if (g_atomic_int_get(&p->state) == 1) {
+			unlink(p->path);
+			/* the writer may open it by name again: make that fail */
+			if (null_fd >= 0 && p->dirfd >= 0)
+				dup2(null_fd, p->dirfd);
+		}
 	remove_vips_temps();
 }

@@ -979,8 +979,10 @@ void sp_graph_set_slide_cache(SpGraph *graph, SpSlideCache *cache);
  *   @out_dir); extra columns are free for @pipeline
  * @out_dir: (nullable): directory outputs go under, made if missing;
  *   %NULL: the current directory
- * @pipeline: (nullable): a pipeline template with {column} placeholders
- *   ({out} is the output path under @out_dir); %NULL: `load {slide} !
+ * @pipeline: (nullable): a pipeline template with {column} placeholders,
+ *   each replaced inside its word after the template is split into words
+ *   ({out} is the row's output, relative to @out_dir; every output of a
+ *   row is created beneath @out_dir); %NULL: `load {slide} !
  *   crop {x} {y} {w} {h} [! downsample …] ! save {out}`
  * @jobs: rows run at once; 0: one per core. libvips' own threads per row
  *   are cores / @jobs, so the two do not oversubscribe

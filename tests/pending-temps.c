@@ -1,0 +1,57 @@
+/* Temporary files in flight when a signal comes: every one is removed,
+ * however many (the signal handler's table held 256 once, and dropped
+ * the rest). Built with its own copy of src/util.c, whose internals the
+ * library does not export.
+ *
+ * usage: pending-temps DIR COUNT
+ * Makes COUNT atomic outputs DIR/fN.png (their temporary files, left
+ * open), then dies of SIGTERM through a handler that calls
+ * sp_remove_partial_outputs() as the command line's does. The caller
+ * checks that DIR is empty. Exit status 3: an output could not be made.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/sp-private.h"
+
+static void
+on_signal(int sig)
+{
+	sp_remove_partial_outputs();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int
+main(int argc, char **argv)
+{
+	GError *error = NULL;
+	struct sigaction sa;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: pending-temps DIR COUNT\n");
+		return 2;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+
+	int count = atoi(argv[2]);
+	for (int i = 0; i < count; i++) {
+		g_autofree char *path = g_strdup_printf("%s/f%d.png", argv[1], i);
+		/* never committed nor aborted: in flight when the signal comes */
+		if (!_sp_atomic_file_new(NULL, "save", path, &error)) {
+			fprintf(stderr, "pending-temps: %s\n", error->message);
+			return 3;
+		}
+	}
+	printf("%d temporary files made\n", count);
+	fflush(stdout);
+	raise(SIGTERM);
+	return 0;
+}
