@@ -16,7 +16,7 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-	"usage: slidepipe [--progress] [--quiet] [--exact] [--trusted-only] "
+	"usage: slidepipe [--progress] [--quiet] [--verbose] [--exact] [--trusted-only] "
 	"load IN [ARGS] ! STEP [ARGS] … ! save OUT [ARGS]\n"
 	"       slidepipe [--exact] explain load IN [ARGS] ! STEP [ARGS] …\n"
 	"       slidepipe batch MANIFEST [-j N] [--out-dir DIR] [--pipeline T] "
@@ -39,6 +39,10 @@ static const char usage_text[] =
 	"  --progress   show percent done and ETA on stderr (default when "
 	"stderr is a terminal)\n"
 	"  --quiet, -q  print no summary of what was written\n"
+	"  --verbose, -v\n"
+	"               also print the warnings of the libraries slidepipe "
+	"uses\n"
+	"               (libvips, OpenSlide, GLib), which are hidden otherwise\n"
 	"  --exact      compute downsamples from level 0 instead of reading "
 	"a lower pyramid level\n"
 	"  --trusted-only\n"
@@ -69,6 +73,30 @@ fail(GError *error)
 	fprintf(stderr, "slidepipe: %s\n", text);
 	g_error_free(error);
 	return code;
+}
+
+static gboolean verbose;
+
+/* Messages logged by the libraries slidepipe uses (OpenSlide's GLib
+ * criticals on a damaged Aperio description, libvips' warnings) would add
+ * lines to slidepipe's one-line errors, in any order: they are shown with
+ * --verbose only. slidepipe's own, and fatal ones, always. (A fatal
+ * message, G_DEBUG=fatal-criticals included, still aborts: GLib decides
+ * that after the writer returns.) */
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+	gpointer user_data)
+{
+	const char *domain = NULL;
+
+	for (gsize i = 0; i < n_fields; i++)
+		if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0 &&
+			fields[i].length < 0)
+			domain = fields[i].value;
+	if (!verbose && !(level & (G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL)) &&
+		g_strcmp0(domain, G_LOG_DOMAIN) != 0)
+		return G_LOG_WRITER_HANDLED;
+	return g_log_writer_default(level, fields, n_fields, user_data);
 }
 
 static void
@@ -623,6 +651,7 @@ main(int argc, char **argv)
 	gboolean progress = isatty(2), quiet = FALSE, exact = FALSE;
 	int i = 1, code;
 
+	g_log_set_writer_func(log_writer, NULL, NULL);
 	if (!sp_init(argv[0], &error))
 		return fail(error);
 	install_signal_handlers();
@@ -647,6 +676,9 @@ main(int argc, char **argv)
 			quiet = TRUE;
 		else if (strcmp(argv[i], "--exact") == 0)
 			exact = TRUE;
+		else if (strcmp(argv[i], "--verbose") == 0 ||
+			strcmp(argv[i], "-v") == 0)
+			verbose = TRUE;
 		else if (strcmp(argv[i], "--trusted-only") == 0)
 			sp_set_trusted_only(TRUE);
 		else if (strcmp(argv[i], "--man-operators") == 0)

@@ -143,10 +143,12 @@ open_openslide(SpSlide *slide, GError **error)
 		parse_double(sp_slide_get_property(slide, key), &h);
 		g_snprintf(key, sizeof(key), "openslide.level[%d].downsample", i);
 		parse_double(sp_slide_get_property(slide, key), &ds);
+		/* a tile size out of range is no tile size (0: unknown), not
+		 * an int overflow */
 		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-width", i);
-		parse_double(sp_slide_get_property(slide, key), &tw);
+		_sp_parse_number(sp_slide_get_property(slide, key), 0, 1 << 20, &tw);
 		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-height", i);
-		parse_double(sp_slide_get_property(slide, key), &th);
+		_sp_parse_number(sp_slide_get_property(slide, key), 0, 1 << 20, &th);
 		if (w < 1 || h < 1 || w > SP_MAX_DIM * 4.0 || h > SP_MAX_DIM * 4.0 ||
 			ds < 1) {
 			g_object_unref(image);
@@ -440,6 +442,43 @@ loader_nickname(const char *loader)
 	return nick ? nick : loader;
 }
 
+/* OpenSlide copies every "key = value" of an Aperio description into a
+ * property, and libvips' openslideload copies every property into the
+ * image's metadata, which costs time quadratic in their number each time
+ * a level or associated image is loaded (libvips 8.14 appends each to a
+ * list: 40,000 keys took 74 s). Real descriptions have a few dozen keys:
+ * a description with more than SP_APERIO_MAX_KEYS, or larger than
+ * SP_APERIO_MAX_DESCRIPTION, is refused before OpenSlide reads it. */
+static gboolean
+check_aperio_description(const char *path, GError **error)
+{
+	TIFF *tiff = _sp_tiff_open(path, "rmO");
+	const char *desc = NULL;
+	gboolean ok = TRUE;
+
+	if (!tiff)
+		return TRUE; /* OpenSlide will say why */
+	if (TIFFGetField(tiff, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc &&
+		g_str_has_prefix(desc, "Aperio")) {
+		gsize len = strlen(desc);
+		gsize keys = 0;
+
+		for (const char *p = desc; (p = strchr(p, '|')); p++)
+			keys++;
+		if (len > SP_APERIO_MAX_DESCRIPTION || keys > SP_APERIO_MAX_KEYS) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"load: '%s': its Aperio ImageDescription has %" G_GSIZE_FORMAT
+				" fields in %" G_GSIZE_FORMAT " bytes; slidepipe reads at most "
+				"%d fields and %d bytes (a damaged or hostile file?)",
+				path, keys, len, SP_APERIO_MAX_KEYS,
+				SP_APERIO_MAX_DESCRIPTION);
+			ok = FALSE;
+		}
+	}
+	TIFFClose(tiff);
+	return ok;
+}
+
 SpSlide *
 sp_slide_open(const char *path, GError **error)
 {
@@ -510,7 +549,8 @@ sp_slide_open(const char *path, GError **error)
 	}
 	if (g_str_has_prefix(loader, "VipsForeignLoadOpenslide")) {
 		slide->backend = BACKEND_OPENSLIDE;
-		if (!open_openslide(slide, error))
+		if ((has_tiff_magic(path) && !check_aperio_description(path, error)) ||
+			!open_openslide(slide, error))
 			return NULL;
 	}
 	else if (g_str_has_prefix(loader, "VipsForeignLoadTiff")) {
@@ -633,6 +673,18 @@ const char *
 sp_slide_get_property(SpSlide *slide, const char *name)
 {
 	return g_hash_table_lookup(slide->properties, name);
+}
+
+double
+_sp_slide_objective_power(SpSlide *slide)
+{
+	double d;
+
+	if (!_sp_parse_number(sp_slide_get_property(slide,
+				"openslide.objective-power"), 0, SP_MAX_OBJECTIVE_POWER, &d) ||
+		d <= 0)
+		return 0;
+	return d;
 }
 
 const char *const *

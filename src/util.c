@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -46,6 +47,31 @@ const char *
 sp_version(void)
 {
 	return PACKAGE_VERSION;
+}
+
+gboolean
+_sp_parse_number(const char *text, double min, double max, double *out)
+{
+	char *end;
+	double d;
+
+	if (!text)
+		return FALSE;
+	while (g_ascii_isspace(*text))
+		text++;
+	if (!*text)
+		return FALSE;
+	errno = 0;
+	d = g_ascii_strtod(text, &end);
+	if (end == text || errno == ERANGE || !isfinite(d) || d < min ||
+		d > max)
+		return FALSE;
+	while (g_ascii_isspace(*end))
+		end++;
+	if (*end)
+		return FALSE;
+	*out = d;
+	return TRUE;
 }
 
 void
