@@ -339,7 +339,7 @@ void _sp_tiff_meta_free(SpTiffMeta *meta);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpTiffMeta, _sp_tiff_meta_free)
 
-/* src/svs.c: the keys an svs output keeps of an Aperio ImageDescription
+/* src/aperio.c: the keys an svs output keeps of an Aperio ImageDescription
  * @desc (NULL: not an Aperio source), as "|key = value…": every
  * "key = value" field after the first '|' once (the first occurrence of
  * a name), MPP and AppMag replaced by @mpp and @mag (NULL: dropped; added
@@ -354,6 +354,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpTiffMeta, _sp_tiff_meta_free)
 #define SP_APERIO_MAX_DESCRIPTION (1024 * 1024)
 char *_sp_aperio_keys(const char *desc, const char *mpp, const char *mag,
 	gboolean keep_icc_name, char **source_header);
+/* Appends @len bytes of @p to @s, control characters as spaces. */
+void _sp_append_flat(GString *s, const char *p, gsize len);
 
 /* src/util.c: @text (leading and trailing white space allowed) as a
  * finite number in [@min, @max], with nothing else after it; FALSE (and
