@@ -206,9 +206,11 @@ compare_levels(gconstpointer a, gconstpointer b)
 		la->level.width > lb->level.width ? -1 : 0;
 }
 
-#if TIFFLIB_VERSION >= 20221213
-/* libtiff >= 4.5: the first error of one handle, kept for the message
- * (@user_data is a GString); warnings are dropped. */
+/* The first error of one handle, kept for the message (@user_data is a
+ * GString); warnings are dropped. Per-handle handlers (libtiff 4.5's
+ * TIFFOpenOptions): libtiff's global handlers are libvips', left alone,
+ * so batch rows opening slides at once do not race on them and libvips
+ * keeps its TIFF messages. */
 static int
 tiff_error_keep_first(TIFF *tiff, void *user_data, const char *module,
 	const char *fmt, va_list ap)
@@ -226,37 +228,22 @@ tiff_warning_drop(TIFF *tiff, void *user_data, const char *module,
 {
 	return 1;
 }
-#endif
-
-static void
-tiff_error_quiet(const char *module, const char *fmt, va_list ap)
-{
-	/* reported through return values */
-}
 
 static gboolean
 open_tiff(SpSlide *slide, GError **error)
 {
-	TIFFErrorHandler old_error = TIFFSetErrorHandler(tiff_error_quiet);
-	TIFFErrorHandler old_warning = TIFFSetWarningHandler(tiff_error_quiet);
 	g_autoptr(GString) why = g_string_new(NULL);
-#if TIFFLIB_VERSION >= 20221213
 	TIFFOpenOptions *options = TIFFOpenOptionsAlloc();
 
 	TIFFOpenOptionsSetErrorHandlerExtR(options, tiff_error_keep_first, why);
 	TIFFOpenOptionsSetWarningHandlerExtR(options, tiff_warning_drop, NULL);
 	TIFF *tiff = TIFFOpenExt(slide->path, "rmO", options);
 	TIFFOpenOptionsFree(options);
-#else
-	TIFF *tiff = TIFFOpen(slide->path, "rmO");
-#endif
 	gboolean all_tiled = TRUE;
 	guint32 w0 = 0, h0 = 0;
 	int spp0 = 0;
 
 	if (!tiff) {
-		TIFFSetErrorHandler(old_error);
-		TIFFSetWarningHandler(old_warning);
 		/* one line: libtiff's reason, if it gave one */
 		g_strdelimit(why->str, "\r\n", ' ');
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,

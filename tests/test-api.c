@@ -1229,6 +1229,74 @@ vips_shutdown_without_leaks(void)
 	return clean;
 }
 
+static TIFFErrorHandler
+current_error_handler(void)
+{
+	TIFFErrorHandler h = TIFFSetErrorHandler(NULL);
+
+	TIFFSetErrorHandler(h);
+	return h;
+}
+
+static TIFFErrorHandler
+current_warning_handler(void)
+{
+	TIFFErrorHandler h = TIFFSetWarningHandler(NULL);
+
+	TIFFSetWarningHandler(h);
+	return h;
+}
+
+/* Opening slides leaves libtiff's global error and warning handlers
+ * alone: they are libvips' (it sets them each time it sniffs a TIFF),
+ * and slidepipe swapping them lost libvips' TIFF messages after the first
+ * open and raced between batch rows. slidepipe's own libtiff handles
+ * carry their handlers (TIFFOpenOptions). */
+static void
+test_tiff_global_handlers(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	g_autofree char *broken = tmp_path("broken.tif");
+	GError *error = NULL;
+	SpSlide *slide;
+
+	/* libvips' own, as its TIFF sniffing sets them */
+	g_assert_nonnull(vips_foreign_find_load(path));
+	TIFFErrorHandler vips_error = current_error_handler();
+	TIFFErrorHandler vips_warning = current_warning_handler();
+	g_assert_nonnull(vips_error);
+
+	/* a TIFF slidepipe reads with libtiff (not OpenSlide) */
+	slide = sp_slide_open(path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(sp_slide_get_vendor(slide), ==, "generic-tiff");
+	g_assert_true(current_error_handler() == vips_error);
+	g_assert_true(current_warning_handler() == vips_warning);
+	/* its pixels, through slidepipe's own reader */
+	SpGraph *graph = sp_graph_new();
+	SpNode *node = sp_load(graph, path, &error, NULL);
+	g_assert_no_error(error);
+	VipsImage *image = sp_node_get_image(node, &error);
+	g_assert_no_error(error);
+	double mean;
+	g_assert_cmpint(vips_avg(image, &mean, NULL), ==, 0);
+	g_assert_true(current_error_handler() == vips_error);
+	g_assert_true(current_warning_handler() == vips_warning);
+	sp_graph_free(graph);
+	sp_slide_unref(slide);
+
+	/* one libtiff cannot read */
+	g_assert_true(g_file_set_contents(broken, "II*\0\xff\xff\xff\x7f", 8,
+		NULL));
+	g_assert_null(sp_slide_open(broken, &error));
+	g_assert_nonnull(error);
+	g_clear_error(&error);
+	vips_error_clear();
+	g_assert_true(current_error_handler() == vips_error);
+	g_assert_true(current_warning_handler() == vips_warning);
+	g_remove(broken);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1247,6 +1315,7 @@ main(int argc, char **argv)
 	g_test_add_func("/load/errors", test_load_errors);
 	g_test_add_func("/load/levels", test_slide_levels);
 	g_test_add_func("/load/icc-profile", test_icc_profile);
+	g_test_add_func("/load/tiff-global-handlers", test_tiff_global_handlers);
 	g_test_add_func("/crop/pixels", test_crop_pixels);
 	g_test_add_func("/downsample/box", test_downsample_box);
 	g_test_add_func("/threshold/otsu-two-class", test_otsu_two_class);
