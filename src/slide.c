@@ -473,6 +473,8 @@ sp_slide_open(const char *path, GError **error)
 	struct stat st;
 	const char *loader;
 
+	if (!_sp_ensure_init(error))
+		return NULL;
 	if (stat(path, &st) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO, "load: cannot open '%s': %s",

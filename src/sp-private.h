@@ -102,6 +102,12 @@ extern const SpOpInfo _sp_op_save;
 extern const SpOpInfo _sp_op_tiles;
 extern const SpOpInfo _sp_op_overlay;
 
+/* src/util.c: sp_init(NULL) unless it has run: every public entry point
+ * that can be the first call (sp_graph_new, sp_slide_open,
+ * sp_set_trusted_only, …) starts the library itself, once, thread-safely.
+ * FALSE with @error when libvips cannot start. */
+gboolean _sp_ensure_init(GError **error);
+
 /* Sets a GError from the libvips error buffer (and clears it), prefixed
  * with the operator name. */
 void _sp_set_vips_error(GError **error, const char *op, const char *what);

@@ -14,12 +14,12 @@
 
 G_DEFINE_QUARK(slidepipe-error-quark, sp_error)
 
+static gsize init_done = 0; /* 0: not yet, 1: started, 2: libvips failed */
+
 gboolean
 sp_init(const char *argv0, GError **error)
 {
-	static gsize done = 0;
-
-	if (g_once_init_enter(&done)) {
+	if (g_once_init_enter(&init_done)) {
 		gboolean ok = vips_init(argv0 ? argv0 : "slidepipe") == 0;
 
 		if (ok)
@@ -27,9 +27,9 @@ sp_init(const char *argv0, GError **error)
 		const char *trusted = g_getenv("SLIDEPIPE_TRUSTED_ONLY");
 		if (ok && trusted && *trusted && strcmp(trusted, "0") != 0)
 			sp_set_trusted_only(TRUE);
-		g_once_init_leave(&done, ok ? 1 : 2);
+		g_once_init_leave(&init_done, ok ? 1 : 2);
 	}
-	if (done != 1) {
+	if (init_done != 1) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"cannot start libvips: %s", vips_error_buffer());
 		return FALSE;
@@ -37,9 +37,19 @@ sp_init(const char *argv0, GError **error)
 	return TRUE;
 }
 
+gboolean
+_sp_ensure_init(GError **error)
+{
+	/* the common case without a call: already started */
+	if (g_atomic_pointer_get(&init_done) == 1)
+		return TRUE;
+	return sp_init(NULL, error);
+}
+
 void
 sp_set_trusted_only(gboolean trusted_only)
 {
+	_sp_ensure_init(NULL);
 	vips_block_untrusted_set(trusted_only);
 }
 

@@ -59,6 +59,13 @@ typedef enum {
  * Initialises libvips (if the caller has not) and registers slidepipe's
  * operators. Safe to call more than once and from several threads.
  *
+ * Optional: the first call of sp_graph_new(), sp_slide_open() or
+ * sp_set_trusted_only() (and so of every entry point that takes what
+ * they return) starts the library itself, once (g_once), as
+ * sp_init(%NULL, %NULL) would. Call sp_init() first to pass @argv0 to
+ * libvips or to get the error if libvips cannot start; after the library
+ * has started, @argv0 is ignored.
+ *
  * Returns: %TRUE on success; %FALSE with @error (%SP_ERROR_FAILED) if
  * libvips cannot start.
  */
