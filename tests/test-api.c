@@ -1297,6 +1297,80 @@ test_tiff_global_handlers(void)
 	g_remove(broken);
 }
 
+/* threshold's image is its own, even when libvips' operation cache would
+ * give two thresholds of one input at one value the same image: the
+ * metadata one sets (slidepipe-threshold, the interpretation) is set on a
+ * copy, never on an image the cache shares. */
+static void
+test_threshold_not_shared(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	SpNode *t1, *t2;
+	VipsImage *i1, *i2;
+
+	g_assert_no_error(error);
+	vips_cache_set_max(100);
+	t1 = sp_threshold(load, &error, "value", 100.0, NULL);
+	t2 = sp_threshold(load, &error, "value", 100.0, NULL);
+	g_assert_no_error(error);
+	i1 = sp_node_get_image(t1, &error);
+	g_assert_no_error(error);
+	i2 = sp_node_get_image(t2, &error);
+	g_assert_no_error(error);
+	g_assert_true(i1 != i2);
+	vips_image_set_int(i1, "probe", 1);
+	g_assert_cmpint(vips_image_get_typeof(i2, "probe"), ==, 0);
+	g_assert_cmpint(i1->Type, ==, VIPS_INTERPRETATION_B_W);
+	g_assert_cmpfloat(pixel(i2, 150, 0), ==, 255);
+	sp_graph_free(graph);
+	vips_cache_set_max(0);
+}
+
+/* overlay's legend panel belongs to its image, which may outlive the
+ * graph (it was painted from memory the node freed: garbage or a
+ * use-after-free). */
+static void
+test_overlay_legend_outlives_graph(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	g_autofree char *csv = tmp_path("ov.csv");
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *n;
+	VipsImage *image;
+
+	g_assert_true(g_file_set_contents(csv,
+		"x,y,w,h,score\n0,0,400,400,0.9\n", -1, NULL));
+	n = sp_load(graph, path, &error, NULL);
+	n = n ? sp_downsample(n, 4, &error, NULL) : NULL;
+	n = n ? sp_overlay(n, csv, &error, NULL) : NULL;
+	g_assert_no_error(error);
+	image = sp_node_get_image(n, &error);
+	g_assert_no_error(error);
+	g_object_ref(image);
+	g_assert_cmpint(image->Xsize, >, 250);
+	g_assert_cmpint(image->Ysize, ==, 175);
+	size_t legend = (size_t) (image->Xsize - 250) * image->Ysize * 3;
+	sp_graph_free(graph);
+
+	/* reuse the freed memory, as a program would */
+	void *blocks[8];
+	for (int i = 0; i < 8; i++) {
+		blocks[i] = g_malloc(legend);
+		memset(blocks[i], 0, legend);
+	}
+	/* the legend's background, bottom right, is white */
+	g_assert_cmpfloat(pixel(image, image->Xsize - 2, image->Ysize - 2), ==,
+		255);
+	for (int i = 0; i < 8; i++)
+		g_free(blocks[i]);
+	g_object_unref(image);
+	g_remove(csv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1320,6 +1394,9 @@ main(int argc, char **argv)
 	g_test_add_func("/downsample/box", test_downsample_box);
 	g_test_add_func("/threshold/otsu-two-class", test_otsu_two_class);
 	g_test_add_func("/threshold/otsu-view", test_otsu_reads_low_level);
+	g_test_add_func("/threshold/not-shared", test_threshold_not_shared);
+	g_test_add_func("/overlay/legend-outlives-graph",
+		test_overlay_legend_outlives_graph);
 	g_test_add_func("/save/atomic", test_save_atomic);
 	g_test_add_func("/save/png-matches-pngsave", test_png_matches_pngsave);
 	g_test_add_func("/pipeline/parse", test_pipeline_parse);
