@@ -41,6 +41,7 @@ struct _SpSlide {
 	Backend backend;
 	GArray *levels;          /* LevelEntry */
 	double mpp_x, mpp_y;     /* 0 = unknown */
+	int bands;               /* of the pixels _sp_slide_load() gives */
 	GHashTable *properties;  /* char * -> char * */
 	char **property_names;   /* sorted, NULL-terminated */
 	char **associated;       /* NULL-terminated */
@@ -93,6 +94,14 @@ static gboolean
 mpp_plausible(double mpp)
 {
 	return mpp > 1e-4 && mpp < 1e5;
+}
+
+/* The bands normalise() leaves of @raw samples per pixel: alpha
+ * flattened (2 → 1, 4 → 3), CMYK converted, extra samples dropped. */
+static int
+normalised_bands(int raw)
+{
+	return raw <= 2 ? 1 : 3;
 }
 
 static gboolean
@@ -173,6 +182,8 @@ open_openslide(SpSlide *slide, GError **error)
 	}
 	const char *vendor = sp_slide_get_property(slide, "openslide.vendor");
 	slide->vendor = g_strdup(vendor ? vendor : "openslide");
+	/* OpenSlide gives premultiplied RGBA, flattened to RGB */
+	slide->bands = normalised_bands(image->Bands);
 
 	const char *assoc;
 	if (vips_image_get_typeof(image, "slide-associated-images") &&
@@ -276,6 +287,11 @@ open_tiff(SpSlide *slide, GError **error)
 			w0 = w;
 			h0 = h;
 			spp0 = spp;
+			guint16 photometric = PHOTOMETRIC_MINISBLACK;
+			TIFFGetFieldDefaulted(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
+			/* libvips expands a palette to RGB */
+			slide->bands = photometric == PHOTOMETRIC_PALETTE ? 3 :
+														normalised_bands(spp);
 			tiff_string_property(slide, tiff, TIFFTAG_IMAGEDESCRIPTION,
 				"tiff.ImageDescription");
 			tiff_string_property(slide, tiff, TIFFTAG_SOFTWARE,
@@ -360,6 +376,7 @@ open_vips(SpSlide *slide, GError **error)
 	e.level.height = image->Ysize;
 	e.level.downsample = 1.0;
 	g_array_append_val(slide->levels, e);
+	slide->bands = normalised_bands(image->Bands);
 
 	/* libvips reports 1 px/mm when a file has no resolution */
 	if (image->Xres > 1.0 && image->Yres > 1.0 &&
@@ -632,6 +649,12 @@ const char *
 sp_slide_get_vendor(SpSlide *slide)
 {
 	return slide->vendor;
+}
+
+int
+sp_slide_get_bands(SpSlide *slide)
+{
+	return slide->bands ? slide->bands : 3;
 }
 
 int

@@ -25,8 +25,9 @@ sp_init(const char *argv0, GError **error)
 		if (ok)
 			sp_tiffread_get_type();
 		const char *trusted = g_getenv("SLIDEPIPE_TRUSTED_ONLY");
+		/* not sp_set_trusted_only(), which would wait for this once */
 		if (ok && trusted && *trusted && strcmp(trusted, "0") != 0)
-			sp_set_trusted_only(TRUE);
+			vips_block_untrusted_set(TRUE);
 		g_once_init_leave(&init_done, ok ? 1 : 2);
 	}
 	if (init_done != 1) {
@@ -297,8 +298,8 @@ _sp_atomic_file_write(const char *op, const char *path, const void *data,
 
 #define PRINTABLE_MAX 1000
 
-char *
-sp_printable(const char *text)
+static GString *
+escape_text(const char *text)
 {
 	GString *s = g_string_new(NULL);
 	const char *p = text ? text : "", *end = p + strlen(p);
@@ -330,6 +331,20 @@ sp_printable(const char *text)
 			g_string_append_len(s, p, g_utf8_next_char(p) - p);
 		p = g_utf8_next_char(p);
 	}
+	return s;
+}
+
+char *
+sp_escape_text(const char *text)
+{
+	return g_string_free(escape_text(text), FALSE);
+}
+
+char *
+sp_printable(const char *text)
+{
+	GString *s = escape_text(text);
+
 	if (s->len > PRINTABLE_MAX) {
 		/* cut on character boundaries: the text is valid UTF-8 now */
 		const char *head_end = g_utf8_find_prev_char(s->str,

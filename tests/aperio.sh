@@ -108,4 +108,23 @@ sp load "$TMPD/many.svs" ! save "$TMPD/many-out.svs"
 check "40,000 keys: save refused, no output" \
 	eval 'rc_is 1 && absent "$TMPD/many-out.svs" && no_temp "$TMPD"'
 
+# ------------------------------------------- metadata printed and in JSON
+# control characters and bytes that are not UTF-8 in a description:
+# escaped in info's text (no terminal escape reaches the terminal, one
+# line per property), valid JSON in info --json
+with_description ctl.svs 'Aperio Image Library v1\r\n1000x1000 |Title = \033[31mred\033[0m caf\303\251\033]0;owned\007|MPP = 0.25'
+sp_os info "$TMPD/ctl.svs"
+check "control characters in metadata: info exits 0" rc_is 0
+check "control characters in metadata: ESC and BEL escaped as \\x1b, \\x07 (UTF-8 kept)" \
+	has "$SP_OUT" '^  aperio\.Title = \\x1b\[31mred\\x1b\[0m café\\x1b\]0;owned\\x07$'
+check "control characters in metadata: no raw ESC or CR in info's output" \
+	eval '! LC_ALL=C grep -q "$(printf "[\033\r]")" "$SP_OUT"'
+sp_os info --json "$TMPD/ctl.svs"
+check "control characters in metadata: info --json is valid JSON" \
+	eval 'rc_is 0 && "$PYTHON" -m json.tool "$SP_OUT" >/dev/null'
+check "info --json: the text is recoverable (ESC as \\u001b)" \
+	eq title "$(printf '\033[31mred\033[0m caf\303\251\033]0;owned\007')" "$("$PYTHON" -c '
+import json, sys
+print(json.load(open(sys.argv[1]))["properties"]["aperio.Title"])' "$SP_OUT")"
+
 done_testing

@@ -1371,6 +1371,30 @@ test_overlay_legend_outlives_graph(void)
 	g_remove(csv);
 }
 
+/* A 1-band slide's geometry says 1 band from the plan on, before any
+ * pixel is computed (it said 3 until the image was built). */
+static void
+test_bands_at_plan_time(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	SpNode *crop;
+
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_slide_get_bands(sp_node_get_slide(load)), ==, 1);
+	g_assert_cmpint(sp_node_get_geometry(load)->bands, ==, 1);
+	crop = sp_crop(load, 10, 10, 100, 100, &error, NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_geometry(crop)->bands, ==, 1);
+	/* and the pixels agree */
+	VipsImage *image = sp_node_get_image(crop, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(image->Bands, ==, 1);
+	sp_graph_free(graph);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1388,6 +1412,7 @@ main(int argc, char **argv)
 	g_test_add_func("/ops/argument-checks", test_argument_checks);
 	g_test_add_func("/load/errors", test_load_errors);
 	g_test_add_func("/load/levels", test_slide_levels);
+	g_test_add_func("/load/bands-at-plan-time", test_bands_at_plan_time);
 	g_test_add_func("/load/icc-profile", test_icc_profile);
 	g_test_add_func("/load/tiff-global-handlers", test_tiff_global_handlers);
 	g_test_add_func("/crop/pixels", test_crop_pixels);
