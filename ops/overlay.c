@@ -263,8 +263,8 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 				continue;
 			if (!parse_number(g_ptr_array_index(f, idx[k]), dst[k])) {
 				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-					"overlay: '%s' line %d: column '%s': '%s' is not a finite "
-					"number (at most 1e300 in magnitude)",
+					"overlay: '%s' line %d: column '%s': '%s' is not a number "
+					"(a finite one, at most 1e300 in magnitude)",
 					path, line_no, names[k],
 					(char *) g_ptr_array_index(f, idx[k]));
 				return FALSE;
@@ -305,8 +305,8 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 																  !numeric;
 		if (!state->classes && !numeric) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"overlay: '%s' line %d: column '%s': '%s' is not a finite "
-				"number (at most 1e300 in magnitude)%s",
+				"overlay: '%s' line %d: column '%s': '%s' is not a number "
+				"(a finite one, at most 1e300 in magnitude)%s",
 				path, line_no, state->column, value,
 				g_ascii_strcasecmp(state->column, "score") == 0 ?
 					"" :

@@ -302,17 +302,17 @@ check "overlay: scores ±1e300: the output is the thumbnail plus a legend, 250 p
 rm -f "$PNG"
 printf 'x,y,w,h,score\n0,0,1000,1000,1e308\n1000,0,1000,1000,-1e308\n' >"$TMPD/max.csv"
 check "overlay: a score of 1e308: exit 2, names the file, line and column" \
-	fails_with 2 "$PNG" "^slidepipe: overlay: " "max\.csv' line 2: column 'score': '1e308' is not a finite number" -- \
+	fails_with 2 "$PNG" "^slidepipe: overlay: " "max\.csv' line 2: column 'score': '1e308' is not a number \(a finite one" -- \
 	load "$S" ! downsample 16 ! overlay "$TMPD/max.csv" ! save "$PNG"
 for v in nan inf -inf NaN Infinity; do
 	printf 'x,y,w,h,score\n0,0,1000,1000,%s\n' "$v" >"$TMPD/nonfinite.csv"
 	check "overlay: a score of $v: exit 2, names file, line 2 and column" \
-		fails_with 2 "$PNG" "^slidepipe: overlay: " "nonfinite\.csv' line 2: column 'score': '$v' is not a finite number" -- \
+		fails_with 2 "$PNG" "^slidepipe: overlay: " "nonfinite\.csv' line 2: column 'score': '$v' is not a number \(a finite one" -- \
 		load "$S" ! downsample 16 ! overlay "$TMPD/nonfinite.csv" ! save "$PNG"
 done
 printf 'x,y,w,h,score\nnan,0,1000,1000,0.5\n' >"$TMPD/nanx.csv"
 check "overlay: x = nan: exit 2, names column 'x'" \
-	fails_with 2 "$PNG" "^slidepipe: overlay: " "nanx\.csv' line 2: column 'x': 'nan' is not a finite number" -- \
+	fails_with 2 "$PNG" "^slidepipe: overlay: " "nanx\.csv' line 2: column 'x': 'nan' is not a number \(a finite one" -- \
 	load "$S" ! downsample 16 ! overlay "$TMPD/nanx.csv" ! save "$PNG"
 printf 'x,y,w,h,score\n-1e300,-1e300,1e300,1e300,0.5\n1e300,0,1,1,0.5\n0,0,2e9,5e9,0.25\n' >"$TMPD/farrect.csv"
 sp load "$S" ! downsample 16 ! overlay "$TMPD/farrect.csv" legend=false ! save "$PNG"

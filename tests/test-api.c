@@ -1039,9 +1039,16 @@ test_pipeline_parse(void)
 	SpGraph *graph = sp_graph_new();
 	GError *error = NULL;
 	g_autofree char *text = g_strdup_printf(
-		"load '%s' ! crop 0 0 512 512! downsample factor=2 !threshold "
+		"load '%s' ! crop 0 0 512 512 ! downsample factor=2 ! threshold "
 		"value=10 invert",
 		path);
+	/* only a lone '!' separates steps: '512!' is an argument */
+	g_autofree char *glued = g_strdup_printf(
+		"load '%s' ! crop 0 0 512 512! downsample factor=2", path);
+	g_assert_null(sp_pipeline_parse_string(graph, glued, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "'512!'"));
+	g_clear_error(&error);
 	SpNode *last = sp_pipeline_parse_string(graph, text, &error);
 
 	g_assert_no_error(error);
