@@ -23,7 +23,7 @@ set -eu
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
 : "${EXAMPLES:=$here/../examples}"
-mkdir -p "$out/pipeline" "$out/manifest" "$out/load" "$out/template"
+mkdir -p "$out/pipeline" "$out/manifest" "$out/load" "$out/template" "$out/aperio"
 export VIPS_WARNING=0
 
 # --- pipelines ---------------------------------------------------------
@@ -146,9 +146,17 @@ vips pngsave "$tmp/rgb2.v" "$L/rgb.png"
 vips pngsave "$tmp/ga.v" "$L/grey-alpha.png"
 vips jpegsave "$tmp/rgb2.v" "$L/rgb.jpg" --Q 40
 
+# --- Aperio descriptions (fuzz/aperio_fuzzer.c); the last byte's low
+# two bits 0 sends one through the whole svs path ---------------------------
+A=$out/aperio
+printf 'Aperio Image Library v12.0.0\r\n46000x32914 [42673,5576 2220x2967] (240x240) JPEG/RGB Q=30|AppMag = 20|StripeWidth = 2040|ScanScope ID = CPAPERIOCS|Filename = CMU-1|Date = 12/29/09|Time = 09:59:15|User = b414003d-95c6-48b0-9369-8010ed517ba7|Parmset = USM Filter|MPP = 0.4990|Left = 25.691574|Top = 23.449873|LineCameraSkew = -0.000424|LineAreaXOffset = 0.019265|LineAreaYOffset = -0.000313|Focus Offset = 0.000000|ImageID = 1004486|OriginalWidth = 46920|Originalheight = 33014|Filtered = 5|OriginalWidth = 46000|OriginalHeight = 32914' >"$A/cmu-1"
+printf 'Aperio Image Library v1\r\n1000x1000 ||| MPP = |AppMag=|=|' >"$A/empty-fields"
+printf 'Aperio Image Library v1\r\n1000x1000 |AppMag = 4294967296|MPP = nan|ICC Profile = AT2|A = 1|A = 2|B = \001\n|' >"$A/numbers-and-junk"
+printf 'Aperio Image Library v1\r\n1000x1000 |AppMag = 40|MPP = 0.25|Left = 1.0' >"$A/svs-path"
+
 if [ -x "$EXAMPLES/make-slide" ]; then
 	"$EXAMPLES/make-slide" 300 260 "$L/make-slide.tif" >/dev/null
 	"$EXAMPLES/make-slide" 96 64 "$L/make-slide-striped.tif" --striped \
 		--no-mpp >/dev/null
 fi
-echo "make-seeds: $(ls "$out/pipeline" | wc -l) pipelines, $(ls "$out/manifest" | wc -l) manifests, $(ls "$out/template" | wc -l) templates, $(ls "$L" | wc -l) images in $out"
+echo "make-seeds: $(ls "$out/pipeline" | wc -l) pipelines, $(ls "$out/manifest" | wc -l) manifests, $(ls "$out/template" | wc -l) templates, $(ls "$L" | wc -l) images, $(ls "$A" | wc -l) descriptions in $out"

@@ -2,7 +2,7 @@
 # Runs one fuzz target for a given time, in one process on one core.
 #
 # usage: fuzz/run.sh TARGET SECONDS [libFuzzer options…]
-#   TARGET    pipeline, manifest, load or template (fuzz/TARGET_fuzzer.c)
+#   TARGET    pipeline, manifest, load, template or aperio (fuzz/TARGET_fuzzer.c)
 #   SECONDS   how long (libFuzzer -max_total_time)
 # e.g.  make fuzz && fuzz/run.sh pipeline 600
 #
@@ -27,7 +27,7 @@ shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 [ -f "$here/${target}_fuzzer.c" ] || {
-	echo "fuzz/run.sh: no target '$target' (pipeline, manifest, load, template)" >&2
+	echo "fuzz/run.sh: no target '$target' (pipeline, manifest, load, template, aperio)" >&2
 	exit 2
 }
 bin=${FUZZ_BIN:-$here/${target}_fuzzer}

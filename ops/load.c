@@ -78,7 +78,9 @@ load_plan(SpNode *node, GError **error)
 	sp_slide_get_mpp(slide, &mpp_x, &mpp_y);
 	g->width = l->width;
 	g->height = l->height;
-	g->bands = 3;
+	/* from the header: what the pixels will have (1-band slides were
+	 * reported as 3 until their pixels were computed) */
+	g->bands = sp_slide_get_bands(slide);
 	g->x = 0;
 	g->y = 0;
 	g->w = l0->width;

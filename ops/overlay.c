@@ -80,7 +80,8 @@ static Rgb
 cmap_colour(int map, double t)
 {
 	const guint32 *stops = cmap_stops[map];
-	t = CLAMP(t, 0, 1) * 9;
+	/* NaN (a score range of ±inf) takes the low end: never an index */
+	t = isnan(t) ? 0 : CLAMP(t, 0, 1) * 9;
 	int i = MIN((int) t, 8);
 	double f = t - i;
 	Rgb a = rgb_of(stops[i]), b = rgb_of(stops[i + 1]);
@@ -132,15 +133,24 @@ find_column(GPtrArray *header, const char *name)
 	return -1;
 }
 
+/* A finite number no larger in magnitude than SCORE_MAX, so differences
+ * of two stay finite. */
+#define SCORE_MAX 1e300
+
 static gboolean
 parse_number(const char *text, double *out)
 {
-	char *end;
+	return _sp_parse_number(text, -SCORE_MAX, SCORE_MAX, out);
+}
 
-	if (!text || !*text)
-		return FALSE;
-	*out = g_ascii_strtod(text, &end);
-	return *end == '\0' && isfinite(*out);
+/* (s - lo) / (hi - lo) without overflow: halves, as lo and hi may be
+ * ±SCORE_MAX apart */
+static double
+normalise_score(double s, double lo, double hi)
+{
+	double span = hi / 2 - lo / 2;
+
+	return span > 0 ? (s / 2 - lo / 2) / span : 0;
 }
 
 static gboolean
@@ -253,7 +263,8 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 				continue;
 			if (!parse_number(g_ptr_array_index(f, idx[k]), dst[k])) {
 				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-					"overlay: '%s' line %d: column '%s': '%s' is not a number",
+					"overlay: '%s' line %d: column '%s': '%s' is not a number "
+					"(a finite one, at most 1e300 in magnitude)",
 					path, line_no, names[k],
 					(char *) g_ptr_array_index(f, idx[k]));
 				return FALSE;
@@ -272,6 +283,13 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 			}
 			row.w = width * ds;
 			row.h = height * ds;
+			if (!isfinite(row.w) || !isfinite(row.h)) {
+				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+					"overlay: '%s' line %d: width × downsample or height × "
+					"downsample is not a finite number",
+					path, line_no);
+				return FALSE;
+			}
 		}
 		const char *value = g_ptr_array_index(f, iv);
 		if (*value == '\0')
@@ -287,7 +305,8 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 																  !numeric;
 		if (!state->classes && !numeric) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"overlay: '%s' line %d: column '%s': '%s' is not a number%s",
+				"overlay: '%s' line %d: column '%s': '%s' is not a number "
+				"(a finite one, at most 1e300 in magnitude)%s",
 				path, line_no, state->column, value,
 				g_ascii_strcasecmp(state->column, "score") == 0 ?
 					"" :
@@ -584,6 +603,18 @@ overlay_plan(SpNode *node, GError **error)
 	return TRUE;
 }
 
+/* The first pixel whose centre is at or past @edge (picture pixels),
+ * in [0, @size]. */
+static int
+pixel_edge(double edge, int size)
+{
+	double e = ceil(edge - 0.5);
+
+	if (isnan(e) || e < 0)
+		return 0;
+	return e > size ? size : (int) e;
+}
+
 static VipsImage *
 overlay_build(SpNode *node, VipsImage *in, GError **error)
 {
@@ -593,18 +624,22 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 	int w = in->Xsize, h = in->Ysize;
 	VipsImage *base, *layer, *t, *out;
 	guint8 *rgba = g_malloc0((size_t) w * h * 4);
+	int r;
 
 	/* the painted layer: each rectangle's pixels whose centres lie in it */
 	for (guint i = 0; i < state->rows->len; i++) {
 		const Row *row = &g_array_index(state->rows, Row, i);
-		Rgb c = state->classes ? state->class_colour[row->class_index] :
-								 cmap_colour(state->cmap,
-									 (row->score - state->lo) /
-										 (state->hi - state->lo));
-		int u0 = (int) ceil((row->x - g->x) / g->downsample_x - 0.5);
-		int u1 = (int) ceil((row->x + row->w - g->x) / g->downsample_x - 0.5);
-		int v0 = (int) ceil((row->y - g->y) / g->downsample_y - 0.5);
-		int v1 = (int) ceil((row->y + row->h - g->y) / g->downsample_y - 0.5);
+		Rgb c = state->classes ?
+			state->class_colour[CLAMP(row->class_index, 0, MAX_CLASSES - 1)] :
+			cmap_colour(state->cmap,
+				normalise_score(row->score, state->lo, state->hi));
+		/* in this picture's pixels, clamped before any cast: a
+		 * rectangle 1e300 pixels away is off the picture, not an int
+		 * overflow */
+		int u0 = pixel_edge((row->x - g->x) / g->downsample_x, w);
+		int u1 = pixel_edge((row->x + row->w - g->x) / g->downsample_x, w);
+		int v0 = pixel_edge((row->y - g->y) / g->downsample_y, h);
+		int v1 = pixel_edge((row->y + row->h - g->y) / g->downsample_y, h);
 		guint8 a = (guint8) (alpha * 255 + 0.5);
 
 		for (int v = MAX(0, v0); v < MIN(h, v1); v++)
@@ -623,17 +658,23 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 		goto fail;
 	layer->Type = VIPS_INTERPRETATION_sRGB;
 
+	/* headers are changed on copies only: @in, and what libvips'
+	 * operation cache returns, may be shared */
 	if (in->Bands == 1) {
 		VipsImage *bands[3] = { in, in, in };
-		if (vips_bandjoin(bands, &base, 3, NULL))
+		if (vips_bandjoin(bands, &t, 3, NULL))
 			goto fail_layer;
 	}
 	else
-		base = g_object_ref(in);
-	base->Type = VIPS_INTERPRETATION_sRGB;
+		t = g_object_ref(in);
+	r = vips_copy(t, &base, "interpretation", VIPS_INTERPRETATION_sRGB,
+		NULL);
+	g_object_unref(t);
+	if (r)
+		goto fail_layer;
 
 	/* straight "over" blending, in the picture's own sRGB values */
-	int r = vips_composite2(base, layer, &t, VIPS_BLEND_MODE_OVER,
+	r = vips_composite2(base, layer, &t, VIPS_BLEND_MODE_OVER,
 		"compositing_space", VIPS_INTERPRETATION_sRGB, NULL);
 	g_object_unref(base);
 	g_object_unref(layer);
@@ -651,7 +692,9 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 		out = t;
 	}
 	if (state->legend) {
-		VipsImage *panel = vips_image_new_from_memory(state->legend,
+		/* a copy: the image may outlive the node and its state (a
+		 * caller keeps sp_node_get_image() after sp_graph_free()) */
+		VipsImage *panel = vips_image_new_from_memory_copy(state->legend,
 			(size_t) state->legend_width * h * 3, state->legend_width, h, 3,
 			VIPS_FORMAT_UCHAR);
 		if (!panel) {
@@ -666,8 +709,11 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 			goto fail;
 		out = t;
 	}
-	out->Type = VIPS_INTERPRETATION_sRGB;
-	return out;
+	r = vips_copy(out, &t, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
+	g_object_unref(out);
+	if (r)
+		goto fail;
+	return t;
 
 fail_layer:
 	g_object_unref(layer);

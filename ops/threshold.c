@@ -192,9 +192,19 @@ threshold_build(SpNode *node, VipsImage *in, GError **error)
 		_sp_set_vips_error(error, "threshold", sp_slide_get_path(node->slide));
 		return NULL;
 	}
-	vips_image_set_double(out, "slidepipe-threshold", state->value);
-	out->Type = VIPS_INTERPRETATION_B_W;
-	return out;
+	/* @out may be shared through libvips' operation cache (another
+	 * threshold of the same input at the same value gets the same
+	 * image): the header and metadata are set on a copy of its own */
+	VipsImage *copy;
+	r = vips_copy(out, &copy, "interpretation", VIPS_INTERPRETATION_B_W,
+		NULL);
+	g_object_unref(out);
+	if (r) {
+		_sp_set_vips_error(error, "threshold", sp_slide_get_path(node->slide));
+		return NULL;
+	}
+	vips_image_set_double(copy, "slidepipe-threshold", state->value);
+	return copy;
 }
 
 const SpOpInfo _sp_op_threshold = {

@@ -17,7 +17,7 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-	"usage: slidepipe [--progress] [--quiet] [--exact] [--trusted-only] "
+	"usage: slidepipe [--progress] [--quiet] [--verbose] [--exact] [--trusted-only] "
 	"load IN [ARGS] ! STEP [ARGS] … ! save OUT [ARGS]\n"
 	"       slidepipe [--exact] explain load IN [ARGS] ! STEP [ARGS] …\n"
 	"       slidepipe batch MANIFEST [-j N] [--out-dir DIR] [--pipeline T] "
@@ -29,7 +29,8 @@ static const char usage_text[] =
 	"\n"
 	"Runs a chain of operators over a whole-slide image in one process,\n"
 	"pulling tiles through it: nothing is computed until the last step.\n"
-	"Steps are separated by '!' (quote it in csh-like shells), arguments\n"
+	"Steps are separated by '!' as a word of its own (quote it in csh-like\n"
+	"shells; '!x.tif' is a file name), arguments\n"
 	"are positional or NAME=VALUE. Coordinates are level-0 pixels.\n"
 	"\n"
 	"example:\n"
@@ -40,6 +41,10 @@ static const char usage_text[] =
 	"  --progress   show percent done and ETA on stderr (default when "
 	"stderr is a terminal)\n"
 	"  --quiet, -q  print no summary of what was written\n"
+	"  --verbose, -v\n"
+	"               also print the warnings of the libraries slidepipe "
+	"uses\n"
+	"               (libvips, OpenSlide, GLib), which are hidden otherwise\n"
 	"  --exact      compute downsamples from level 0 instead of reading "
 	"a lower pyramid level\n"
 	"  --trusted-only\n"
@@ -70,6 +75,30 @@ fail(GError *error)
 	fprintf(stderr, "slidepipe: %s\n", text);
 	g_error_free(error);
 	return code;
+}
+
+static gboolean verbose;
+
+/* Messages logged by the libraries slidepipe uses (OpenSlide's GLib
+ * criticals on a damaged Aperio description, libvips' warnings) would add
+ * lines to slidepipe's one-line errors, in any order: they are shown with
+ * --verbose only. slidepipe's own, and fatal ones, always. (A fatal
+ * message, G_DEBUG=fatal-criticals included, still aborts: GLib decides
+ * that after the writer returns.) */
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+	gpointer user_data)
+{
+	const char *domain = NULL;
+
+	for (gsize i = 0; i < n_fields; i++)
+		if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0 &&
+			fields[i].length < 0)
+			domain = fields[i].value;
+	if (!verbose && !(level & (G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL)) &&
+		g_strcmp0(domain, G_LOG_DOMAIN) != 0)
+		return G_LOG_WRITER_HANDLED;
+	return g_log_writer_default(level, fields, n_fields, user_data);
 }
 
 static void
@@ -173,23 +202,39 @@ print_progress(SpNode *node, int percent, int eta, void *user_data)
 	fflush(stderr);
 }
 
+/* A JSON string of @text, which comes from a file (a path, metadata) and
+ * may be any bytes. The output is always valid JSON (RFC 8259): '"', '\\'
+ * and control characters are escaped; valid UTF-8 is copied; a byte that
+ * is not part of valid UTF-8 is written as the code point of the same
+ * value, \u00XX (Latin-1's reading: "caf\xe9" becomes "café"), so the
+ * bytes can be recovered but never break a parser. */
 static void
 append_json_string(GString *s, const char *text)
 {
+	const char *p = text ? text : "", *end = p + strlen(p);
+
 	g_string_append_c(s, '"');
-	for (const unsigned char *p = (const unsigned char *) text; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			g_string_append_printf(s, "\\%c", *p);
-		else if (*p == '\n')
+	while (p < end) {
+		gunichar c = g_utf8_get_char_validated(p, end - p);
+
+		if (c == (gunichar) -1 || c == (gunichar) -2) {
+			g_string_append_printf(s, "\\u%04x", (guchar) *p);
+			p++;
+			continue;
+		}
+		if (c == '"' || c == '\\')
+			g_string_append_printf(s, "\\%c", (char) c);
+		else if (c == '\n')
 			g_string_append(s, "\\n");
-		else if (*p == '\r')
+		else if (c == '\r')
 			g_string_append(s, "\\r");
-		else if (*p == '\t')
+		else if (c == '\t')
 			g_string_append(s, "\\t");
-		else if (*p < 0x20)
-			g_string_append_printf(s, "\\u%04x", *p);
+		else if (c < 0x20 || c == 0x7f)
+			g_string_append_printf(s, "\\u%04x", c);
 		else
-			g_string_append_c(s, *p);
+			g_string_append_len(s, p, g_utf8_next_char(p) - p);
+		p = g_utf8_next_char(p);
 	}
 	g_string_append_c(s, '"');
 }
@@ -254,6 +299,7 @@ cmd_info(int argc, char **argv)
 		append_json_string(s, path);
 		g_string_append(s, ", \"vendor\": ");
 		append_json_string(s, sp_slide_get_vendor(slide));
+		g_string_append_printf(s, ", \"bands\": %d", sp_slide_get_bands(slide));
 		g_string_append_printf(s, ", \"level_count\": %d, \"levels\": [", n);
 		for (int i = 0; i < n; i++) {
 			const SpLevel *l = sp_slide_get_level(slide, i);
@@ -303,8 +349,12 @@ cmd_info(int argc, char **argv)
 		g_string_append(s, "}}\n");
 	}
 	else {
-		g_string_append_printf(s, "path: %s\nvendor: %s\nlevels: %d\n", path,
-			sp_slide_get_vendor(slide), n);
+		/* every string from the file or the command line escaped (one
+		 * line each, no terminal control sequences): sp_escape_text() */
+		g_autofree char *e_path = sp_escape_text(path);
+		g_autofree char *e_vendor = sp_escape_text(sp_slide_get_vendor(slide));
+		g_string_append_printf(s, "path: %s\nvendor: %s\nbands: %d\nlevels: %d\n",
+			e_path, e_vendor, sp_slide_get_bands(slide), n);
 		for (int i = 0; i < n; i++) {
 			const SpLevel *l = sp_slide_get_level(slide, i);
 			g_autofree char *ds = format_number(l->downsample);
@@ -329,8 +379,10 @@ cmd_info(int argc, char **argv)
 				"mpp: unknown (the slide records no pixel size)\n");
 		const char *power =
 			sp_slide_get_property(slide, "openslide.objective-power");
-		if (power)
-			g_string_append_printf(s, "objective power: %s\n", power);
+		if (power) {
+			g_autofree char *e = sp_escape_text(power);
+			g_string_append_printf(s, "objective power: %s\n", e);
+		}
 		g_string_append(s, "associated images:");
 		if (!assoc[0])
 			g_string_append(s, " none");
@@ -338,24 +390,25 @@ cmd_info(int argc, char **argv)
 		for (int i = 0; assoc[i]; i++) {
 			int w = 0, h = 0;
 			sp_slide_get_associated_size(slide, assoc[i], &w, &h);
-			g_string_append_printf(s, "  %s: %d × %d px\n", assoc[i], w, h);
+			g_autofree char *e = sp_escape_text(assoc[i]);
+			g_string_append_printf(s, "  %s: %d × %d px\n", e, w, h);
 		}
-		if (icc_bytes)
+		if (icc_bytes) {
+			g_autofree char *e = icc_description ?
+				sp_escape_text(icc_description) :
+				g_strdup("(no description)");
 			g_string_append_printf(s,
-				"icc profile: %s (%" G_GSIZE_FORMAT " bytes)\n",
-				icc_description ? icc_description : "(no description)",
-				icc_bytes);
+				"icc profile: %s (%" G_GSIZE_FORMAT " bytes)\n", e, icc_bytes);
+		}
 		else
 			g_string_append(s, "icc profile: none\n");
 		g_string_append(s, "properties:\n");
 		for (int i = 0; names[i]; i++) {
+			/* one line per property, control characters escaped */
+			g_autofree char *name = sp_escape_text(names[i]);
 			g_autofree char *value =
-				g_strdup(sp_slide_get_property(slide, names[i]));
-			/* one line per property */
-			for (char *p = value; *p; p++)
-				if (*p == '\n' || *p == '\r')
-					*p = ' ';
-			g_string_append_printf(s, "  %s = %s\n", names[i], value);
+				sp_escape_text(sp_slide_get_property(slide, names[i]));
+			g_string_append_printf(s, "  %s = %s\n", name, value);
 		}
 	}
 	fputs(s->str, stdout);
@@ -683,6 +736,7 @@ main(int argc, char **argv)
 	gboolean progress = isatty(2), quiet = FALSE, exact = FALSE;
 	int i = 1, code;
 
+	g_log_set_writer_func(log_writer, NULL, NULL);
 	if (!sp_init(argv[0], &error))
 		return fail(error);
 	install_signal_handlers();
@@ -707,6 +761,9 @@ main(int argc, char **argv)
 			quiet = TRUE;
 		else if (strcmp(argv[i], "--exact") == 0)
 			exact = TRUE;
+		else if (strcmp(argv[i], "--verbose") == 0 ||
+			strcmp(argv[i], "-v") == 0)
+			verbose = TRUE;
 		else if (strcmp(argv[i], "--trusted-only") == 0)
 			sp_set_trusted_only(TRUE);
 		else if (strcmp(argv[i], "--man-operators") == 0)

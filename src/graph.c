@@ -11,7 +11,11 @@
 SpGraph *
 sp_graph_new(void)
 {
-	SpGraph *graph = g_new0(SpGraph, 1);
+	SpGraph *graph;
+
+	/* a failure to start shows in the first node's error (sp_load) */
+	_sp_ensure_init(NULL);
+	graph = g_new0(SpGraph, 1);
 
 	graph->nodes = g_ptr_array_new();
 	return graph;

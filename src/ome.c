@@ -22,9 +22,7 @@ _sp_ome_xml(SpNode *node, int width, int height, int bands)
 {
 	const SpGeometry *g = &node->geom;
 	GString *s = g_string_new(NULL);
-	const char *p =
-		sp_slide_get_property(node->slide, "openslide.objective-power");
-	double power = p ? g_ascii_strtod(p, NULL) : 0;
+	double power = _sp_slide_objective_power(node->slide);
 	g_autofree char *base = g_path_get_basename(sp_slide_get_path(node->slide));
 	g_autofree char *name = g_markup_escape_text(base, -1);
 

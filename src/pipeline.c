@@ -5,7 +5,10 @@
 
 #include "sp-private.h"
 
-/* Splits words into steps at "!" (also "x!" and "!x"). */
+/* Splits words into steps at each word that is "!" and nothing else: a
+ * word that merely starts or ends with '!' is an argument ("!x.tif" is a
+ * file name), so paths are never cut. An empty word is an argument too
+ * (crop "$X" 0 10 10 with X unset must fail, not shift y into x). */
 static GPtrArray *
 split_steps(const char *const *words)
 {
@@ -14,32 +17,12 @@ split_steps(const char *const *words)
 	GPtrArray *step = g_ptr_array_new_with_free_func(g_free);
 
 	for (int i = 0; words[i]; i++) {
-		const char *w = words[i];
-		size_t len = strlen(w);
-		gboolean before = len > 1 && w[0] == '!';
-		gboolean after = len > 1 && w[len - 1] == '!';
-
-		if (strcmp(w, "!") == 0 || before) {
+		if (strcmp(words[i], "!") == 0) {
 			g_ptr_array_add(steps, step);
 			step = g_ptr_array_new_with_free_func(g_free);
 		}
-		if (strcmp(w, "!") == 0)
-			continue;
-		if (before) {
-			w++;
-			len--;
-		}
-		if (after)
-			len--;
-		/* an empty word is an argument (crop "$X" 0 10 10 with X unset
-		 * must fail, not shift y into x); only what is left of "x!" or
-		 * "!x" once the "!" is gone may be empty and dropped */
-		if (len > 0 || (!before && !after))
-			g_ptr_array_add(step, g_strndup(w, len));
-		if (after) {
-			g_ptr_array_add(steps, step);
-			step = g_ptr_array_new_with_free_func(g_free);
-		}
+		else
+			g_ptr_array_add(step, g_strdup(words[i]));
 	}
 	g_ptr_array_add(steps, step);
 	return steps;

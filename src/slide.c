@@ -43,6 +43,7 @@ struct _SpSlide {
 	Backend backend;
 	GArray *levels;          /* LevelEntry */
 	double mpp_x, mpp_y;     /* 0 = unknown */
+	int bands;               /* of the pixels _sp_slide_load() gives */
 	GHashTable *properties;  /* char * -> char * */
 	char **property_names;   /* sorted, NULL-terminated */
 	char **associated;       /* NULL-terminated */
@@ -97,6 +98,14 @@ mpp_plausible(double mpp)
 	return mpp > 1e-4 && mpp < 1e5;
 }
 
+/* The bands normalise() leaves of @raw samples per pixel: alpha
+ * flattened (2 → 1, 4 → 3), CMYK converted, extra samples dropped. */
+static int
+normalised_bands(int raw)
+{
+	return raw <= 2 ? 1 : 3;
+}
+
 static gboolean
 open_openslide(SpSlide *slide, GError **error)
 {
@@ -145,10 +154,12 @@ open_openslide(SpSlide *slide, GError **error)
 		parse_double(sp_slide_get_property(slide, key), &h);
 		g_snprintf(key, sizeof(key), "openslide.level[%d].downsample", i);
 		parse_double(sp_slide_get_property(slide, key), &ds);
+		/* a tile size out of range is no tile size (0: unknown), not
+		 * an int overflow */
 		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-width", i);
-		parse_double(sp_slide_get_property(slide, key), &tw);
+		_sp_parse_number(sp_slide_get_property(slide, key), 0, 1 << 20, &tw);
 		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-height", i);
-		parse_double(sp_slide_get_property(slide, key), &th);
+		_sp_parse_number(sp_slide_get_property(slide, key), 0, 1 << 20, &th);
 		if (w < 1 || h < 1 || w > SP_MAX_DIM * 4.0 || h > SP_MAX_DIM * 4.0 ||
 			ds < 1) {
 			g_object_unref(image);
@@ -173,6 +184,8 @@ open_openslide(SpSlide *slide, GError **error)
 	}
 	const char *vendor = sp_slide_get_property(slide, "openslide.vendor");
 	slide->vendor = g_strdup(vendor ? vendor : "openslide");
+	/* OpenSlide gives premultiplied RGBA, flattened to RGB */
+	slide->bands = normalised_bands(image->Bands);
 
 	const char *assoc;
 	if (vips_image_get_typeof(image, "slide-associated-images") &&
@@ -206,9 +219,11 @@ compare_levels(gconstpointer a, gconstpointer b)
 		la->level.width > lb->level.width ? -1 : 0;
 }
 
-#if TIFFLIB_VERSION >= 20221213
-/* libtiff >= 4.5: the first error of one handle, kept for the message
- * (@user_data is a GString); warnings are dropped. */
+/* The first error of one handle, kept for the message (@user_data is a
+ * GString); warnings are dropped. Per-handle handlers (libtiff 4.5's
+ * TIFFOpenOptions): libtiff's global handlers are libvips', left alone,
+ * so batch rows opening slides at once do not race on them and libvips
+ * keeps its TIFF messages. */
 static int
 tiff_error_keep_first(TIFF *tiff, void *user_data, const char *module,
 	const char *fmt, va_list ap)
@@ -225,13 +240,6 @@ tiff_warning_drop(TIFF *tiff, void *user_data, const char *module,
 	const char *fmt, va_list ap)
 {
 	return 1;
-}
-#endif
-
-static void
-tiff_error_quiet(const char *module, const char *fmt, va_list ap)
-{
-	/* reported through return values */
 }
 
 /* The lower levels that the first directory keeps as SubIFDs (an
@@ -323,26 +331,18 @@ has_subifd_levels(const char *path)
 static gboolean
 open_tiff(SpSlide *slide, GError **error)
 {
-	TIFFErrorHandler old_error = TIFFSetErrorHandler(tiff_error_quiet);
-	TIFFErrorHandler old_warning = TIFFSetWarningHandler(tiff_error_quiet);
 	g_autoptr(GString) why = g_string_new(NULL);
-#if TIFFLIB_VERSION >= 20221213
 	TIFFOpenOptions *options = TIFFOpenOptionsAlloc();
 
 	TIFFOpenOptionsSetErrorHandlerExtR(options, tiff_error_keep_first, why);
 	TIFFOpenOptionsSetWarningHandlerExtR(options, tiff_warning_drop, NULL);
 	TIFF *tiff = TIFFOpenExt(slide->path, "rmO", options);
 	TIFFOpenOptionsFree(options);
-#else
-	TIFF *tiff = TIFFOpen(slide->path, "rmO");
-#endif
 	gboolean all_tiled = TRUE;
 	guint32 w0 = 0, h0 = 0;
 	int spp0 = 0;
 
 	if (!tiff) {
-		TIFFSetErrorHandler(old_error);
-		TIFFSetWarningHandler(old_warning);
 		/* one line: libtiff's reason, if it gave one */
 		g_strdelimit(why->str, "\r\n", ' ');
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
@@ -375,6 +375,11 @@ open_tiff(SpSlide *slide, GError **error)
 			w0 = w;
 			h0 = h;
 			spp0 = spp;
+			guint16 photometric = PHOTOMETRIC_MINISBLACK;
+			TIFFGetFieldDefaulted(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
+			/* libvips expands a palette to RGB */
+			slide->bands = photometric == PHOTOMETRIC_PALETTE ? 3 :
+														normalised_bands(spp);
 			tiff_string_property(slide, tiff, TIFFTAG_IMAGEDESCRIPTION,
 				"tiff.ImageDescription");
 			tiff_string_property(slide, tiff, TIFFTAG_SOFTWARE,
@@ -463,6 +468,7 @@ open_vips(SpSlide *slide, GError **error)
 	e.level.height = image->Ysize;
 	e.level.downsample = 1.0;
 	g_array_append_val(slide->levels, e);
+	slide->bands = normalised_bands(image->Bands);
 
 	/* libvips reports 1 px/mm when a file has no resolution */
 	if (image->Xres > 1.0 && image->Yres > 1.0 &&
@@ -532,6 +538,43 @@ loader_nickname(const char *loader)
 	return nick ? nick : loader;
 }
 
+/* OpenSlide copies every "key = value" of an Aperio description into a
+ * property, and libvips' openslideload copies every property into the
+ * image's metadata, which costs time quadratic in their number each time
+ * a level or associated image is loaded (libvips 8.14 appends each to a
+ * list: 40,000 keys took 74 s). Real descriptions have a few dozen keys:
+ * a description with more than SP_APERIO_MAX_KEYS, or larger than
+ * SP_APERIO_MAX_DESCRIPTION, is refused before OpenSlide reads it. */
+static gboolean
+check_aperio_description(const char *path, GError **error)
+{
+	TIFF *tiff = _sp_tiff_open(path, "rmO");
+	const char *desc = NULL;
+	gboolean ok = TRUE;
+
+	if (!tiff)
+		return TRUE; /* OpenSlide will say why */
+	if (TIFFGetField(tiff, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc &&
+		g_str_has_prefix(desc, "Aperio")) {
+		gsize len = strlen(desc);
+		gsize keys = 0;
+
+		for (const char *p = desc; (p = strchr(p, '|')); p++)
+			keys++;
+		if (len > SP_APERIO_MAX_DESCRIPTION || keys > SP_APERIO_MAX_KEYS) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"load: '%s': its Aperio ImageDescription has %" G_GSIZE_FORMAT
+				" fields in %" G_GSIZE_FORMAT " bytes; slidepipe reads at most "
+				"%d fields and %d bytes (a damaged or hostile file?)",
+				path, keys, len, SP_APERIO_MAX_KEYS,
+				SP_APERIO_MAX_DESCRIPTION);
+			ok = FALSE;
+		}
+	}
+	TIFFClose(tiff);
+	return ok;
+}
+
 SpSlide *
 sp_slide_open(const char *path, GError **error)
 {
@@ -539,6 +582,8 @@ sp_slide_open(const char *path, GError **error)
 	struct stat st;
 	const char *loader;
 
+	if (!_sp_ensure_init(error))
+		return NULL;
 	if (stat(path, &st) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO, "load: cannot open '%s': %s",
@@ -605,7 +650,8 @@ sp_slide_open(const char *path, GError **error)
 		loader = "VipsForeignLoadTiffFile";
 	if (g_str_has_prefix(loader, "VipsForeignLoadOpenslide")) {
 		slide->backend = BACKEND_OPENSLIDE;
-		if (!open_openslide(slide, error))
+		if ((has_tiff_magic(path) && !check_aperio_description(path, error)) ||
+			!open_openslide(slide, error))
 			return NULL;
 	}
 	else if (g_str_has_prefix(loader, "VipsForeignLoadTiff")) {
@@ -701,6 +747,12 @@ sp_slide_get_vendor(SpSlide *slide)
 }
 
 int
+sp_slide_get_bands(SpSlide *slide)
+{
+	return slide->bands ? slide->bands : 3;
+}
+
+int
 sp_slide_get_level_count(SpSlide *slide)
 {
 	return slide->levels->len;
@@ -728,6 +780,18 @@ const char *
 sp_slide_get_property(SpSlide *slide, const char *name)
 {
 	return g_hash_table_lookup(slide->properties, name);
+}
+
+double
+_sp_slide_objective_power(SpSlide *slide)
+{
+	double d;
+
+	if (!_sp_parse_number(sp_slide_get_property(slide,
+				"openslide.objective-power"), 0, SP_MAX_OBJECTIVE_POWER, &d) ||
+		d <= 0)
+		return 0;
+	return d;
 }
 
 const char *const *

@@ -126,6 +126,12 @@ extern const SpOpInfo _sp_op_save;
 extern const SpOpInfo _sp_op_tiles;
 extern const SpOpInfo _sp_op_overlay;
 
+/* src/util.c: sp_init(NULL) unless it has run: every public entry point
+ * that can be the first call (sp_graph_new, sp_slide_open,
+ * sp_set_trusted_only, …) starts the library itself, once, thread-safely.
+ * FALSE with @error when libvips cannot start. */
+gboolean _sp_ensure_init(GError **error);
+
 /* Sets a GError from the libvips error buffer (and clears it), prefixed
  * with the operator name. */
 void _sp_set_vips_error(GError **error, const char *op, const char *what);
@@ -391,6 +397,38 @@ const char *_sp_tiff_meta_description(SpTiffMeta *meta);
 void _sp_tiff_meta_free(SpTiffMeta *meta);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpTiffMeta, _sp_tiff_meta_free)
+
+/* src/aperio.c: the keys an svs output keeps of an Aperio ImageDescription
+ * @desc (NULL: not an Aperio source), as "|key = value…": every
+ * "key = value" field after the first '|' once (the first occurrence of
+ * a name), MPP and AppMag replaced by @mpp and @mag (NULL: dropped; added
+ * at the end when @desc has none), "ICC Profile" dropped unless
+ * @keep_icc_name, junk fields (empty, no '=', no key) left out, control
+ * characters as spaces. Reads at most SP_APERIO_MAX_DESCRIPTION bytes and
+ * SP_APERIO_MAX_KEYS keys. *@source_header: @desc up to its first '|'
+ * ('|' as spaces), or NULL without @desc. Total: any bytes give a result
+ * (the fuzz target fuzz/aperio_fuzzer.c checks it). g_free() both. */
+#define SP_APERIO_MAX_KEYS 1024
+#define SP_APERIO_MAX_KEY 256
+#define SP_APERIO_MAX_DESCRIPTION (1024 * 1024)
+char *_sp_aperio_keys(const char *desc, const char *mpp, const char *mag,
+	gboolean keep_icc_name, char **source_header);
+/* Appends @len bytes of @p to @s, control characters as spaces. */
+void _sp_append_flat(GString *s, const char *p, gsize len);
+
+/* src/util.c: @text (leading and trailing white space allowed) as a
+ * finite number in [@min, @max], with nothing else after it; FALSE (and
+ * *@out untouched) otherwise. */
+gboolean _sp_parse_number(const char *text, double min, double max,
+	double *out);
+
+/* The largest objective power slidepipe believes (a 4294967296× lens is
+ * a damaged or hostile file). */
+#define SP_MAX_OBJECTIVE_POWER 1000.0
+
+/* src/slide.c: @slide's openslide.objective-power when it is a number in
+ * (0, SP_MAX_OBJECTIVE_POWER], else 0 (unknown). */
+double _sp_slide_objective_power(SpSlide *slide);
 
 /* src/tiffmeta.c: save's TIFF layouts (format=, icc=, associated=),
  * kept apart from ops/save.c's writers. */

@@ -72,23 +72,15 @@ format_double(double d)
 }
 
 /* AppMag after a downsample: an integer when it is one (OpenSlide 3.4.1
- * reports only integers as openslide.objective-power). */
+ * reports only integers as openslide.objective-power). The power is at
+ * most SP_MAX_OBJECTIVE_POWER (_sp_slide_objective_power()), so the
+ * rounded value fits an int. */
 static char *
 format_magnification(double m)
 {
-	if (fabs(m - floor(m + 0.5)) < 1e-6)
+	if (fabs(m) < 1e9 && fabs(m - floor(m + 0.5)) < 1e-6)
 		return g_strdup_printf("%d", (int) floor(m + 0.5));
 	return format_double(m);
-}
-
-/* The source's objective power, or 0. */
-static double
-source_power(SpSlide *slide)
-{
-	const char *p = sp_slide_get_property(slide, "openslide.objective-power");
-	double d = p ? g_ascii_strtod(p, NULL) : 0;
-
-	return d > 0 && isfinite(d) ? d : 0;
 }
 
 /* "|key = value" for each key the output keeps (see the top). */
@@ -98,50 +90,20 @@ svs_keys(SpNode *node, gboolean keep_icc_name, char **source_header)
 	const SpGeometry *g = &node->geom;
 	SpSlide *slide = node->slide;
 	const char *desc = sp_slide_get_property(slide, "tiff.ImageDescription");
-	GString *s = g_string_new(NULL);
-	gboolean have_mpp = FALSE, have_mag = FALSE;
-	double power = source_power(slide);
+	double power = _sp_slide_objective_power(slide);
 	g_autofree char *mpp = g->mpp_x > 0 ? format_double(g->mpp_x) : NULL;
 	g_autofree char *mag = power > 0 ?
 		format_magnification(power / g->downsample_x) :
 		NULL;
 
-	*source_header = NULL;
-	if (desc && g_str_has_prefix(desc, "Aperio") &&
-		strcmp(sp_slide_get_vendor(slide), "aperio") == 0) {
-		g_auto(GStrv) parts = g_strsplit(desc, "|", -1);
-
-		*source_header = g_strdup(parts[0]);
-		for (int i = 1; parts[i]; i++) {
-			g_auto(GStrv) kv = g_strsplit(parts[i], "=", 2);
-			char *key = g_strstrip(kv[0]);
-
-			if (strcmp(key, "MPP") == 0) {
-				have_mpp = TRUE;
-				if (mpp)
-					g_string_append_printf(s, "|MPP = %s", mpp);
-			}
-			else if (strcmp(key, "AppMag") == 0) {
-				have_mag = TRUE;
-				if (mag)
-					g_string_append_printf(s, "|AppMag = %s", mag);
-			}
-			else if (strcmp(key, "ICC Profile") == 0 && !keep_icc_name)
-				continue;
-			else
-				g_string_append_printf(s, "|%s", parts[i]);
-		}
-	}
-	if (!have_mag && mag)
-		g_string_append_printf(s, "|AppMag = %s", mag);
-	if (!have_mpp && mpp)
-		g_string_append_printf(s, "|MPP = %s", mpp);
-	/* no line breaks inside keys: 3.4.1 names associated images by the
-	 * second line of their description, and keys are one a line for us */
-	for (char *p = s->str; *p; p++)
-		if (*p == '\r' || *p == '\n')
-			*p = ' ';
-	return g_string_free(s, FALSE);
+	if (!desc || !g_str_has_prefix(desc, "Aperio") ||
+		strcmp(sp_slide_get_vendor(slide), "aperio") != 0)
+		desc = NULL;
+	char *keys = _sp_aperio_keys(desc, mpp, mag, keep_icc_name,
+		source_header);
+	if (!desc)
+		g_clear_pointer(source_header, g_free);
+	return keys;
 }
 
 /* format=generic: what OpenSlide 3.4.1 can be made to show of a generic
@@ -155,7 +117,7 @@ generic_description(SpNode *node)
 	const SpGeometry *g = &node->geom;
 	SpSlide *slide = node->slide;
 	GString *s = g_string_new("slidepipe " PACKAGE_VERSION "\n");
-	double power = source_power(slide);
+	double power = _sp_slide_objective_power(slide);
 	const char *const *names = sp_slide_get_property_names(slide);
 	gsize bare = s->len;
 
@@ -193,11 +155,12 @@ generic_description(SpNode *node)
 		if (g_str_has_prefix(names[i], "openslide.") ||
 			g_str_has_prefix(names[i], "tiff."))
 			continue;
-		g_autofree char *v = g_strdup(sp_slide_get_property(slide, names[i]));
-		for (char *p = v; *p; p++)
-			if (*p == '\r' || *p == '\n')
-				*p = ' ';
-		g_string_append_printf(s, "%s = %s\n", names[i], v);
+		const char *v = sp_slide_get_property(slide, names[i]);
+
+		_sp_append_flat(s, names[i], strlen(names[i]));
+		g_string_append(s, " = ");
+		_sp_append_flat(s, v, strlen(v));
+		g_string_append_c(s, '\n');
 	}
 	return g_string_free(s, FALSE);
 }
@@ -376,10 +339,6 @@ _sp_tiff_meta_new(SpNode *node, SpTiffFlavour flavour, int tile,
 
 	g_autofree char *src_header = NULL;
 	m->keys = svs_keys(node, icc != NULL, &src_header);
-	if (src_header)
-		for (char *p = src_header; *p; p++)
-			if (*p == '|')
-				*p = ' ';
 	g_autofree char *scaled = g->width != (int) floor(g->w + 0.5) ||
 			g->height != (int) floor(g->h + 0.5) ?
 		g_strdup_printf(" -> %dx%d", g->width, g->height) :

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,22 +23,23 @@
 
 G_DEFINE_QUARK(slidepipe-error-quark, sp_error)
 
+static gsize init_done = 0; /* 0: not yet, 1: started, 2: libvips failed */
+
 gboolean
 sp_init(const char *argv0, GError **error)
 {
-	static gsize done = 0;
-
-	if (g_once_init_enter(&done)) {
+	if (g_once_init_enter(&init_done)) {
 		gboolean ok = vips_init(argv0 ? argv0 : "slidepipe") == 0;
 
 		if (ok)
 			sp_tiffread_get_type();
 		const char *trusted = g_getenv("SLIDEPIPE_TRUSTED_ONLY");
+		/* not sp_set_trusted_only(), which would wait for this once */
 		if (ok && trusted && *trusted && strcmp(trusted, "0") != 0)
-			sp_set_trusted_only(TRUE);
-		g_once_init_leave(&done, ok ? 1 : 2);
+			vips_block_untrusted_set(TRUE);
+		g_once_init_leave(&init_done, ok ? 1 : 2);
 	}
-	if (done != 1) {
+	if (init_done != 1) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"cannot start libvips: %s", vips_error_buffer());
 		return FALSE;
@@ -45,9 +47,19 @@ sp_init(const char *argv0, GError **error)
 	return TRUE;
 }
 
+gboolean
+_sp_ensure_init(GError **error)
+{
+	/* the common case without a call: already started */
+	if (g_atomic_pointer_get(&init_done) == 1)
+		return TRUE;
+	return sp_init(NULL, error);
+}
+
 void
 sp_set_trusted_only(gboolean trusted_only)
 {
+	_sp_ensure_init(NULL);
 	vips_block_untrusted_set(trusted_only);
 }
 
@@ -55,6 +67,31 @@ const char *
 sp_version(void)
 {
 	return PACKAGE_VERSION;
+}
+
+gboolean
+_sp_parse_number(const char *text, double min, double max, double *out)
+{
+	char *end;
+	double d;
+
+	if (!text)
+		return FALSE;
+	while (g_ascii_isspace(*text))
+		text++;
+	if (!*text)
+		return FALSE;
+	errno = 0;
+	d = g_ascii_strtod(text, &end);
+	if (end == text || errno == ERANGE || !isfinite(d) || d < min ||
+		d > max)
+		return FALSE;
+	while (g_ascii_isspace(*end))
+		end++;
+	if (*end)
+		return FALSE;
+	*out = d;
+	return TRUE;
 }
 
 void
@@ -809,8 +846,8 @@ _sp_message_name_output(GError *error, const char *path)
 
 #define PRINTABLE_MAX 1000
 
-char *
-sp_printable(const char *text)
+static GString *
+escape_text(const char *text)
 {
 	GString *s = g_string_new(NULL);
 	const char *p = text ? text : "", *end = p + strlen(p);
@@ -842,6 +879,20 @@ sp_printable(const char *text)
 			g_string_append_len(s, p, g_utf8_next_char(p) - p);
 		p = g_utf8_next_char(p);
 	}
+	return s;
+}
+
+char *
+sp_escape_text(const char *text)
+{
+	return g_string_free(escape_text(text), FALSE);
+}
+
+char *
+sp_printable(const char *text)
+{
+	GString *s = escape_text(text);
+
 	if (s->len > PRINTABLE_MAX) {
 		/* cut on character boundaries: the text is valid UTF-8 now */
 		const char *head_end = g_utf8_find_prev_char(s->str,

@@ -65,6 +65,26 @@ else
 	not_ok "info --json: level_count 5, mpp_x 0.25, level 4 250 × 187"
 fi
 
+# a path that is not UTF-8 (Latin-1), and the band count at plan time
+# (issue 12: a 1-band slide said 3 until its pixels were computed)
+L1=$TMPD/$(printf 'caf\351.tif')
+vips black "$L1" 300 200 --bands 1 2>/dev/null
+sp info --json "$L1"
+check "info --json on a non-UTF-8 path is valid JSON, the byte as U+00E9" eval \
+	'rc_is 0 && eq path "$TMPD/caf\\u00e9.tif" "$("$PYTHON" -c "
+import json, sys
+print(json.dumps(json.load(open(sys.argv[1]))[\"path\"])[1:-1])" "$SP_OUT")"'
+check "info --json: a 1-band slide has bands 1" eval \
+	'eq bands 1 "$("$PYTHON" -c "import json, sys; print(json.load(open(sys.argv[1]))[\"bands\"])" "$SP_OUT")"'
+sp info "$L1"
+check "info on a non-UTF-8 path: the byte escaped, bands 1" \
+	has "$SP_OUT" '^path: .*caf\\xe9\.tif$' '^bands: 1$'
+sp explain load "$L1" ! crop 0 0 10 10
+check "explain: a 1-band slide is 1 band before any pixel is computed" \
+	has "$SP_OUT" '^1\. load: 300 × 200 × 1 px' '^2\. crop: 10 × 10 × 1 px'
+sp info "$S"
+check "info: an RGB slide has bands 3" has "$SP_OUT" '^bands: 3$'
+
 # -------------------------------------------------- crop and re-pyramid
 # the region 500 400 2000 1500 of the slide, as libvips reads it
 vips crop "$S" "$TMPD/ref.v" 500 400 2000 1500
@@ -368,12 +388,19 @@ check "--version: prints slidepipe X.Y.Z" eval \
 sp --help
 check "--help: exits 0 with the usage" eval \
 	'rc_is 0 && has "$SP_OUT" "^usage: slidepipe"'
+# only a lone '!' separates steps (issue 12): a word starting or ending
+# with '!' is an argument, so a path may start with '!'
+cp "$S" "$TMPD/!bang.tif"
+(cd "$TMPD" && "$SLIDEPIPE" load '!bang.tif' ! crop 0 0 100 100 ! save 'o/!out!.tif') >"$SP_OUT" 2>"$SP_ERR"
+RC=$?
+check "pipeline: load '!bang.tif' loads the file '!bang.tif'; save 'o/!out!.tif' writes that file" eval \
+	'rc_is 0 && eq size "100 100" "$(size "$O/!out!.tif")"'
 sp load "$S" ! crop 0 0 100 100! save "$O/glued1.tif"
-check "pipeline: 'crop 0 0 100 100!' splits at the '!'" eval \
-	'rc_is 0 && eq size "100 100" "$(size "$O/glued1.tif")"'
-sp load "$S" !crop 0 0 120 100 !save "$O/glued2.tif"
-check "pipeline: '!crop' and '!save' split at the '!'" eval \
-	'rc_is 0 && eq size "120 100" "$(size "$O/glued2.tif")"'
+check "pipeline: '100!' is not a separator: an error, nothing written" eval \
+	'rc_is 2 && absent "$O/glued1.tif"'
+sp explain load "$TMPD/!bang.tif" ! crop 0 0 120 100
+check "explain: a path starting with '!' is a path" eval \
+	'rc_is 0 && has "$SP_OUT" "^2\. crop: 120 × 100 × 3 px"'
 sp -q load "$S" ! crop 0 0 100 100 ! save "$O/quiet.tif"
 check "-q: exits 0, writes the file, prints nothing on stdout" eval \
 	'rc_is 0 && [ -f "$O/quiet.tif" ] && [ ! -s "$SP_OUT" ]'

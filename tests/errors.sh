@@ -289,6 +289,44 @@ interrupt() {
 	check "$_sig: nothing at the output path" absent "$D/out.tif"
 	check "$_sig: no temporary file left" no_temp "$D"
 }
+# ------------------------------------------------------- overlay numbers
+# huge and non-finite scores and rectangles (issue 12: a NaN colour-map
+# index crashed overlay with SIGSEGV)
+PNG=$O/ov.png
+printf 'x,y,w,h,score\n0,0,1000,1000,1e300\n1000,0,1000,1000,-1e300\n2000,0,1000,1000,0.5\n' >"$TMPD/huge.csv"
+sp load "$S" ! downsample 16 ! overlay "$TMPD/huge.csv" ! save "$PNG"
+check "overlay: scores ±1e300 (their span overflows): exit 0, no crash" \
+	eval 'rc_is 0 && [ -s "$PNG" ]'
+check "overlay: scores ±1e300: the output is the thumbnail plus a legend, 250 px high" \
+	eq "height" "188" "$(size "$PNG" | cut -d' ' -f2)"
+rm -f "$PNG"
+printf 'x,y,w,h,score\n0,0,1000,1000,1e308\n1000,0,1000,1000,-1e308\n' >"$TMPD/max.csv"
+check "overlay: a score of 1e308: exit 2, names the file, line and column" \
+	fails_with 2 "$PNG" "^slidepipe: overlay: " "max\.csv' line 2: column 'score': '1e308' is not a number \(a finite one" -- \
+	load "$S" ! downsample 16 ! overlay "$TMPD/max.csv" ! save "$PNG"
+for v in nan inf -inf NaN Infinity; do
+	printf 'x,y,w,h,score\n0,0,1000,1000,%s\n' "$v" >"$TMPD/nonfinite.csv"
+	check "overlay: a score of $v: exit 2, names file, line 2 and column" \
+		fails_with 2 "$PNG" "^slidepipe: overlay: " "nonfinite\.csv' line 2: column 'score': '$v' is not a number \(a finite one" -- \
+		load "$S" ! downsample 16 ! overlay "$TMPD/nonfinite.csv" ! save "$PNG"
+done
+printf 'x,y,w,h,score\nnan,0,1000,1000,0.5\n' >"$TMPD/nanx.csv"
+check "overlay: x = nan: exit 2, names column 'x'" \
+	fails_with 2 "$PNG" "^slidepipe: overlay: " "nanx\.csv' line 2: column 'x': 'nan' is not a number \(a finite one" -- \
+	load "$S" ! downsample 16 ! overlay "$TMPD/nanx.csv" ! save "$PNG"
+printf 'x,y,w,h,score\n-1e300,-1e300,1e300,1e300,0.5\n1e300,0,1,1,0.5\n0,0,2e9,5e9,0.25\n' >"$TMPD/farrect.csv"
+sp load "$S" ! downsample 16 ! overlay "$TMPD/farrect.csv" legend=false ! save "$PNG"
+check "overlay: rectangles 1e300 px away and 5e9 px wide: exit 0 (clamped, not cast)" \
+	eval 'rc_is 0 && eq size "250 188" "$(size "$PNG")"'
+rm -f "$PNG"
+printf 'x,y,width,height,downsample,score\n0,0,1e300,1,1e300,0.5\n' >"$TMPD/ovfds.csv"
+check "overlay: width × downsample overflows: exit 2, says so" \
+	fails_with 2 "$PNG" "^slidepipe: overlay: " "ovfds\.csv' line 2: width × downsample" -- \
+	load "$S" ! downsample 16 ! overlay "$TMPD/ovfds.csv" ! save "$PNG"
+check "overlay: range=-1e300,1e300: exit 0" \
+	eval 'sp load "$S" ! downsample 16 ! overlay "$TMPD/huge.csv" range=-1e300,1e300 ! save "$PNG"; rc_is 0'
+rm -f "$PNG"
+
 interrupt TERM 143
 interrupt INT 130
 

@@ -90,4 +90,44 @@ run_example patch-feed "$S" 7
 check "patch-feed at a missing level: exits 1, says why" eval \
 	'rc_is 1 && has "$SP_ERR" "has no level 7"'
 
+# ------------------------------------------------- README's C example
+# The block under "## C API" in README.md, copied verbatim, built with
+# pkg-config alone against this build (slidepipe.pc with its libdir and
+# includedir pointed at the build and source trees), run on the slide.
+# It calls no sp_init(): the library starts itself (it crashed before).
+: "${TESTS_BUILDDIR:=$TESTS_SRCDIR}"
+TOP_SRC=$TESTS_SRCDIR/..
+TOP_BUILD=$TESTS_BUILDDIR/..
+if [ ! -f "$TOP_BUILD/slidepipe.pc" ] || [ ! -d "$TOP_BUILD/src/.libs" ] ||
+	! command -v pkg-config >/dev/null || ! command -v cc >/dev/null; then
+	skip "README's C example builds and runs" "no slidepipe.pc, src/.libs, pkg-config or cc"
+else
+	mkdir -p "$TMPD/readme/pc"
+	sed -n '/^## C API/,/^## /p' "$TOP_SRC/README.md" |
+		sed -n '/^```c$/,/^```$/p' | sed '1d;$d' >"$TMPD/readme/app.c"
+	check "README's C API section has a C block with main()" \
+		has "$TMPD/readme/app.c" '^main\(int argc, char \*\*argv\)$' '^#include <slidepipe/slidepipe.h>'
+	sed -e "s|^libdir=.*|libdir=$(cd "$TOP_BUILD/src/.libs" && pwd)|" \
+		-e "s|^includedir=.*|includedir=$(cd "$TOP_SRC/include" && pwd)|" \
+		"$TOP_BUILD/slidepipe.pc" >"$TMPD/readme/pc/slidepipe.pc"
+	# shellcheck disable=SC2046
+	( cd "$TMPD/readme" && PKG_CONFIG_PATH=$TMPD/readme/pc &&
+		export PKG_CONFIG_PATH &&
+		cc -o app app.c $(pkg-config --cflags --libs slidepipe) ) \
+		>"$TMPD/readme/cc.log" 2>&1
+	check "README's C example builds with cc \$(pkg-config --cflags --libs slidepipe)" \
+		eval '[ -x "$TMPD/readme/app" ] || { diag_file "$TMPD/readme/cc.log"; false; }'
+	LD_LIBRARY_PATH=$(cd "$TOP_BUILD/src/.libs" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+		"$TMPD/readme/app" "$S" "$O/readme.tif" >"$SP_OUT" 2>"$SP_ERR"
+	RC=$?
+	check "README's C example runs without sp_init() (was SIGSEGV): exits 0" rc_is 0
+	check "README's C example: its output is the 2048² crop / 4 = 512 × 512" \
+		eq "size" "512 512" "$(size "$O/readme.tif")"
+	LD_LIBRARY_PATH=$(cd "$TOP_BUILD/src/.libs" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+		"$TMPD/readme/app" "$O/missing.svs" "$O/readme2.tif" >"$SP_OUT" 2>"$SP_ERR"
+	RC=$?
+	check "README's C example on a missing slide: exit 1, the error names it" \
+		eval 'rc_is 1 && has "$SP_ERR" "missing\.svs" && absent "$O/readme2.tif"'
+fi
+
 done_testing

@@ -1039,9 +1039,16 @@ test_pipeline_parse(void)
 	SpGraph *graph = sp_graph_new();
 	GError *error = NULL;
 	g_autofree char *text = g_strdup_printf(
-		"load '%s' ! crop 0 0 512 512! downsample factor=2 !threshold "
+		"load '%s' ! crop 0 0 512 512 ! downsample factor=2 ! threshold "
 		"value=10 invert",
 		path);
+	/* only a lone '!' separates steps: '512!' is an argument */
+	g_autofree char *glued = g_strdup_printf(
+		"load '%s' ! crop 0 0 512 512! downsample factor=2", path);
+	g_assert_null(sp_pipeline_parse_string(graph, glued, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "'512!'"));
+	g_clear_error(&error);
 	SpNode *last = sp_pipeline_parse_string(graph, text, &error);
 
 	g_assert_no_error(error);
@@ -1229,6 +1236,172 @@ vips_shutdown_without_leaks(void)
 	return clean;
 }
 
+static TIFFErrorHandler
+current_error_handler(void)
+{
+	TIFFErrorHandler h = TIFFSetErrorHandler(NULL);
+
+	TIFFSetErrorHandler(h);
+	return h;
+}
+
+static TIFFErrorHandler
+current_warning_handler(void)
+{
+	TIFFErrorHandler h = TIFFSetWarningHandler(NULL);
+
+	TIFFSetWarningHandler(h);
+	return h;
+}
+
+/* Opening slides leaves libtiff's global error and warning handlers
+ * alone: they are libvips' (it sets them each time it sniffs a TIFF),
+ * and slidepipe swapping them lost libvips' TIFF messages after the first
+ * open and raced between batch rows. slidepipe's own libtiff handles
+ * carry their handlers (TIFFOpenOptions). */
+static void
+test_tiff_global_handlers(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	g_autofree char *broken = tmp_path("broken.tif");
+	GError *error = NULL;
+	SpSlide *slide;
+
+	/* libvips' own, as its TIFF sniffing sets them */
+	g_assert_nonnull(vips_foreign_find_load(path));
+	TIFFErrorHandler vips_error = current_error_handler();
+	TIFFErrorHandler vips_warning = current_warning_handler();
+	g_assert_nonnull(vips_error);
+
+	/* a TIFF slidepipe reads with libtiff (not OpenSlide) */
+	slide = sp_slide_open(path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(sp_slide_get_vendor(slide), ==, "generic-tiff");
+	g_assert_true(current_error_handler() == vips_error);
+	g_assert_true(current_warning_handler() == vips_warning);
+	/* its pixels, through slidepipe's own reader */
+	SpGraph *graph = sp_graph_new();
+	SpNode *node = sp_load(graph, path, &error, NULL);
+	g_assert_no_error(error);
+	VipsImage *image = sp_node_get_image(node, &error);
+	g_assert_no_error(error);
+	double mean;
+	g_assert_cmpint(vips_avg(image, &mean, NULL), ==, 0);
+	g_assert_true(current_error_handler() == vips_error);
+	g_assert_true(current_warning_handler() == vips_warning);
+	sp_graph_free(graph);
+	sp_slide_unref(slide);
+
+	/* one libtiff cannot read */
+	g_assert_true(g_file_set_contents(broken, "II*\0\xff\xff\xff\x7f", 8,
+		NULL));
+	g_assert_null(sp_slide_open(broken, &error));
+	g_assert_nonnull(error);
+	g_clear_error(&error);
+	vips_error_clear();
+	g_assert_true(current_error_handler() == vips_error);
+	g_assert_true(current_warning_handler() == vips_warning);
+	g_remove(broken);
+}
+
+/* threshold's image is its own, even when libvips' operation cache would
+ * give two thresholds of one input at one value the same image: the
+ * metadata one sets (slidepipe-threshold, the interpretation) is set on a
+ * copy, never on an image the cache shares. */
+static void
+test_threshold_not_shared(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	SpNode *t1, *t2;
+	VipsImage *i1, *i2;
+
+	g_assert_no_error(error);
+	vips_cache_set_max(100);
+	t1 = sp_threshold(load, &error, "value", 100.0, NULL);
+	t2 = sp_threshold(load, &error, "value", 100.0, NULL);
+	g_assert_no_error(error);
+	i1 = sp_node_get_image(t1, &error);
+	g_assert_no_error(error);
+	i2 = sp_node_get_image(t2, &error);
+	g_assert_no_error(error);
+	g_assert_true(i1 != i2);
+	vips_image_set_int(i1, "probe", 1);
+	g_assert_cmpint(vips_image_get_typeof(i2, "probe"), ==, 0);
+	g_assert_cmpint(i1->Type, ==, VIPS_INTERPRETATION_B_W);
+	g_assert_cmpfloat(pixel(i2, 150, 0), ==, 255);
+	sp_graph_free(graph);
+	vips_cache_set_max(0);
+}
+
+/* overlay's legend panel belongs to its image, which may outlive the
+ * graph (it was painted from memory the node freed: garbage or a
+ * use-after-free). */
+static void
+test_overlay_legend_outlives_graph(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	g_autofree char *csv = tmp_path("ov.csv");
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *n;
+	VipsImage *image;
+
+	g_assert_true(g_file_set_contents(csv,
+		"x,y,w,h,score\n0,0,400,400,0.9\n", -1, NULL));
+	n = sp_load(graph, path, &error, NULL);
+	n = n ? sp_downsample(n, 4, &error, NULL) : NULL;
+	n = n ? sp_overlay(n, csv, &error, NULL) : NULL;
+	g_assert_no_error(error);
+	image = sp_node_get_image(n, &error);
+	g_assert_no_error(error);
+	g_object_ref(image);
+	g_assert_cmpint(image->Xsize, >, 250);
+	g_assert_cmpint(image->Ysize, ==, 175);
+	size_t legend = (size_t) (image->Xsize - 250) * image->Ysize * 3;
+	sp_graph_free(graph);
+
+	/* reuse the freed memory, as a program would */
+	void *blocks[8];
+	for (int i = 0; i < 8; i++) {
+		blocks[i] = g_malloc(legend);
+		memset(blocks[i], 0, legend);
+	}
+	/* the legend's background, bottom right, is white */
+	g_assert_cmpfloat(pixel(image, image->Xsize - 2, image->Ysize - 2), ==,
+		255);
+	for (int i = 0; i < 8; i++)
+		g_free(blocks[i]);
+	g_object_unref(image);
+	g_remove(csv);
+}
+
+/* A 1-band slide's geometry says 1 band from the plan on, before any
+ * pixel is computed (it said 3 until the image was built). */
+static void
+test_bands_at_plan_time(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	SpNode *crop;
+
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_slide_get_bands(sp_node_get_slide(load)), ==, 1);
+	g_assert_cmpint(sp_node_get_geometry(load)->bands, ==, 1);
+	crop = sp_crop(load, 10, 10, 100, 100, &error, NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_geometry(crop)->bands, ==, 1);
+	/* and the pixels agree */
+	VipsImage *image = sp_node_get_image(crop, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(image->Bands, ==, 1);
+	sp_graph_free(graph);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1246,11 +1419,16 @@ main(int argc, char **argv)
 	g_test_add_func("/ops/argument-checks", test_argument_checks);
 	g_test_add_func("/load/errors", test_load_errors);
 	g_test_add_func("/load/levels", test_slide_levels);
+	g_test_add_func("/load/bands-at-plan-time", test_bands_at_plan_time);
 	g_test_add_func("/load/icc-profile", test_icc_profile);
+	g_test_add_func("/load/tiff-global-handlers", test_tiff_global_handlers);
 	g_test_add_func("/crop/pixels", test_crop_pixels);
 	g_test_add_func("/downsample/box", test_downsample_box);
 	g_test_add_func("/threshold/otsu-two-class", test_otsu_two_class);
 	g_test_add_func("/threshold/otsu-view", test_otsu_reads_low_level);
+	g_test_add_func("/threshold/not-shared", test_threshold_not_shared);
+	g_test_add_func("/overlay/legend-outlives-graph",
+		test_overlay_legend_outlives_graph);
 	g_test_add_func("/save/atomic", test_save_atomic);
 	g_test_add_func("/save/png-matches-pngsave", test_png_matches_pngsave);
 	g_test_add_func("/pipeline/parse", test_pipeline_parse);

@@ -59,6 +59,13 @@ typedef enum {
  * Initialises libvips (if the caller has not) and registers slidepipe's
  * operators. Safe to call more than once and from several threads.
  *
+ * Optional: the first call of sp_graph_new(), sp_slide_open() or
+ * sp_set_trusted_only() (and so of every entry point that takes what
+ * they return) starts the library itself, once (g_once), as
+ * sp_init(%NULL, %NULL) would. Call sp_init() first to pass @argv0 to
+ * libvips or to get the error if libvips cannot start; after the library
+ * has started, @argv0 is ignored.
+ *
  * Returns: %TRUE on success; %FALSE with @error (%SP_ERROR_FAILED) if
  * libvips cannot start.
  */
@@ -117,6 +124,19 @@ void sp_remove_partial_outputs(void);
  * Returns: (transfer full): a new string; free with g_free().
  */
 char *sp_printable(const char *text);
+
+/**
+ * sp_escape_text:
+ * @text: (nullable): any bytes, NUL-terminated
+ *
+ * sp_printable() without the cut: the whole of @text on one line, with
+ * the same escapes (control characters as \n, \r, \t or \xNN, bytes
+ * that are not UTF-8 as \xNN, invisible format characters as \uNNNN).
+ * For text from a file (slide metadata, paths) printed to a terminal.
+ *
+ * Returns: (transfer full): a new string; g_free() it.
+ */
+char *sp_escape_text(const char *text);
 
 /* ------------------------------------------------------------------ */
 /* Slides                                                              */
@@ -183,6 +203,19 @@ const char *sp_slide_get_path(SpSlide *slide);
  * or the libvips loader's format ("png", "jpeg", …). Owned by @slide.
  */
 const char *sp_slide_get_vendor(SpSlide *slide);
+
+/**
+ * sp_slide_get_bands:
+ * @slide: a slide
+ *
+ * How many bands the slide's levels have as slidepipe reads them, known
+ * from the header before any pixel is read: 1 (grey, or grey with alpha
+ * flattened on white) or 3 (RGB; RGBA, CMYK and palette images are
+ * converted). Associated images are always 3.
+ *
+ * Returns: 1 or 3.
+ */
+int sp_slide_get_bands(SpSlide *slide);
 
 /** sp_slide_get_level_count: @slide: a slide. Returns: number of levels, >= 1. */
 int sp_slide_get_level_count(SpSlide *slide);
