@@ -458,7 +458,7 @@ render_text(const char *text, int font_px)
 	g_autofree char *escaped = g_markup_escape_text(text, -1);
 
 	if (vips_text(&t, escaped, "font", font, "dpi", 72, NULL)) {
-		vips_error_clear();
+		g_free(_sp_vips_error_take(NULL));
 		return NULL;
 	}
 	return t;

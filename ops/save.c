@@ -480,6 +480,7 @@ compression_code(const char *name)
 typedef struct {
 	GMutex lock;
 	char *pixel_error;    /* the first tile's failure, or NULL */
+	const char *path;     /* the output, whose graph's messages to take */
 	int fd;               /* the temporary output file */
 	gint64 position, length;
 	int write_errno;      /* the first failed write, or 0 */
@@ -503,8 +504,7 @@ guard_generate(VipsRegion *out, void *seq, void *a, void *b,
 		g_mutex_lock(&guard->lock);
 		if (!guard->pixel_error)
 			/* one line: libvips may stack several */
-			guard->pixel_error = g_strdelimit(
-				g_strstrip(g_strdup(vips_error_buffer())), "\n", ' ');
+			guard->pixel_error = _sp_vips_error_take(guard->path);
 		g_mutex_unlock(&guard->lock);
 	}
 	vips_region_black(out);
@@ -576,7 +576,7 @@ tiffsave_guarded(VipsImage *image, const char *path, const char *temp,
 	const char *compression, int q, int tile, gboolean pyramid,
 	gboolean big, gboolean subifd, GError **error)
 {
-	TiffGuard guard = { .fd = -1 };
+	TiffGuard guard = { .fd = -1, .path = path };
 	VipsImage *guarded = vips_image_new();
 	VipsTargetCustom *target = NULL;
 	int r = -1;
@@ -637,7 +637,7 @@ tiffsave_guarded(VipsImage *image, const char *path, const char *temp,
 	}
 	else if (r)
 		_sp_set_vips_error(error, "save", path);
-	vips_error_clear();
+	g_free(_sp_vips_error_take(path));
 
 out:
 	if (guard.fd >= 0)

@@ -479,6 +479,7 @@ build_mask_file(SpNode *node, TilesState *state, Mask *mask, GError **error)
 {
 	const char *path = state->mask_file;
 	VipsImage *image, *t;
+	char *mask_why;
 	const SpLevel *l0 = sp_slide_get_level(node->slide, 0);
 
 #define MASK_FAIL() \
@@ -486,8 +487,8 @@ build_mask_file(SpNode *node, TilesState *state, Mask *mask, GError **error)
 		g_object_unref(image); \
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT, \
 			"tiles: argument 'mask': '%s': %s", path, \
-			vips_error_buffer()); \
-		vips_error_clear(); \
+			mask_why = _sp_vips_error_take(path)); \
+		g_free(mask_why); \
 		return FALSE; \
 	} while (0)
 
@@ -495,8 +496,8 @@ build_mask_file(SpNode *node, TilesState *state, Mask *mask, GError **error)
 			  VIPS_ACCESS_SEQUENTIAL, NULL))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"tiles: argument 'mask': cannot read '%s': %s", path,
-			vips_error_buffer());
-		vips_error_clear();
+			mask_why = _sp_vips_error_take(path));
+		g_free(mask_why);
 		return FALSE;
 	}
 	/* grey (with or without alpha): its first band; colour: luminance */
@@ -580,7 +581,7 @@ build_mask_pipeline(SpNode *node, TilesState *state, Mask *mask,
 		node->report = g_strdup_printf("tiles: tissue mask %d × %d, read at "
 									   "level %d",
 			view->Xsize, view->Ysize, level);
-	vips_error_clear();
+	g_free(_sp_vips_error_take(NULL));
 	g_object_unref(view);
 	return ok;
 }

@@ -441,11 +441,31 @@ sp_node_run(SpNode *node, GError **error)
 gboolean
 sp_graph_run(SpGraph *graph, GError **error)
 {
+	g_autoptr(GPtrArray) names = g_ptr_array_new();
+	gboolean ok = TRUE;
+
+	/* the files this graph reads and writes, so that libvips messages
+	 * naming them come back to it when pipelines fail in parallel */
 	for (guint i = 0; i < graph->nodes->len; i++) {
 		SpNode *node = g_ptr_array_index(graph->nodes, i);
 
-		if (node->op->kind == SP_OP_SINK && !sp_node_run(node, error))
-			return FALSE;
+		if (node->slide)
+			g_ptr_array_add(names, (char *) sp_slide_get_path(node->slide));
+		for (int a = 0; a < node->op->n_args; a++)
+			if (node->op->args[a].type == SP_ARG_PATH &&
+				node->values[a].set && node->values[a].s)
+				g_ptr_array_add(names, node->values[a].s);
 	}
-	return TRUE;
+	for (guint i = 0; i < names->len; i++)
+		_sp_vips_error_names_add(graph, g_ptr_array_index(names, i));
+
+	for (guint i = 0; ok && i < graph->nodes->len; i++) {
+		SpNode *node = g_ptr_array_index(graph->nodes, i);
+
+		if (node->op->kind == SP_OP_SINK && !sp_node_run(node, error))
+			ok = FALSE;
+	}
+
+	_sp_vips_error_names_remove(graph);
+	return ok;
 }

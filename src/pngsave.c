@@ -166,10 +166,8 @@ encode(Out *out, png_structp png, png_infop info, VipsImage *in,
 
 		if (vips_region_prepare(region, &r)) {
 			/* one line, as _sp_set_vips_error() gives */
-			char *message = g_strstrip(g_strdup(vips_error_buffer()));
+			char *message = _sp_vips_error_take(NULL);
 
-			vips_error_clear();
-			g_strdelimit(message, "\n", ' ');
 			out_fail(out, SP_ERROR_FAILED,
 				*message ? message : "libvips failed");
 			g_free(message);

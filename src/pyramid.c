@@ -909,7 +909,7 @@ _sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
 					_sp_set_vips_error(error, "save", path);
 					goto restore;
 				}
-				vips_error_clear();
+				g_free(_sp_vips_error_take(NULL));
 			}
 		}
 	}

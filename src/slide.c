@@ -133,7 +133,7 @@ open_openslide(SpSlide *slide, GError **error)
 			set_property(slide, fields[i], value);
 	}
 	g_strfreev(fields);
-	vips_error_clear();
+	g_free(_sp_vips_error_take(NULL));
 
 	if (!parse_double(sp_slide_get_property(slide, "openslide.level-count"),
 			&count) ||
@@ -621,7 +621,7 @@ sp_slide_open(const char *path, GError **error)
 		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 
 	loader = vips_foreign_find_load(path);
-	vips_error_clear();
+	g_free(_sp_vips_error_take(NULL));
 	/* A TIFF that libvips' tiffload refuses falls through to ImageMagick
 	 * (magickload, priority -100), which libvips marks untrusted and
 	 * whose errors drown libtiff's. slidepipe reads TIFFs with libtiff:
@@ -815,7 +815,7 @@ sp_slide_get_associated_size(SpSlide *slide, const char *name, int *width,
 	if (!g_strv_contains((const char *const *) slide->associated, name))
 		return FALSE;
 	if (vips_openslideload(slide->path, &image, "associated", name, NULL)) {
-		vips_error_clear();
+		g_free(_sp_vips_error_take(NULL));
 		return FALSE;
 	}
 	*width = image->Xsize;

@@ -136,6 +136,20 @@ gboolean _sp_ensure_init(GError **error);
  * with the operator name. */
 void _sp_set_vips_error(GError **error, const char *op, const char *what);
 
+/* libvips' error buffer is one for the process: a running graph
+ * (@owner) registers the files it reads and writes (sp_graph_run() does),
+ * so that _sp_vips_error_take() leaves other graphs' lines for them; the
+ * calling thread's lines are then @owner's too, until the remove.
+ * _sp_vips_error_names_remove() forgets all of @owner's names and drops
+ * the lines left for it. */
+void _sp_vips_error_names_add(gconstpointer owner, const char *name);
+void _sp_vips_error_names_remove(gconstpointer owner);
+/* Takes the lines of libvips' error buffer that belong to the graphs
+ * that registered @mine (a file path) or that the calling thread runs,
+ * and the lines naming no registered file, joined into one line (g_free it; "" when there
+ * were none), and clears them from the buffer. */
+char *_sp_vips_error_take(const char *mine);
+
 /* A VipsImage of @slide's level @level (or associated image @associated if
  * non-NULL), as uchar RGB (RGBA flattened on white) or 1-band.
  * @read_width: the widest span, in the level's pixels, that the pipeline

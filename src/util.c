@@ -94,17 +94,134 @@ _sp_parse_number(const char *text, double min, double max, double *out)
 	return TRUE;
 }
 
+/* libvips 8.14 keeps one error buffer for the process. Batch rows fail
+ * in parallel, so the buffer can hold several rows' messages when one
+ * row reads it. Each running graph registers the files it reads and
+ * writes; a reader takes the lines that name its own graph's files and
+ * the lines that name no registered file, and leaves the lines naming
+ * only other graphs' files in the buffer for them. A line that names no
+ * file can still go to the wrong row: that is the limit of one buffer. */
+typedef struct {
+	gconstpointer owner;
+	char *name;
+} FlightName;
+
+static GMutex vips_error_lock;
+static GArray *names_in_flight; /* FlightName, under the lock */
+/* the graph the calling thread runs, if any: its lines are the thread's */
+static GPrivate thread_owner;
+
+void
+_sp_vips_error_names_add(gconstpointer owner, const char *name)
+{
+	if (!name || !*name)
+		return;
+	g_mutex_lock(&vips_error_lock);
+	if (!names_in_flight)
+		names_in_flight = g_array_new(FALSE, FALSE, sizeof(FlightName));
+	FlightName f = { owner, g_strdup(name) };
+	g_array_append_val(names_in_flight, f);
+	g_mutex_unlock(&vips_error_lock);
+	g_private_set(&thread_owner, (gpointer) owner);
+}
+
+/* Sorts @line, under the lock: TRUE when it is for @owners (a reader
+ * whose graphs are these; none: a reader outside any graph). */
+static gboolean
+line_is_ours(const char *line, GPtrArray *owners)
+{
+	gboolean named = FALSE;
+
+	for (guint i = 0; names_in_flight && i < names_in_flight->len; i++) {
+		FlightName *f = &g_array_index(names_in_flight, FlightName, i);
+
+		if (!strstr(line, f->name))
+			continue;
+		if (owners && g_ptr_array_find(owners, f->owner, NULL))
+			return TRUE;
+		named = TRUE;
+	}
+	return !named;
+}
+
+/* Takes the lines for @owners; under the lock. */
+static char *
+take_lines(GPtrArray *owners)
+{
+	GString *ours = g_string_new(NULL);
+	GPtrArray *theirs = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *all = vips_error_buffer_copy(); /* and clears it */
+	g_auto(GStrv) lines = g_strsplit(all ? all : "", "\n", -1);
+
+	for (int i = 0; lines[i]; i++) {
+		char *line = g_strstrip(lines[i]);
+
+		if (!*line)
+			continue;
+		if (line_is_ours(line, owners)) {
+			if (ours->len)
+				g_string_append_c(ours, ' ');
+			g_string_append(ours, line);
+		}
+		else
+			g_ptr_array_add(theirs, g_strdup(line));
+	}
+	for (guint i = 0; i < theirs->len; i++)
+		vips_error(NULL, "%s", (char *) g_ptr_array_index(theirs, i));
+	g_ptr_array_free(theirs, TRUE);
+	return g_string_free(ours, FALSE);
+}
+
+void
+_sp_vips_error_names_remove(gconstpointer owner)
+{
+	g_mutex_lock(&vips_error_lock);
+	if (names_in_flight) {
+		/* lines left for @owner go with it */
+		g_autoptr(GPtrArray) owners = g_ptr_array_new();
+		g_ptr_array_add(owners, (gpointer) owner);
+		g_free(take_lines(owners));
+		for (guint i = names_in_flight->len; i-- > 0;) {
+			FlightName *f = &g_array_index(names_in_flight, FlightName, i);
+
+			if (f->owner == owner) {
+				g_free(f->name);
+				g_array_remove_index_fast(names_in_flight, i);
+			}
+		}
+	}
+	g_mutex_unlock(&vips_error_lock);
+	if (g_private_get(&thread_owner) == owner)
+		g_private_set(&thread_owner, NULL);
+}
+
+char *
+_sp_vips_error_take(const char *mine)
+{
+	g_autoptr(GPtrArray) owners = g_ptr_array_new();
+	char *text;
+
+	if (g_private_get(&thread_owner))
+		g_ptr_array_add(owners, g_private_get(&thread_owner));
+	g_mutex_lock(&vips_error_lock);
+	for (guint i = 0; mine && names_in_flight && i < names_in_flight->len;
+		 i++) {
+		FlightName *f = &g_array_index(names_in_flight, FlightName, i);
+
+		if (strcmp(f->name, mine) == 0)
+			g_ptr_array_add(owners, (gpointer) f->owner);
+	}
+	text = take_lines(owners);
+	g_mutex_unlock(&vips_error_lock);
+	return text;
+}
+
 void
 _sp_set_vips_error(GError **error, const char *op, const char *what)
 {
-	g_autofree char *text = g_strdup(vips_error_buffer());
-
-	vips_error_clear();
-	g_strstrip(text);
 	/* one line: libvips may stack several */
-	for (char *p = text; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
+	g_autofree char *text = _sp_vips_error_take(what);
+
 	g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "%s: '%s': %s", op, what,
 		*text ? text :
 				"libvips failed without saying why (damaged or "
