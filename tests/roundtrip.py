@@ -590,6 +590,8 @@ def check_case(c, scratch, outdir, log):
     for line in err.splitlines():
         if line.strip() and not line.startswith("slidepipe: "):
             raise Fail("stderr line not slidepipe's own: %r" % line[:300])
+    m = re.search(r"threshold: Otsu value (\d+)", err)
+    c["otsu"] = int(m.group(1)) if m else None
     return check_output(c, out, scratch)
 
 
@@ -626,11 +628,15 @@ def check_output(c, out, scratch):
     if ref is not None:
         what = "level 0 vs vips reference"
         if mask:
-            if c["threshold"].get("value") is not None and c["threshold"].get("channel") == "gray" \
-                    and not resampled:
-                agree = float(np.mean(ref == got))
-                if agree < 0.995:
-                    raise Fail("%s: mask agrees on %.4f of pixels" % (what, agree))
+            # the same channel and value through the vips CLI; exact but for
+            # pixels whose channel value sits at the threshold after a
+            # resampling or a lossy codec
+            g = np.where(got >= 128, 255, 0)
+            agree = float(np.mean(ref == g))
+            bound = 0.97 if (resampled or lossy) else 0.999
+            if agree < bound:
+                raise Fail("%s: mask agrees on %.4f of pixels (< %.3f)" % (what, agree, bound))
+            notes.append("mask agrees %.4f" % agree)
         elif comp == "copy":
             compare(what + " (copy)", ref, got, exact=True)
         elif comp == "auto" and not resampled and c["src"].compression == 7 and \
@@ -847,17 +853,26 @@ def reference(c, scratch, w, h):
                 return None
     if c["threshold"] is not None:
         th = c["threshold"]
-        if th.get("value") is None or th.get("channel") != "gray":
+        value = th.get("value", c.get("otsu"))
+        if value is None:
             return None
-        # slidepipe's grey level: libvips' sRGB to B_W; compare agreement only
-        tmp = scratch.path(".v")
-        write_v(ref, tmp)
-        g = scratch.path(".v")
-        vips("colourspace", tmp, g, "b-w")
-        grey = read_v(g)[:, :, :1]
-        for p in (tmp, g):
-            os.unlink(p)
-        m = grey > th["value"]
+        # threshold --help: HSV saturation or grey level (libvips' sRGB2HSV
+        # band 1, colourspace b-w), a 1-band input as it is
+        if ref.shape[2] == 1:
+            grey = ref
+        else:
+            tmp = scratch.path(".v")
+            write_v(ref, tmp)
+            g = scratch.path(".v")
+            if th.get("channel", "saturation") == "gray":
+                vips("colourspace", tmp, g, "b-w")
+            else:
+                vips("sRGB2HSV", tmp, g)
+            grey = read_v(g)
+            grey = grey[:, :, :1] if th.get("channel") == "gray" else grey[:, :, 1:2]
+            for p in (tmp, g):
+                os.unlink(p)
+        m = grey > value
         if th.get("invert"):
             m = ~m
         return (m * 255).astype(np.uint8)
