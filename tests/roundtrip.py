@@ -840,7 +840,8 @@ def reference(c, scratch, w, h):
         src_v = scratch.path(".v")
         tmp = scratch.path(".v")
         write_v(cropped, src_v)
-        if f and float(f).is_integer() and not c["level"]:
+        if f and float(f).is_integer() and not c["level"] and \
+                min(cropped.shape[:2]) >= f:
             vips("shrink", src_v, tmp, f, f)
         else:
             vips("resize", src_v, tmp, w / cropped.shape[1], "--vscale", h / cropped.shape[0])
