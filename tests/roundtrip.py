@@ -540,6 +540,10 @@ def refusal_allowed(c):
         return "compression=copy off the documented rule"
     if comp == "copy" and "tile" in sv:
         return "compression=copy with tile="
+    if c["down"] and c["down"][0] == "mpp":
+        lw = c["src"].levels[c["level"]][0]
+        if c["down"][1] < c["src"].mpp * c["src"].w / lw * 1.001:
+            return "mpp= finer than the level read"
     ow, oh, _ = expected_size(c)
     if ow <= 1 or oh <= 1:
         return "output of %d × %d px" % (ow, oh)
@@ -732,6 +736,16 @@ def page_of(out, ext, lvl):
     return lvl
 
 
+def got_mpp(p0, ext):
+    if ext == ".tif":
+        xres, unit = p0.tags.get("XResolution"), p0.tags.get("ResolutionUnit")
+        if xres is not None and unit is not None and int(unit.value) == 3:
+            return 1e4 / (xres.value[0] / xres.value[1])
+        return -1.0
+    m = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', p0.description or "")
+    return float(m.group(1)) if m else -1.0
+
+
 def check_tiff_structure(c, out, w, h, bands, notes):
     s = c["src"]
     sv = c["save"]
@@ -784,6 +798,18 @@ def check_tiff_structure(c, out, w, h, bands, notes):
                 if i > 0 and p.is_tiled and (p.is_reduced or ext == ".svs"):
                     levels.append((p.imagewidth, p.imagelength))
         tw = tile[0]
+        # the pixel size written: XResolution (px/cm) for generic, OME-XML
+        # PhysicalSizeX (µm) for ome: the region's width over the output's,
+        # or the source's times a whole shrink factor (its blocks)
+        x_, y_, cw_, ch_, _ = c["crop"]
+        if s.mpp and not c["level"] and ext in (".tif", ".ome.tif"):
+            want = s.mpp * cw_ / w
+            f = factor_of(c)
+            if f and float(f).is_integer() and abs(s.mpp * f - got_mpp(p0, ext)) < 1e-3 * want:
+                want = s.mpp * f
+            got = got_mpp(p0, ext)
+            if abs(got - want) > 1e-3 * want:
+                raise Fail("mpp written %s, expected %.6f" % (got, want))
     want_levels = pyramid_dims(w, h, tw) if sv.get("pyramid") != "false" else [(w, h)]
     if levels != want_levels:
         raise Fail("levels %s, expected %s (tile %d)" % (levels, want_levels, tw))
