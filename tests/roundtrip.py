@@ -568,6 +568,8 @@ def check_case(c, scratch, outdir, log):
     log.append("$ " + " ".join(shlex.quote(a) for a in argv))
     log.append("exit %s; stderr: %s" % (rc, err.strip()))
     temps = no_temp(outdir)
+    for t in temps:  # reported once, then removed: the next case starts clean
+        os.unlink(os.path.join(outdir, t))
     if temps:
         raise Fail("temporary file left behind: %s (exit %s)" % (temps, rc))
     if rc is None:
