@@ -35,6 +35,7 @@ import random
 import re
 import shlex
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -1015,6 +1016,8 @@ def run_seed(seed, ncases, known, keep, verbose, tap_n, quick):
 
 
 def main():
+    # SIGTERM (a soak stopped, make check's timeout) removes the scratch too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", default="1")
     ap.add_argument("--cases", type=int, default=60)
