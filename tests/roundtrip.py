@@ -661,12 +661,14 @@ def check_output(c, out, scratch):
             notes.append("mask agrees %.4f" % agree)
         elif comp == "copy":
             compare(what + " (copy)", ref, got, exact=True)
+            notes.append("copy identical")
         elif comp == "auto" and not resampled and c["src"].compression == 7 and \
                 c["crop"][0] % 16 == 0 and c["crop"][1] % 16 == 0:
             p = compare(what + " (auto: copy/re-cut)", ref, got, min_psnr=40)
             notes.append("auto PSNR %.1f" % p)
         elif not lossy and not resampled:
             compare(what + " (lossless crop)", ref, got, exact=True)
+            notes.append("identical")
         elif not lossy and c["down"] and c["down"][0] == "factor" and \
                 float(c["down"][1]).is_integer() and c["exact"] and not c["level"]:
             p = compare(what + " (lossless, whole factor, exact)", ref, got, max_mad=0.5)
