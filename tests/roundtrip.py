@@ -443,13 +443,15 @@ def random_case(rng, pool, idx):
     if s in own and rng.random() < 0.5 and "compression" in sv:
         sv["compression"] = rng.choice(["copy", "auto"])
         sv.pop("tile", None)
-    if sv.get("compression") in ("copy", "auto") and rng.random() < 0.5:
+    if sv.get("compression") in ("copy", "auto") and rng.random() < 0.6:
         # copies are mostly made without resampling: give them a chance
         c["down"] = None
         c["threshold"] = None
         c["exact"] = False
-        if rng.random() < 0.6 and s.tile:
-            g = s.tile[0] if rng.random() < 0.6 else 16
+        c["level"] = 0
+        if rng.random() < 0.75 and s.tile:
+            copy = sv["compression"] == "copy"
+            g = s.tile[0] if (copy or rng.random() < 0.5) else 16
             x, y, w, h, _ = c["crop"]
             x, y = x - x % g, y - y % g
             c["crop"] = (x, y, min(w, s.w - x), min(h, s.h - y), "grid%d" % g)
