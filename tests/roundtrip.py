@@ -92,9 +92,8 @@ def thin_pyramid_differs(c):
     if sv["ext"] in (".png", ".jpg") or sv.get("pyramid") == "false":
         return False
     comp = sv.get("compression")
-    jpeg_writer = sv["ext"] != ".ome.tif" and (
-        comp in ("jpeg", "copy", "auto") or (comp is None and c["threshold"] is None
-                                             and c["src"].bands == 3))
+    rgb_out = c["threshold"] is None and c["src"].bands == 3
+    jpeg_writer = sv["ext"] != ".ome.tif" and rgb_out and comp in ("jpeg", "copy", "auto", None)
     if jpeg_writer:
         return False
     w, h, _ = expected_size(c)
@@ -501,6 +500,7 @@ def expected_size(c):
     x, y, w, h, _ = c["crop"]
     exact = True
     ow, oh = float(w), float(h)
+    dsx = dsy = 1.0
     if c["level"]:
         # crop --help: on a downsampled input the region is widened to
         # whole input pixels
@@ -511,10 +511,14 @@ def expected_size(c):
         exact = False
     f = factor_of(c)
     if f is not None:
-        ow /= f
-        oh /= f
         if c["down"][0] == "mpp":
+            # mpp= is relative to the pixels of the level read
+            ow /= f / dsx
+            oh /= f / dsy
             exact = False
+        else:
+            ow /= f
+            oh /= f
     # a region that rounds to nothing still gives one pixel
     return (max(int(math.floor(ow + 0.5)), 1), max(int(math.floor(oh + 0.5)), 1), exact)
 
