@@ -57,17 +57,12 @@ SHARED_DIR = os.environ.get("SHARED_DIR") or os.path.join(HERE, "..", "..", "sha
 TIMEOUT = 300  # seconds per slidepipe run: more is a hang
 
 # --------------------------------------------------------------- known bugs
-# Cases that hit a bug already reported in /work/notes/roundtrip-findings.md
-# (and issue 12) are skipped in the fast `make check` run, each by the rule
+# Cases that hit a bug already reported in the issue tracker are skipped in the fast `make check` run, each by the rule
 # below, so that the rest stays green while the owner fixes it. The list is
 # meant to be emptied: when a fix lands, delete its entry, and the cases it
 # covered run (and must pass) again. `--known-bugs run` runs them anyway.
 # Each entry: (id, what, predicate over a case dict).
 KNOWN_BUGS = [
-    ("KB6", "reading a 1-band (grey JPEG) .svs whose level is narrower than its "
-     "tile prints libtiff's 'Raster width … shall not be larger' VIPS-WARNING on "
-     "stderr of a successful run (issue 12, messages; findings F7)",
-     lambda c: c["src"].kind == "svs" and c["src"].stored_bands == 1),
 ]
 
 
