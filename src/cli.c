@@ -566,9 +566,10 @@ cmd_man_operators(void)
 	return 0;
 }
 
-/* A node's report, a line at a time, each marked as slidepipe's. */
+/* A node's report, a line at a time, each marked as slidepipe's; to
+ * stderr, or kept in @keep when that is not NULL. */
 static void
-print_report(SpNode *node)
+print_report_to(SpNode *node, GString *keep)
 {
 	const char *report = sp_node_get_report(node);
 
@@ -577,8 +578,17 @@ print_report(SpNode *node)
 	g_auto(GStrv) lines = g_strsplit(report, "\n", -1);
 	for (char **l = lines; *l; l++) {
 		g_autofree char *line = sp_printable(*l);
-		fprintf(stderr, "slidepipe: %s\n", line);
+		if (keep)
+			g_string_append_printf(keep, "slidepipe: %s\n", line);
+		else
+			fprintf(stderr, "slidepipe: %s\n", line);
 	}
+}
+
+static void
+print_report(SpNode *node)
+{
+	print_report_to(node, NULL);
 }
 
 /* After a save: what was written, read back from the file. */
@@ -712,14 +722,17 @@ cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet,
 	if (progress)
 		sp_graph_set_progress(graph, print_progress, NULL);
 
-	/* build every image first, so measurements (Otsu) are reported
-	 * before the long part */
+	/* build every image first, so measurements (Otsu) and the plan are
+	 * known before the long part: shown then with --progress, otherwise
+	 * once the run has succeeded, so that a failure is one line */
 	VipsImage *image = sp_node_get_image(sp_node_get_input(last), &error);
+	g_autoptr(GString) planned = g_string_new(NULL);
 	for (SpNode *n = last; n && !quiet; n = sp_node_get_input(n))
-		print_report(n);
+		print_report_to(n, progress ? NULL : planned);
 	if (!image || !sp_graph_run(graph, &error))
 		code = fail(error);
 	else {
+		fputs(planned->str, stderr);
 		print_report(last);
 		/* a save's file is read back; tiles reports its own summary */
 		if (!quiet && sp_node_get_op(last) == sp_op_lookup("save"))

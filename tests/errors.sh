@@ -330,4 +330,14 @@ rm -f "$PNG"
 interrupt TERM 143
 interrupt INT 130
 
+# a failure is one line, even after a step measured something (threshold's
+# Otsu report came first, then the error); the report comes on success
+sp load "$S" ! threshold ! save "$TMPD/m.tif" compression=webp
+check "threshold then a failing save: the error is the one line on stderr" eval \
+	'rc_is 2 && eq lines 1 "$(wc -l <"$SP_ERR" | tr -d " ")" &&
+		has "$SP_ERR" "^slidepipe: save: argument .compression.: webp"'
+sp load "$S" ! threshold ! save "$TMPD/m.tif"
+check "threshold then a save that works: the Otsu report, then the output" eval \
+	'rc_is 0 && has "$SP_ERR" "^slidepipe: threshold: Otsu value"'
+
 done_testing
