@@ -113,7 +113,7 @@ else
 	# shellcheck disable=SC2046
 	( cd "$TMPD/readme" && PKG_CONFIG_PATH=$TMPD/readme/pc &&
 		export PKG_CONFIG_PATH &&
-		cc -o app app.c $(pkg-config --cflags --libs slidepipe) ) \
+		cc ${SP_SAN_FLAGS:-} -o app app.c $(pkg-config --cflags --libs slidepipe) ) \
 		>"$TMPD/readme/cc.log" 2>&1
 	check "README's C example builds with cc \$(pkg-config --cflags --libs slidepipe)" \
 		eval '[ -x "$TMPD/readme/app" ] || { diag_file "$TMPD/readme/cc.log"; false; }'

@@ -219,8 +219,15 @@ for _s in QUIT:131 USR1:138 USR2:140 ALRM:142 XCPU:152 VTALRM:154 PROF:155; do
 done
 # the signals of a crash: cleanup too, then the default action (a real
 # fault returns to the faulting instruction under it)
-interrupt SEGV 139 "the JPEG pyramid writer" load "$BIG" ! save "$D/out.tif"
-interrupt BUS 135 "a PNG save" load "$BIG" ! save "$D/out.png"
+if [ -n "${SP_SAN_FLAGS:-}" ]; then
+	# AddressSanitizer's own handler takes SIGSEGV and SIGBUS (and ends
+	# the process its way, exit 23): the native build tests slidepipe's
+	skip "SIGSEGV during the JPEG pyramid writer" "a sanitizer build: its handler owns SIGSEGV"
+	skip "SIGBUS during a PNG save" "a sanitizer build: its handler owns SIGBUS"
+else
+	interrupt SEGV 139 "the JPEG pyramid writer" load "$BIG" ! save "$D/out.tif"
+	interrupt BUS 135 "a PNG save" load "$BIG" ! save "$D/out.png"
+fi
 interrupt USR1 138 "an LZW pyramid (libvips tiffsave)" \
 	load "$BIG" ! save "$D/out.tif" compression=lzw
 interrupt QUIT 131 "a PNG save" load "$BIG" ! save "$D/out.png"
