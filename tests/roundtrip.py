@@ -536,6 +536,8 @@ def refusal_allowed(c):
         return "format=svs takes JPEG RGB only"
     if c["src"].kind == "real" and comp == "copy":
         return "copy of a real slide's tiles"
+    if comp == "copy" and c["src"].stored_bands == 1:
+        return "compression=copy of 1-band (grey JPEG) tiles"
     if comp == "copy" and sv["ext"] == ".ome.tif":
         return "compression=copy with format=ome (libvips writes OME-TIFF)"
     if comp == "webp" and (c["threshold"] is not None or c["src"].bands == 1):
