@@ -74,7 +74,8 @@ def libvips_pyramid(c):
     comp = sv.get("compression")
     rgb_out = c["threshold"] is None and c["src"].bands == 3
     jpeg_writer = sv["ext"] != ".ome.tif" and rgb_out and comp in ("jpeg", "copy", "auto", None)
-    return not jpeg_writer
+    # an .svs is written by slidepipe's own writer, masks too (grey JPEG)
+    return not jpeg_writer and sv["ext"] != ".svs"
 
 
 def known_bug(case):
@@ -675,6 +676,10 @@ def check_output(c, out, scratch):
             bound = 24 if not lossy else (22 if q >= 70 else 18)
             if min(w, h) < 8:
                 bound -= 6
+            if lossy and w * h < 16:
+                # a few pixels of WebP/JPEG: one 4:2:0 chroma sample for
+                # all of them (a 1 × 1 WebP at Q=70 came out at 14.5 dB)
+                bound = 10
             p = compare(what, ref, got, min_psnr=bound)
             notes.append("PSNR %.1f" % p)
     # --- OpenSlide's decoding of level 0 (generic and svs RGB outputs)
