@@ -310,24 +310,6 @@ add_subifd_levels(SpSlide *slide, TIFF *tiff, GError **error)
 	return TRUE;
 }
 
-/* Whether the TIFF at @path keeps lower levels as SubIFDs of its first
- * directory: such a file is read level by level with libtiff rather than
- * through OpenSlide, which would see one level. */
-static gboolean
-has_subifd_levels(const char *path)
-{
-	TIFF *tiff = _sp_tiff_open(path, "rmO");
-	guint16 n = 0;
-	toff_t *offsets = NULL;
-	gboolean has;
-
-	if (!tiff)
-		return FALSE;
-	has = TIFFGetField(tiff, TIFFTAG_SUBIFD, &n, &offsets) && n > 0;
-	TIFFClose(tiff);
-	return has;
-}
-
 static gboolean
 open_tiff(SpSlide *slide, GError **error)
 {
@@ -546,14 +528,11 @@ loader_nickname(const char *loader)
  * a description with more than SP_APERIO_MAX_KEYS, or larger than
  * SP_APERIO_MAX_DESCRIPTION, is refused before OpenSlide reads it. */
 static gboolean
-check_aperio_description(const char *path, GError **error)
+check_aperio_description(TIFF *tiff, const char *path, GError **error)
 {
-	TIFF *tiff = _sp_tiff_open(path, "rmO");
 	const char *desc = NULL;
 	gboolean ok = TRUE;
 
-	if (!tiff)
-		return TRUE; /* OpenSlide will say why */
 	if (TIFFGetField(tiff, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc &&
 		g_str_has_prefix(desc, "Aperio")) {
 		gsize len = strlen(desc);
@@ -571,6 +550,28 @@ check_aperio_description(const char *path, GError **error)
 			ok = FALSE;
 		}
 	}
+	return ok;
+}
+
+/* The first directory of a TIFF that OpenSlide would read, looked at once
+ * with libtiff: its Aperio description is checked (above), and
+ * *@subifd_levels says whether it keeps lower levels as SubIFDs (an
+ * OME-TIFF pyramid), which slidepipe then reads level by level itself:
+ * OpenSlide would see one level. */
+static gboolean
+probe_first_directory(const char *path, gboolean *subifd_levels,
+	GError **error)
+{
+	TIFF *tiff = _sp_tiff_open(path, "rmO");
+	guint16 n = 0;
+	toff_t *offsets = NULL;
+	gboolean ok;
+
+	*subifd_levels = FALSE;
+	if (!tiff)
+		return TRUE; /* OpenSlide will say why */
+	ok = check_aperio_description(tiff, path, error);
+	*subifd_levels = TIFFGetField(tiff, TIFFTAG_SUBIFD, &n, &offsets) && n > 0;
 	TIFFClose(tiff);
 	return ok;
 }
@@ -646,12 +647,17 @@ sp_slide_open(const char *path, GError **error)
 		return NULL;
 	}
 	if (g_str_has_prefix(loader, "VipsForeignLoadOpenslide") &&
-		has_tiff_magic(path) && has_subifd_levels(path))
-		loader = "VipsForeignLoadTiffFile";
+		has_tiff_magic(path)) {
+		gboolean subifd_levels;
+
+		if (!probe_first_directory(path, &subifd_levels, error))
+			return NULL;
+		if (subifd_levels)
+			loader = "VipsForeignLoadTiffFile";
+	}
 	if (g_str_has_prefix(loader, "VipsForeignLoadOpenslide")) {
 		slide->backend = BACKEND_OPENSLIDE;
-		if ((has_tiff_magic(path) && !check_aperio_description(path, error)) ||
-			!open_openslide(slide, error))
+		if (!open_openslide(slide, error))
 			return NULL;
 	}
 	else if (g_str_has_prefix(loader, "VipsForeignLoadTiff")) {
