@@ -34,28 +34,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static gboolean
-names_system_files(const guint8 *data, size_t size)
-{
-	/* CSV quotes can join "/de" and "v": look with them removed */
-	GString *s = g_string_sized_new(size);
-	gboolean found;
-
-	for (size_t i = 0; i < size; i++)
-		if (data[i] != '"')
-			g_string_append_c(s, data[i] ? data[i] : ' ');
-	found = strstr(s->str, "/dev") || strstr(s->str, "/proc") ||
-		strstr(s->str, "/sys");
-	g_string_free(s, TRUE);
-	return found;
-}
-
 int
 LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 {
 	GError *error = NULL;
 
-	if (size < 1 || size > 8192 || names_system_files(data, size))
+	if (size < 1 || size > 8192 || fuzz_names_system_files(data, size, "\""))
 		return 0;
 
 	fuzz_enter();

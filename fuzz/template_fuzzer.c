@@ -61,29 +61,13 @@ make_out_dir(void)
 	fuzz_write_file("out/f", "a file", 6);
 }
 
-static gboolean
-names_system_files(const guint8 *data, size_t size)
-{
-	GString *s = g_string_sized_new(size);
-	gboolean found;
-
-	for (size_t i = 0; i < size; i++)
-		if (data[i] != '"' && data[i] != '\'' && data[i] != '\\' &&
-			data[i] != '{' && data[i] != '}')
-			g_string_append_c(s, data[i] ? data[i] : ' ');
-	found = strstr(s->str, "/dev") || strstr(s->str, "/proc") ||
-		strstr(s->str, "/sys");
-	g_string_free(s, TRUE);
-	return found;
-}
-
 int
 LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 {
 	GError *error = NULL;
 	const guint8 *nl;
 
-	if (size < 1 || size > 4096 || names_system_files(data, size) ||
+	if (size < 1 || size > 4096 || fuzz_names_system_files(data, size, "\"'\\{}") ||
 		!(nl = memchr(data, '\n', size)))
 		return 0;
 
