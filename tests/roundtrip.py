@@ -888,7 +888,8 @@ def planned_read(c):
     lines = [l for l in out.decode().splitlines() if l.strip().startswith("reads level")]
     # the step after crop (downsample) is the third 'reads' line
     m = re.search(r"reads level (\d+) \(downsample ([\d.]+)\)( \[planned\])?, region "
-                  r"x=(\d+) y=(\d+) w=(\d+) h=(\d+) \(level px\), then reduces by ([\d.]+)",
+                  r"x=([\d.]+) y=([\d.]+) w=([\d.]+) h=([\d.]+) \(level px\), "
+                  r"then reduces by ([\d.]+)",
                   lines[2] if len(lines) > 2 else "")
     if not m:
         raise Fail("explain: no plan for the downsample step in %r" % out.decode())
@@ -903,8 +904,14 @@ def planned_read(c):
     if lvl != max(ok, key=lambda k: ds[k]):
         raise Fail("plan: read level %d (downsample %.4f) for downsample %.4f; levels %s" % (
             lvl, ds[lvl], wanted, ", ".join("%.4f" % d for d in ds)))
-    return (lvl, int(m.group(4)), int(m.group(5)), int(m.group(6)), int(m.group(7)),
-            float(m.group(8)))
+    # a region of fractional level pixels is read as the whole pixels
+    # that cover it
+    rx, ry, rw, rh = (float(m.group(k)) for k in (4, 5, 6, 7))
+    lw, lh = s.levels[lvl]
+    x0, y0 = int(math.floor(rx)), int(math.floor(ry))
+    x1 = min(lw, int(math.ceil(rx + rw - 1e-9)))
+    y1 = min(lh, int(math.ceil(ry + rh - 1e-9)))
+    return (lvl, x0, y0, x1 - x0, y1 - y0, float(m.group(8)))
 
 
 def reference(c, scratch, w, h):
