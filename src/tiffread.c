@@ -729,8 +729,12 @@ _sp_tiffread_new(const char *filename, int page, int cache_width,
 	GError **error)
 {
 	VipsImage *out;
-	VipsOperation *op = vips_operation_new("sp_tiffread");
+	VipsOperation *op;
 	SpTiffRead *tr;
+
+	/* the class is registered on first use; libvips finds it by name */
+	g_type_ensure(sp_tiffread_get_type());
+	op = vips_operation_new("sp_tiffread");
 
 	g_object_set(op, "filename", filename, "page", page, NULL);
 	if (vips_cache_operation_buildp(&op)) {

@@ -31,8 +31,6 @@ sp_init(const char *argv0, GError **error)
 	if (g_once_init_enter(&init_done)) {
 		gboolean ok = vips_init(argv0 ? argv0 : "slidepipe") == 0;
 
-		if (ok)
-			sp_tiffread_get_type();
 		const char *trusted = g_getenv("SLIDEPIPE_TRUSTED_ONLY");
 		/* not sp_set_trusted_only(), which would wait for this once */
 		if (ok && trusted && *trusted && strcmp(trusted, "0") != 0)
