@@ -905,11 +905,29 @@ normalise(SpSlide *slide, VipsImage *in, GError **error)
 	return image;
 }
 
+/* The TIFF directory of an OpenSlide-read @level that OpenSlide 3.4.1
+ * hands to libtiff's RGBA interface (anything but 3-sample JPEG) and that
+ * slidepipe's reader can read, or -1: OpenSlide reads the level. */
+static int
+rgba_decoded_page(SpSlide *slide, int level)
+{
+	SpTiffLayout l;
+	int page = _sp_slide_tiff_page(slide, level);
+
+	if (page < 0 || !_sp_tiff_layout(slide->path, page, &l))
+		return -1;
+	if (l.compression == COMPRESSION_JPEG && l.spp == 3)
+		return -1;
+	return _sp_tiffread_can_read(slide->path, page) ? page : -1;
+}
+
 VipsImage *
 _sp_slide_load(SpSlide *slide, int level, const char *associated,
 	int read_width, GError **error)
 {
 	VipsImage *raw = NULL;
+	VipsImage *t;
+	int rgba_page;
 	int r;
 
 	if (associated) {
@@ -925,6 +943,32 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 		if (!r) {
 			r = vips_image_get_image(slide_image, field, &raw);
 			g_object_unref(slide_image);
+		}
+	}
+	else if (slide->backend == BACKEND_OPENSLIDE &&
+		(rgba_page = rgba_decoded_page(slide, level)) >= 0) {
+		/* OpenSlide 3.4.1 decodes this level through libtiff's RGBA
+		 * interface, which gets a tile wider than its image wrong
+		 * (rows past the image's width come out white: a 65 px wide
+		 * grey JPEG SVS that slidepipe wrote read back as stripes);
+		 * slidepipe's reader reads the directory itself, and grey
+		 * is repeated into RGB as OpenSlide gives it */
+		raw = _sp_tiffread_new(slide->path, rgba_page,
+			read_width > 0 ? read_width : G_MAXINT, error);
+		if (!raw)
+			return NULL;
+		r = 0;
+		if (raw->Bands == 1) {
+			VipsImage *in[3] = { raw, raw, raw };
+			VipsImage *rgb;
+
+			r = vips_bandjoin(in, &rgb, 3, NULL) ||
+				vips_copy(rgb, &t, "interpretation",
+					VIPS_INTERPRETATION_sRGB, NULL);
+			if (!r)
+				g_object_unref(rgb);
+			g_object_unref(raw);
+			raw = r ? NULL : t;
 		}
 	}
 	else if (slide->backend == BACKEND_OPENSLIDE)

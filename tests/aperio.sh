@@ -127,4 +127,24 @@ check "info --json: the text is recoverable (ESC as \\u001b)" \
 import json, sys
 print(json.load(open(sys.argv[1]))["properties"]["aperio.Title"])' "$SP_OUT")"
 
+# ------------------------------ a grey SVS narrower than a tile, read back
+# OpenSlide 3.4.1 decodes a level that is not 3-sample JPEG through
+# libtiff's RGBA interface, which turns the rows of a tile past the image's
+# width white: slidepipe's own 65 × 491 mask saved as svs read back as
+# stripes (round-trip soak, seed 1903721203 case 34). slidepipe now reads
+# such a level with its own reader; libvips' tiffload is the reference.
+make_slide 320 640 "$TMPD/narrow-src.tif"
+sp load "$TMPD/narrow-src.tif" ! crop 0 0 65 491 ! threshold ! save "$TMPD/narrow.svs"
+check "grey svs narrower than a tile: written" rc_is 0
+for lv in 0 1; do
+	page=$lv
+	[ "$lv" = 1 ] && page=2   # Aperio: level 0, thumbnail, level 1
+	sp load "$TMPD/narrow.svs" level=$lv ! save "$TMPD/narrow-back$lv.png"
+	check "grey svs narrower than a tile: level $lv read" rc_is 0
+	vips tiffload "$TMPD/narrow.svs" "$TMPD/narrow-ref$lv.v" --page $page &&
+		vips extract_band "$TMPD/narrow-back$lv.png" "$TMPD/narrow-got$lv.v" 0
+	check "grey svs narrower than a tile: level $lv as libvips' tiffload decodes it" \
+		mad_le "level $lv" "$TMPD/narrow-ref$lv.v" "$TMPD/narrow-got$lv.v" 0.5
+done
+
 done_testing
