@@ -906,17 +906,25 @@ normalise(SpSlide *slide, VipsImage *in, GError **error)
 }
 
 /* The TIFF directory of an OpenSlide-read @level that OpenSlide 3.4.1
- * hands to libtiff's RGBA interface (anything but 3-sample JPEG) and that
- * slidepipe's reader can read, or -1: OpenSlide reads the level. */
+ * decodes wrongly and slidepipe's reader reads right, or -1: OpenSlide
+ * reads the level. OpenSlide decodes 3-sample JPEG and Aperio's JPEG 2000
+ * itself and hands the rest to libtiff's RGBA interface, which gets a tile
+ * wider than its image wrong; of those, the codecs libtiff itself decodes
+ * for slidepipe's reader (grey JPEG, none, LZW, deflate) are taken. */
 static int
 rgba_decoded_page(SpSlide *slide, int level)
 {
 	SpTiffLayout l;
 	int page = _sp_slide_tiff_page(slide, level);
 
-	if (page < 0 || !_sp_tiff_layout(slide->path, page, &l))
+	if (page < 0 || !_sp_tiff_layout(slide->path, page, &l) || !l.tiled ||
+		(l.tile_width <= l.width && l.tile_height <= l.height))
 		return -1;
-	if (l.compression == COMPRESSION_JPEG && l.spp == 3)
+	if (!((l.compression == COMPRESSION_JPEG && l.spp == 1) ||
+		l.compression == COMPRESSION_NONE ||
+		l.compression == COMPRESSION_LZW ||
+		l.compression == COMPRESSION_ADOBE_DEFLATE ||
+		l.compression == COMPRESSION_DEFLATE))
 		return -1;
 	return _sp_tiffread_can_read(slide->path, page) ? page : -1;
 }
