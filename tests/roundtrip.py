@@ -261,6 +261,20 @@ def inspect_source(path, kind, origin):
         s.mpp = float(mpp) if mpp else None
         o.close()
         s.level_opts = ["[level=%d]" % i for i in range(len(s.levels))]
+        # OpenSlide 3.4.1 hands a level that is not 3-sample JPEG or
+        # JPEG 2000 to libtiff's RGBA interface, which gets a tile wider
+        # or taller than its image wrong (white rows): those levels are
+        # decoded by libvips' tiffload instead (slidepipe reads them with
+        # its own reader: src/slide.c rgba_decoded_page)
+        with tifffile.TiffFile(path) as t:
+            for i, p in enumerate(t.pages):
+                if not p.is_tiled or (p.imagewidth, p.imagelength) not in s.levels:
+                    continue
+                k = s.levels.index((p.imagewidth, p.imagelength))
+                codec = int(p.compression)
+                if (p.tilewidth > p.imagewidth or p.tilelength > p.imagelength) and \
+                        ((codec == 7 and p.samplesperpixel == 1) or codec in (1, 5, 8, 32946)):
+                    s.level_opts[k] = "[page=%d]" % i
         return s
     # generic TIFF: levels are the main chain's reduced-resolution pages
     with tifffile.TiffFile(path) as t:
@@ -275,6 +289,8 @@ def decode_source_level(scratch, s, level):
     """Level LEVEL of source S decoded (RGB or 1 band) by libvips."""
     if s.kind in ("svs", "real"):
         a = vips_decode(scratch, s.path, s.level_opts[level])
+        if a.shape[2] == 1:  # a grey level read by tiffload: RGB as OpenSlide gives
+            a = np.repeat(a, 3, axis=2)
         return rgb(a)
     a = vips_decode(scratch, s.path, s.level_opts[level])
     if a.shape[2] == 4:  # RGBA flattened on white, as slidepipe does
