@@ -57,7 +57,7 @@ else
 	mv "$obj/config.h.new" "$obj/config.h"
 fi
 
-pkgs="vips glib-2.0 gobject-2.0 gio-2.0 libtiff-4 lcms2 libturbojpeg libjpeg libdeflate libpng"
+pkgs="vips glib-2.0 gobject-2.0 gio-2.0 libtiff-4 lcms2 libturbojpeg libjpeg libdeflate"
 pkg_cflags=$(pkg-config --cflags $pkgs)
 pkg_libs=$(pkg-config --libs $pkgs)
 vips_libdir=$(pkg-config --variable=libdir vips)
@@ -99,7 +99,7 @@ compile() {
 }
 
 objs=
-for f in "$srcdir"/src/*.c "$srcdir"/ops/*.c; do
+for f in "$srcdir"/src/*.c "$srcdir"/src/writer/*.c "$srcdir"/ops/*.c; do
 	case $f in */src/cli.c) continue ;; esac
 	o=$obj/$(basename "$(dirname "$f")")-$(basename "$f" .c).o
 	compile "$f" "$o" "$lib_flag"

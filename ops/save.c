@@ -12,7 +12,7 @@
 
 #include <tiffio.h>
 
-#include "sp-private.h"
+#include "save-layout.h"
 
 static const char *const compression_choices[] = { "jpeg", "lzw", "deflate",
 	"zstd", "webp", "none", "copy", "auto", NULL };
@@ -112,8 +112,33 @@ format_from_path(const char *path, Format *format, GError **error)
 	return TRUE;
 }
 
+/* Every read of save's arguments: the rest of save works from @args. */
+static void
+save_args_read(SpNode *node, SaveArgs *args)
+{
+	static const char *const tiff_only[] = { "compression", "tile",
+		"pyramid", "bigtiff", "format", "associated", "icc" };
+
+	args->path = _sp_arg_string(node, "path");
+	args->compression = _sp_arg_string(node, "compression");
+	args->quality = _sp_arg_int(node, "Q");
+	args->quality_set = _sp_arg_is_set(node, "Q");
+	args->tile = _sp_arg_int(node, "tile");
+	args->tile_set = _sp_arg_is_set(node, "tile");
+	args->pyramid = _sp_arg_bool(node, "pyramid");
+	args->bigtiff = _sp_arg_string(node, "bigtiff");
+	args->format = _sp_arg_string(node, "format");
+	args->associated = _sp_arg_string(node, "associated");
+	args->associated_set = _sp_arg_is_set(node, "associated");
+	args->icc = _sp_arg_string(node, "icc");
+	args->tiff_only_set = NULL;
+	for (guint i = 0; i < G_N_ELEMENTS(tiff_only) && !args->tiff_only_set;
+		 i++)
+		if (_sp_arg_is_set(node, tiff_only[i]))
+			args->tiff_only_set = tiff_only[i];
+}
+
 typedef struct {
-	const SpPyramidExtras *extras; /* format=svs, metadata; or NULL */
 	gboolean copy;        /* copy compressed tiles from the source */
 	SpTileCopy tiles;
 	int tile;             /* the source's tile size */
@@ -129,20 +154,6 @@ save_state_free(void *data)
 	g_free(state);
 }
 
-/* The number of levels the pyramid writer makes of a @width × @height
- * image in @tile² tiles: each half the previous until one tile. */
-static int
-writer_levels(int width, int height, int tile, gboolean pyramid)
-{
-	int n = 1;
-
-	for (; pyramid && !(width <= tile && height <= tile); n++) {
-		width = MAX(1, width / 2);
-		height = MAX(1, height / 2);
-	}
-	return n;
-}
-
 /* "level K" or "levels K–L": output levels @from … @to - 1. */
 static char *
 levels_text(int from, int to)
@@ -153,11 +164,12 @@ levels_text(int from, int to)
 
 /* What a copy will do, level by level, for explain. */
 static char *
-copy_plan_report(SpNode *node, const SaveState *state)
+copy_plan_report(SpNode *node, const SaveArgs *args,
+	const SaveState *state)
 {
 	int m = state->tiles.n_levels, nb = state->tiles.n_bytes;
-	int n = writer_levels(node->input->geom.width, node->input->geom.height,
-		state->tile, _sp_arg_bool(node, "pyramid"));
+	int n = _sp_pyramid_levels(node->input->geom.width,
+		node->input->geom.height, state->tile, args->pyramid);
 	GString *s = g_string_new("save: plan: ");
 
 	if (nb > 0) {
@@ -186,7 +198,8 @@ copy_plan_report(SpNode *node, const SaveState *state)
  * MCU grid are re-cut from the DCT coefficients (src/retile.c). Level 0
  * must be on the tile grid unless @recut (compression=auto). */
 static gboolean
-plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
+plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
+	gboolean recut, char **why)
 {
 	SpNode *in = node->input, *load = in;
 	SpSlide *slide = node->slide;
@@ -214,9 +227,6 @@ plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
 
 	const SpGeometry *g = &in->geom;
 	const SpLevel *l0 = sp_slide_get_level(slide, 0);
-	const char *user_tile = _sp_arg_is_set(node, "tile") ?
-		_sp_arg_string(node, "tile") :
-		NULL;
 	int out_w = g->width, out_h = g->height;
 
 	state->tiles.path = g_strdup(sp_slide_get_path(slide));
@@ -261,9 +271,9 @@ plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
 				tw, th);
 		else if (k > 0 && t != state->tile)
 			reason = g_strdup("its levels have different tile sizes");
-		else if (user_tile && atoi(user_tile) != t)
-			reason = g_strdup_printf("tile=%s differs from the source's %d",
-				user_tile, t);
+		else if (args->tile_set && args->tile != t)
+			reason = g_strdup_printf("tile=%d differs from the source's %d",
+				args->tile, t);
 		else if (fabs(x - floor(x + 0.5)) > 1e-6 ||
 			fabs(y - floor(y + 0.5)) > 1e-6 ||
 			(int) floor(x + 0.5) % SP_JPEG_MCU != 0 ||
@@ -295,7 +305,7 @@ plan_copy(SpNode *node, SaveState *state, gboolean recut, char **why)
 		state->tiles.y[k] = (int) floor(y + 0.5);
 		state->tiles.n_levels = k + 1;
 		/* the next output level, as the writer halves */
-		if (_sp_arg_bool(node, "pyramid") == FALSE ||
+		if (!args->pyramid ||
 			(out_w <= t && out_h <= t))
 			break;
 		out_w = MAX(1, out_w / 2);
@@ -374,33 +384,27 @@ check_not_an_input(SpNode *node, const char *path, GError **error)
 static gboolean
 save_plan(SpNode *node, GError **error)
 {
-	const char *path = _sp_arg_string(node, "path");
+	SaveArgs args;
 	Format format;
 
+	save_args_read(node, &args);
+	const char *path = args.path;
 	if (!format_from_path(path, &format, error))
 		return FALSE;
-	if (format != FORMAT_TIFF) {
-		const char *tiff_only[] = { "compression", "tile", "pyramid",
-			"bigtiff", "format", "associated", "icc" };
-		for (guint i = 0; i < G_N_ELEMENTS(tiff_only); i++)
-			if (_sp_arg_is_set(node, tiff_only[i])) {
-				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-					"save: argument '%s' applies to TIFF output only, not "
-					"'%s'",
-					tiff_only[i], path);
-				return FALSE;
-			}
-	}
-	if (_sp_arg_int(node, "tile") % 16 != 0) {
+	if (format != FORMAT_TIFF && args.tiff_only_set) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"save: argument 'tile': %" G_GINT64_FORMAT
-			" is not a multiple of 16",
-			_sp_arg_int(node, "tile"));
+			"save: argument '%s' applies to TIFF output only, not '%s'",
+			args.tiff_only_set, path);
 		return FALSE;
 	}
-	const char *compression = _sp_arg_string(node, "compression");
+	if (args.tile % 16 != 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: argument 'tile': %d is not a multiple of 16", args.tile);
+		return FALSE;
+	}
+	const char *compression = args.compression;
 	/* Q means something to JPEG and WebP only */
-	if (_sp_arg_is_set(node, "Q") &&
+	if (args.quality_set &&
 		(format == FORMAT_PNG ||
 			(compression && (strcmp(compression, "lzw") == 0 ||
 								strcmp(compression, "deflate") == 0 ||
@@ -419,7 +423,7 @@ save_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	if (format == FORMAT_TIFF &&
-		!_sp_save_plan_layout(node, path, &compression, error))
+		!_sp_save_plan_layout(node, &args, &compression, error))
 		return FALSE;
 	if (compression && (strcmp(compression, "copy") == 0 ||
 						   strcmp(compression, "auto") == 0)) {
@@ -428,7 +432,7 @@ save_plan(SpNode *node, GError **error)
 
 		node->priv = state;
 		/* copy: level 0 byte for byte; auto: or re-cut losslessly */
-		state->copy = plan_copy(node, state,
+		state->copy = plan_copy(node, &args, state,
 			strcmp(compression, "auto") == 0, &why);
 		if (!state->copy && strcmp(compression, "copy") == 0) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
@@ -437,7 +441,7 @@ save_plan(SpNode *node, GError **error)
 		}
 		if (state->copy) {
 			/* the plan, for explain; replaced by what was done */
-			node->report = copy_plan_report(node, state);
+			node->report = copy_plan_report(node, &args, state);
 		}
 	}
 	if (format == FORMAT_JPEG &&
@@ -452,272 +456,69 @@ save_plan(SpNode *node, GError **error)
 		_sp_check_output_path(node->graph, "save", path, error);
 }
 
-static VipsForeignTiffCompression
-compression_code(const char *name)
-{
-	if (strcmp(name, "jpeg") == 0)
-		return VIPS_FOREIGN_TIFF_COMPRESSION_JPEG;
-	if (strcmp(name, "lzw") == 0)
-		return VIPS_FOREIGN_TIFF_COMPRESSION_LZW;
-	if (strcmp(name, "deflate") == 0)
-		return VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE;
-	if (strcmp(name, "zstd") == 0)
-		return VIPS_FOREIGN_TIFF_COMPRESSION_ZSTD;
-	if (strcmp(name, "webp") == 0)
-		return VIPS_FOREIGN_TIFF_COMPRESSION_WEBP;
-	return VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
-}
-
-/* libvips 8.14.1's pyramidal tiffsave crashes when anything fails half
- * way, a tile that cannot be computed (a corrupt source) or a write that
- * fails (a full disk): its error path frees the lower levels' temporary
- * targets before TIFFClose() flushes into them (use after free, libvips
- * issue 3411, fixed in 8.14.3). So nothing is allowed to fail inside it:
- * tiles that fail come out black, writes that fail are dropped, the
- * first failure of each is kept, and the save fails afterwards, once
- * libvips has finished cleanly. After a failure the rest is quick: no
- * more tiles are computed and nothing more is written. */
-typedef struct {
-	GMutex lock;
-	char *pixel_error;    /* the first tile's failure, or NULL */
-	const char *path;     /* the output, whose graph's messages to take */
-	int fd;               /* the temporary output file */
-	gint64 position, length;
-	int write_errno;      /* the first failed write, or 0 */
-} TiffGuard;
-
-static int
-guard_generate(VipsRegion *out, void *seq, void *a, void *b,
-	gboolean *stop)
-{
-	VipsRegion *ir = seq;
-	TiffGuard *guard = b;
-	gboolean failed;
-
-	g_mutex_lock(&guard->lock);
-	failed = guard->pixel_error != NULL;
-	g_mutex_unlock(&guard->lock);
-	if (!failed && !vips_region_prepare(ir, &out->valid))
-		return vips_region_region(out, ir, &out->valid, out->valid.left,
-			out->valid.top);
-	if (!failed) {
-		g_mutex_lock(&guard->lock);
-		if (!guard->pixel_error)
-			/* one line: libvips may stack several */
-			guard->pixel_error = _sp_vips_error_take(guard->path);
-		g_mutex_unlock(&guard->lock);
-	}
-	vips_region_black(out);
-	return 0;
-}
-
-/* The target's callbacks: libtiff writes, seeks and reads back through
- * them, one call at a time. */
-static gint64
-guard_write(VipsTargetCustom *target, const void *data, gint64 length,
-	TiffGuard *guard)
-{
-	const char *p = data;
-	gint64 at = guard->position;
-
-	for (gint64 left = length; left > 0 && !guard->write_errno;) {
-		ssize_t n = pwrite(guard->fd, p, left, at);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			guard->write_errno = n < 0 ? errno : ENOSPC;
-		else {
-			p += n;
-			at += n;
-			left -= n;
-		}
-	}
-	guard->position += length;
-	guard->length = MAX(guard->length, guard->position);
-	return length;
-}
-
-static gint64
-guard_seek(VipsTargetCustom *target, gint64 offset, int whence,
-	TiffGuard *guard)
-{
-	gint64 to = whence == SEEK_SET ? offset :
-		whence == SEEK_CUR         ? guard->position + offset :
-									 guard->length + offset;
-
-	if (to < 0)
-		return -1;
-	guard->position = to;
-	return to;
-}
-
-static gint64
-guard_read(VipsTargetCustom *target, void *buffer, gint64 length,
-	TiffGuard *guard)
-{
-	ssize_t n = pread(guard->fd, buffer, length, guard->position);
-
-	if (n < 0)
-		return -1;
-	guard->position += n;
-	return n;
-}
-
-static int
-guard_end(VipsTargetCustom *target, TiffGuard *guard)
-{
-	return 0;
-}
-
-/* vips_tiffsave() to @temp, guarded as above. */
-static gboolean
-tiffsave_guarded(VipsImage *image, const char *path, const char *temp,
-	const char *compression, int q, int tile, gboolean pyramid,
-	gboolean big, gboolean subifd, GError **error)
-{
-	TiffGuard guard = { .fd = -1, .path = path };
-	VipsImage *guarded = vips_image_new();
-	VipsTargetCustom *target = NULL;
-	int r = -1;
-
-	g_mutex_init(&guard.lock);
-	if ((guard.fd = open(temp, O_RDWR | O_TRUNC | O_CLOEXEC)) < 0) {
-		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"save: cannot write '%s': %s", path, g_strerror(err));
-		goto out;
-	}
-	if (vips_image_pipelinev(guarded, VIPS_DEMAND_STYLE_THINSTRIP, image,
-			NULL) ||
-		vips_image_generate(guarded, vips_start_one, guard_generate,
-			vips_stop_one, image, &guard)) {
-		_sp_set_vips_error(error, "save", path);
-		goto out;
-	}
-	target = vips_target_custom_new();
-	g_signal_connect(target, "write", G_CALLBACK(guard_write), &guard);
-	g_signal_connect(target, "seek", G_CALLBACK(guard_seek), &guard);
-	g_signal_connect(target, "read", G_CALLBACK(guard_read), &guard);
-	g_signal_connect(target, "end", G_CALLBACK(guard_end), &guard);
-	/* a target with a file name gets its lower levels spooled to
-	 * temporary files, not to memory (vips_target_new_temp()) */
-	VIPS_CONNECTION(target)->filename = g_strdup(temp);
-
-	r = vips_tiffsave_target(guarded, VIPS_TARGET(target),
-		"compression", compression_code(compression),
-		"Q", q,
-		"tile", TRUE,
-		"tile_width", tile,
-		"tile_height", tile,
-		"pyramid", pyramid,
-		"bigtiff", big,
-		"resunit", VIPS_FOREIGN_TIFF_RESUNIT_CM,
-		"region_shrink", image->Bands == 1 ?
-			VIPS_REGION_SHRINK_MODE : VIPS_REGION_SHRINK_MEAN,
-		"predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL,
-		/* libvips 8.14 makes a pyramid of any subifd save, whatever
-		 * pyramid says: format=ome pyramid=false wrote SubIFD levels */
-		"subifd", subifd && pyramid,
-		NULL);
-	if (close(guard.fd) != 0 && !guard.write_errno)
-		guard.write_errno = errno;
-	guard.fd = -1;
-	if (guard.pixel_error) {
-		r = -1;
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "save: '%s': %s", path,
-			*guard.pixel_error ? guard.pixel_error :
-								 "a tile could not be computed");
-	}
-	else if (guard.write_errno) {
-		r = -1;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"save: cannot write '%s': %s", path,
-			g_strerror(guard.write_errno));
-	}
-	else if (r)
-		_sp_set_vips_error(error, "save", path);
-	g_free(_sp_vips_error_take(path));
-
-out:
-	if (guard.fd >= 0)
-		close(guard.fd);
-	if (target)
-		g_object_unref(target);
-	g_object_unref(guarded);
-	g_free(guard.pixel_error);
-	g_mutex_clear(&guard.lock);
-	return r == 0;
-}
-
-/* libvips 8.14's pyramidal tiffsave spools every level below the first
- * to a temporary file "vips-N-NNNN.target" in $TMPDIR (/tmp when unset;
- * vips__temp_name()), and when that file cannot be created it carries on
- * with a NULL target and crashes (SIGSEGV). So the directory is tried
- * first: a file made there and removed. */
-static gboolean
-check_vips_temp_dir(const char *path, GError **error)
-{
-	const char *env = g_getenv("TMPDIR");
-	const char *dir = !env ? "/tmp" : *env ? env : ".";
-	g_autofree char *tmpl = g_build_filename(dir, ".sp-tmpdir-XXXXXX", NULL);
-	int fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0600);
-
-	if (fd < 0) {
-		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"save: cannot write '%s': the TIFF pyramid writer keeps the "
-			"lower levels in temporary files in %s '%s': %s; set TMPDIR "
-			"to a writable directory",
-			path, env ? "TMPDIR" : "the temporary directory", dir,
-			g_strerror(err));
-		return FALSE;
-	}
-	close(fd);
-	unlink(tmpl);
-	return TRUE;
-}
-
-/* What libvips' tiffsave can take, checked before it runs: WebP tiles
- * hold 3 or 4 bands only, and 8.14 crashes (SIGSEGV) on a 1-band image
- * with compression=webp instead of failing. */
-static gboolean
-check_tiffsave(VipsImage *image, const char *path, const char *compression,
-	gboolean pyramid, GError **error)
-{
-	if (strcmp(compression, "webp") == 0 && image->Bands != 3 &&
-		image->Bands != 4) {
-		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"save: argument 'compression': webp takes RGB images, and "
-			"'%s' would get %d-band pixels (a mask or grey image): use "
-			"lzw, deflate, zstd, jpeg or none",
-			path, image->Bands);
-		return FALSE;
-	}
-	return !pyramid || check_vips_temp_dir(path, error);
-}
-
 static void
 write_progress(int percent, void *user_data)
 {
 	_sp_node_progress(user_data, percent);
 }
 
+/* The writer's options for save @node's output @image (the pixels, at
+ * level 0's size) in @format and layout @flavour; the caller sets path
+ * and meta. */
+static void
+save_write_options(SpNode *node, const SaveArgs *args, VipsImage *image,
+	Format format, SpTiffFlavour flavour, SpWriteOptions *o)
+{
+	const SpGeometry *g = &node->geom;
+	const char *compression = args->compression;
+
+	*o = (SpWriteOptions) { 0 };
+	o->name = args->path;
+	o->op = "save";
+	o->format = format == FORMAT_TIFF ? SP_WRITE_TIFF :
+		format == FORMAT_PNG          ? SP_WRITE_PNG :
+										SP_WRITE_JPEG;
+	if (!compression || strcmp(compression, "auto") == 0)
+		compression = image->Bands == 3 || flavour == SP_TIFF_SVS ? "jpeg" :
+																	"lzw";
+	o->compression = compression;
+	o->quality = args->quality;
+	o->tile = args->tile;
+	o->pyramid = args->pyramid;
+	if (strcmp(args->bigtiff, "auto") == 0) {
+		guint64 bytes = (guint64) image->Xsize * image->Ysize * image->Bands;
+		if (args->pyramid)
+			bytes += bytes / 3;
+		/* leave room for the directories and tile tables */
+		o->bigtiff = bytes > G_GUINT64_CONSTANT(0xF0000000);
+	}
+	else
+		o->bigtiff = strcmp(args->bigtiff, "true") == 0;
+	o->mpp_x = g->mpp_x;
+	o->mpp_y = g->mpp_y;
+	o->png_level = SP_PNG_SAVE_LEVEL;
+	o->progress = write_progress;
+	o->progress_data = node;
+}
+
 /* Lossless: the copied levels' tiles byte for byte; the first level that
  * cannot be copied is decoded from the planned level and re-encoded, and
- * the rest halved from it. */
+ * the rest halved from it. @base: the options of the whole output. */
 static gboolean
-save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
-	gboolean big, GError **error)
+save_copy(SpNode *node, SaveState *state, SpAtomicFile *af,
+	const SpWriteOptions *base, GError **error)
 {
 	const SpGeometry *g = &node->input->geom;
-	const char *temp = _sp_atomic_file_temp_path(af);
-	gboolean pyramid = _sp_arg_bool(node, "pyramid");
+	SpWriteOptions o = *base;
 	VipsImage *rest = NULL;
 	int m = state->tiles.n_levels;
 	int w = g->width, h = g->height;
 
-	int n_total = writer_levels(g->width, g->height, state->tile, pyramid);
+	o.copy = &state->tiles;
+	o.tile = state->tile;
+	o.mpp_x = g->mpp_x;
+	o.mpp_y = g->mpp_y;
+	int n_total = _sp_pyramid_levels(g->width, g->height, o.tile, o.pyramid);
 	/* the size of output level m */
 	for (int k = 0; k < m; k++) {
 		w = MAX(1, w / 2);
@@ -731,9 +532,7 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
 			return FALSE;
 		}
 	}
-	gboolean ok = _sp_pyramid_write_extras(rest, temp, g->width, g->height,
-		&state->tiles, state->tile, q, pyramid, big, g->mpp_x, g->mpp_y,
-		state->extras, write_progress, node, error);
+	gboolean ok = _sp_pyramid_write(rest, g->width, g->height, &o, error);
 	if (rest)
 		g_object_unref(rest);
 	if (!ok) {
@@ -756,15 +555,52 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af, int q,
 	return _sp_atomic_file_commit(af, error);
 }
 
+/* A copy that failed on a source tile (@local, SP_ERROR_FORMAT): with
+ * compression=auto, TRUE (every level is decoded and re-encoded instead,
+ * and the report says why); otherwise FALSE with @error. Takes @local. */
 static gboolean
-save_write(SpNode *node, VipsImage *in, GError **error)
+copy_failed(SpNode *node, const SaveArgs *args, GError *local,
+	GError **error)
 {
-	const char *path = _sp_arg_string(node, "path");
+	const char *why = strstr(local->message, "': ");
+	gboolean bad_tile = g_error_matches(local, SP_ERROR, SP_ERROR_FORMAT);
+
+	why = why ? why + 3 : local->message;
+	if (!bad_tile || strcmp(args->compression, "auto") != 0) {
+		if (bad_tile)
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"save: argument 'compression': cannot copy the source's "
+				"tiles into '%s': %s (compression=auto decodes them "
+				"instead)",
+				args->path, why);
+		else
+			g_propagate_error(error, g_steal_pointer(&local));
+		g_clear_error(&local);
+		return FALSE;
+	}
+	g_clear_pointer(&node->report, g_free);
+	node->report = g_strdup_printf("save: compression=auto: the source's "
+								   "tiles cannot be taken as they are (%s), "
+								   "so every level was decoded and "
+								   "re-encoded",
+		why);
+	g_error_free(local);
+	return TRUE;
+}
+
+static gboolean
+save_write(SpNode *node, const SaveArgs *args, VipsImage *in,
+	GError **error)
+{
+	const char *path = args->path;
 	const SpGeometry *g = &node->geom;
+	SaveState *state = node->priv;
+	SpTiffFlavour flavour = _sp_save_flavour(args);
+	g_autoptr(SpTiffMeta) meta = NULL;
+	SpWriteOptions o;
 	SpAtomicFile *af;
 	VipsImage *image;
 	Format format;
-	int r;
 
 	format_from_path(path, &format, NULL);
 	/* pixel size: libvips resolution is pixels per mm */
@@ -787,146 +623,53 @@ save_write(SpNode *node, VipsImage *in, GError **error)
 		g_object_unref(image);
 		return FALSE;
 	}
-	const char *temp = _sp_atomic_file_temp_path(af);
-	int q = _sp_arg_int(node, "Q");
+	save_write_options(node, args, image, format, flavour, &o);
+	o.path = _sp_atomic_file_temp_path(af);
 
 	if (format == FORMAT_TIFF) {
-		const char *compression = _sp_arg_string(node, "compression");
-		const char *bigtiff = _sp_arg_string(node, "bigtiff");
-		gboolean pyramid = _sp_arg_bool(node, "pyramid");
-		int tile = _sp_arg_int(node, "tile");
-		gboolean big;
+		gboolean copy = state && state->copy;
 
-		SaveState *state = node->priv;
-		SpTiffFlavour flavour = _sp_save_flavour(node);
-		g_autoptr(SpTiffMeta) meta = NULL;
-
-		if (!compression || strcmp(compression, "auto") == 0)
-			compression = image->Bands == 3 || flavour == SP_TIFF_SVS ?
-				"jpeg" :
-				"lzw";
-		if (strcmp(bigtiff, "auto") == 0) {
-			guint64 bytes = (guint64) image->Xsize * image->Ysize *
-				image->Bands;
-			if (pyramid)
-				bytes += bytes / 3;
-			/* leave room for the directories and tile tables */
-			big = bytes > G_GUINT64_CONSTANT(0xF0000000);
-		}
-		else
-			big = strcmp(bigtiff, "true") == 0;
-		/* format=svs/generic: what the writer adds (src/svs.c) */
-		if (flavour != SP_TIFF_OME &&
-			!(meta = _sp_save_meta(node, flavour, state && state->copy ?
-					state->tile : tile, state && state->copy ? 0 : q,
-				error))) {
+		/* what the layout adds (ops/save-layout.c) */
+		if (!(meta = _sp_save_meta(node, args, flavour,
+				  copy ? state->tile : o.tile, copy ? 0 : o.quality,
+				  image->Bands, error))) {
 			g_object_unref(image);
 			_sp_atomic_file_abort(af);
 			return FALSE;
 		}
-		if (state && state->copy) {
+		o.meta = meta;
+		if (copy) {
 			GError *local = NULL;
 
-			state->extras = _sp_tiff_meta_extras(meta);
-			if (save_copy(node, state, af, q, big, &local)) {
+			if (save_copy(node, state, af, &o, &local)) {
 				g_object_unref(image);
 				return TRUE;
 			}
 			/* a source tile that cannot be taken as it is: copy fails,
 			 * auto decodes and re-encodes everything instead */
-			const char *why = strstr(local->message, "': ");
-			const char *asked = _sp_arg_string(node, "compression");
-			gboolean bad_tile = g_error_matches(local, SP_ERROR,
-				SP_ERROR_FORMAT);
-
-			why = why ? why + 3 : local->message;
-			if (!bad_tile || strcmp(asked, "auto") != 0) {
-				if (bad_tile)
-					g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-						"save: argument 'compression': cannot copy the "
-						"source's tiles into '%s': %s (compression=auto "
-						"decodes them instead)",
-						path, why);
-				else
-					g_propagate_error(error, g_steal_pointer(&local));
-				g_clear_error(&local);
+			if (!copy_failed(node, args, local, error)) {
 				g_object_unref(image);
 				return FALSE;
 			}
-			g_clear_pointer(&node->report, g_free);
-			node->report = g_strdup_printf("save: compression=auto: the "
-										   "source's tiles cannot be taken "
-										   "as they are (%s), so every level "
-										   "was decoded and re-encoded",
-				why);
-			g_error_free(local);
 			state->copy = FALSE;
 			g_clear_pointer(&meta, _sp_tiff_meta_free);
 			if (!(af = _sp_atomic_file_new(node->graph, "save", path, error)) ||
-				(flavour != SP_TIFF_OME &&
-					!(meta = _sp_save_meta(node, flavour, tile, q, error)))) {
+				!(meta = _sp_save_meta(node, args, flavour, o.tile, o.quality,
+					  image->Bands, error))) {
 				if (af)
 					_sp_atomic_file_abort(af);
 				g_object_unref(image);
 				return FALSE;
 			}
-			temp = _sp_atomic_file_temp_path(af);
+			o.meta = meta;
+			o.path = _sp_atomic_file_temp_path(af);
 		}
-		if (strcmp(compression, "jpeg") == 0 && flavour != SP_TIFF_OME) {
-			/* our writer: tiles compressed on every core */
-			g_object_unref(image);
-			if (!_sp_pyramid_write_extras(in, temp, in->Xsize, in->Ysize, NULL,
-					tile, q, pyramid, big, g->mpp_x, g->mpp_y,
-					_sp_tiff_meta_extras(meta), write_progress, node, error)) {
-				_sp_atomic_file_abort(af);
-				return FALSE;
-			}
-			return _sp_atomic_file_commit(af, error);
-		}
-		/* libvips writes the rest: the metadata goes on the image */
-		if (!check_tiffsave(image, path, compression, pyramid, error)) {
-			g_object_unref(image);
-			_sp_atomic_file_abort(af);
-			return FALSE;
-		}
-		if (!_sp_save_tag_image(node, flavour, meta, &image, error)) {
-			_sp_atomic_file_abort(af);
-			return FALSE;
-		}
-		gboolean ok = tiffsave_guarded(image, path, temp, compression, q,
-			tile, pyramid, big, flavour == SP_TIFF_OME, error);
-
-		g_object_unref(image);
-		/* no pixel size: say so, rather than libvips' default 10 px/cm */
-		if (!ok || (!(g->mpp_x > 0 && g->mpp_y > 0) &&
-					   !_sp_tiff_set_resolution_unit_none("save", temp,
-						   error))) {
-			_sp_atomic_file_abort(af);
-			return FALSE;
-		}
-		return _sp_atomic_file_commit(af, error);
 	}
-	else if (format == FORMAT_PNG && _sp_png_writable(image)) {
-		/* on this thread: see src/pngsave.c */
-		gboolean ok = _sp_png_write(image, temp, path, write_progress, node,
-			error);
+	gboolean ok = _sp_write(image, &o, error);
 
-		g_object_unref(image);
-		if (!ok) {
-			_sp_atomic_file_abort(af);
-			return FALSE;
-		}
-		return _sp_atomic_file_commit(af, error);
-	}
-	else if (format == FORMAT_PNG)
-		r = vips_pngsave(image, temp, NULL);
-	else
-		r = vips_jpegsave(image, temp, "Q", q, NULL);
 	g_object_unref(image);
-
-	if (r) {
+	if (!ok) {
 		_sp_atomic_file_abort(af);
-		_sp_set_vips_error(error, "save", path);
 		return FALSE;
 	}
 	return _sp_atomic_file_commit(af, error);
@@ -941,15 +684,17 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 	GError *local = NULL;
 	VipsImage *pixels;
 	gboolean ok = FALSE;
+	SaveArgs args;
 
+	save_args_read(node, &args);
 	/* icc=srgb: the pixels converted first (src/icc.c) */
-	if ((pixels = _sp_save_pixels(node, in, &local))) {
-		ok = save_write(node, pixels, &local);
+	if ((pixels = _sp_save_pixels(node, &args, in, &local))) {
+		ok = save_write(node, &args, pixels, &local);
 		g_object_unref(pixels);
 	}
 	if (ok)
 		return TRUE;
-	_sp_message_name_output(local, _sp_arg_string(node, "path"));
+	_sp_message_name_output(local, args.path);
 	g_propagate_error(error, local);
 	return FALSE;
 }

@@ -18,6 +18,7 @@
 #include <turbojpeg.h>
 
 #include "sp-private.h"
+#include "writer/writer.h"
 
 static const char *const format_choices[] = { "png", "jpeg", "tiff", NULL };
 static const char *const grid_choices[] = { "level", "level0", NULL };

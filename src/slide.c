@@ -492,15 +492,18 @@ has_tiff_magic(const char *path)
 	return yes;
 }
 
-/* vips_foreign_find_load() in libvips 8.14 returns loaders that
- * vips_block_untrusted_set() has blocked; loading then fails with only
- * "operation is blocked". */
+/* vips_foreign_find_load() returns loaders that vips_block_untrusted_set()
+ * has blocked; loading then fails with only "operation is blocked"
+ * (vips-compat.h). */
 static gboolean
 loader_is_blocked(const char *loader)
 {
 	GType type = g_type_from_name(loader);
 	VipsOperationClass *class;
 	gboolean blocked;
+
+	if (!SP_VIPS_FIND_LOAD_IGNORES_BLOCK)
+		return FALSE;
 
 	if (!type || !g_type_is_a(type, VIPS_TYPE_OPERATION))
 		return FALSE;
@@ -939,8 +942,8 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 	int r;
 
 	if (associated) {
-		/* libvips 8.14.1's openslideload(associated=) crashes computing
-		 * the pixels (libvips PR 3384, fixed in 8.14.2); the images
+#if SP_VIPS_OPENSLIDE_ASSOCIATED_CRASHES
+		/* openslideload(associated=) crashes (vips-compat.h); the images
 		 * attached to the slide's header are read whole and are fine */
 		VipsImage *slide_image;
 		g_autofree char *field =
@@ -952,6 +955,10 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 			r = vips_image_get_image(slide_image, field, &raw);
 			g_object_unref(slide_image);
 		}
+#else
+		r = vips_openslideload(slide->path, &raw, "associated", associated,
+			NULL);
+#endif
 	}
 	else if (slide->backend == BACKEND_OPENSLIDE &&
 		(rgba_page = rgba_decoded_page(slide, level)) >= 0) {

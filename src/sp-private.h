@@ -6,12 +6,11 @@
 
 #include <slidepipe/slidepipe.h>
 
+/* libvips workarounds, g_autoptr(VipsImage) among them */
+#include "vips-compat.h"
+
 G_BEGIN_DECLS
 
-/* libvips 8.14 has no autoptr cleanups for its types (they came in 8.16). */
-#if VIPS_MAJOR_VERSION == 8 && VIPS_MINOR_VERSION < 16
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VipsImage, g_object_unref)
-#endif
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpSlide, sp_slide_unref)
 
 typedef struct _SpOutRoot SpOutRoot;
@@ -304,114 +303,6 @@ void _sp_message_name_output(GError *error, const char *path);
  * does not grow with the width of the image. */
 #define SP_STRIPE_WIDTH 4096
 
-/* src/pyramid.c: a tiled, JPEG-compressed TIFF pyramid of @width ×
- * @height at level 0. Levels 0 … @copy->n_levels - 1 are copied as
- * compressed tiles from the source TIFF (@copy may be NULL); the next
- * level comes from @in (uchar, 1 or 3 bands, exactly that level's size),
- * compressed with TurboJPEG on every core, and the rest are halved from
- * it. mpp 0 = unknown (ResolutionUnit none). */
-/* Output levels taken from a JPEG-tiled source without decoding pixels:
- * levels 0 … n_bytes - 1 byte for byte (origin on the source's tile grid),
- * levels n_bytes … n_levels - 1 re-cut in the DCT domain (origin on the
- * JPEG MCU grid; src/retile.c). The writer computes the rest from pixels. */
-typedef struct {
-	const char *path;      /* the source TIFF */
-	int n_levels;          /* output levels taken from the source */
-	int n_bytes;           /* of them, the first ones copied byte for byte */
-	int page[32];          /* source directory of each such level */
-	int x[32], y[32];      /* origin in that directory, level pixels */
-} SpTileCopy;
-
-/* The JPEG MCU size, in pixels, that a re-cut origin must be a multiple
- * of: 16 serves 4:2:0, 4:2:2 and 4:4:4 chroma. */
-#define SP_JPEG_MCU 16
-
-/* src/retile.c: output tiles of one source directory re-cut on another
- * tile grid from the source's quantized DCT coefficients. One per
- * thread. */
-typedef struct _SpRetiler SpRetiler;
-
-/* Opens directory @page of @path, whose tiles are @tile × @tile baseline
- * JPEG; errors SP_ERROR_IO / SP_ERROR_FAILED naming the file and
- * directory (the caller adds the operator). */
-SpRetiler *_sp_retiler_new(const char *path, int page, int tile,
-	GError **error);
-
-/* The compressed output tile whose top-left corner is (@x, @y) in the
- * source directory's pixels (on its JPEG MCU grid): *@data (owned by @r,
- * valid until the next call) and *@size bytes, an abbreviated JPEG stream
- * for the source's JPEGTables; when (@x, @y) is on the tile grid, the
- * source tile's own bytes. */
-gboolean _sp_retiler_tile(SpRetiler *r, int x, int y,
-	const unsigned char **data, unsigned long *size, GError **error);
-
-void _sp_retiler_free(SpRetiler *r);
-
-typedef void (*SpWriteProgress)(int percent, void *user_data);
-
-gboolean _sp_pyramid_write(VipsImage *in, const char *path, int width,
-	int height, const SpTileCopy *copy, int tile, int quality,
-	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
-	SpWriteProgress progress, void *progress_data, GError **error);
-
-/* Hooks for TIFF layouts other than the generic one (src/svs.c,
- * src/tiffmeta.c), called by _sp_pyramid_write_extras() on its writing
- * thread, one at a time:
- * @tag: sets extra fields (ImageDescription, ICC profile …) of output
- *   level @k's directory (@width × @height) before it is written; it may
- *   override the writer's own fields (NewSubfileType).
- * @write_directories: writes whole directories of its own into @tiff
- *   (libtiff's current directory is a fresh one; each it writes must end
- *   with TIFFWriteDirectory()): once right after level 0's directory
- *   (@at_end FALSE), once after the last level's (@at_end TRUE). On
- *   failure returns FALSE and sets *@why (g_free()d by the writer).
- * Either may be NULL. */
-typedef struct {
-	void (*tag)(void *user, TIFF *tiff, int k, int width, int height);
-	gboolean (*write_directories)(void *user, TIFF *tiff, gboolean at_end,
-		char **why);
-	void *user;
-} SpPyramidExtras;
-
-/* _sp_pyramid_write() with @extras (may be NULL): the same pyramid, with
- * the directories and fields @extras adds. */
-gboolean _sp_pyramid_write_extras(VipsImage *in, const char *path,
-	int width, int height, const SpTileCopy *copy, int tile, int quality,
-	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
-	const SpPyramidExtras *extras, SpWriteProgress progress,
-	void *progress_data, GError **error);
-
-/* src/svs.c: the TIFF layouts save writes, and what each adds to the
- * pyramid: SP_TIFF_GENERIC an ImageDescription of the source's metadata
- * on level 0; SP_TIFF_SVS the Aperio layout (thumbnail after level 0,
- * label and macro at the end, Aperio descriptions); both the ICC profile
- * on level 0. SP_TIFF_OME is written by libvips (ops/save.c). */
-typedef enum {
-	SP_TIFF_GENERIC,
-	SP_TIFF_SVS,
-	SP_TIFF_OME,
-} SpTiffFlavour;
-
-typedef struct _SpTiffMeta SpTiffMeta;
-
-/* What save's TIFF @flavour adds for @node (the save node: its geometry
- * and its chain's slide): @icc (may be NULL) is embedded on level 0;
- * @srgb_from (may be NULL): the pixels were converted from this profile
- * to sRGB, so the thumbnail is too; @associated: copy the source's label
- * and macro.
- * Reads the thumbnail's and the associated images' pixels now (at most a
- * few MB). NULL with @error (SP_ERROR_FAILED, naming save) when they
- * cannot be read. */
-SpTiffMeta *_sp_tiff_meta_new(SpNode *node, SpTiffFlavour flavour,
-	int tile, int quality, GBytes *icc, GBytes *srgb_from,
-	gboolean associated, GError **error);
-const SpPyramidExtras *_sp_tiff_meta_extras(SpTiffMeta *meta);
-/* Level 0's ImageDescription, or NULL (owned by @meta). */
-const char *_sp_tiff_meta_description(SpTiffMeta *meta);
-void _sp_tiff_meta_free(SpTiffMeta *meta);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpTiffMeta, _sp_tiff_meta_free)
-
 /* src/aperio.c: the keys an svs output keeps of an Aperio ImageDescription
  * @desc (NULL: not an Aperio source), as "|key = value…": every
  * "key = value" field after the first '|' once (the first occurrence of
@@ -444,56 +335,14 @@ gboolean _sp_parse_number(const char *text, double min, double max,
  * (0, SP_MAX_OBJECTIVE_POWER], else 0 (unknown). */
 double _sp_slide_objective_power(SpSlide *slide);
 
-/* src/tiffmeta.c: save's TIFF layouts (format=, icc=, associated=),
- * kept apart from ops/save.c's writers. */
-/* The layout save @node writes (format=auto decided by the path). */
-SpTiffFlavour _sp_save_flavour(SpNode *node);
-/* save_plan's checks of format=, associated=, icc= against @path and
- * *@compression; may set *@compression to NULL (no tile copy planned:
- * the layout or icc=srgb needs decoded pixels). SP_ERROR_USAGE. */
-gboolean _sp_save_plan_layout(SpNode *node, const char *path,
-	const char **compression, GError **error);
-/* The pixels save writes: @in, or @in converted to sRGB (icc=srgb and
- * the source has a profile). A new reference, or NULL with @error. */
-VipsImage *_sp_save_pixels(SpNode *node, VipsImage *in, GError **error);
-/* The metadata for _sp_pyramid_write_extras() (@tile: the output's tile
- * size; @quality: JPEG Q, 0 when tiles are copied). */
-SpTiffMeta *_sp_save_meta(SpNode *node, SpTiffFlavour flavour, int tile,
-	int quality, GError **error);
-/* For libvips' tiffsave: *@image replaced by a copy carrying the
- * ImageDescription (generic metadata or OME-XML) and the ICC profile
- * (icc=keep) or none. FALSE with @error (then *@image is unreffed). */
-gboolean _sp_save_tag_image(SpNode *node, SpTiffFlavour flavour,
-	SpTiffMeta *meta, VipsImage **image, GError **error);
-
-/* src/ome.c: the OME-XML (2016-06 schema) of save @node's output,
- * @width × @height × @bands uchar, interleaved: PhysicalSizeX/Y in µm
- * when the mpp is known, the objective's NominalMagnification (÷ the
- * downsample) when the source has one. g_free(). */
-char *_sp_ome_xml(SpNode *node, int width, int height, int bands);
-
 /* src/icc.c: @in (uchar RGB, tagged with nothing) converted from
  * @profile to sRGB by vips_icc_transform() (lcms2; relative
  * colorimetric, 8 bits), with no profile attached; 1-band images are
  * returned as they are. A new reference, or NULL with @error. */
 VipsImage *_sp_icc_to_srgb(VipsImage *in, GBytes *profile, GError **error);
 
-/* src/pngsave.c: whether _sp_png_write() writes @image exactly as
- * vips_pngsave() would with its defaults (uchar sRGB or B_W, nothing it
- * would embed, small enough to encode on one thread). */
-gboolean _sp_png_writable(VipsImage *image);
-
-/* Writes @in to @path as PNG on the calling thread; errors name @what. */
-gboolean _sp_png_write(VipsImage *in, const char *path, const char *what,
-	SpWriteProgress progress, void *progress_data, GError **error);
-
 /* Tells the graph's progress callback how far a sink is (0 … 100). */
 void _sp_node_progress(SpNode *node, int percent);
-
-/* src/tiffpatch.c: set ResolutionUnit to none in every directory of the
- * finished TIFF @path, in place (the pixel size is unknown). */
-gboolean _sp_tiff_set_resolution_unit_none(const char *op, const char *path,
-	GError **error);
 
 /* What @path names as an output of @graph (beneath its output root,
  * when it has one): @dir, its parent directory (FALSE when that does not
@@ -515,19 +364,6 @@ gboolean _sp_check_output_path(SpGraph *graph, const char *op,
  * RFC 4180 quoting; NULL with @error for an unterminated quote. */
 GPtrArray *_sp_csv_split_line(const char *line, char separator,
 	GError **error);
-
-/* src/pngwrite.c: PNG files of in-memory pixels, compressed with
- * libdeflate at @level (0 … 12). One encoder per thread; it keeps its
- * buffers between images. */
-typedef struct _SpPngEncoder SpPngEncoder;
-SpPngEncoder *_sp_png_encoder_new(int level);
-void _sp_png_encoder_free(SpPngEncoder *encoder);
-/* Encodes @width × @height × @bands (1 or 3) uchar pixels, rows @stride
- * bytes apart, into @out (replacing its contents). mpp > 0 writes a
- * pHYs chunk. FALSE if the image is too large or empty. */
-gboolean _sp_png_encode(SpPngEncoder *encoder, const guint8 *pixels,
-	int width, int height, int bands, size_t stride, double mpp_x,
-	double mpp_y, GByteArray *out);
 
 G_END_DECLS
 

@@ -614,9 +614,11 @@ test_save_atomic(void)
 	g_assert_cmpint(live_objects(), ==, 0);
 }
 
-/* PNG output (written on the row's thread, src/pngwrite.c) is byte for
- * byte what vips_pngsave() writes of the same image with its defaults:
- * RGB in several strips, grey, a mask, with and without a pixel size. */
+/* PNG output (written on the row's thread with libdeflate,
+ * src/writer/png.c) decodes to what vips_pngsave() writes of the same
+ * image with its defaults: the same pixels, bands and resolution (the
+ * bytes differ: another deflate). RGB in several strips, grey, a mask,
+ * with and without a pixel size. */
 static void
 check_png_matches_pngsave(SpNode *node, const char *name)
 {
@@ -646,9 +648,23 @@ check_png_matches_pngsave(SpNode *node, const char *name)
 	g_assert_cmpint(vips_pngsave(t, ref, NULL), ==, 0);
 	g_object_unref(t);
 
-	g_assert_true(g_file_get_contents(ours, &a, &la, NULL));
-	g_assert_true(g_file_get_contents(ref, &b, &lb, NULL));
+	VipsImage *da = vips_image_new_from_file(ours, NULL);
+	VipsImage *db = vips_image_new_from_file(ref, NULL);
+	g_assert_nonnull(da);
+	g_assert_nonnull(db);
+	g_assert_cmpint(da->Xsize, ==, db->Xsize);
+	g_assert_cmpint(da->Ysize, ==, db->Ysize);
+	g_assert_cmpint(da->Bands, ==, db->Bands);
+	g_assert_cmpint(da->BandFmt, ==, db->BandFmt);
+	g_assert_cmpfloat(da->Xres, ==, db->Xres);
+	g_assert_cmpfloat(da->Yres, ==, db->Yres);
+	a = vips_image_write_to_memory(da, &la);
+	b = vips_image_write_to_memory(db, &lb);
+	g_assert_nonnull(a);
+	g_assert_nonnull(b);
 	g_assert_cmpmem(a, la, b, lb);
+	g_object_unref(da);
+	g_object_unref(db);
 }
 
 static void

@@ -224,7 +224,7 @@ done
 # (has_error() and set_error() take it themselves). A lint over the
 # source: a line using them outside a lock/unlock pair fails, but the
 # g_free() after every thread is joined.
-check "src/pyramid.c: Writer.error and .bad_source used only under the writer's lock" \
+check "src/writer/pyramid.c: Writer.error and .bad_source used only under the writer's lock" \
 	awk '
 /g_mutex_lock\(&w(->|\.)lock\)/ { locked = 1 }
 /g_mutex_unlock\(&w(->|\.)lock\)/ { locked = 0 }
@@ -233,6 +233,6 @@ check "src/pyramid.c: Writer.error and .bad_source used only under the writer's 
 	print "# unlocked: " FILENAME ":" FNR ": " $0
 	bad = 1
 }
-END { exit bad }' "$TESTS_SRCDIR/../src/pyramid.c"
+END { exit bad }' "$TESTS_SRCDIR/../src/writer/pyramid.c"
 
 done_testing

@@ -33,7 +33,7 @@
 #include <jpeglib.h>
 #include <tiffio.h>
 
-#include "sp-private.h"
+#include "writer/writer.h"
 
 #define CACHE_TILES 40
 

@@ -36,7 +36,7 @@
 #include <tiffio.h>
 #include <turbojpeg.h>
 
-#include "sp-private.h"
+#include "writer/writer.h"
 
 typedef struct {
 	guint64 offset;
@@ -44,6 +44,8 @@ typedef struct {
 } SpoolEntry;
 
 typedef struct _Writer Writer;
+typedef struct _CopyJob CopyJob;
+typedef struct _RetileJob RetileJob;
 
 /* A tile of a lower level being assembled from its children. */
 typedef struct {
@@ -78,7 +80,8 @@ struct _Writer {
 	char *error;          /* first failure, or NULL */
 	gboolean bad_source;  /* it was a source tile that cannot be taken */
 
-	const SpPyramidExtras *extras; /* other layouts' hooks, or NULL */
+	const SpWriteOptions *o; /* source tiles, layout, mpp, progress */
+	int n_bytes;          /* levels copied byte for byte */
 
 	SpWriteProgress progress;
 	void *progress_data;
@@ -380,56 +383,14 @@ tile_generate(VipsRegion *region, void *vseq, void *a, void *b,
 	report_tiles(w, (r->width + w->tile - 1) / w->tile);
 	return 0;
 }
-
-static void
-set_directory_fields(Writer *w, int k, double mpp_x, double mpp_y)
-{
-	Level *l = &w->levels[k];
-	TIFF *t = w->tiff;
-
-	if (k > 0)
-		TIFFSetField(t, TIFFTAG_SUBFILETYPE, FILETYPE_REDUCEDIMAGE);
-	TIFFSetField(t, TIFFTAG_IMAGEWIDTH, l->width);
-	TIFFSetField(t, TIFFTAG_IMAGELENGTH, l->height);
-	TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
-	TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, w->bands);
-	TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-	TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
-	/* no JPEGTables: every tile carries its own tables */
-	TIFFSetField(t, TIFFTAG_JPEGTABLESMODE, 0);
-	if (w->bands == 3) {
-		int s = w->subsampling == TJSAMP_420 ? 2 : 1;
-		TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
-		TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, s, s);
-	}
-	else
-		TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
-	TIFFSetField(t, TIFFTAG_TILEWIDTH, w->tile);
-	TIFFSetField(t, TIFFTAG_TILELENGTH, w->tile);
-	TIFFSetField(t, TIFFTAG_SOFTWARE, "slidepipe " PACKAGE_VERSION);
-	if (mpp_x > 0 && mpp_y > 0) {
-		/* pixels per cm, at this level's pixel size */
-		double scale_x = (double) w->levels[0].width / l->width;
-		double scale_y = (double) w->levels[0].height / l->height;
-		TIFFSetField(t, TIFFTAG_XRESOLUTION, 10000.0 / (mpp_x * scale_x));
-		TIFFSetField(t, TIFFTAG_YRESOLUTION, 10000.0 / (mpp_y * scale_y));
-		TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_CENTIMETER);
-	}
-	else
-		TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
-	if (w->extras && w->extras->tag)
-		w->extras->tag(w->extras->user, t, k, l->width, l->height);
-}
-
-/* The extras' own directories, after level 0's (@at_end FALSE) or after
+/* The layout's own directories, after level 0's (@at_end FALSE) or after
  * the last level's; the caller holds the TIFF. */
 static gboolean
-write_extra_directories(Writer *w, gboolean at_end)
+write_layout_directories(Writer *w, gboolean at_end)
 {
 	char *why = NULL;
 
-	if (!w->extras || !w->extras->write_directories ||
-		w->extras->write_directories(w->extras->user, w->tiff, at_end, &why))
+	if (_sp_tiff_layout_write_directories(w->tiff, w->o->meta, at_end, &why))
 		return TRUE;
 	/* the copier thread calls this beside the spooling workers */
 	set_error(w, "%s", why ? why : "cannot write a directory");
@@ -465,64 +426,52 @@ copy_spooled_level(Writer *w, int k)
 	return TRUE;
 }
 
-/* Sets the directory fields of output level @k for tiles taken from
- * @src's current directory: the level's own fields, then what the tiles
- * need to decode (photometric, chroma subsampling, JPEGTables). */
-static void
-set_source_fields(Writer *w, int k, TIFF *src, double mpp_x, double mpp_y)
+/* Sets the directory fields of output level @k (src/writer/tiff-layout.c):
+ * for a level taken from the source, the source level's too (what its
+ * tiles need to decode); for a computed one, the writer's own. */
+static gboolean
+set_level_fields(Writer *w, int k)
 {
-	guint16 photometric = 0, ss_h = 2, ss_v = 2;
-	guint32 n_tables = 0;
-	void *tables = NULL;
-	float *refbw = NULL;
+	const SpWriteOptions *o = w->o;
+	Level *l = &w->levels[k], *l0 = &w->levels[0];
+	int ss = w->subsampling == TJSAMP_420 ? 2 : 1;
+	TIFF *src;
 
-	TIFFGetField(src, TIFFTAG_PHOTOMETRIC, &photometric);
-	set_directory_fields(w, k, mpp_x, mpp_y);
-	TIFFSetField(w->tiff, TIFFTAG_PHOTOMETRIC, photometric);
-	if (photometric == PHOTOMETRIC_YCBCR) {
-		TIFFGetFieldDefaulted(src, TIFFTAG_YCBCRSUBSAMPLING, &ss_h, &ss_v);
-		TIFFSetField(w->tiff, TIFFTAG_YCBCRSUBSAMPLING, ss_h, ss_v);
-		if (TIFFGetField(src, TIFFTAG_REFERENCEBLACKWHITE, &refbw) && refbw)
-			TIFFSetField(w->tiff, TIFFTAG_REFERENCEBLACKWHITE, refbw);
+	if (k >= w->first) {
+		_sp_tiff_layout_set_level(w->tiff, o->meta, k, l->width, l->height,
+			l0->width, l0->height, w->bands, ss, w->tile, o->mpp_x,
+			o->mpp_y);
+		return TRUE;
 	}
-	if (TIFFGetField(src, TIFFTAG_JPEGTABLES, &n_tables, &tables) &&
-		n_tables > 0)
-		TIFFSetField(w->tiff, TIFFTAG_JPEGTABLES, n_tables, tables);
-}
-
-/* Opens @copy's source at output level @k's directory, or NULL. */
-static TIFF *
-open_source_level(Writer *w, const SpTileCopy *copy, int k)
-{
-	TIFF *src = _sp_tiff_open(copy->path, "rmO");
-
-	if (!src || !TIFFSetDirectory(src, (tdir_t) copy->page[k])) {
+	src = _sp_tiff_open(o->copy->path, "rmO");
+	if (!src || !TIFFSetDirectory(src, (tdir_t) o->copy->page[k])) {
 		if (src)
 			TIFFClose(src);
-		set_error(w, "cannot read '%s'", copy->path);
-		return NULL;
+		set_error(w, "cannot read '%s'", o->copy->path);
+		return FALSE;
 	}
-	return src;
+	_sp_tiff_layout_set_source_level(w->tiff, src, o->meta, k, l->width,
+		l->height, l0->width, l0->height, w->bands, ss, w->tile, o->mpp_x,
+		o->mpp_y);
+	TIFFClose(src);
+	return TRUE;
 }
 
 /* Copies the compressed tiles of output level @k from the source TIFF,
  * with the tags they need to decode, and writes the directory. Each tile
- * is checked first (src/retile.c): one a decoder would refuse, or whose
- * header does not match the directory, fails the copy. */
+ * is checked first (src/writer/retile.c): one a decoder would refuse, or
+ * whose header does not match the directory, fails the copy. */
 static gboolean
-copy_source_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
-	double mpp_y)
+copy_source_level(Writer *w, int k)
 {
+	const SpTileCopy *copy = w->o->copy;
 	Level *l = &w->levels[k];
-	TIFF *src;
 	SpRetiler *r = NULL;
 	gboolean ok = FALSE;
 	GError *error = NULL;
 
-	if (!(src = open_source_level(w, copy, k)))
+	if (!set_level_fields(w, k))
 		return FALSE;
-	set_source_fields(w, k, src, mpp_x, mpp_y);
-	TIFFClose(src);
 	if (!(r = _sp_retiler_new(copy->path, copy->page[k], w->tile, &error)))
 		goto out;
 
@@ -555,32 +504,22 @@ out:
 	return ok;
 }
 
-typedef struct {
+/* The copier thread's job: levels 0 … n - 1 byte for byte, then the
+ * directories of re-cut levels n … recut_to - 1 as each is spooled. */
+struct _CopyJob {
 	Writer *w;
-	const SpTileCopy *copy;
 	int n;                /* levels copied byte for byte */
 	int recut_to;         /* then re-cut levels n … recut_to - 1 */
-	double mpp_x, mpp_y;
 	gboolean ok;
-} CopyJob;
+};
 
 /* Writes level @k (above 0) from the spool: its directory's fields (the
  * source level's when it was re-cut, the writer's own when computed),
  * its tiles, the directory. */
 static gboolean
-write_spooled_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
-	double mpp_y)
+write_spooled_level(Writer *w, int k)
 {
-	if (k < w->first) {
-		TIFF *src = open_source_level(w, copy, k);
-		if (!src)
-			return FALSE;
-		set_source_fields(w, k, src, mpp_x, mpp_y);
-		TIFFClose(src);
-	}
-	else
-		set_directory_fields(w, k, mpp_x, mpp_y);
-	if (!copy_spooled_level(w, k))
+	if (!set_level_fields(w, k) || !copy_spooled_level(w, k))
 		return FALSE;
 	if (!TIFFWriteDirectory(w->tiff)) {
 		set_error(w, "cannot write the directory of level %d", k);
@@ -592,8 +531,7 @@ write_spooled_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 /* Writes re-cut level @k's directory from the spool once the workers have
  * spooled its last tile, while they go on with the next levels. */
 static gboolean
-write_recut_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
-	double mpp_y)
+write_recut_level(Writer *w, int k)
 {
 	Level *l = &w->levels[k];
 	gboolean failed;
@@ -607,7 +545,7 @@ write_recut_level(Writer *w, int k, const SpTileCopy *copy, double mpp_x,
 	if (failed)
 		return FALSE;
 
-	return write_spooled_level(w, k, copy, mpp_x, mpp_y);
+	return write_spooled_level(w, k);
 }
 
 static gpointer
@@ -616,14 +554,12 @@ copy_levels_thread(gpointer data)
 	CopyJob *job = data;
 
 	for (int k = 0; k < job->n && job->ok; k++) {
-		job->ok = copy_source_level(job->w, k, job->copy, job->mpp_x,
-			job->mpp_y);
+		job->ok = copy_source_level(job->w, k);
 		if (job->ok && k == 0)
-			job->ok = write_extra_directories(job->w, FALSE);
+			job->ok = write_layout_directories(job->w, FALSE);
 	}
 	for (int k = job->n; k < job->recut_to && job->ok; k++)
-		job->ok = write_recut_level(job->w, k, job->copy, job->mpp_x,
-			job->mpp_y);
+		job->ok = write_recut_level(job->w, k);
 	return NULL;
 }
 
@@ -633,82 +569,89 @@ copy_levels_thread(gpointer data)
  * (its retiler keeps the last few). Level 0's tiles go into the file,
  * lower levels' to the spool. */
 #define RETILE_STRIPE 16
+#define MAX_RETILERS 8
 
-typedef struct {
+struct _RetileJob {
 	Writer *w;
-	const SpTileCopy *copy;
 	int from, to;         /* levels from … to - 1 */
 	int first_item[33];   /* per level from … to: its first work item */
 	gint next;            /* the next work item */
-} RetileJob;
+};
+
+/* Re-cuts the tiles of work item @item (level @k) and stores them. FALSE
+ * when the writer has failed (@error: a source tile). */
+static gboolean
+retile_item(RetileJob *job, SpRetiler *r, int k, int item, GError **error)
+{
+	Writer *w = job->w;
+	const SpTileCopy *copy = w->o->copy;
+	Level *l = &w->levels[k];
+	int t = w->tile;
+	int left = (item - job->first_item[k - job->from]) * RETILE_STRIPE;
+	int right = MIN(left + RETILE_STRIPE, l->tiles_across);
+
+	for (int ty = 0; ty < l->tiles_down; ty++) {
+		for (int tx = left; tx < right; tx++) {
+			const unsigned char *bytes;
+			unsigned long size;
+			gboolean ok;
+			ttile_t index = (ttile_t) ty * l->tiles_across + tx;
+
+			if (!_sp_retiler_tile(r, copy->x[k] + tx * t, copy->y[k] + ty * t,
+					&bytes, &size, error))
+				return FALSE;
+			if (k == 0) {
+				g_mutex_lock(&w->lock);
+				ok = TIFFWriteRawTile(w->tiff, index, (void *) bytes,
+						 (tmsize_t) size) >= 0;
+				int err = errno;
+				g_mutex_unlock(&w->lock);
+				if (!ok)
+					set_error(w, "cannot write level 0: %s", g_strerror(err));
+			}
+			else
+				ok = spool_append(w, l, index, bytes, size);
+			if (!ok)
+				return FALSE;
+			if (g_atomic_int_dec_and_test(&l->pending)) {
+				g_mutex_lock(&w->lock);
+				g_cond_broadcast(&w->level_done);
+				g_mutex_unlock(&w->lock);
+			}
+		}
+		report_tiles(w, right - left);
+	}
+	return TRUE;
+}
 
 static gpointer
 retile_thread(gpointer data)
 {
 	RetileJob *job = data;
 	Writer *w = job->w;
-	const SpTileCopy *copy = job->copy;
+	const SpTileCopy *copy = w->o->copy;
 	SpRetiler *r = NULL;
 	GError *error = NULL;
-	int level = -1, t = w->tile;
+	int level = -1;
 
 	for (;;) {
 		int item = g_atomic_int_add(&job->next, 1);
 		int k = job->from;
 
-		if (item >= job->first_item[job->to - job->from])
-			break;
-		if (has_error(w))
+		if (item >= job->first_item[job->to - job->from] || has_error(w))
 			break;
 		while (item >= job->first_item[k + 1 - job->from])
 			k++;
 		if (k != level) {
 			_sp_retiler_free(r);
-			if (!(r = _sp_retiler_new(copy->path, copy->page[k], t, &error)))
+			if (!(r = _sp_retiler_new(copy->path, copy->page[k], w->tile,
+					  &error)))
 				break;
 			level = k;
 		}
-
-		Level *l = &w->levels[k];
-		int left = (item - job->first_item[k - job->from]) * RETILE_STRIPE;
-		int right = MIN(left + RETILE_STRIPE, l->tiles_across);
-		for (int ty = 0; ty < l->tiles_down && !error; ty++) {
-			for (int tx = left; tx < right; tx++) {
-				const unsigned char *bytes;
-				unsigned long size;
-				gboolean ok;
-				ttile_t index = (ttile_t) ty * l->tiles_across + tx;
-
-				if (!_sp_retiler_tile(r, copy->x[k] + tx * t,
-						copy->y[k] + ty * t, &bytes, &size, &error))
-					break;
-				if (k == 0) {
-					g_mutex_lock(&w->lock);
-					ok = TIFFWriteRawTile(w->tiff, index, (void *) bytes,
-							 (tmsize_t) size) >= 0;
-					int err = errno;
-					g_mutex_unlock(&w->lock);
-					if (!ok)
-						set_error(w, "cannot write level 0: %s",
-							g_strerror(err));
-				}
-				else
-					ok = spool_append(w, l, index, bytes, size);
-				if (!ok)
-					goto out;
-				if (g_atomic_int_dec_and_test(&l->pending)) {
-					g_mutex_lock(&w->lock);
-					g_cond_broadcast(&w->level_done);
-					g_mutex_unlock(&w->lock);
-				}
-			}
-			if (!error)
-				report_tiles(w, right - left);
-		}
-		if (error)
+		if (!retile_item(job, r, k, item, &error))
 			break;
 	}
-out:
 	if (error) {
 		set_source_error(w, error);
 		g_error_free(error);
@@ -717,259 +660,274 @@ out:
 	return NULL;
 }
 
-gboolean
-_sp_pyramid_write(VipsImage *in, const char *path, int width, int height,
-	const SpTileCopy *copy, int tile, int quality, gboolean pyramid,
-	gboolean bigtiff, double mpp_x, double mpp_y, SpWriteProgress progress,
-	void *progress_data, GError **error)
+int
+_sp_pyramid_levels(int width, int height, int tile, gboolean pyramid)
 {
-	return _sp_pyramid_write_extras(in, path, width, height, copy, tile,
-		quality, pyramid, bigtiff, mpp_x, mpp_y, NULL, progress,
-		progress_data, error);
+	int n = 1;
+
+	for (; pyramid && !(width <= tile && height <= tile); n++) {
+		width = MAX(1, width / 2);
+		height = MAX(1, height / 2);
+	}
+	return n;
 }
 
-gboolean
-_sp_pyramid_write_extras(VipsImage *in, const char *path, int width,
-	int height, const SpTileCopy *copy, int tile, int quality,
-	gboolean pyramid, gboolean bigtiff, double mpp_x, double mpp_y,
-	const SpPyramidExtras *extras, SpWriteProgress progress,
-	void *progress_data, GError **error)
+/* The whole write's state: the writer, its threads' jobs. */
+typedef struct {
+	Writer w;
+	CopyJob job;
+	GThread *copier;
+	RetileJob retile;
+	GThread *retilers[MAX_RETILERS];
+	int n_retilers;
+} Pyramid;
+
+/* Setup: checks, the levels and their buffers, the file, the spool and
+ * level 0's directory fields. */
+static gboolean
+pyramid_setup(Pyramid *p, VipsImage *in, int width, int height,
+	const SpWriteOptions *o, GError **error)
 {
-	Writer w = { 0 };
-	gboolean ok = FALSE;
-	int first = copy ? copy->n_levels : 0; /* the first level from pixels */
-	int n_bytes = copy ? MIN(copy->n_bytes, first) : 0; /* copied as is */
-	GThread *copier = NULL;
-	CopyJob job = { .ok = TRUE };
-	RetileJob retile = { 0 };
-	GThread *retilers[8];
-	int n_retilers = 0;
+	Writer *w = &p->w;
+	int first = o->copy ? o->copy->n_levels : 0; /* first level from pixels */
+
+	w->path = o->path;
+	w->o = o;
+	w->progress = o->progress;
+	w->progress_data = o->progress_data;
+	w->last_percent = -1;
+	w->bands = in ? in->Bands : 3;
+	w->tile = o->tile;
+	w->quality = o->quality;
+	/* as libvips: full chroma resolution from Q 90 up */
+	w->subsampling = o->quality >= 90 ? TJSAMP_444 : TJSAMP_420;
+	g_mutex_init(&w->lock);
+	g_cond_init(&w->level_done);
+	w->spool = -1;
+	p->job.ok = TRUE;
 
 	if (in && (in->BandFmt != VIPS_FORMAT_UCHAR ||
 				  (in->Bands != 1 && in->Bands != 3))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"save: '%s': the JPEG pyramid writer takes 1- or 3-band 8-bit "
+			"%s: '%s': the JPEG pyramid writer takes 1- or 3-band 8-bit "
 			"images",
-			path);
+			o->op, o->name);
 		return FALSE;
 	}
-	if (tile < 16 || tile % 16 != 0) {
+	if (o->tile < 16 || o->tile % 16 != 0) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"save: '%s': tile size %d is not a multiple of 16", path, tile);
+			"%s: '%s': tile size %d is not a multiple of 16", o->op, o->name,
+			o->tile);
 		return FALSE;
 	}
-	w.path = path;
-	w.extras = extras;
-	w.progress = progress;
-	w.progress_data = progress_data;
-	w.last_percent = -1;
-	w.bands = in ? in->Bands : 3;
-	w.tile = tile;
-	w.quality = quality;
-	/* as libvips: full chroma resolution from Q 90 up */
-	w.subsampling = quality >= 90 ? TJSAMP_444 : TJSAMP_420;
-	g_mutex_init(&w.lock);
-	g_cond_init(&w.level_done);
-	w.spool = -1;
 
 	/* levels: each half the previous (rounded down) until one tile */
-	GArray *levels = g_array_new(FALSE, TRUE, sizeof(Level));
-	for (;;) {
-		Level l = { 0 };
-		l.width = width;
-		l.height = height;
-		l.tiles_across = (width + tile - 1) / tile;
-		l.tiles_down = (height + tile - 1) / tile;
-		g_array_append_val(levels, l);
-		if (!pyramid || (width <= tile && height <= tile))
-			break;
+	w->n_levels = _sp_pyramid_levels(width, height, o->tile, o->pyramid);
+	w->levels = g_new0(Level, w->n_levels);
+	for (int k = 0; k < w->n_levels; k++) {
+		Level *l = &w->levels[k];
+
+		l->width = width;
+		l->height = height;
+		l->tiles_across = (width + o->tile - 1) / o->tile;
+		l->tiles_down = (height + o->tile - 1) / o->tile;
 		width = MAX(1, width / 2);
 		height = MAX(1, height / 2);
 	}
-	w.n_levels = levels->len;
-	w.levels = (Level *) g_array_free(levels, FALSE);
-	first = MIN(first, w.n_levels);
-	n_bytes = MIN(n_bytes, first);
-	if (first < w.n_levels && (!in || in->Xsize != w.levels[first].width ||
-								  in->Ysize != w.levels[first].height)) {
+	w->first = first = MIN(first, w->n_levels);
+	w->n_bytes = o->copy ? MIN(o->copy->n_bytes, first) : 0;
+	if (first < w->n_levels && (!in || in->Xsize != w->levels[first].width ||
+								   in->Ysize != w->levels[first].height)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"save: '%s': internal error: level %d has no pixels of its size",
-			path, first);
-		goto out;
+			"%s: '%s': internal error: level %d has no pixels of its size",
+			o->op, o->name, first);
+		return FALSE;
 	}
-	for (int k = n_bytes; k < w.n_levels; k++) {
-		size_t n = (size_t) w.levels[k].tiles_across * w.levels[k].tiles_down;
+	for (int k = w->n_bytes; k < w->n_levels; k++) {
+		size_t n = (size_t) w->levels[k].tiles_across * w->levels[k].tiles_down;
 
 		if (k > first)
-			w.levels[k].parents = g_new0(Parent *, n);
+			w->levels[k].parents = g_new0(Parent *, n);
 		if (k > 0)
-			w.levels[k].spool = g_new0(SpoolEntry, n);
+			w->levels[k].spool = g_new0(SpoolEntry, n);
 		if (k < first)
-			w.levels[k].pending = (gint) n;
-	}
-	w.first = first;
-
-	if (!(w.tiff = _sp_tiff_create(path, bigtiff))) {
-		g_set_error(error, SP_ERROR, SP_ERROR_IO, "save: cannot create '%s'",
-			path);
-		goto restore;
+			w->levels[k].pending = (gint) n;
 	}
 
+	if (!(w->tiff = _sp_tiff_create(o->path, o->bigtiff))) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot create '%s'",
+			o->op, o->name);
+		return FALSE;
+	}
 	/* every level not copied byte for byte, but level 0, is spooled */
-	if (w.n_levels > MAX(n_bytes, 1)) {
+	if (w->n_levels > MAX(w->n_bytes, 1)) {
 		/* beside the output, so a full disk shows up here too */
-		g_autofree char *dir = g_path_get_dirname(path);
+		g_autofree char *dir = g_path_get_dirname(o->path);
 		g_autofree char *tmpl = g_build_filename(dir, ".sp-spool-XXXXXX", NULL);
-		if ((w.spool = g_mkstemp(tmpl)) < 0) {
+		if ((w->spool = g_mkstemp(tmpl)) < 0) {
 			int err = errno;
 			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"save: cannot create a spool file beside '%s': %s", path,
-				g_strerror(err));
-			goto restore;
+				"%s: cannot create a spool file beside '%s': %s", o->op,
+				o->name, g_strerror(err));
+			return FALSE;
 		}
 		unlink(tmpl);
 	}
 	/* level 0's directory, when its tiles are written as they come */
-	if (n_bytes == 0) {
-		if (first > 0) {
-			TIFF *src = open_source_level(&w, copy, 0);
-			if (!src)
-				goto fail;
-			set_source_fields(&w, 0, src, mpp_x, mpp_y);
-			TIFFClose(src);
-		}
-		else
-			set_directory_fields(&w, 0, mpp_x, mpp_y);
-	}
+	if (w->n_bytes == 0 && !set_level_fields(w, 0))
+		return FALSE;
 
-	w.tiles_total = first < w.n_levels ?
-		w.levels[first].tiles_across * w.levels[first].tiles_down :
+	w->tiles_total = first < w->n_levels ?
+		w->levels[first].tiles_across * w->levels[first].tiles_down :
 		0;
-	for (int k = n_bytes; k < first; k++)
-		w.tiles_total += w.levels[k].tiles_across * w.levels[k].tiles_down;
+	for (int k = w->n_bytes; k < first; k++)
+		w->tiles_total += w->levels[k].tiles_across * w->levels[k].tiles_down;
+	return TRUE;
+}
 
-	/* levels copied byte for byte go first, each in its directory; the
-	 * copy is I/O, so it runs on its own thread beside the re-cut levels
-	 * (a worker per core) and the decoding of the first computed level */
-	/* with a copier, it also writes the re-cut levels' directories as
-	 * each level is done */
-	job = (CopyJob) { &w, copy, n_bytes, n_bytes > 0 ? first : n_bytes,
-		mpp_x, mpp_y, TRUE };
+/* Workers: levels copied byte for byte go first, each in its directory;
+ * the copy is I/O, so it runs on its own thread beside the re-cut levels
+ * (a worker per core) and the decoding of the first computed level. With
+ * a copier, it also writes the re-cut levels' directories as each level
+ * is done. */
+static void
+pyramid_start_workers(Pyramid *p)
+{
+	Writer *w = &p->w;
+	int n_bytes = w->n_bytes, first = w->first;
+
+	p->job = (CopyJob) { w, n_bytes, n_bytes > 0 ? first : n_bytes, TRUE };
 	if (n_bytes > 0)
-		copier = g_thread_new("sp-tile-copy", copy_levels_thread, &job);
+		p->copier = g_thread_new("sp-tile-copy", copy_levels_thread, &p->job);
 	if (first > n_bytes) {
-		retile.w = &w;
-		retile.copy = copy;
-		retile.from = n_bytes;
-		retile.to = first;
+		p->retile.w = w;
+		p->retile.from = n_bytes;
+		p->retile.to = first;
 		for (int k = n_bytes; k < first; k++)
-			retile.first_item[k + 1 - n_bytes] = retile.first_item[k - n_bytes] +
-				(w.levels[k].tiles_across + RETILE_STRIPE - 1) / RETILE_STRIPE;
-		n_retilers = MAX(1, MIN(8, g_get_num_processors()));
-		for (int i = 0; i < n_retilers; i++)
-			retilers[i] = g_thread_new("sp-retile", retile_thread, &retile);
+			p->retile.first_item[k + 1 - n_bytes] =
+				p->retile.first_item[k - n_bytes] +
+				(w->levels[k].tiles_across + RETILE_STRIPE - 1) / RETILE_STRIPE;
+		p->n_retilers = MAX(1, MIN(MAX_RETILERS, g_get_num_processors()));
+		for (int i = 0; i < p->n_retilers; i++)
+			p->retilers[i] = g_thread_new("sp-retile", retile_thread,
+				&p->retile);
 	}
+}
 
-	if (first < w.n_levels) {
-		/* vertical stripes, each a tile times a power of two wide, so
-		 * every level's tile grid lines up with the stripe edges and a
-		 * parent tile is finished within its stripe; the tiles of
-		 * levels wider than a stripe are few */
-		int stripe = tile;
-		while (stripe < SP_STRIPE_WIDTH)
-			stripe *= 2;
-		for (int left = 0; left < in->Xsize && !has_error(&w); left += stripe) {
-			VipsImage *part;
-			int stripe_width = MIN(stripe, in->Xsize - left);
-			int before = g_atomic_int_get(&w.pixel_tiles_done);
-			int r = vips_extract_area(in, &part, left, 0, stripe_width,
-				in->Ysize, NULL);
+/* Waits for the workers: when the writer has failed, they stop at their
+ * next stripe. */
+static void
+pyramid_join_workers(Pyramid *p)
+{
+	for (int i = 0; i < p->n_retilers; i++)
+		g_thread_join(p->retilers[i]);
+	p->n_retilers = 0;
+	if (p->copier)
+		g_thread_join(p->copier);
+	p->copier = NULL;
+}
 
-			if (!r) {
-				/* the writer reports progress over the whole image */
-				part->progress_signal = NULL;
-				r = vips_sink_tile(part, tile * BLOCK_TILES, tile, seq_start,
-					tile_generate, seq_stop, &w, GINT_TO_POINTER(left));
-				g_object_unref(part);
+/* Stripes: the first computed level from @in's pixels, in vertical
+ * stripes, each a tile times a power of two wide, so every level's tile
+ * grid lines up with the stripe edges and a parent tile is finished
+ * within its stripe; the tiles of levels wider than a stripe are few.
+ * FALSE with @error for a failure of libvips; a failure of the writer's
+ * own is left in it for pyramid_finish(). */
+static gboolean
+pyramid_stripes(Pyramid *p, VipsImage *in, GError **error)
+{
+	Writer *w = &p->w;
+	const SpWriteOptions *o = w->o;
+	int tile = w->tile, stripe = tile;
+
+	if (w->first >= w->n_levels)
+		return TRUE;
+	while (stripe < SP_STRIPE_WIDTH)
+		stripe *= 2;
+	for (int left = 0; left < in->Xsize && !has_error(w); left += stripe) {
+		VipsImage *part;
+		int stripe_width = MIN(stripe, in->Xsize - left);
+		int before = g_atomic_int_get(&w->pixel_tiles_done);
+		int r = vips_extract_area(in, &part, left, 0, stripe_width, in->Ysize,
+			NULL);
+
+		if (!r) {
+			/* the writer reports progress over the whole image */
+			part->progress_signal = NULL;
+			r = vips_sink_tile(part, tile * BLOCK_TILES, tile, seq_start,
+				tile_generate, seq_stop, w, GINT_TO_POINTER(left));
+			g_object_unref(part);
+		}
+		/* a sink that ends early may still return 0 (vips-compat.h): a
+		 * stripe with tiles missing has failed, whatever the sink says */
+		if (!r && !has_error(w) &&
+			_sp_vips_sink_lost_tiles(g_atomic_int_get(&w->pixel_tiles_done) -
+					before,
+				(stripe_width + tile - 1) / tile *
+					w->levels[w->first].tiles_down))
+			r = -1;
+		if (r) {
+			if (!has_error(w)) {
+				_sp_set_vips_error(error, o->op, o->name);
+				return FALSE;
 			}
-			/* libvips 8.14 can end a sink early and still return 0: a
-			 * tile cache upstream (the line cache behind a JPEG or PNG
-			 * load) that fails to compute a tile blacks it out and asks
-			 * the sink to stop, leaving the reason in the error buffer.
-			 * A stripe with tiles missing has failed, whatever the
-			 * sink says; otherwise a truncated JPEG gave a "finished"
-			 * file of black tiles and exit status 0. */
-			if (!r && !has_error(&w) &&
-				g_atomic_int_get(&w.pixel_tiles_done) - before !=
-					(stripe_width + tile - 1) / tile *
-						w.levels[first].tiles_down)
-				r = -1;
-			if (r) {
-				if (!has_error(&w)) {
-					_sp_set_vips_error(error, "save", path);
-					goto restore;
-				}
-				g_free(_sp_vips_error_take(NULL));
-			}
+			g_free(_sp_vips_error_take(NULL));
 		}
 	}
-	for (int i = 0; i < n_retilers; i++)
-		g_thread_join(retilers[i]);
-	n_retilers = 0;
-	if (copier) {
-		g_thread_join(copier);
-		copier = NULL;
-	}
-	if (has_error(&w) || !job.ok)
-		goto fail;
-	for (int k = job.recut_to; k < w.n_levels; k++) {
+	return TRUE;
+}
+
+/* Finish: the levels' directories not yet written (level 0's, then the
+ * spooled ones), the layout's closing directories, the flush. */
+static gboolean
+pyramid_finish(Pyramid *p)
+{
+	Writer *w = &p->w;
+
+	if (has_error(w) || !p->job.ok)
+		return FALSE;
+	for (int k = p->job.recut_to; k < w->n_levels; k++) {
 		if (k > 0) {
-			if (!write_spooled_level(&w, k, copy, mpp_x, mpp_y))
-				goto fail;
+			if (!write_spooled_level(w, k))
+				return FALSE;
 			continue;
 		}
-		if (!TIFFWriteDirectory(w.tiff)) {
-			set_error(&w, "cannot write the directory of level 0");
-			goto fail;
+		if (!TIFFWriteDirectory(w->tiff)) {
+			set_error(w, "cannot write the directory of level 0");
+			return FALSE;
 		}
-		if (!write_extra_directories(&w, FALSE))
-			goto fail;
+		if (!write_layout_directories(w, FALSE))
+			return FALSE;
 	}
-	/* after the levels: the extras' closing directories (label, macro) */
-	if (!write_extra_directories(&w, TRUE))
-		goto fail;
+	/* after the levels: the layout's closing directories (label, macro) */
+	if (!write_layout_directories(w, TRUE))
+		return FALSE;
 	/* TIFFClose flushes; a full disk can first show up here */
-	TIFF *t = w.tiff;
-	w.tiff = NULL;
+	TIFF *t = w->tiff;
+	w->tiff = NULL;
 	gboolean flushed = TIFFFlush(t) == 1;
 	TIFFClose(t);
 	if (!flushed) {
-		set_error(&w, "cannot finish the file: %s", g_strerror(errno));
-		goto fail;
+		set_error(w, "cannot finish the file: %s", g_strerror(errno));
+		return FALSE;
 	}
-	ok = TRUE;
-	goto restore;
+	return TRUE;
+}
 
-fail:
-	/* the threads are joined (or never started): w.error is settled */
-	g_mutex_lock(&w.lock);
-	g_set_error(error, SP_ERROR, w.bad_source ? SP_ERROR_FORMAT : SP_ERROR_IO,
-		"save: '%s': %s", path, w.error ? w.error : "write failed");
-	g_mutex_unlock(&w.lock);
-restore:
-	/* stop the re-cutting workers at their next stripe */
-	set_error(&w, "stopped");
-	for (int i = 0; i < n_retilers; i++)
-		g_thread_join(retilers[i]);
-	if (copier)
-		g_thread_join(copier);
-out:
-	if (w.tiff)
-		TIFFClose(w.tiff);
-	if (w.spool >= 0)
-		close(w.spool);
-	for (int k = 0; k < w.n_levels; k++) {
-		Level *l = &w.levels[k];
+/* Stops the workers (at their next stripe) and frees everything. */
+static void
+pyramid_clear(Pyramid *p)
+{
+	Writer *w = &p->w;
+
+	set_error(w, "stopped");
+	pyramid_join_workers(p);
+	if (w->tiff)
+		TIFFClose(w->tiff);
+	if (w->spool >= 0)
+		close(w->spool);
+	for (int k = 0; k < w->n_levels; k++) {
+		Level *l = &w->levels[k];
 
 		/* parents left after a failure */
 		for (int i = 0; l->parents && i < l->tiles_across * l->tiles_down; i++)
@@ -980,9 +938,41 @@ out:
 		g_free(l->parents);
 		g_free(l->spool);
 	}
-	g_free(w.levels);
-	g_free(w.error);
-	g_cond_clear(&w.level_done);
-	g_mutex_clear(&w.lock);
+	g_free(w->levels);
+	g_mutex_lock(&w->lock);
+	g_clear_pointer(&w->error, g_free);
+	g_mutex_unlock(&w->lock);
+	g_cond_clear(&w->level_done);
+	g_mutex_clear(&w->lock);
+}
+
+gboolean
+_sp_pyramid_write(VipsImage *in, int width, int height,
+	const SpWriteOptions *o, GError **error)
+{
+	Pyramid p = { { 0 } };
+	GError *local = NULL;
+	gboolean ok = FALSE;
+	Writer *w = &p.w;
+
+	if (pyramid_setup(&p, in, width, height, o, &local)) {
+		pyramid_start_workers(&p);
+		if (pyramid_stripes(&p, in, &local)) {
+			pyramid_join_workers(&p);
+			ok = pyramid_finish(&p);
+		}
+	}
+	if (!ok && !local) {
+		/* the writer's own failure: the threads are joined (or never
+		 * started), w->error is settled */
+		g_mutex_lock(&w->lock);
+		g_set_error(&local, SP_ERROR,
+			w->bad_source ? SP_ERROR_FORMAT : SP_ERROR_IO, "%s: '%s': %s",
+			o->op, o->name, w->error ? w->error : "write failed");
+		g_mutex_unlock(&w->lock);
+	}
+	pyramid_clear(&p);
+	if (local)
+		g_propagate_error(error, local);
 	return ok;
 }
