@@ -195,7 +195,7 @@ copy_plan_report(SpNode *node, const SaveArgs *args,
  * pixels; if not, *why says why. Fills @state with the levels to take:
  * those whose origin is on the source's tile grid are copied byte for byte
  * (while every level before is), the others whose origin is on the JPEG
- * MCU grid are re-cut from the DCT coefficients (src/retile.c). Level 0
+ * MCU grid are re-cut from the DCT coefficients (src/writer/retile.c). Level 0
  * must be on the tile grid unless @recut (compression=auto). */
 static gboolean
 plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,

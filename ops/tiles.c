@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <turbojpeg.h>
 
 #include "sp-private.h"
 #include "writer/writer.h"
@@ -628,7 +627,7 @@ typedef struct {
 	GArray *patches;     /* Patch, in reading order */
 	int bands;
 	int pad_value;
-	int png_level, quality;
+	SpWriteOptions write; /* how patch files are encoded */
 
 	gint next;           /* atomic: the next patch to take */
 	gint done;           /* atomic */
@@ -679,80 +678,6 @@ write_file(SpGraph *graph, const char *path, const void *data,
 	return _sp_atomic_file_write(graph, "tiles", path, data, length, error);
 }
 
-/* Encodes @pixels (size × size × bands) as the patch file format. */
-static gboolean
-encode_patch(Run *run, SpPngEncoder *png, tjhandle jpeg, guint8 *pixels,
-	GByteArray *out, GError **error)
-{
-	TilesState *state = run->state;
-	int size = state->size;
-
-	switch (state->format) {
-	case PATCH_PNG:
-		if (!_sp_png_encode(png, pixels, size, size, run->bands,
-				(size_t) size * run->bands, state->mpp_x, state->mpp_y, out)) {
-			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-				"tiles: PNG compression failed");
-			return FALSE;
-		}
-		return TRUE;
-	case PATCH_JPEG: {
-		unsigned char *jpg = NULL;
-		unsigned long length = 0;
-		int q = run->quality;
-
-		if (tjCompress2(jpeg, pixels, size, 0, size,
-				run->bands == 3 ? TJPF_RGB : TJPF_GRAY, &jpg, &length,
-				run->bands == 1 ? TJSAMP_GRAY :
-				q >= 90         ? TJSAMP_444 :
-								  TJSAMP_420,
-				q, TJFLAG_ACCURATEDCT)) {
-			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-				"tiles: JPEG compression failed: %s", tjGetErrorStr2(jpeg));
-			tjFree(jpg);
-			return FALSE;
-		}
-		g_byte_array_set_size(out, 0);
-		g_byte_array_append(out, jpg, length);
-		tjFree(jpg);
-		return TRUE;
-	}
-	case PATCH_TIFF: {
-		VipsImage *image = vips_image_new_from_memory(pixels,
-			(size_t) size * size * run->bands, size, size, run->bands,
-			VIPS_FORMAT_UCHAR);
-		void *buf = NULL;
-		size_t length = 0;
-		int r = -1;
-
-		if (image) {
-			image->Type = run->bands == 3 ? VIPS_INTERPRETATION_sRGB :
-											VIPS_INTERPRETATION_B_W;
-			r = state->mpp_x > 0 ?
-				vips_tiffsave_buffer(image, &buf, &length, "compression",
-					VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE, "predictor",
-					VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL, "resunit",
-					VIPS_FOREIGN_TIFF_RESUNIT_CM, "xres",
-					1000.0 / state->mpp_x, "yres", 1000.0 / state->mpp_y,
-					NULL) :
-				vips_tiffsave_buffer(image, &buf, &length, "compression",
-					VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE, "predictor",
-					VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL, NULL);
-			g_object_unref(image);
-		}
-		if (r) {
-			_sp_set_vips_error(error, "tiles", "TIFF patch");
-			return FALSE;
-		}
-		g_byte_array_set_size(out, 0);
-		g_byte_array_append(out, buf, length);
-		g_free(buf);
-		return TRUE;
-	}
-	}
-	return FALSE;
-}
-
 static GMutex callback_lock;
 
 static gpointer
@@ -764,11 +689,8 @@ worker(gpointer data)
 	VipsRegion *region = vips_region_new(run->view);
 	guint8 *pixels = g_malloc((size_t) size * size * bands);
 	GByteArray *out = g_byte_array_new();
-	SpPngEncoder *png = state->format == PATCH_PNG && !state->func ?
-		_sp_png_encoder_new(run->png_level) :
-		NULL;
-	tjhandle jpeg = state->format == PATCH_JPEG && !state->func ?
-		tjInitCompress() :
+	SpPatchEncoder *encoder = !state->func ?
+		_sp_patch_encoder_new(&run->write) :
 		NULL;
 	VipsRect bounds = { 0, 0, run->view->Xsize, run->view->Ysize };
 
@@ -843,7 +765,8 @@ worker(gpointer data)
 			g_autofree char *name = patch_name(state, p);
 			g_autofree char *path = g_build_filename(run->dir, name, NULL);
 
-			ok = encode_patch(run, png, jpeg, pixels, out, &error) &&
+			ok = _sp_patch_encode(encoder, pixels, size, size, bands, out,
+					 &error) &&
 				write_file(run->node->graph, path, out->data, out->len,
 					&error);
 			if (ok) {
@@ -859,9 +782,7 @@ worker(gpointer data)
 		g_atomic_int_inc(&run->done);
 	}
 
-	if (jpeg)
-		tjDestroy(jpeg);
-	_sp_png_encoder_free(png);
+	_sp_patch_encoder_free(encoder);
 	g_byte_array_unref(out);
 	g_free(pixels);
 	g_object_unref(region);
@@ -940,6 +861,22 @@ write_csv(Run *run, GError **error)
 	return ok;
 }
 
+/* The patch files' encoding, from tiles' arguments. */
+static void
+tiles_write_options(SpNode *node, const TilesState *state,
+	SpWriteOptions *o)
+{
+	*o = (SpWriteOptions) { 0 };
+	o->op = "tiles";
+	o->format = state->format == PATCH_JPEG ? SP_WRITE_JPEG :
+		state->format == PATCH_TIFF         ? SP_WRITE_TIFF :
+											  SP_WRITE_PNG;
+	o->png_level = _sp_arg_int(node, "compression");
+	o->quality = _sp_arg_int(node, "Q");
+	o->mpp_x = state->mpp_x;
+	o->mpp_y = state->mpp_y;
+}
+
 static gboolean
 tiles_execute(SpNode *node, GError **error)
 {
@@ -953,8 +890,7 @@ tiles_execute(SpNode *node, GError **error)
 	run.node = node;
 	run.state = state;
 	run.dir = dir;
-	run.png_level = _sp_arg_int(node, "compression");
-	run.quality = _sp_arg_int(node, "Q");
+	tiles_write_options(node, state, &run.write);
 	g_mutex_init(&run.lock);
 
 	g_clear_pointer(&node->report, g_free);

@@ -1,5 +1,5 @@
 /* The Aperio ImageDescription as slidepipe reads it for an svs output
- * (see src/svs.c): "HEADER|key = value|key = value…". Hostile input:
+ * (see ops/save-layout.c): "HEADER|key = value|key = value…". Hostile input:
  * a description is whatever bytes a file holds, so every field is checked
  * and none is trusted; anything gives a result, in one pass. Depends on
  * GLib only, so the fuzz replay (fuzz/aperio_fuzzer.c) builds it alone. */

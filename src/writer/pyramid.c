@@ -19,12 +19,19 @@
  * libtiff writes one directory at a time, so level 0's tiles go straight
  * into the file and the lower levels' compressed tiles (a third of the
  * size of level 0's, all together) are spooled to an unlinked temporary
- * file beside the output and copied in after level 0's directory. The
- * layout matches what OpenSlide's generic-tiff reader wants: tiled
- * directories in the main chain, levels after the first marked
- * NewSubfileType = reduced-resolution image. JPEG tiles are complete
- * JPEG streams (tables in every tile, no JPEGTables tag), which libtiff,
- * libvips and OpenSlide all decode.
+ * file beside the output and copied in after level 0's directory. Each
+ * directory's fields, and the layout's own directories (SVS's thumbnail,
+ * label, macro), come from tiff-layout.c.
+ *
+ * Levels taken from a JPEG-tiled source (SpWriteOptions.copy) are copied
+ * byte for byte on a copier thread, or re-cut in the DCT domain
+ * (retile.c) by a worker per core, beside the pixels of the first
+ * computed level.
+ *
+ * _sp_pyramid_write() runs in steps over one Pyramid state: setup (the
+ * levels, the file, the spool), workers (copier and re-cutters), stripes
+ * (the computed levels), finish (the remaining directories, the flush),
+ * clear.
  */
 #include "config.h"
 
@@ -114,7 +121,7 @@ set_error(Writer *w, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A source tile could not be copied or re-cut (@error from src/retile.c
+/* A source tile could not be copied or re-cut (@error from retile.c
  * or the tile reader): the writer fails with SP_ERROR_FORMAT, which tells
  * save that decoding may still work. */
 static void

@@ -14,6 +14,7 @@
  *                  directories, ResolutionUnit patching
  *   vips-tiff.c    libvips' tiffsave (other compressions, OME), guarded
  *   png.c          PNG on libdeflate
+ *   patch.c        patches encoded in memory (tiles)
  *   vips-compat.c  workarounds for the libvips release this builds on
  * Not installed.
  */
@@ -236,6 +237,20 @@ gboolean _sp_png_writable(VipsImage *image);
  * pHYs from @in's resolution. Errors name @o->op and @o->name. */
 gboolean _sp_png_write(VipsImage *in, const SpWriteOptions *o,
 	GError **error);
+
+/* src/writer/patch.c: patch files encoded in memory, for tiles: @o->format
+ * PNG (at @o->png_level), JPEG (at @o->quality; full chroma from 90 up)
+ * or TIFF (deflate, horizontal predictor), with @o->mpp as the resolution
+ * when known; @o->op names the operator in errors. One per thread. NULL
+ * if the codec cannot start. */
+typedef struct _SpPatchEncoder SpPatchEncoder;
+SpPatchEncoder *_sp_patch_encoder_new(const SpWriteOptions *o);
+void _sp_patch_encoder_free(SpPatchEncoder *e);
+/* Encodes @width × @height × @bands (1 or 3) uchar pixels, rows packed,
+ * into @out (replacing its contents). SP_ERROR_FAILED naming the
+ * operator when the codec fails. */
+gboolean _sp_patch_encode(SpPatchEncoder *e, const guint8 *pixels,
+	int width, int height, int bands, GByteArray *out, GError **error);
 
 G_END_DECLS
 
