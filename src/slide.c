@@ -494,7 +494,7 @@ has_tiff_magic(const char *path)
 
 /* vips_foreign_find_load() returns loaders that vips_block_untrusted_set()
  * has blocked; loading then fails with only "operation is blocked"
- * (vips-compat.h). */
+ * (compat.h). */
 static gboolean
 loader_is_blocked(const char *loader)
 {
@@ -943,7 +943,7 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 
 	if (associated) {
 #if SP_VIPS_OPENSLIDE_ASSOCIATED_CRASHES
-		/* openslideload(associated=) crashes (vips-compat.h); the images
+		/* openslideload(associated=) crashes (compat.h); the images
 		 * attached to the slide's header are read whole and are fine */
 		VipsImage *slide_image;
 		g_autofree char *field =

@@ -7,7 +7,7 @@
 #include <slidepipe/slidepipe.h>
 
 /* libvips workarounds, g_autoptr(VipsImage) among them */
-#include "vips-compat.h"
+#include "compat.h"
 
 G_BEGIN_DECLS
 

@@ -865,7 +865,7 @@ pyramid_stripes(Pyramid *p, VipsImage *in, GError **error)
 				tile_generate, seq_stop, w, GINT_TO_POINTER(left));
 			g_object_unref(part);
 		}
-		/* a sink that ends early may still return 0 (vips-compat.h): a
+		/* a sink that ends early may still return 0 (compat.h): a
 		 * stripe with tiles missing has failed, whatever the sink says */
 		if (!r && !has_error(w) &&
 			_sp_vips_sink_lost_tiles(g_atomic_int_get(&w->pixel_tiles_done) -

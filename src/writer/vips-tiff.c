@@ -49,7 +49,7 @@ compression_code(const char *name)
 #if SP_VIPS_TIFFSAVE_FAILURE_CRASHES
 /* tiffsave crashes when anything fails half way, a tile that cannot be
  * computed (a corrupt source) or a write that fails (a full disk)
- * (vips-compat.h). So nothing is allowed to fail inside it:
+ * (compat.h). So nothing is allowed to fail inside it:
  * tiles that fail come out black, writes that fail are dropped, the
  * first failure of each is kept, and the save fails afterwards, once
  * libvips has finished cleanly. After a failure the rest is quick: no
@@ -225,7 +225,7 @@ tiffsave(VipsImage *image, const SpWriteOptions *o, gboolean subifd,
 #endif /* SP_VIPS_TIFFSAVE_FAILURE_CRASHES */
 
 /* What tiffsave can take, checked before it runs: WebP tiles hold 3 or 4
- * bands only (and tiffsave crashes on fewer: vips-compat.h). */
+ * bands only (and tiffsave crashes on fewer: compat.h). */
 static gboolean
 check_tiffsave(VipsImage *image, const SpWriteOptions *o, GError **error)
 {

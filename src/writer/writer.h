@@ -15,7 +15,8 @@
  *   vips-tiff.c    libvips' tiffsave (other compressions, OME), guarded
  *   png.c          PNG on libdeflate
  *   patch.c        patches encoded in memory (tiles)
- *   vips-compat.c  workarounds for the libvips release this builds on
+ * and src/compat.h holds the workarounds for the libvips release this
+ * builds on.
  * Not installed.
  */
 #ifndef SP_WRITER_H
@@ -186,7 +187,7 @@ gboolean _sp_tiff_set_resolution_unit_none(const char *op, const char *path,
  * @o's compression, Q, tile, pyramid and BigTIFF, @o->meta's description
  * and ICC profile (_sp_tiff_layout_tag_image()), SubIFD levels for
  * SP_TIFF_OME, and ResolutionUnit none when the mpp is unknown. A tile or
- * a write that fails fails the save, never libvips (vips-compat.h).
+ * a write that fails fails the save, never libvips (compat.h).
  * SP_ERROR_USAGE for WebP tiles of a 1-band image; SP_ERROR_IO when
  * $TMPDIR cannot take the levels' temporary files. */
 gboolean _sp_vips_tiff_write(VipsImage *image, const SpWriteOptions *o,

@@ -5,8 +5,8 @@
  * fixes it" and stays on: check again when moving to a new libvips.
  * Included by sp-private.h. Not installed.
  */
-#ifndef SP_VIPS_COMPAT_H
-#define SP_VIPS_COMPAT_H
+#ifndef SP_COMPAT_H
+#define SP_COMPAT_H
 
 #include <vips/vips.h>
 
@@ -89,4 +89,4 @@ _sp_vips_sink_lost_tiles(int got, int expected)
 
 G_END_DECLS
 
-#endif /* SP_VIPS_COMPAT_H */
+#endif /* SP_COMPAT_H */

@@ -1,5 +1,5 @@
 /* Workarounds for the libvips release slidepipe builds on: see
- * vips-compat.h for each one and the release that fixes it.
+ * compat.h for each one and the release that fixes it.
  */
 #include "config.h"
 
