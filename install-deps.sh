@@ -9,7 +9,7 @@ set -eu
 packages="
 build-essential autoconf automake libtool pkg-config
 libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-dev libjpeg62-turbo-dev libdeflate-dev
-libopenslide-dev openslide-tools python3 python3-openslide python3-numpy python3-pil
+libjson-glib-dev libopenslide-dev openslide-tools python3 python3-openslide python3-numpy python3-pil
 libtiff-tools time python3-tifffile gdal-bin
 slurm-wlm munge
 clang libclang-rt-14-dev llvm valgrind libc6-dbg

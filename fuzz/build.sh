@@ -100,7 +100,6 @@ compile() {
 
 objs=
 for f in "$srcdir"/src/*.c "$srcdir"/src/writer/*.c "$srcdir"/ops/*.c; do
-	case $f in */src/cli.c) continue ;; esac
 	o=$obj/$(basename "$(dirname "$f")")-$(basename "$f" .c).o
 	compile "$f" "$o" "$lib_flag"
 	objs="$objs $o"

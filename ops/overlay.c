@@ -184,32 +184,36 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 		g_error_free(local);
 		return FALSE;
 	}
-	if (!g_utf8_validate(text, length, NULL)) {
-		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"overlay: '%s' is not UTF-8 text", path);
-		return FALSE;
-	}
-	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-	g_autoptr(GPtrArray) header = NULL;
-	char separator = ',';
+	g_autoptr(SpCsv) csv = _sp_csv_new_from_data(text, length);
+	GPtrArray *header = NULL;
+	GPtrArray *next = NULL;
 	int ix = -1, iy = -1, iw = -1, ih = -1, iwidth = -1, iheight = -1;
 	int ids = -1, iv = -1;
-	int line_no = 0;
+	int line_no;
 
 	state->rows = g_array_new(FALSE, FALSE, sizeof(Row));
 	state->class_names = g_ptr_array_new_with_free_func(g_free);
-	for (char **l = lines; *l; l++) {
-		char *line = *l;
-		line_no++;
-		g_strchomp(line);
-		if (line_no == 1 && g_str_has_prefix(line, "\xEF\xBB\xBF"))
-			line += 3;
-		if (*line == '\0' || *line == '#')
-			continue;
+	for (SpCsvStatus status = _sp_csv_read_header(csv);;
+		 status = _sp_csv_next(csv, &next)) {
+		g_autoptr(GPtrArray) f = g_steal_pointer(&next);
+		line_no = (int) _sp_csv_line(csv);
+		if (status == SP_CSV_END)
+			break;
+		if (status == SP_CSV_BAD_QUOTE) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"overlay: '%s' line %d: %s", path, line_no,
+				_sp_csv_status_text(status));
+			return FALSE;
+		}
+		if (status != SP_CSV_OK) {
+			/* a NUL byte, bytes that are not UTF-8, a "line" of
+			 * megabytes: not a table */
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"overlay: '%s' is not UTF-8 text", path);
+			return FALSE;
+		}
 		if (!header) {
-			separator = strchr(line, '\t') ? '\t' : ',';
-			if (!(header = _sp_csv_split_line(line, separator, &local)))
-				goto bad_line;
+			header = _sp_csv_header(csv);
 			ix = find_column(header, "x");
 			iy = find_column(header, "y");
 			iw = find_column(header, "w");
@@ -245,9 +249,6 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 			}
 			continue;
 		}
-		g_autoptr(GPtrArray) f = _sp_csv_split_line(line, separator, &local);
-		if (!f)
-			goto bad_line;
 		if (f->len != header->len) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"overlay: '%s' line %d: %u fields, the header has %u", path,
@@ -342,12 +343,6 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 		return FALSE;
 	}
 	return TRUE;
-
-bad_line:
-	g_set_error(error, SP_ERROR, SP_ERROR_USAGE, "overlay: '%s' line %d: %s",
-		path, line_no, local->message);
-	g_error_free(local);
-	return FALSE;
 }
 
 static gboolean

@@ -615,9 +615,9 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in,
 		image = g_object_ref(in);
 
 	/* a lone save cleans up after its own killed predecessors; a batch
-	 * (whose graphs have an output root) does that once per directory
-	 * instead of listing it for every row */
-	if (!node->graph->out_root)
+	 * does that once per directory (through its output root) instead of
+	 * listing it for every row */
+	if (!node->graph->batch_row)
 		_sp_remove_stale_temps(path);
 	if (!(af = _sp_atomic_file_new(node->graph, "save", path, error))) {
 		g_object_unref(image);

@@ -63,6 +63,7 @@ struct _SpGraph {
 	gboolean exact;       /* planner off: compute from the input's level */
 	SpSlideCache *slide_cache; /* slides shared with other graphs, or NULL */
 	SpOutRoot *out_root;  /* where outputs are created (batch), or NULL */
+	gboolean batch_row;   /* one of a batch's rows: _sp_graph_set_batch_row() */
 	SpProgressFunc progress;
 	void *progress_data;
 };
@@ -75,7 +76,7 @@ double _sp_arg_double(SpNode *node, const char *name);
 gboolean _sp_arg_bool(SpNode *node, const char *name);
 const char *_sp_arg_string(SpNode *node, const char *name);
 
-/* src/batch.c: a slide from the shared cache (a new reference). */
+/* src/slidecache.c: a slide from the shared cache (a new reference). */
 SpSlide *_sp_slide_cache_open(SpSlideCache *cache, const char *path,
 	GError **error);
 /* How many graphs read @cache's slides at once (default 1): sizes the
@@ -264,6 +265,10 @@ SpOutRoot *_sp_out_root_new(const char *dir, gboolean confine,
 SpOutRoot *_sp_out_root_ref(SpOutRoot *root);
 void _sp_out_root_unref(SpOutRoot *root);
 void _sp_graph_set_out_root(SpGraph *graph, SpOutRoot *root);
+/* @graph is one row of a batch (set by src/batch.c): its outputs' stale
+ * temporaries are cleaned once per directory by its SpOutRoot, so a save
+ * does not list its directory again for every row. */
+void _sp_graph_set_batch_row(SpGraph *graph, gboolean batch_row);
 /* lstat() of @path beneath @root (no link followed); FALSE if it is not
  * there. */
 struct stat;
@@ -360,10 +365,42 @@ gboolean _sp_check_output_path(SpGraph *graph, const char *op,
 /* The number of pixels a ranged value may describe. */
 #define SP_MAX_DIM (G_GINT64_CONSTANT(1) << 30)
 
-/* src/batch.c: splits one CSV/TSV line into fields (g_free'd strings),
- * RFC 4180 quoting; NULL with @error for an unterminated quote. */
-GPtrArray *_sp_csv_split_line(const char *line, char separator,
-	GError **error);
+/* src/csv.c: the CSV/TSV reader of batch manifests and overlay tables.
+ * A byte order mark at the start is skipped; blank lines and lines
+ * starting with '#' are skipped; the header is the first other line, and
+ * a tab in it makes the file TSV; records follow RFC 4180 quoting, line
+ * breaks inside quotes included. */
+typedef struct _SpCsv SpCsv;
+typedef enum {
+	SP_CSV_OK,
+	SP_CSV_END,        /* no more records */
+	SP_CSV_TOO_LONG,   /* a record over SP_CSV_MAX_RECORD: not text */
+	SP_CSV_READ_ERROR, /* _sp_csv_read_errno() */
+	SP_CSV_NUL,        /* a bad record (the next one can be read) … */
+	SP_CSV_NOT_UTF8,
+	SP_CSV_BAD_QUOTE
+} SpCsvStatus;
+#define SP_CSV_MAX_RECORD (4 << 20)
+/* Reads @fd (not owned) in blocks, or @data (not copied: kept alive). */
+SpCsv *_sp_csv_new(int fd);
+SpCsv *_sp_csv_new_from_data(const char *data, gsize length);
+void _sp_csv_free(SpCsv *csv);
+/* Reads the header line; first, once. */
+SpCsvStatus _sp_csv_read_header(SpCsv *csv);
+/* The next record's fields (g_free'd strings, stripped) in *@fields, set
+ * only with SP_CSV_OK. */
+SpCsvStatus _sp_csv_next(SpCsv *csv, GPtrArray **fields);
+/* "unterminated quote" … for a bad record's status, else NULL. */
+const char *_sp_csv_status_text(SpCsvStatus status);
+/* The line the last record (or header) started on, 1-based. */
+guint64 _sp_csv_line(SpCsv *csv);
+int _sp_csv_read_errno(SpCsv *csv);
+GPtrArray *_sp_csv_header(SpCsv *csv);
+/* The column called @name (ASCII case ignored), or -1. */
+int _sp_csv_column(SpCsv *csv, const char *name);
+/* @fields' value in column @name, or NULL when it is missing or empty. */
+const char *_sp_csv_field(SpCsv *csv, GPtrArray *fields, const char *name);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpCsv, _sp_csv_free)
 
 G_END_DECLS
 

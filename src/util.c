@@ -303,6 +303,12 @@ _sp_graph_set_out_root(SpGraph *graph, SpOutRoot *root)
 	_sp_out_root_unref(old);
 }
 
+void
+_sp_graph_set_batch_row(SpGraph *graph, gboolean batch_row)
+{
+	graph->batch_row = batch_row;
+}
+
 char *
 _sp_path_normalize(const char *path)
 {

@@ -452,6 +452,14 @@ const SpOpInfo *const *sp_op_list(int *n);
 const char *sp_op_get_name(const SpOpInfo *op);
 /** sp_op_get_summary: @op: an operator. Returns: its one-line summary. */
 const char *sp_op_get_summary(const SpOpInfo *op);
+/**
+ * sp_op_get_description:
+ * @op: an operator
+ *
+ * Returns: (transfer none): its paragraph of plain text (what it does,
+ * its units and limits), as `slidepipe OP --help` and slidepipe(1) show it.
+ */
+const char *sp_op_get_description(const SpOpInfo *op);
 /** sp_op_get_kind: @op: an operator. Returns: source, filter or sink. */
 SpOpKind sp_op_get_kind(const SpOpInfo *op);
 
@@ -463,24 +471,6 @@ SpOpKind sp_op_get_kind(const SpOpInfo *op);
  * Returns: (transfer none) (array length=n_args): the declarations.
  */
 const SpArgInfo *sp_op_get_args(const SpOpInfo *op, int *n_args);
-
-/**
- * sp_op_format_help:
- * @op: an operator
- *
- * Returns: (transfer full): the text of `slidepipe OP --help`: usage line,
- * description and one line per argument (type, unit, default, range).
- */
-char *sp_op_format_help(const SpOpInfo *op);
-
-/**
- * sp_op_format_man:
- * @op: an operator
- *
- * Returns: (transfer full): the operator's section of slidepipe(1), in
- * roff (man macros), derived from the same declaration as sp_op_format_help().
- */
-char *sp_op_format_man(const SpOpInfo *op);
 
 /* ------------------------------------------------------------------ */
 /* Graphs and nodes                                                    */
@@ -1005,6 +995,87 @@ void sp_slide_cache_unref(SpSlideCache *cache);
 void sp_graph_set_slide_cache(SpGraph *graph, SpSlideCache *cache);
 
 /**
+ * SpBatchStatus:
+ * @SP_BATCH_ROW_OK: the row's pipeline ran
+ * @SP_BATCH_ROW_SKIPPED: its output existed (an earlier run made it)
+ * @SP_BATCH_ROW_VALID: a dry run found nothing wrong with it
+ * @SP_BATCH_ROW_INVALID: the row itself is unusable (a line that cannot
+ *   be read, an empty or escaping output, an output another row writes)
+ * @SP_BATCH_ROW_FAILED: its pipeline could not be built or run
+ *
+ * What became of one manifest row.
+ */
+typedef enum {
+	SP_BATCH_ROW_OK,
+	SP_BATCH_ROW_SKIPPED,
+	SP_BATCH_ROW_VALID,
+	SP_BATCH_ROW_INVALID,
+	SP_BATCH_ROW_FAILED,
+} SpBatchStatus;
+
+/**
+ * SpBatchRow:
+ * @index: the row's 0-based index among the manifest's data rows
+ * @line: the manifest line the row starts on (1-based)
+ * @slide: (nullable): its slide column, %NULL when empty or missing
+ * @out: (nullable): its out column as written, %NULL when empty
+ * @status: what became of it
+ * @error: (nullable): why it is invalid or failed (one #GError message,
+ *   which may hold any bytes a path holds), else %NULL
+ * @seconds: wall time the row took
+ * @bytes: size of its output file, 0 when there is none
+ *
+ * One row's outcome, given to #SpBatchRowFunc. Valid during the call only.
+ */
+typedef struct {
+	guint64 index;
+	guint64 line;
+	const char *slide;
+	const char *out;
+	SpBatchStatus status;
+	const char *error;
+	double seconds;
+	gint64 bytes;
+} SpBatchRow;
+
+/**
+ * SpBatchStartFunc:
+ * @total: data rows this run will see (of this shard), counted ahead in
+ *   a regular file; 0 when unknown (a pipe)
+ * @user_data: #SpBatchOptions' @user_data
+ * @error: return location for a #GError
+ *
+ * Called once the manifest's header is read and the output directory
+ * exists, before any row: the place to open a report file.
+ *
+ * Returns: %FALSE (with @error set) to stop the batch before it starts.
+ */
+typedef gboolean (*SpBatchStartFunc)(guint64 total, void *user_data,
+	GError **error);
+
+/**
+ * SpBatchRowFunc:
+ * @row: the row's outcome
+ * @user_data: #SpBatchOptions' @user_data
+ *
+ * Called once per row, from the worker thread that ran it, never for two
+ * rows at once (the batch holds a lock around the call).
+ */
+typedef void (*SpBatchRowFunc)(const SpBatchRow *row, void *user_data);
+
+/**
+ * SpBatchProgressFunc:
+ * @done: rows finished so far (any status)
+ * @failed: of them, rows invalid or failed
+ * @total: as #SpBatchStartFunc's @total
+ * @user_data: #SpBatchOptions' @user_data
+ *
+ * Called after each row's #SpBatchRowFunc, under the same lock.
+ */
+typedef void (*SpBatchProgressFunc)(guint64 done, guint64 failed,
+	guint64 total, void *user_data);
+
+/**
  * SpBatchOptions:
  * @manifest: CSV or TSV file (tab in the header line: TSV) with a header;
  *   columns slide, x, y, w, h (level-0 px, or µm with a units column or
@@ -1017,8 +1088,10 @@ void sp_graph_set_slide_cache(SpGraph *graph, SpSlideCache *cache);
  *   ({out} is the row's output, relative to @out_dir; every output of a
  *   row is created beneath @out_dir); %NULL: `load {slide} !
  *   crop {x} {y} {w} {h} [! downsample …] ! save {out}`
- * @jobs: rows run at once; 0: one per core. libvips' own threads per row
- *   are cores / @jobs, so the two do not oversubscribe
+ * @jobs: rows run at once; 0: one per core. Each row's pipeline also
+ *   uses libvips' threads: a program running @jobs rows at once should
+ *   set vips_concurrency_set() to cores / @jobs so the two do not
+ *   oversubscribe (the slidepipe command does)
  * @shard_index: K of "K/N", 1-based: run only rows whose 0-based index
  *   mod N == K - 1; 0 with @shard_count 0 for all rows
  * @shard_count: N
@@ -1027,11 +1100,11 @@ void sp_graph_set_slide_cache(SpGraph *graph, SpSlideCache *cache);
  * @dry_run: check every row (slide opens, region inside, output path
  *   allowed and writable, no two rows writing one output) without pixels
  * @allow_any_path: let outputs be absolute or leave @out_dir through ..
- * @report: (nullable): report file, CSV (row, slide, out, status, error,
- *   seconds, bytes), or JSON Lines when it ends in .jsonl or .json
  * @units: (nullable): default units of x, y, w, h: "px" or "um"
- * @progress: print rows done/failed/total, rows per second and ETA on
- *   stderr
+ * @start: (nullable): called before the first row
+ * @row: (nullable): called with each row's outcome
+ * @progress: (nullable): called after each row with the counts
+ * @user_data: passed to the callbacks
  *
  * What sp_batch_run() does.
  */
@@ -1045,28 +1118,34 @@ typedef struct {
 	gboolean force;
 	gboolean dry_run;
 	gboolean allow_any_path;
-	const char *report;
 	const char *units;
-	gboolean progress;
+	SpBatchStartFunc start;
+	SpBatchRowFunc row;
+	SpBatchProgressFunc progress;
+	void *user_data;
 } SpBatchOptions;
 
 /**
  * sp_batch_run:
  * @options: what to run
- * @error: return location for a #GError (set only for an unusable
- *   manifest, report or output directory)
+ * @error: return location for a #GError
  *
  * Runs one pipeline per manifest row on parallel workers. Rows are read
  * as they are needed, so memory does not grow with the manifest. Every
  * row is independent: a bad row (missing slide, region outside, bad
- * number, duplicate or escaping output) is reported with its reason and
- * the others go on. Each row's status (ok, skipped, valid, invalid,
- * failed) goes to the report; errors also go to stderr.
+ * number, duplicate or escaping output) is given to @options' row
+ * callback with its status and reason, and the others go on. Prints
+ * nothing.
  *
- * Returns: 0 when every row succeeded (or was skipped), 1 when any row
- * failed, 2 when the batch could not start (@error set).
+ * Returns: %TRUE when every row was read and run (each row's own outcome
+ * went to the row callback: some may have failed); %FALSE with @error
+ * when the batch could not start (%SP_ERROR_USAGE: bad options, a
+ * manifest without a header or a needed column, a refused start
+ * callback; %SP_ERROR_IO: an unreadable manifest, an output directory
+ * that cannot be made) or the manifest could not be read to its end
+ * (%SP_ERROR_IO, naming the manifest and line; the rows before it ran).
  */
-int sp_batch_run(const SpBatchOptions *options, GError **error);
+gboolean sp_batch_run(const SpBatchOptions *options, GError **error);
 
 G_END_DECLS
 

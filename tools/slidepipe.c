@@ -1,5 +1,6 @@
 /* slidepipe: the command line. No per-operator code: operators, their
- * arguments and their help come from the declarations in ops/.
+ * arguments and their help come from the declarations in ops/, read
+ * through the public header (tools/help.c). Batch runs: tools/cli-batch.c.
  */
 #include "config.h"
 
@@ -11,10 +12,11 @@
 #include <unistd.h>
 
 
-#include "sp-private.h"
+#include "cli.h"
+#include "help.h"
 
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
+#define EXIT_RUNTIME CLI_EXIT_RUNTIME
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 static const char usage_text[] =
 	"usage: slidepipe [--progress] [--quiet] [--verbose] [--exact] [--trusted-only] "
@@ -65,8 +67,8 @@ exit_code(const GError *error)
 		EXIT_RUNTIME;
 }
 
-static int
-fail(GError *error)
+int
+cli_fail(GError *error)
 {
 	int code = exit_code(error);
 	/* one line, whatever paths or values the message quotes */
@@ -202,86 +204,146 @@ print_progress(SpNode *node, int percent, int eta, void *user_data)
 	fflush(stderr);
 }
 
-/* A JSON string of @text, which comes from a file (a path, metadata) and
- * may be any bytes. The output is always valid JSON (RFC 8259): '"', '\\'
- * and control characters are escaped; valid UTF-8 is copied; a byte that
- * is not part of valid UTF-8 is written as the code point of the same
- * value, \u00XX (Latin-1's reading: "caf\xe9" becomes "café"), so the
- * bytes can be recovered but never break a parser. */
-static void
-append_json_string(GString *s, const char *text)
-{
-	const char *p = text ? text : "", *end = p + strlen(p);
-
-	g_string_append_c(s, '"');
-	while (p < end) {
-		gunichar c = g_utf8_get_char_validated(p, end - p);
-
-		if (c == (gunichar) -1 || c == (gunichar) -2) {
-			g_string_append_printf(s, "\\u%04x", (guchar) *p);
-			p++;
-			continue;
-		}
-		if (c == '"' || c == '\\')
-			g_string_append_printf(s, "\\%c", (char) c);
-		else if (c == '\n')
-			g_string_append(s, "\\n");
-		else if (c == '\r')
-			g_string_append(s, "\\r");
-		else if (c == '\t')
-			g_string_append(s, "\\t");
-		else if (c < 0x20 || c == 0x7f)
-			g_string_append_printf(s, "\\u%04x", c);
-		else
-			g_string_append_len(s, p, g_utf8_next_char(p) - p);
-		p = g_utf8_next_char(p);
-	}
-	g_string_append_c(s, '"');
-}
-
-static char *
-format_number(double d)
+char *
+cli_format_number(double d)
 {
 	char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
 	return g_strdup(g_ascii_formatd(buf, sizeof(buf), "%.6g", d));
 }
 
+/* `info --json`: the slide's headers as one JSON object. */
+static char *
+info_json(SpSlide *slide, const char *path, const char *icc_description,
+	gsize icc_bytes)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	const char *const *assoc = sp_slide_get_associated_names(slide);
+	const char *const *names = sp_slide_get_property_names(slide);
+	int n = sp_slide_get_level_count(slide);
+	double mpp_x, mpp_y;
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "path");
+	cli_json_add_string(b, path);
+	json_builder_set_member_name(b, "vendor");
+	cli_json_add_string(b, sp_slide_get_vendor(slide));
+	json_builder_set_member_name(b, "bands");
+	json_builder_add_int_value(b, sp_slide_get_bands(slide));
+	json_builder_set_member_name(b, "level_count");
+	json_builder_add_int_value(b, n);
+	json_builder_set_member_name(b, "levels");
+	json_builder_begin_array(b);
+	for (int i = 0; i < n; i++) {
+		const SpLevel *l = sp_slide_get_level(slide, i);
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "width");
+		json_builder_add_int_value(b, l->width);
+		json_builder_set_member_name(b, "height");
+		json_builder_add_int_value(b, l->height);
+		json_builder_set_member_name(b, "downsample");
+		cli_json_add_number(b, l->downsample);
+		json_builder_set_member_name(b, "tile_width");
+		json_builder_add_int_value(b, l->tile_width);
+		json_builder_set_member_name(b, "tile_height");
+		json_builder_add_int_value(b, l->tile_height);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+	gboolean has_mpp = sp_slide_get_mpp(slide, &mpp_x, &mpp_y);
+	json_builder_set_member_name(b, "mpp_x");
+	if (has_mpp)
+		cli_json_add_number(b, mpp_x);
+	else
+		json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "mpp_y");
+	if (has_mpp)
+		cli_json_add_number(b, mpp_y);
+	else
+		json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "associated");
+	json_builder_begin_object(b);
+	for (int i = 0; assoc[i]; i++) {
+		int w = 0, h = 0;
+
+		sp_slide_get_associated_size(slide, assoc[i], &w, &h);
+		cli_json_set_member(b, assoc[i]);
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "width");
+		json_builder_add_int_value(b, w);
+		json_builder_set_member_name(b, "height");
+		json_builder_add_int_value(b, h);
+		json_builder_end_object(b);
+	}
+	json_builder_end_object(b);
+	json_builder_set_member_name(b, "icc_profile");
+	if (icc_bytes) {
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "description");
+		if (icc_description)
+			cli_json_add_string(b, icc_description);
+		else
+			json_builder_add_null_value(b);
+		json_builder_set_member_name(b, "bytes");
+		json_builder_add_int_value(b, icc_bytes);
+		json_builder_end_object(b);
+	}
+	else
+		json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "properties");
+	json_builder_begin_object(b);
+	for (int i = 0; names[i]; i++) {
+		cli_json_set_member(b, names[i]);
+		cli_json_add_string(b, sp_slide_get_property(slide, names[i]));
+	}
+	json_builder_end_object(b);
+	json_builder_end_object(b);
+	return cli_json_to_string(b);
+}
+
 static int
 cmd_info(int argc, char **argv)
 {
-	gboolean json = FALSE;
-	const char *path = NULL;
+	gboolean json = FALSE, help = FALSE;
 	GError *error = NULL;
 	SpSlide *slide;
 	double mpp_x, mpp_y;
+	GOptionEntry entries[] = {
+		{ "json", 0, 0, G_OPTION_ARG_NONE, &json, "print JSON", NULL },
+		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, "show help", NULL },
+		{ NULL },
+	};
+	g_autoptr(GOptionContext) context = g_option_context_new("SLIDE");
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = TRUE;
-		else if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: slidepipe info SLIDE [--json]\n\n"
-				   "Prints the slide's levels (size, downsample, tile size), "
-				   "pixel size (mpp),\nvendor, associated images (name, size), "
-				   "the embedded ICC profile's\ndescription and properties, "
-				   "reading headers only.\n");
-			return 0;
-		}
-		else if (!path)
-			path = argv[i];
-		else {
-			g_autofree char *arg = sp_printable(argv[i]);
-			fprintf(stderr, "slidepipe: info: unexpected argument '%s'\n",
-				arg);
-			return EXIT_USAGE;
-		}
+	g_option_context_add_main_entries(context, entries, NULL);
+	g_option_context_set_help_enabled(context, FALSE);
+	argv[0] = "slidepipe info";
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		g_prefix_error(&error, "info: ");
+		cli_fail(error);
+		return EXIT_USAGE;
 	}
-	if (!path) {
+	if (help) {
+		printf("usage: slidepipe info SLIDE [--json]\n\n"
+			   "Prints the slide's levels (size, downsample, tile size), "
+			   "pixel size (mpp),\nvendor, associated images (name, size), "
+			   "the embedded ICC profile's\ndescription and properties, "
+			   "reading headers only.\n");
+		return 0;
+	}
+	if (argc > 2) {
+		g_autofree char *arg = sp_printable(argv[2]);
+		fprintf(stderr, "slidepipe: info: unexpected argument '%s'\n", arg);
+		return EXIT_USAGE;
+	}
+	if (argc < 2) {
 		fprintf(stderr, "slidepipe: info: missing SLIDE\n");
 		return EXIT_USAGE;
 	}
+	const char *path = argv[1];
 	if (!(slide = sp_slide_open(path, &error)))
-		return fail(error);
+		return cli_fail(error);
 
 	gboolean has_mpp = sp_slide_get_mpp(slide, &mpp_x, &mpp_y);
 	const char *const *assoc = sp_slide_get_associated_names(slide);
@@ -295,58 +357,9 @@ cmd_info(int argc, char **argv)
 	if (icc)
 		g_bytes_unref(icc);
 	if (json) {
-		g_string_append(s, "{\"path\": ");
-		append_json_string(s, path);
-		g_string_append(s, ", \"vendor\": ");
-		append_json_string(s, sp_slide_get_vendor(slide));
-		g_string_append_printf(s, ", \"bands\": %d", sp_slide_get_bands(slide));
-		g_string_append_printf(s, ", \"level_count\": %d, \"levels\": [", n);
-		for (int i = 0; i < n; i++) {
-			const SpLevel *l = sp_slide_get_level(slide, i);
-			g_autofree char *ds = format_number(l->downsample);
-			g_string_append_printf(s,
-				"%s{\"width\": %" G_GINT64_FORMAT ", \"height\": %" G_GINT64_FORMAT
-				", \"downsample\": %s, \"tile_width\": %d, \"tile_height\": %d}",
-				i ? ", " : "", l->width, l->height, ds, l->tile_width,
-				l->tile_height);
-		}
-		g_string_append(s, "], \"mpp_x\": ");
-		if (has_mpp) {
-			g_autofree char *x = format_number(mpp_x);
-			g_autofree char *y = format_number(mpp_y);
-			g_string_append_printf(s, "%s, \"mpp_y\": %s", x, y);
-		}
-		else
-			g_string_append(s, "null, \"mpp_y\": null");
-		g_string_append(s, ", \"associated\": {");
-		for (int i = 0; assoc[i]; i++) {
-			int w = 0, h = 0;
-			sp_slide_get_associated_size(slide, assoc[i], &w, &h);
-			g_string_append(s, i ? ", " : "");
-			append_json_string(s, assoc[i]);
-			g_string_append_printf(s, ": {\"width\": %d, \"height\": %d}", w,
-				h);
-		}
-		g_string_append(s, "}, \"icc_profile\": ");
-		if (icc_bytes) {
-			g_string_append(s, "{\"description\": ");
-			if (icc_description)
-				append_json_string(s, icc_description);
-			else
-				g_string_append(s, "null");
-			g_string_append_printf(s, ", \"bytes\": %" G_GSIZE_FORMAT "}",
-				icc_bytes);
-		}
-		else
-			g_string_append(s, "null");
-		g_string_append(s, ", \"properties\": {");
-		for (int i = 0; names[i]; i++) {
-			g_string_append(s, i ? ", " : "");
-			append_json_string(s, names[i]);
-			g_string_append(s, ": ");
-			append_json_string(s, sp_slide_get_property(slide, names[i]));
-		}
-		g_string_append(s, "}}\n");
+		g_autofree char *text =
+			info_json(slide, path, icc_description, icc_bytes);
+		g_string_append_printf(s, "%s\n", text);
 	}
 	else {
 		/* every string from the file or the command line escaped (one
@@ -357,7 +370,7 @@ cmd_info(int argc, char **argv)
 			e_path, e_vendor, sp_slide_get_bands(slide), n);
 		for (int i = 0; i < n; i++) {
 			const SpLevel *l = sp_slide_get_level(slide, i);
-			g_autofree char *ds = format_number(l->downsample);
+			g_autofree char *ds = cli_format_number(l->downsample);
 			g_string_append_printf(s,
 				"  level %d: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
 				" px, downsample %s, ",
@@ -369,8 +382,8 @@ cmd_info(int argc, char **argv)
 				g_string_append(s, "not tiled (strips)\n");
 		}
 		if (has_mpp) {
-			g_autofree char *x = format_number(mpp_x);
-			g_autofree char *y = format_number(mpp_y);
+			g_autofree char *x = cli_format_number(mpp_x);
+			g_autofree char *y = cli_format_number(mpp_y);
 			g_string_append_printf(s, "mpp: %s × %s µm per level-0 pixel\n",
 				x, y);
 		}
@@ -415,130 +428,6 @@ cmd_info(int argc, char **argv)
 	g_string_free(s, TRUE);
 	sp_slide_unref(slide);
 	return 0;
-}
-
-/* `batch`: options through GOption; the work is sp_batch_run(). */
-static int
-cmd_batch(int argc, char **argv, gboolean progress)
-{
-	SpBatchOptions o = { 0 };
-	/* GOption allocates string and filename values */
-	g_autofree char *shard = NULL;
-	g_autofree char *units = NULL;
-	g_autofree char *out_dir = NULL;
-	g_autofree char *pipeline = NULL;
-	g_autofree char *report = NULL;
-	gboolean resume = FALSE, force = FALSE, no_progress = FALSE;
-	gboolean show_progress = FALSE;
-	GError *error = NULL;
-	GOptionEntry entries[] = {
-		{ "jobs", 'j', 0, G_OPTION_ARG_INT, &o.jobs,
-			"rows at once (default: one per core)", "N" },
-		{ "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &out_dir,
-			"outputs go under DIR (made if missing; default: .)", "DIR" },
-		{ "pipeline", 0, 0, G_OPTION_ARG_STRING, &pipeline,
-			"pipeline template with {column} placeholders", "TEMPLATE" },
-		{ "shard", 0, 0, G_OPTION_ARG_STRING, &shard,
-			"run rows whose index mod N is K-1; 'slurm' reads "
-			"SLURM_ARRAY_TASK_ID/COUNT",
-			"K/N|slurm" },
-		{ "resume", 0, 0, G_OPTION_ARG_NONE, &resume,
-			"skip rows whose output exists (the default)", NULL },
-		{ "force", 0, 0, G_OPTION_ARG_NONE, &force,
-			"redo rows whose output exists", NULL },
-		{ "dry-run", 0, 0, G_OPTION_ARG_NONE, &o.dry_run,
-			"check every row without computing pixels", NULL },
-		{ "report", 0, 0, G_OPTION_ARG_FILENAME, &report,
-			"per-row report: CSV, or JSON Lines for .jsonl", "FILE" },
-		{ "allow-any-path", 0, 0, G_OPTION_ARG_NONE, &o.allow_any_path,
-			"allow outputs outside --out-dir", NULL },
-		{ "units", 0, 0, G_OPTION_ARG_STRING, &units,
-			"units of x, y, w, h when the manifest has no units column",
-			"px|um" },
-		{ "progress", 0, 0, G_OPTION_ARG_NONE, &show_progress,
-			"rows done, rows per second and ETA on stderr", NULL },
-		{ "no-progress", 0, 0, G_OPTION_ARG_NONE, &no_progress,
-			"no progress line", NULL },
-		{ NULL },
-	};
-	GOptionContext *context = g_option_context_new(
-		"MANIFEST - crop regions listed in a CSV/TSV manifest");
-	int code;
-
-	g_option_context_add_main_entries(context, entries, NULL);
-	g_option_context_set_summary(context,
-		"Manifest columns: slide, x, y, w, h (level-0 px, or micrometres with "
-		"units=um), out (relative to --out-dir), optional level, downsample, "
-		"mpp, units, and any others for --pipeline.\n"
-		"Exit status: 0 all rows done, 1 some rows failed, 2 unusable "
-		"manifest or options.");
-	g_option_context_set_help_enabled(context, TRUE);
-	argv[0] = "slidepipe batch";
-	if (!g_option_context_parse(context, &argc, &argv, &error)) {
-		g_option_context_free(context);
-		g_prefix_error(&error, "batch: ");
-		fail(error);
-		return EXIT_USAGE;
-	}
-	g_option_context_free(context);
-	if (argc != 2) {
-		fprintf(stderr, "slidepipe: batch: give one MANIFEST (see "
-						"'slidepipe batch --help')\n");
-		return EXIT_USAGE;
-	}
-	if (resume && force) {
-		fprintf(stderr, "slidepipe: batch: --resume and --force exclude "
-						"each other\n");
-		return EXIT_USAGE;
-	}
-	if (units && strcmp(units, "px") != 0 && strcmp(units, "um") != 0) {
-		fprintf(stderr, "slidepipe: batch: --units must be px or um, not "
-						"'%s'\n",
-			units);
-		return EXIT_USAGE;
-	}
-	if (shard) {
-		const char *id = g_getenv("SLURM_ARRAY_TASK_ID");
-		const char *count = g_getenv("SLURM_ARRAY_TASK_COUNT");
-		const char *min = g_getenv("SLURM_ARRAY_TASK_MIN");
-		int k = 0, n = 0;
-		char tail;
-
-		if (strcmp(shard, "slurm") == 0) {
-			if (!id || !count) {
-				fprintf(stderr, "slidepipe: batch: --shard slurm needs "
-								"SLURM_ARRAY_TASK_ID and "
-								"SLURM_ARRAY_TASK_COUNT\n");
-				return EXIT_USAGE;
-			}
-			k = atoi(id) - (min ? atoi(min) : 0) + 1;
-			n = atoi(count);
-		}
-		else if (sscanf(shard, "%d/%d%c", &k, &n, &tail) != 2) {
-			fprintf(stderr, "slidepipe: batch: --shard '%s' is not K/N\n",
-				shard);
-			return EXIT_USAGE;
-		}
-		if (n < 1 || k < 1 || k > n) {
-			fprintf(stderr, "slidepipe: batch: --shard %d/%d: need 1 <= K "
-							"<= N\n",
-				k, n);
-			return EXIT_USAGE;
-		}
-		o.shard_index = k;
-		o.shard_count = n;
-	}
-	o.manifest = argv[1];
-	o.out_dir = out_dir;
-	o.pipeline = pipeline;
-	o.report = report;
-	o.force = force;
-	o.units = units;
-	o.progress = (progress || show_progress) && !no_progress;
-	code = sp_batch_run(&o, &error);
-	if (error)
-		fail(error);
-	return code;
 }
 
 static int
@@ -602,7 +491,7 @@ print_written(const char *path)
 
 	if (!out) {
 		g_prefix_error(&error, "wrote '%s' but cannot read it back: ", path);
-		fail(error);
+		cli_fail(error);
 		return;
 	}
 	const SpLevel *l0 = sp_slide_get_level(out, 0);
@@ -624,8 +513,8 @@ print_written(const char *path)
 		g_string_append_c(s, ')');
 	}
 	if (sp_slide_get_mpp(out, &mpp_x, &mpp_y)) {
-		g_autofree char *x = format_number(mpp_x);
-		g_autofree char *y = format_number(mpp_y);
+		g_autofree char *x = cli_format_number(mpp_x);
+		g_autofree char *y = cli_format_number(mpp_y);
 		g_string_append_printf(s, ", mpp %s × %s µm", x, y);
 	}
 	else
@@ -652,7 +541,7 @@ cmd_explain(int argc, char **argv, gboolean exact)
 	if (!last) {
 		g_ptr_array_free(chain, TRUE);
 		sp_graph_free(graph);
-		return fail(error);
+		return cli_fail(error);
 	}
 	for (SpNode *n = last; n; n = sp_node_get_input(n))
 		g_ptr_array_insert(chain, 0, n);
@@ -710,7 +599,7 @@ cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet,
 	last = sp_pipeline_parse(graph, (const char *const *) argv, &error);
 	if (!last) {
 		sp_graph_free(graph);
-		return fail(error);
+		return cli_fail(error);
 	}
 	if (sp_op_get_kind(sp_node_get_op(last)) != SP_OP_SINK) {
 		sp_graph_free(graph);
@@ -730,7 +619,7 @@ cmd_pipeline(int argc, char **argv, gboolean progress, gboolean quiet,
 	for (SpNode *n = last; n && !quiet; n = sp_node_get_input(n))
 		print_report_to(n, progress ? NULL : planned);
 	if (!image || !sp_graph_run(graph, &error))
-		code = fail(error);
+		code = cli_fail(error);
 	else {
 		fputs(planned->str, stderr);
 		print_report(last);
@@ -746,47 +635,73 @@ int
 main(int argc, char **argv)
 {
 	GError *error = NULL;
-	gboolean progress = isatty(2), quiet = FALSE, exact = FALSE;
+	gboolean progress = isatty(2), no_progress = FALSE, quiet = FALSE;
+	gboolean exact = FALSE, trusted_only = FALSE, version = FALSE;
+	gboolean help = FALSE, man_operators = FALSE;
 	int i = 1, code;
+	/* the global options, before the command; each command's own come
+	 * after it */
+	GOptionEntry entries[] = {
+		{ "progress", 0, 0, G_OPTION_ARG_NONE, &progress,
+			"show percent done and ETA", NULL },
+		{ "no-progress", 0, 0, G_OPTION_ARG_NONE, &no_progress,
+			"no progress", NULL },
+		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
+			"print no summary", NULL },
+		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+			"show the libraries' warnings", NULL },
+		{ "exact", 0, 0, G_OPTION_ARG_NONE, &exact,
+			"compute downsamples from level 0", NULL },
+		{ "trusted-only", 0, 0, G_OPTION_ARG_NONE, &trusted_only,
+			"refuse untrusted loaders", NULL },
+		{ "version", 0, 0, G_OPTION_ARG_NONE, &version, "version", NULL },
+		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, "usage", NULL },
+		/* for the man page's rule in Makefile.am */
+		{ "man-operators", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE,
+			&man_operators, "operators' sections of slidepipe(1)", NULL },
+		{ NULL },
+	};
+	GOptionContext *context;
 
 	g_log_set_writer_func(log_writer, NULL, NULL);
 	if (!sp_init(argv[0], &error))
-		return fail(error);
+		return cli_fail(error);
 	install_signal_handlers();
 
-	for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
-		if (strcmp(argv[i], "--version") == 0) {
-			printf("slidepipe %s (libvips %s)\n", sp_version(),
-				vips_version_string());
-			return 0;
-		}
-		else if (strcmp(argv[i], "--help") == 0 ||
-			strcmp(argv[i], "-h") == 0) {
-			fputs(usage_text, stdout);
-			return 0;
-		}
-		else if (strcmp(argv[i], "--progress") == 0)
-			progress = TRUE;
-		else if (strcmp(argv[i], "--no-progress") == 0)
-			progress = FALSE;
-		else if (strcmp(argv[i], "--quiet") == 0 ||
-			strcmp(argv[i], "-q") == 0)
-			quiet = TRUE;
-		else if (strcmp(argv[i], "--exact") == 0)
-			exact = TRUE;
-		else if (strcmp(argv[i], "--verbose") == 0 ||
-			strcmp(argv[i], "-v") == 0)
-			verbose = TRUE;
-		else if (strcmp(argv[i], "--trusted-only") == 0)
-			sp_set_trusted_only(TRUE);
-		else if (strcmp(argv[i], "--man-operators") == 0)
-			return cmd_man_operators();
-		else {
-			g_autofree char *arg = sp_printable(argv[i]);
-			fprintf(stderr, "slidepipe: unknown option '%s'\n%s", arg,
-				usage_text);
-			return EXIT_USAGE;
-		}
+	context = g_option_context_new(NULL);
+	g_option_context_add_main_entries(context, entries, NULL);
+	/* usage_text is the help; options end at the command (a pipeline's
+	 * words are not options); an unknown option is left for the check
+	 * below, which names it */
+	g_option_context_set_help_enabled(context, FALSE);
+	g_option_context_set_strict_posix(context, TRUE);
+	g_option_context_set_ignore_unknown_options(context, TRUE);
+	gboolean parsed = g_option_context_parse(context, &argc, &argv, &error);
+	g_option_context_free(context);
+	if (!parsed) {
+		cli_fail(error);
+		return EXIT_USAGE;
+	}
+	if (version) {
+		printf("slidepipe %s (libvips %s)\n", sp_version(),
+			vips_version_string());
+		return 0;
+	}
+	if (help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (man_operators)
+		return cmd_man_operators();
+	if (no_progress)
+		progress = FALSE;
+	if (trusted_only)
+		sp_set_trusted_only(TRUE);
+	if (i < argc && argv[i][0] == '-' && argv[i][1] != '\0') {
+		g_autofree char *arg = sp_printable(argv[i]);
+		fprintf(stderr, "slidepipe: unknown option '%s'\n%s", arg,
+			usage_text);
+		return EXIT_USAGE;
 	}
 	if (i >= argc) {
 		fputs(usage_text, stderr);
@@ -795,24 +710,24 @@ main(int argc, char **argv)
 
 	const char *command = argv[i];
 	if (strcmp(command, "info") == 0)
-		code = cmd_info(argc - i - 1, argv + i + 1);
+		code = cmd_info(argc - i, argv + i);
 	else if (strcmp(command, "ops") == 0)
 		code = cmd_ops();
 	else if (strcmp(command, "batch") == 0)
-		code = cmd_batch(argc - i, argv + i, progress);
+		code = cli_batch(argc - i, argv + i, progress);
 	else if (strcmp(command, "explain") == 0)
 		code = cmd_explain(argc - i - 1, argv + i + 1, exact);
 	else if (strcmp(command, "help") == 0 && i + 1 < argc &&
 		sp_op_lookup(argv[i + 1])) {
-		g_autofree char *help = sp_op_format_help(sp_op_lookup(argv[i + 1]));
-		fputs(help, stdout);
+		g_autofree char *text = sp_op_format_help(sp_op_lookup(argv[i + 1]));
+		fputs(text, stdout);
 		code = 0;
 	}
 	else if (sp_op_lookup(command) && i + 1 < argc &&
 		(strcmp(argv[i + 1], "--help") == 0 ||
 			strcmp(argv[i + 1], "-h") == 0)) {
-		g_autofree char *help = sp_op_format_help(sp_op_lookup(command));
-		fputs(help, stdout);
+		g_autofree char *text = sp_op_format_help(sp_op_lookup(command));
+		fputs(text, stdout);
 		code = 0;
 	}
 	else

@@ -1,0 +1,396 @@
+/* `slidepipe batch`: its options, the per-row report (CSV or JSON
+ * Lines), the stderr lines, the progress line, the summary and the exit
+ * status. The rows themselves are sp_batch_run()'s.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef struct {
+	const char *manifest;
+	const char *report_path;
+	FILE *report;
+	int report_errno;    /* the first failed write to the report */
+	gboolean jsonl;
+	gboolean progress;
+	gboolean started;
+	guint64 done, failed, skipped, total;
+	GTimer *timer;
+	double last_progress;
+} CliBatch;
+
+static const char *const status_names[] = {
+	[SP_BATCH_ROW_OK] = "ok",
+	[SP_BATCH_ROW_SKIPPED] = "skipped",
+	[SP_BATCH_ROW_VALID] = "valid",
+	[SP_BATCH_ROW_INVALID] = "invalid",
+	[SP_BATCH_ROW_FAILED] = "failed",
+};
+
+static void
+append_csv_field(GString *s, const char *text)
+{
+	text = text ? text : "";
+	if (strpbrk(text, ",\"\n\r")) {
+		g_string_append_c(s, '"');
+		for (const char *p = text; *p; p++) {
+			if (*p == '"')
+				g_string_append_c(s, '"');
+			g_string_append_c(s, *p == '\n' || *p == '\r' ? ' ' : *p);
+		}
+		g_string_append_c(s, '"');
+	}
+	else
+		g_string_append(s, text);
+}
+
+/* Opens --report for writing without harming what it names: never the
+ * manifest (the same file by device and inode, whatever the name), and
+ * never an existing file that is not an earlier report (a slide, say).
+ * Emptied only once it is known to be neither. */
+static FILE *
+open_report(const char *path, const char *manifest, GError **error)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+	struct stat st, mst;
+	FILE *f;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (stat(manifest, &mst) == 0 && st.st_dev == mst.st_dev &&
+		st.st_ino == mst.st_ino) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"batch: --report '%s' is the manifest '%s'; writing the report "
+			"would destroy it",
+			path, manifest);
+		close(fd);
+		return NULL;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size > 0) {
+		char start[16] = "";
+		int in = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = in >= 0 ? pread(in, start, sizeof(start) - 1, 0) : -1;
+
+		if (in >= 0)
+			close(in);
+		/* JSON Lines as json-glib writes them, or as earlier
+		 * versions did */
+		if (n < 0 || (!g_str_has_prefix(start, "row,slide,out") &&
+						 !g_str_has_prefix(start, "{\"row\":"))) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"batch: --report '%s' exists and is not a report of an "
+				"earlier batch; writing the report would destroy it (remove "
+				"it, or name another file)",
+				path);
+			close(fd);
+			return NULL;
+		}
+	}
+	if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+		close(fd);
+		return NULL;
+	}
+	if (!(f = fdopen(fd, "w"))) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+		close(fd);
+	}
+	return f;
+}
+
+static void
+print_progress(CliBatch *c, gboolean final)
+{
+	double now = g_timer_elapsed(c->timer, NULL);
+
+	if (!c->progress || (!final && now - c->last_progress < 0.5))
+		return;
+	c->last_progress = now;
+	double rate = now > 0 ? c->done / now : 0;
+	double eta = rate > 0 ? (c->total - c->done) / rate : -1;
+	fprintf(stderr,
+		"\rbatch: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " rows, %" G_GUINT64_FORMAT
+		" failed, %.1f rows/s, ETA %d:%02d ",
+		c->done, c->total, c->failed, rate, eta >= 0 ? (int) eta / 60 : 0,
+		eta >= 0 ? (int) eta % 60 : 0);
+	if (final)
+		fputc('\n', stderr);
+}
+
+/* Before the first row: the report is opened (and its header written). */
+static gboolean
+batch_start(guint64 total, void *user_data, GError **error)
+{
+	CliBatch *c = user_data;
+
+	c->total = total;
+	if (c->report_path) {
+		if (!(c->report = open_report(c->report_path, c->manifest, error)))
+			return FALSE;
+		c->jsonl = g_str_has_suffix(c->report_path, ".jsonl") ||
+			g_str_has_suffix(c->report_path, ".json");
+		if (!c->jsonl &&
+			(fputs("row,slide,out,status,error,seconds,bytes\n", c->report) ==
+					EOF ||
+				fflush(c->report) == EOF))
+			c->report_errno = errno ? errno : EIO;
+	}
+	c->started = TRUE;
+	return TRUE;
+}
+
+/* One row: an error line on stderr, a report line. sp_batch_run() calls
+ * this for one row at a time. */
+static void
+batch_row(const SpBatchRow *row, void *user_data)
+{
+	CliBatch *c = user_data;
+	const char *status = status_names[row->status];
+	char secs[32];
+
+	if (row->status == SP_BATCH_ROW_FAILED ||
+		row->status == SP_BATCH_ROW_INVALID)
+		c->failed++;
+	else if (row->status == SP_BATCH_ROW_SKIPPED)
+		c->skipped++;
+	c->done++;
+	if (row->error) {
+		/* one line on stderr; the report keeps the whole message */
+		g_autofree char *text = sp_printable(row->error);
+		fprintf(stderr, "slidepipe: batch: row %" G_GUINT64_FORMAT
+						" (line %" G_GUINT64_FORMAT "): %s\n",
+			row->index + 1, row->line, text);
+	}
+	if (!c->report)
+		return;
+
+	GString *s = g_string_new(NULL);
+	g_snprintf(secs, sizeof(secs), "%.3f", row->seconds);
+	if (c->jsonl) {
+		g_autoptr(JsonBuilder) b = json_builder_new();
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "row");
+		json_builder_add_int_value(b, row->index + 1);
+		json_builder_set_member_name(b, "slide");
+		cli_json_add_string(b, row->slide);
+		json_builder_set_member_name(b, "out");
+		cli_json_add_string(b, row->out);
+		json_builder_set_member_name(b, "status");
+		cli_json_add_string(b, status);
+		json_builder_set_member_name(b, "error");
+		if (row->error)
+			cli_json_add_string(b, row->error);
+		else
+			json_builder_add_null_value(b);
+		json_builder_set_member_name(b, "seconds");
+		json_builder_add_double_value(b, g_ascii_strtod(secs, NULL));
+		json_builder_set_member_name(b, "bytes");
+		json_builder_add_int_value(b, row->bytes);
+		json_builder_end_object(b);
+		g_autofree char *line = cli_json_to_string(b);
+		g_string_append_printf(s, "%s\n", line);
+	}
+	else {
+		g_string_append_printf(s, "%" G_GUINT64_FORMAT ",", row->index + 1);
+		append_csv_field(s, row->slide);
+		g_string_append_c(s, ',');
+		append_csv_field(s, row->out);
+		g_string_append_printf(s, ",%s,", status);
+		append_csv_field(s, row->error);
+		g_string_append_printf(s, ",%s,%" G_GINT64_FORMAT "\n", secs,
+			row->bytes);
+	}
+	/* every write checked: a full disk must not pass for a whole report */
+	if (!c->report_errno &&
+		(fputs(s->str, c->report) == EOF || fflush(c->report) == EOF))
+		c->report_errno = errno ? errno : EIO;
+	g_string_free(s, TRUE);
+}
+
+static void
+batch_progress(guint64 done, guint64 failed, guint64 total, void *user_data)
+{
+	print_progress(user_data, FALSE);
+}
+
+/* `batch`: options through GOption; the rows are sp_batch_run()'s, the
+ * report file, stderr and the exit status this file's. */
+int
+cli_batch(int argc, char **argv, gboolean progress)
+{
+	SpBatchOptions o = { 0 };
+	CliBatch cli = { 0 };
+	/* GOption allocates string and filename values */
+	g_autofree char *shard = NULL;
+	g_autofree char *units = NULL;
+	g_autofree char *out_dir = NULL;
+	g_autofree char *pipeline = NULL;
+	g_autofree char *report = NULL;
+	gboolean resume = FALSE, force = FALSE, no_progress = FALSE;
+	gboolean show_progress = FALSE;
+	GError *error = NULL;
+	GOptionEntry entries[] = {
+		{ "jobs", 'j', 0, G_OPTION_ARG_INT, &o.jobs,
+			"rows at once (default: one per core)", "N" },
+		{ "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &out_dir,
+			"outputs go under DIR (made if missing; default: .)", "DIR" },
+		{ "pipeline", 0, 0, G_OPTION_ARG_STRING, &pipeline,
+			"pipeline template with {column} placeholders", "TEMPLATE" },
+		{ "shard", 0, 0, G_OPTION_ARG_STRING, &shard,
+			"run rows whose index mod N is K-1; 'slurm' reads "
+			"SLURM_ARRAY_TASK_ID/COUNT",
+			"K/N|slurm" },
+		{ "resume", 0, 0, G_OPTION_ARG_NONE, &resume,
+			"skip rows whose output exists (the default)", NULL },
+		{ "force", 0, 0, G_OPTION_ARG_NONE, &force,
+			"redo rows whose output exists", NULL },
+		{ "dry-run", 0, 0, G_OPTION_ARG_NONE, &o.dry_run,
+			"check every row without computing pixels", NULL },
+		{ "report", 0, 0, G_OPTION_ARG_FILENAME, &report,
+			"per-row report: CSV, or JSON Lines for .jsonl", "FILE" },
+		{ "allow-any-path", 0, 0, G_OPTION_ARG_NONE, &o.allow_any_path,
+			"allow outputs outside --out-dir", NULL },
+		{ "units", 0, 0, G_OPTION_ARG_STRING, &units,
+			"units of x, y, w, h when the manifest has no units column",
+			"px|um" },
+		{ "progress", 0, 0, G_OPTION_ARG_NONE, &show_progress,
+			"rows done, rows per second and ETA on stderr", NULL },
+		{ "no-progress", 0, 0, G_OPTION_ARG_NONE, &no_progress,
+			"no progress line", NULL },
+		{ NULL },
+	};
+	GOptionContext *context = g_option_context_new(
+		"MANIFEST - crop regions listed in a CSV/TSV manifest");
+	int code;
+
+	g_option_context_add_main_entries(context, entries, NULL);
+	g_option_context_set_summary(context,
+		"Manifest columns: slide, x, y, w, h (level-0 px, or micrometres with "
+		"units=um), out (relative to --out-dir), optional level, downsample, "
+		"mpp, units, and any others for --pipeline.\n"
+		"Exit status: 0 all rows done, 1 some rows failed, 2 unusable "
+		"manifest or options.");
+	g_option_context_set_help_enabled(context, TRUE);
+	argv[0] = "slidepipe batch";
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		g_option_context_free(context);
+		g_prefix_error(&error, "batch: ");
+		cli_fail(error);
+		return CLI_EXIT_USAGE;
+	}
+	g_option_context_free(context);
+	if (argc != 2) {
+		fprintf(stderr, "slidepipe: batch: give one MANIFEST (see "
+						"'slidepipe batch --help')\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (resume && force) {
+		fprintf(stderr, "slidepipe: batch: --resume and --force exclude "
+						"each other\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (units && strcmp(units, "px") != 0 && strcmp(units, "um") != 0) {
+		fprintf(stderr, "slidepipe: batch: --units must be px or um, not "
+						"'%s'\n",
+			units);
+		return CLI_EXIT_USAGE;
+	}
+	if (shard) {
+		const char *id = g_getenv("SLURM_ARRAY_TASK_ID");
+		const char *count = g_getenv("SLURM_ARRAY_TASK_COUNT");
+		const char *min = g_getenv("SLURM_ARRAY_TASK_MIN");
+		int k = 0, n = 0;
+		char tail;
+
+		if (strcmp(shard, "slurm") == 0) {
+			if (!id || !count) {
+				fprintf(stderr, "slidepipe: batch: --shard slurm needs "
+								"SLURM_ARRAY_TASK_ID and "
+								"SLURM_ARRAY_TASK_COUNT\n");
+				return CLI_EXIT_USAGE;
+			}
+			k = atoi(id) - (min ? atoi(min) : 0) + 1;
+			n = atoi(count);
+		}
+		else if (sscanf(shard, "%d/%d%c", &k, &n, &tail) != 2) {
+			fprintf(stderr, "slidepipe: batch: --shard '%s' is not K/N\n",
+				shard);
+			return CLI_EXIT_USAGE;
+		}
+		if (n < 1 || k < 1 || k > n) {
+			fprintf(stderr, "slidepipe: batch: --shard %d/%d: need 1 <= K "
+							"<= N\n",
+				k, n);
+			return CLI_EXIT_USAGE;
+		}
+		o.shard_index = k;
+		o.shard_count = n;
+	}
+	o.manifest = argv[1];
+	o.out_dir = out_dir;
+	o.pipeline = pipeline;
+	o.force = force;
+	o.units = units;
+	o.start = batch_start;
+	o.row = batch_row;
+	o.progress = batch_progress;
+	o.user_data = &cli;
+	cli.manifest = o.manifest;
+	cli.report_path = report;
+	cli.progress = (progress || show_progress) && !no_progress;
+	cli.timer = g_timer_new();
+
+	/* rows and pixel threads share the cores */
+	int jobs = o.jobs > 0 ? o.jobs : (int) g_get_num_processors();
+	vips_concurrency_set(MAX(1, (int) g_get_num_processors() / jobs));
+
+	gboolean ran = sp_batch_run(&o, &error);
+	if (cli.started)
+		print_progress(&cli, TRUE);
+	if (cli.report) {
+		if (fclose(cli.report) != 0 && !cli.report_errno)
+			cli.report_errno = errno ? errno : EIO;
+		cli.report = NULL;
+	}
+	if (!ran)
+		code = CLI_EXIT_USAGE;
+	else {
+		code = cli.failed > 0 ? CLI_EXIT_RUNTIME : 0;
+		fprintf(stderr,
+			"slidepipe: batch: %" G_GUINT64_FORMAT " rows: %" G_GUINT64_FORMAT
+			" ok, %" G_GUINT64_FORMAT " skipped (done before), %" G_GUINT64_FORMAT
+			" failed, in %.1f s\n",
+			cli.done, cli.done - cli.failed - cli.skipped, cli.skipped,
+			cli.failed, g_timer_elapsed(cli.timer, NULL));
+		if (cli.report_errno) {
+			g_set_error(&error, SP_ERROR, SP_ERROR_IO,
+				"batch: cannot write --report '%s': %s; the report is "
+				"incomplete",
+				report, g_strerror(cli.report_errno));
+			code = CLI_EXIT_RUNTIME;
+		}
+	}
+	if (error)
+		cli_fail(error);
+	g_timer_destroy(cli.timer);
+	return code;
+}
