@@ -164,7 +164,7 @@ VipsImage *_sp_slide_load(SpSlide *slide, int level, const char *associated,
  * (TIFF slides read by src/tiffread.c) instead of each opening its own:
  * handles and decoded tiles then outlive a row. @pipelines: how many
  * read at once, which sizes the shared tile cache. For the rows of a
- * batch (src/batch.c), whose slides are shared through its cache. */
+ * batch, whose slides are shared through src/slidecache.c. */
 void _sp_slide_share_readers(SpSlide *slide, int pipelines);
 
 /* Lets go of @slide's shared readers (they stay shared: the next read
