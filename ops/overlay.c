@@ -205,9 +205,15 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 				_sp_csv_status_text(status));
 			return FALSE;
 		}
+		if (status == SP_CSV_TOO_LONG) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"overlay: '%s' line %d: longer than %d MiB (is it a text "
+				"file?)",
+				path, line_no, SP_CSV_MAX_RECORD >> 20);
+			return FALSE;
+		}
 		if (status != SP_CSV_OK) {
-			/* a NUL byte, bytes that are not UTF-8, a "line" of
-			 * megabytes: not a table */
+			/* a NUL byte, bytes that are not UTF-8 */
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"overlay: '%s' is not UTF-8 text", path);
 			return FALSE;
