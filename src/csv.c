@@ -1,7 +1,8 @@
 /* The one CSV/TSV reader: a batch's manifest and overlay's table.
  *
- * A UTF-8 byte order mark at the start is skipped; the header is the first
- * line that is neither blank nor a comment ('#' first), and its separator
+ * A UTF-8 byte order mark at the start is skipped (a line holding only
+ * one is an empty header); the header is the first line that is neither
+ * blank nor a comment ('#' first), and its separator
  * (a tab if it holds one, else a comma) is the file's. Records follow RFC
  * 4180 quoting ("a ""b"", c" is one field; a quoted field may hold line
  * breaks). Blank and comment lines are skipped. Fields are stripped of
@@ -24,6 +25,7 @@ struct _SpCsv {
 	size_t pos, len;      /* in data or buf */
 	int read_errno;
 	gboolean started;     /* the byte order mark was looked for */
+	gboolean bom;         /* and found */
 	GByteArray *back;     /* bytes given back, read before the rest */
 	size_t back_pos;
 	char separator;
@@ -133,6 +135,8 @@ csv_skip_bom(SpCsv *csv)
 	}
 	if (n < 3 || memcmp(got, bom, 3) != 0)
 		csv_unread(csv, got, n);
+	else
+		csv->bom = TRUE;
 }
 
 /* Reads one record into @rec (NUL-terminated, without its final line
@@ -229,8 +233,9 @@ csv_record(SpCsv *csv, GByteArray *rec, gboolean quotes,
 		g_byte_array_append(rec, (const guint8 *) "", 1);
 		if (comment)
 			continue;
-		/* blank (CRLF too) */
-		gboolean blank = !*nul;
+		/* blank (CRLF too); a first line that held a byte order mark is
+		 * a line of text, an empty header */
+		gboolean blank = !*nul && !(csv->bom && csv->row_line == 1);
 		for (guint i = 0; i + 1 < rec->len && blank; i++)
 			if (!g_ascii_isspace(rec->data[i]))
 				blank = FALSE;
