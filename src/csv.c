@@ -154,7 +154,8 @@ csv_record(SpCsv *csv, GByteArray *rec, gboolean quotes,
 	csv_skip_bom(csv);
 	for (;;) {
 		gboolean quoted = FALSE, quote_seen = FALSE, comment = FALSE;
-		gboolean got = FALSE;
+		/* a byte order mark alone makes line 1 a line */
+		gboolean got = csv->bom && csv->line == 0;
 		size_t field_len = 0;
 		int c;
 
