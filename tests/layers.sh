@@ -4,6 +4,8 @@
 # nothing and nothing in it reaches into the batch layer (src/batch.c);
 # the public header declares none of the command's own symbols. Read from
 # the sources, so the check fails as soon as a change breaks one of them.
+# Last, tests/layers.py reads the built objects: the layers of HACKING.md,
+# no call upward, no cycle of calls or #includes, no printing object.
 . "${TESTS_SRCDIR:-$(dirname "$0")}/lib.sh"
 
 top=$TESTS_SRCDIR/..
@@ -104,6 +106,27 @@ if [ -z "$bad" ]; then
 else
 	not_ok "include/slidepipe/slidepipe.h declares no function of tools/"
 	diag "declared:$bad"
+fi
+
+# --- one-way layers, read off the objects the build made -----------------
+# tests/layers.py: every file in its layer (HACKING.md), no call upward, no
+# cycle of calls or #includes, no library object that uses the standard
+# streams (the print functions, stdout, stderr)
+builddir=${TESTS_BUILDDIR:+$TESTS_BUILDDIR/..}
+builddir=${builddir:-$top}
+if [ -x /usr/bin/python3 ] && command -v nm >/dev/null; then
+	/usr/bin/python3 "$TESTS_SRCDIR/layers.py" "$top" "$builddir" >"$TMPD/layers.out" 2>&1
+	rc=$?
+	if [ $rc = 77 ]; then
+		skip "layers, calls and includes" "$(tail -1 "$TMPD/layers.out")"
+	elif [ $rc = 0 ]; then
+		ok "layers: $(tail -1 "$TMPD/layers.out" | sed 's/^layers: //')"
+	else
+		not_ok "layers: no call upward, no cycle of calls or includes, no printing library object"
+		diag_file "$TMPD/layers.out"
+	fi
+else
+	skip "layers, calls and includes" "no /usr/bin/python3 or nm"
 fi
 
 done_testing
