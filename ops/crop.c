@@ -10,18 +10,28 @@ static const char *const units_choices[] = { "px", "um", NULL };
 
 #define COORD_MAX 1e12
 
+typedef struct {
+	double x, y, w, h;
+	char *units;
+} SpCropArgs;
+
 static const SpArgInfo crop_args[] = {
 	{ "x", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, 0,
-		COORD_MAX, NULL, 0, TRUE, "left edge of the region" },
+		COORD_MAX, NULL, 0, TRUE, "left edge of the region",
+		SP_ARG_FIELD(SpCropArgs, x) },
 	{ "y", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, 0,
-		COORD_MAX, NULL, 1, TRUE, "top edge of the region" },
+		COORD_MAX, NULL, 1, TRUE, "top edge of the region",
+		SP_ARG_FIELD(SpCropArgs, y) },
 	{ "w", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, 0,
-		COORD_MAX, NULL, 2, TRUE, "width of the region, > 0" },
+		COORD_MAX, NULL, 2, TRUE, "width of the region, > 0",
+		SP_ARG_FIELD(SpCropArgs, w) },
 	{ "h", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", NULL, 0,
-		COORD_MAX, NULL, 3, TRUE, "height of the region, > 0" },
+		COORD_MAX, NULL, 3, TRUE, "height of the region, > 0",
+		SP_ARG_FIELD(SpCropArgs, h) },
 	{ "units", SP_ARG_CHOICE, NULL, "px", 0, 0, units_choices, -1, FALSE,
 		"units of x, y, w, h: level-0 pixels or micrometres "
-		"(needs the slide's mpp)" },
+		"(needs the slide's mpp)",
+		SP_ARG_FIELD(SpCropArgs, units) },
 };
 
 /* Output pixels [left, right) of the input that cover level-0 [a, b). */
@@ -42,13 +52,11 @@ crop_plan(SpNode *node, GError **error)
 {
 	const SpGeometry in = node->input->geom;
 	SpGeometry *g = &node->geom;
-	double x = _sp_arg_double(node, "x");
-	double y = _sp_arg_double(node, "y");
-	double w = _sp_arg_double(node, "w");
-	double h = _sp_arg_double(node, "h");
+	const SpCropArgs *args = node->args;
+	double x = args->x, y = args->y, w = args->w, h = args->h;
 	const char *path = sp_slide_get_path(node->slide);
 
-	if (strcmp(_sp_arg_string(node, "units"), "um") == 0) {
+	if (strcmp(args->units, "um") == 0) {
 		double mpp_x, mpp_y;
 
 		if (!sp_slide_get_mpp(node->slide, &mpp_x, &mpp_y)) {
@@ -131,8 +139,10 @@ const SpOpInfo _sp_op_crop = {
 		"size. On a downsampled input the region is widened to whole "
 		"input pixels.",
 	.kind = SP_OP_FILTER,
+	.role = SP_ROLE_REGION,
 	.args = crop_args,
 	.n_args = G_N_ELEMENTS(crop_args),
+	.args_size = sizeof(SpCropArgs),
 	.plan = crop_plan,
 	.build = crop_build,
 };
@@ -141,15 +151,20 @@ SpNode *
 sp_crop(SpNode *in, double x, double y, double w, double h, GError **error,
 	...)
 {
-	char bx[G_ASCII_DTOSTR_BUF_SIZE], by[G_ASCII_DTOSTR_BUF_SIZE];
-	char bw[G_ASCII_DTOSTR_BUF_SIZE], bh[G_ASCII_DTOSTR_BUF_SIZE];
-	const char *fixed[] = { "x", _sp_dtostr(bx, x), "y", _sp_dtostr(by, y),
-		"w", _sp_dtostr(bw, w), "h", _sp_dtostr(bh, h), NULL };
-	va_list ap;
 	SpNode *node;
+	SpCropArgs *args;
+	va_list ap;
 
+	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_crop, in,
+			  error)))
+		return NULL;
+	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_new_fixed(in ? in->graph : NULL, "crop", in, fixed,
+	node = _sp_node_end(node,
+		_sp_node_set_double(node, &args->x, x, error) &&
+			_sp_node_set_double(node, &args->y, y, error) &&
+			_sp_node_set_double(node, &args->w, w, error) &&
+			_sp_node_set_double(node, &args->h, h, error),
 		error, ap);
 	va_end(ap);
 	return node;

@@ -5,22 +5,25 @@
 
 #include "sp-private.h"
 
+typedef struct {
+	double factor;
+	double mpp;
+	gboolean exact;
+} SpDownsampleArgs;
+
 static const SpArgInfo downsample_args[] = {
 	{ "factor", SP_ARG_DOUBLE, "×", NULL, 1, 1e6, NULL, 0, FALSE,
 		"input pixels per output pixel along each axis (whole numbers "
-		"average FACTOR × FACTOR blocks)" },
+		"average FACTOR × FACTOR blocks)",
+		SP_ARG_FIELD(SpDownsampleArgs, factor) },
 	{ "mpp", SP_ARG_DOUBLE, "µm per pixel", NULL, 1e-6, 1e6, NULL, -1, FALSE,
-		"target pixel size instead of a factor (needs the slide's mpp)" },
+		"target pixel size instead of a factor (needs the slide's mpp)",
+		SP_ARG_FIELD(SpDownsampleArgs, mpp) },
 	{ "exact", SP_ARG_BOOL, NULL, "false", 0, 0, NULL, -1, FALSE,
 		"compute from the input's level instead of reading a lower "
-		"pyramid level (see 'slidepipe explain')" },
+		"pyramid level (see 'slidepipe explain')",
+		SP_ARG_FIELD(SpDownsampleArgs, exact) },
 };
-
-static gboolean
-is_whole(double f)
-{
-	return fabs(f - floor(f + 0.5)) < 1e-9;
-}
 
 static int
 out_size(double in, double factor)
@@ -33,9 +36,12 @@ downsample_plan(SpNode *node, GError **error)
 {
 	const SpGeometry in = node->input->geom;
 	SpGeometry *g = &node->geom;
-	gboolean has_factor = _sp_arg_is_set(node, "factor");
-	gboolean has_mpp = _sp_arg_is_set(node, "mpp");
+	const SpDownsampleArgs *args = node->args;
+	gboolean has_factor = _sp_node_given(node, &args->factor);
+	gboolean has_mpp = _sp_node_given(node, &args->mpp);
 	double factor;
+
+	node->exact = args->exact;
 
 	if (has_factor == has_mpp) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -44,7 +50,7 @@ downsample_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	if (has_mpp) {
-		double mpp = _sp_arg_double(node, "mpp");
+		double mpp = args->mpp;
 
 		if (in.mpp_x <= 0) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -67,12 +73,12 @@ downsample_plan(SpNode *node, GError **error)
 			factor = floor(factor + 0.5);
 	}
 	else
-		factor = _sp_arg_double(node, "factor");
+		factor = args->factor;
 
 	node->priv = g_memdup2(&factor, sizeof(factor));
 	g->width = out_size(in.width, factor);
 	g->height = out_size(in.height, factor);
-	if (is_whole(factor)) {
+	if (_sp_is_whole_factor(factor)) {
 		/* vips_shrink: output pixel i averages input [i·f, (i+1)·f) */
 		g->downsample_x = in.downsample_x * factor;
 		g->downsample_y = in.downsample_y * factor;
@@ -88,39 +94,15 @@ downsample_plan(SpNode *node, GError **error)
 	return TRUE;
 }
 
+/* The planner's reduction (src/plan.c), from the input's level. */
 static VipsImage *
 downsample_build(SpNode *node, VipsImage *in, GError **error)
 {
 	double factor = *(double *) node->priv;
 	const SpGeometry *g = &node->geom;
-	VipsImage *out, *t;
-	int r;
 
-	if (factor == 1.0)
-		return g_object_ref(in);
-	if (is_whole(factor))
-		r = vips_shrink(in, &t, factor, factor, NULL);
-	else
-		r = vips_resize(in, &t, (double) g->width / in->Xsize, "vscale",
-			(double) g->height / in->Ysize, "kernel", VIPS_KERNEL_LANCZOS3,
-			NULL);
-	if (r) {
-		_sp_set_vips_error(error, "downsample",
-			sp_slide_get_path(node->slide));
-		return NULL;
-	}
-	/* libvips rounds sizes as the plan does; make certain */
-	if (t->Xsize == g->width && t->Ysize == g->height)
-		return t;
-	r = vips_embed(t, &out, 0, 0, g->width, g->height, "extend",
-		VIPS_EXTEND_COPY, NULL);
-	g_object_unref(t);
-	if (r) {
-		_sp_set_vips_error(error, "downsample",
-			sp_slide_get_path(node->slide));
-		return NULL;
-	}
-	return out;
+	return _sp_reduce(in, factor, factor, g->width, g->height, "downsample",
+		sp_slide_get_path(node->slide), error);
 }
 
 const SpOpInfo _sp_op_downsample = {
@@ -137,8 +119,10 @@ const SpOpInfo _sp_op_downsample = {
 		"the planner reads the pyramid level whose downsample is the "
 		"largest not above the one wanted and reduces only the rest.",
 	.kind = SP_OP_FILTER,
+	.role = SP_ROLE_REDUCTION,
 	.args = downsample_args,
 	.n_args = G_N_ELEMENTS(downsample_args),
+	.args_size = sizeof(SpDownsampleArgs),
 	.plan = downsample_plan,
 	.build = downsample_build,
 	.free_priv = g_free,
@@ -147,15 +131,19 @@ const SpOpInfo _sp_op_downsample = {
 SpNode *
 sp_downsample(SpNode *in, double factor, GError **error, ...)
 {
-	char buf[G_ASCII_DTOSTR_BUF_SIZE];
-	const char *fixed[] = { "factor", _sp_dtostr(buf, factor), NULL };
-	const char *none[] = { NULL };
-	va_list ap;
 	SpNode *node;
+	SpDownsampleArgs *args;
+	va_list ap;
 
+	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_downsample,
+			  in, error)))
+		return NULL;
+	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_new_fixed(in ? in->graph : NULL, "downsample", in,
-		factor == 0 ? none : fixed, error, ap);
+	/* 0: the optional arguments say (mpp=) */
+	node = _sp_node_end(node,
+		factor == 0 || _sp_node_set_double(node, &args->factor, factor, error),
+		error, ap);
 	va_end(ap);
 	return node;
 }

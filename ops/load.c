@@ -8,24 +8,38 @@
 static const char *const associated_choices[] = { "label", "macro",
 	"thumbnail", NULL };
 
+typedef struct {
+	char *path;
+	int level;
+	char *associated;
+} SpLoadArgs;
+
 static const SpArgInfo load_args[] = {
 	{ "path", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"slide or image file (SVS, NDPI, MRXS, SCN, BIF, Philips TIFF, "
-		"generic tiled or striped TIFF, PNG, JPEG)" },
+		"generic tiled or striped TIFF, PNG, JPEG)",
+		SP_ARG_FIELD(SpLoadArgs, path) },
 	{ "level", SP_ARG_INT, NULL, "0", 0, 63, NULL, -1, FALSE,
-		"pyramid level to read (0 = full resolution)" },
+		"pyramid level to read (0 = full resolution)",
+		SP_ARG_FIELD(SpLoadArgs, level) },
 	{ "associated", SP_ARG_CHOICE, NULL, NULL, 0, 0, associated_choices, -1,
-		FALSE, "read this associated image instead of the slide" },
+		FALSE, "read this associated image instead of the slide",
+		SP_ARG_FIELD(SpLoadArgs, associated) },
 };
 
 static gboolean
 load_plan(SpNode *node, GError **error)
 {
-	const char *path = _sp_arg_string(node, "path");
-	const char *associated = _sp_arg_string(node, "associated");
-	int level = _sp_arg_int(node, "level");
+	SpLoadArgs *args = node->args;
+	const char *path = args->path;
+	const char *associated = args->associated;
+	int level = args->level;
 	SpSlide *slide;
 	SpGeometry *g = &node->geom;
+
+	/* for the planner */
+	node->source_level = level;
+	node->source_associated = associated;
 
 	slide = node->graph->slide_cache ?
 		_sp_slide_cache_open(node->graph->slide_cache, path, error) :
@@ -37,7 +51,7 @@ load_plan(SpNode *node, GError **error)
 	if (associated) {
 		int w, h;
 
-		if (_sp_arg_is_set(node, "level")) {
+		if (_sp_node_given(node, &args->level)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"load: give either 'level' or 'associated', not both");
 			return FALSE;
@@ -95,7 +109,7 @@ load_plan(SpNode *node, GError **error)
 }
 
 /* The widest span of this level the pipeline reads: when every consumer
- * is a crop, the widest crop; otherwise the whole level. */
+ * keeps a region (crop), the widest; otherwise the whole level. */
 static int
 read_width(SpNode *node)
 {
@@ -107,7 +121,7 @@ read_width(SpNode *node)
 
 		if (n->input != node)
 			continue;
-		if (strcmp(n->op->name, "crop") != 0)
+		if (n->op->role != SP_ROLE_REGION)
 			return 0;
 		widest = MAX(widest, n->geom.width);
 	}
@@ -117,8 +131,9 @@ read_width(SpNode *node)
 static VipsImage *
 load_build(SpNode *node, VipsImage *in, GError **error)
 {
-	VipsImage *image = _sp_slide_load(node->slide, _sp_arg_int(node, "level"),
-		_sp_arg_string(node, "associated"), read_width(node), error);
+	const SpLoadArgs *args = node->args;
+	VipsImage *image = _sp_slide_load(node->slide, args->level,
+		args->associated, read_width(node), error);
 
 	if (image && image->Bands != node->geom.bands)
 		node->geom.bands = image->Bands;
@@ -138,8 +153,10 @@ const SpOpInfo _sp_op_load = {
 		"when a sink asks for them. Coordinates further down the "
 		"pipeline are level-0 pixels whatever level is read.",
 	.kind = SP_OP_SOURCE,
+	.role = SP_ROLE_SOURCE,
 	.args = load_args,
 	.n_args = G_N_ELEMENTS(load_args),
+	.args_size = sizeof(SpLoadArgs),
 	.plan = load_plan,
 	.build = load_build,
 };
@@ -147,12 +164,16 @@ const SpOpInfo _sp_op_load = {
 SpNode *
 sp_load(SpGraph *graph, const char *path, GError **error, ...)
 {
-	const char *fixed[] = { "path", path, NULL };
-	va_list ap;
 	SpNode *node;
+	SpLoadArgs *args;
+	va_list ap;
 
+	if (!(node = _sp_node_begin(graph, &_sp_op_load, NULL, error)))
+		return NULL;
+	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_new_fixed(graph, "load", NULL, fixed, error, ap);
+	node = _sp_node_end(node,
+		_sp_node_set_text(node, &args->path, path, error), error, ap);
 	va_end(ap);
 	return node;
 }

@@ -16,28 +16,45 @@
 static const char *const cmap_choices[] = { "viridis", "magma", "plasma",
 	"inferno", "gray", NULL };
 
+typedef struct {
+	char *csv;
+	char *column;
+	char *cmap;
+	char *palette;
+	double alpha;
+	char *range;
+	gboolean legend;
+} SpOverlayArgs;
+
 static const SpArgInfo overlay_args[] = {
 	{ "csv", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"per-patch values: a header, then rows with x, y, w, h (level-0 "
 		"pixels; or tiles.csv's width, height and downsample) and the "
-		"value column" },
+		"value column",
+		SP_ARG_FIELD(SpOverlayArgs, csv) },
 	{ "column", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"the value column (default: class, else score); numbers are "
 		"scores painted with cmap, anything else is a class painted "
-		"with palette" },
+		"with palette",
+		SP_ARG_FIELD(SpOverlayArgs, column) },
 	{ "cmap", SP_ARG_CHOICE, NULL, "viridis", 0, 0, cmap_choices, -1, FALSE,
-		"colour map for scores (matplotlib's perceptually uniform maps)" },
+		"colour map for scores (matplotlib's perceptually uniform maps)",
+		SP_ARG_FIELD(SpOverlayArgs, cmap) },
 	{ "palette", SP_ARG_STRING, NULL, "tab10", 0, 0, NULL, -1, FALSE,
 		"colours for classes: tab10, set1, or NAME:#RRGGBB,… (classes not "
-		"named take tab10's colours in order)" },
+		"named take tab10's colours in order)",
+		SP_ARG_FIELD(SpOverlayArgs, palette) },
 	{ "alpha", SP_ARG_DOUBLE, NULL, "0.4", 0, 1, NULL, -1, FALSE,
-		"opacity of the painted patches" },
+		"opacity of the painted patches",
+		SP_ARG_FIELD(SpOverlayArgs, alpha) },
 	{ "range", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"MIN,MAX: the scores the colour map's ends stand for (default: "
-		"0,1 when every score lies in it, else the scores' own range)" },
+		"0,1 when every score lies in it, else the scores' own range)",
+		SP_ARG_FIELD(SpOverlayArgs, range) },
 	{ "legend", SP_ARG_BOOL, NULL, "true", 0, 0, NULL, -1, FALSE,
 		"add a legend panel on the right: each class's colour and count, "
-		"or a colour bar for scores" },
+		"or a colour bar for scores",
+		SP_ARG_FIELD(SpOverlayArgs, legend) },
 };
 
 /* the largest picture painted on, in pixels */
@@ -173,7 +190,8 @@ parse_hex_colour(const char *text, Rgb *c)
 static gboolean
 read_csv(SpNode *node, OverlayState *state, GError **error)
 {
-	const char *path = _sp_arg_string(node, "csv");
+	const SpOverlayArgs *args = node->args;
+	const char *path = args->csv;
 	g_autofree char *text = NULL;
 	GError *local = NULL;
 	gsize length;
@@ -227,8 +245,8 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 			iwidth = find_column(header, "width");
 			iheight = find_column(header, "height");
 			ids = find_column(header, "downsample");
-			if (_sp_arg_is_set(node, "column"))
-				state->column = g_strdup(_sp_arg_string(node, "column"));
+			if (args->column)
+				state->column = g_strdup(args->column);
 			else if (find_column(header, "class") >= 0)
 				state->column = g_strdup("class");
 			else
@@ -247,7 +265,7 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 					"overlay: argument 'column': '%s' has no column '%s'%s",
 					path, state->column,
-					_sp_arg_is_set(node, "column") ? "" :
+					args->column ? "" :
 													 " (nor 'class'); name "
 													 "the value column with "
 													 "column=NAME");
@@ -354,8 +372,9 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 static gboolean
 plan_colours(SpNode *node, OverlayState *state, GError **error)
 {
-	const char *cmap = _sp_arg_string(node, "cmap");
-	const char *palette = _sp_arg_string(node, "palette");
+	const SpOverlayArgs *args = node->args;
+	const char *cmap = args->cmap;
+	const char *palette = args->palette;
 
 	for (int i = 0; cmap_choices[i]; i++)
 		if (strcmp(cmap_choices[i], cmap) == 0)
@@ -399,7 +418,7 @@ plan_colours(SpNode *node, OverlayState *state, GError **error)
 		return TRUE;
 	}
 
-	const char *range = _sp_arg_string(node, "range");
+	const char *range = args->range;
 	if (range) {
 		g_auto(GStrv) ends = g_strsplit(range, ",", -1);
 		if (g_strv_length(ends) != 2 ||
@@ -503,7 +522,7 @@ plan_legend(SpNode *node, OverlayState *state, int height)
 	int font = CLAMP(height / 45, 10, 22);
 	int pad = font;
 	int swatch = font + font / 2;
-	double alpha = MAX(_sp_arg_double(node, "alpha"), 0.6);
+	double alpha = MAX(((SpOverlayArgs *) node->args)->alpha, 0.6);
 	GPtrArray *labels = g_ptr_array_new_with_free_func(g_object_unref);
 	int text_w = 0;
 	VipsImage *title = render_text(state->column, font + 2);
@@ -596,7 +615,7 @@ overlay_plan(SpNode *node, GError **error)
 	}
 	if (!read_csv(node, state, error) || !plan_colours(node, state, error))
 		return FALSE;
-	if (_sp_arg_bool(node, "legend"))
+	if (((SpOverlayArgs *) node->args)->legend)
 		plan_legend(node, state, g->height);
 	g->bands = 3;
 	g->width += state->legend_width;
@@ -621,7 +640,7 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 {
 	OverlayState *state = node->priv;
 	const SpGeometry *g = &node->input->geom;
-	double alpha = _sp_arg_double(node, "alpha");
+	double alpha = ((SpOverlayArgs *) node->args)->alpha;
 	int w = in->Xsize, h = in->Ysize;
 	VipsImage *base, *layer, *t, *out;
 	guint8 *rgba = g_malloc0((size_t) w * h * 4);
@@ -719,7 +738,7 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 fail_layer:
 	g_object_unref(layer);
 fail:
-	_sp_set_vips_error(error, "overlay", _sp_arg_string(node, "csv"));
+	_sp_set_vips_error(error, "overlay", ((SpOverlayArgs *) node->args)->csv);
 	return NULL;
 }
 
@@ -737,8 +756,10 @@ const SpOpInfo _sp_op_overlay = {
 		"a colour bar. Rows with an empty value are left unpainted. The "
 		"input must be at most 64 megapixels.",
 	.kind = SP_OP_FILTER,
+	.role = SP_ROLE_FILTER,
 	.args = overlay_args,
 	.n_args = G_N_ELEMENTS(overlay_args),
+	.args_size = sizeof(SpOverlayArgs),
 	.plan = overlay_plan,
 	.build = overlay_build,
 	.free_priv = overlay_state_free,
@@ -747,12 +768,16 @@ const SpOpInfo _sp_op_overlay = {
 SpNode *
 sp_overlay(SpNode *in, const char *csv, GError **error, ...)
 {
-	const char *fixed[] = { "csv", csv, NULL };
-	va_list ap;
 	SpNode *node;
+	SpOverlayArgs *args;
+	va_list ap;
 
+	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_overlay, in,
+			  error)))
+		return NULL;
+	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_new_fixed(in ? in->graph : NULL, "overlay", in, fixed,
+	node = _sp_node_end(node, _sp_node_set_text(node, &args->csv, csv, error),
 		error, ap);
 	va_end(ap);
 	return node;

@@ -52,11 +52,7 @@ _sp_save_flavour(const SaveArgs *args)
 static GBytes *
 source_profile(SpNode *node)
 {
-	SpNode *source = node;
-
-	while (source->input)
-		source = source->input;
-	if (_sp_arg_string(source, "associated"))
+	if (_sp_chain_source(node)->source_associated)
 		return NULL;
 	return sp_slide_get_icc_profile(node->slide);
 }

@@ -23,10 +23,13 @@ static const char *const format_choices[] = { "auto", "generic", "svs",
 static const char *const associated_choices[] = { "keep", "drop", NULL };
 static const char *const icc_choices[] = { "keep", "srgb", "drop", NULL };
 
+/* SpSaveArgs is in sp-private.h; save_args_read() turns it into the
+ * SaveArgs that ops/save-layout.c reads. */
 static const SpArgInfo save_args[] = {
 	{ "path", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"output file; the format comes from the extension: .tif/.tiff, "
-		".svs, .png, .jpg/.jpeg" },
+		".svs, .png, .jpg/.jpeg",
+		SP_ARG_FIELD(SpSaveArgs, path) },
 	{ "compression", SP_ARG_CHOICE, NULL, NULL, 0, 0, compression_choices,
 		-1, FALSE,
 		"TIFF tile compression (default: jpeg for RGB, lzw for masks and "
@@ -36,23 +39,28 @@ static const SpArgInfo save_args[] = {
 		"copied where the region is on that level's tile grid, re-cut "
 		"from the JPEG DCT coefficients (lossless) where it is on the "
 		"16-pixel MCU grid, else computed from pixels; auto: as copy, "
-		"and a level 0 on the MCU grid is re-cut too; else the default" },
+		"and a level 0 on the MCU grid is re-cut too; else the default",
+		SP_ARG_FIELD(SpSaveArgs, compression) },
 	{ "Q", SP_ARG_INT, NULL, "90", 1, 100, NULL, -1, FALSE,
 		"JPEG/WebP quality; at 90 and above JPEG keeps full chroma "
-		"resolution" },
+		"resolution",
+		SP_ARG_FIELD(SpSaveArgs, Q) },
 	{ "tile", SP_ARG_INT, "px", "256", 16, 4096, NULL, -1, FALSE,
 		"TIFF tile width and height, a multiple of 16 (when copying: the "
-		"source's)" },
+		"source's)",
+		SP_ARG_FIELD(SpSaveArgs, tile) },
 	{ "pyramid", SP_ARG_BOOL, NULL, "true", 0, 0, NULL, -1, FALSE,
 		"TIFF: add levels, each half the previous, down to one tile, as "
 		"reduced-resolution subfiles (OpenSlide sees every level); "
 		"written by libvips (compressions other than jpeg, and "
 		"format=ome) the levels also end at the first one 1 px wide or "
-		"tall" },
+		"tall",
+		SP_ARG_FIELD(SpSaveArgs, pyramid) },
 	{ "bigtiff", SP_ARG_CHOICE, NULL, "auto", 0, 0, bigtiff_choices, -1,
 		FALSE,
 		"TIFF: write BigTIFF; auto does so when the uncompressed output "
-		"could exceed 4 GiB" },
+		"could exceed 4 GiB",
+		SP_ARG_FIELD(SpSaveArgs, bigtiff) },
 	{ "format", SP_ARG_CHOICE, NULL, "auto", 0, 0, format_choices, -1,
 		FALSE,
 		"TIFF layout. generic: levels as reduced-resolution subfiles in "
@@ -68,19 +76,22 @@ static const SpArgInfo save_args[] = {
 		"integer AppMag); JPEG tiles only. ome: OME-TIFF, levels as "
 		"SubIFDs and OME-XML with PhysicalSizeX/Y in µm, for Bio-Formats "
 		"and QuPath; OpenSlide reads only its first level. auto: svs for "
-		".svs, ome for .ome.tif/.ome.tiff, else generic" },
+		".svs, ome for .ome.tif/.ome.tiff, else generic",
+		SP_ARG_FIELD(SpSaveArgs, format) },
 	{ "associated", SP_ARG_CHOICE, NULL, "keep", 0, 0, associated_choices,
 		-1, FALSE,
 		"format=svs: keep: copy the source slide's label and macro images "
 		"(decoded, stored as lossless LZW strips, so their pixels are the "
 		"source's); drop: write neither. The thumbnail is always made "
-		"anew from the output region" },
+		"anew from the output region",
+		SP_ARG_FIELD(SpSaveArgs, associated) },
 	{ "icc", SP_ARG_CHOICE, NULL, "keep", 0, 0, icc_choices, -1, FALSE,
 		"TIFF: the source's embedded ICC profile (TIFF tag 34675 of level "
 		"0). keep: embed it byte for byte on level 0; srgb: convert the "
 		"pixels from it to sRGB (as vips icc_transform … srgb: lcms2, "
 		"relative colorimetric) and embed none; drop: embed none, "
-		"pixels unchanged. Nothing happens when the source has none" },
+		"pixels unchanged. Nothing happens when the source has none",
+		SP_ARG_FIELD(SpSaveArgs, icc) },
 };
 
 typedef enum {
@@ -112,30 +123,37 @@ format_from_path(const char *path, Format *format, GError **error)
 	return TRUE;
 }
 
-/* Every read of save's arguments: the rest of save works from @args. */
+/* Every read of save's arguments: the rest of save works from @args,
+ * filled from the node's SpSaveArgs and which of them were given. */
 static void
 save_args_read(SpNode *node, SaveArgs *args)
 {
-	static const char *const tiff_only[] = { "compression", "tile",
-		"pyramid", "bigtiff", "format", "associated", "icc" };
+	const SpSaveArgs *a = node->args;
+	const struct {
+		const char *name;
+		const void *field;
+	} tiff_only[] = { { "compression", &a->compression },
+		{ "tile", &a->tile }, { "pyramid", &a->pyramid },
+		{ "bigtiff", &a->bigtiff }, { "format", &a->format },
+		{ "associated", &a->associated }, { "icc", &a->icc } };
 
-	args->path = _sp_arg_string(node, "path");
-	args->compression = _sp_arg_string(node, "compression");
-	args->quality = _sp_arg_int(node, "Q");
-	args->quality_set = _sp_arg_is_set(node, "Q");
-	args->tile = _sp_arg_int(node, "tile");
-	args->tile_set = _sp_arg_is_set(node, "tile");
-	args->pyramid = _sp_arg_bool(node, "pyramid");
-	args->bigtiff = _sp_arg_string(node, "bigtiff");
-	args->format = _sp_arg_string(node, "format");
-	args->associated = _sp_arg_string(node, "associated");
-	args->associated_set = _sp_arg_is_set(node, "associated");
-	args->icc = _sp_arg_string(node, "icc");
+	args->path = a->path;
+	args->compression = a->compression;
+	args->quality = a->Q;
+	args->quality_set = _sp_node_given(node, &a->Q);
+	args->tile = a->tile;
+	args->tile_set = _sp_node_given(node, &a->tile);
+	args->pyramid = a->pyramid;
+	args->bigtiff = a->bigtiff;
+	args->format = a->format;
+	args->associated = a->associated;
+	args->associated_set = _sp_node_given(node, &a->associated);
+	args->icc = a->icc;
 	args->tiff_only_set = NULL;
 	for (guint i = 0; i < G_N_ELEMENTS(tiff_only) && !args->tiff_only_set;
 		 i++)
-		if (_sp_arg_is_set(node, tiff_only[i]))
-			args->tiff_only_set = tiff_only[i];
+		if (_sp_node_given(node, tiff_only[i].field))
+			args->tiff_only_set = tiff_only[i].name;
 }
 
 typedef struct {
@@ -205,19 +223,19 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 	SpSlide *slide = node->slide;
 	int level, page;
 
-	if (strcmp(in->op->name, "crop") == 0)
+	if (in->op->role == SP_ROLE_REGION)
 		load = in->input;
-	if (load->op->kind != SP_OP_SOURCE) {
+	if (load->op->role != SP_ROLE_SOURCE) {
 		*why = g_strdup_printf("'%s' stands between load and save; only "
 							   "crop may",
 			in->op->name);
 		return FALSE;
 	}
-	if (_sp_arg_string(load, "associated")) {
+	if (load->source_associated) {
 		*why = g_strdup("an associated image has no tiles to copy");
 		return FALSE;
 	}
-	level = _sp_arg_int(load, "level");
+	level = load->source_level;
 	if ((page = _sp_slide_tiff_page(slide, level)) < 0) {
 		*why = g_strdup_printf("'%s' is not a tiled TIFF whose levels "
 							   "libtiff can read",
@@ -237,7 +255,7 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 	for (int k = 0; k < 32 && out_w >= 1 && out_h >= 1; k++) {
 		/* the source level with this output level's downsample */
 		double want = g->downsample_x * (1 << k);
-		int j = sp_slide_best_level_for_downsample(slide, want);
+		int j = _sp_plan_level(slide, want, want);
 		const SpLevel *lj = sp_slide_get_level(slide, j);
 		double ds = (double) l0->width / lj->width;
 		int pj = _sp_slide_tiff_page(slide, j);
@@ -358,14 +376,13 @@ check_not_an_input(SpNode *node, const char *path, GError **error)
 		if (in && same_file(node->graph, path, in))
 			goto refuse;
 		if (n->op->kind == SP_OP_SINK)
-			/* outputs, but a tiles mask file */
-			in = strcmp(n->op->name, "tiles") == 0 ?
-				_sp_arg_string(n, "mask") :
-				NULL;
+			/* outputs, but a file it reads (a tiles mask file) */
+			in = n->op->input_file ? n->op->input_file(n) : NULL;
 		else
 			for (int a = 0; a < n->op->n_args && (in = NULL, TRUE); a++)
 				if (n->op->args[a].type == SP_ARG_PATH &&
-					(in = _sp_arg_string(n, n->op->args[a].name)) &&
+					(in = *(char **) ((char *) n->args +
+						   n->op->args[a].offset)) &&
 					same_file(node->graph, path, in))
 					break;
 		if (in && same_file(node->graph, path, in))
@@ -525,7 +542,7 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af,
 		h = MAX(1, h / 2);
 	}
 	if (m < n_total) {
-		int level = sp_slide_best_level_for_downsample(node->slide,
+		int level = _sp_plan_level(node->slide, g->downsample_x * (1 << m),
 			g->downsample_x * (1 << m));
 		if (!(rest = _sp_chain_view(node->input, level, w, h, error))) {
 			_sp_atomic_file_abort(af);
@@ -717,8 +734,10 @@ const SpOpInfo _sp_op_save = {
 		"directory, renamed to PATH only when complete, so a failed or "
 		"interrupted save leaves nothing at PATH.",
 	.kind = SP_OP_SINK,
+	.role = SP_ROLE_SINK,
 	.args = save_args,
 	.n_args = G_N_ELEMENTS(save_args),
+	.args_size = sizeof(SpSaveArgs),
 	.plan = save_plan,
 	.run = save_run,
 	.free_priv = save_state_free,
@@ -727,13 +746,17 @@ const SpOpInfo _sp_op_save = {
 SpNode *
 sp_save(SpNode *in, const char *path, GError **error, ...)
 {
-	const char *fixed[] = { "path", path, NULL };
-	va_list ap;
 	SpNode *node;
+	SpSaveArgs *args;
+	va_list ap;
 
+	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_save, in,
+			  error)))
+		return NULL;
+	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_new_fixed(in ? in->graph : NULL, "save", in, fixed,
-		error, ap);
+	node = _sp_node_end(node,
+		_sp_node_set_text(node, &args->path, path, error), error, ap);
 	va_end(ap);
 	return node;
 }

@@ -9,19 +9,25 @@
 static const char *const method_choices[] = { "otsu", "value", NULL };
 static const char *const channel_choices[] = { "saturation", "gray", NULL };
 
+/* SpThresholdArgs is in sp-private.h: tiles reports the channel of its
+ * default mask. */
 static const SpArgInfo threshold_args[] = {
 	{ "value", SP_ARG_DOUBLE, "0 … 255 channel value", NULL, 0, 255, NULL,
-		-1, FALSE, "fixed threshold (implies method=value)" },
+		-1, FALSE, "fixed threshold (implies method=value)",
+		SP_ARG_FIELD(SpThresholdArgs, value) },
 	{ "method", SP_ARG_CHOICE, NULL, NULL, 0, 0, method_choices, -1, FALSE,
 		"how the threshold is chosen (default: otsu, or value when "
-		"value= is given)" },
+		"value= is given)",
+		SP_ARG_FIELD(SpThresholdArgs, method) },
 	{ "channel", SP_ARG_CHOICE, NULL, "saturation", 0, 0, channel_choices,
 		-1, FALSE,
 		"what is thresholded: HSV saturation (tissue is coloured, glass "
-		"is not) or grey level; a 1-band input is used as it is" },
+		"is not) or grey level; a 1-band input is used as it is",
+		SP_ARG_FIELD(SpThresholdArgs, channel) },
 	{ "invert", SP_ARG_BOOL, NULL, "false", 0, 0, NULL, -1, FALSE,
 		"mark pixels at or below the threshold instead of above it (use "
-		"with channel=gray: tissue is darker than glass)" },
+		"with channel=gray: tissue is darker than glass)",
+		SP_ARG_FIELD(SpThresholdArgs, invert) },
 };
 
 /* The largest side of the view Otsu's histogram is taken from. */
@@ -71,7 +77,8 @@ otsu(const double *hist, int n)
 static VipsImage *
 channel_image(SpNode *node, VipsImage *in, GError **error)
 {
-	const char *channel = _sp_arg_string(node, "channel");
+	const SpThresholdArgs *args = node->args;
+	const char *channel = args->channel;
 	VipsImage *t, *out;
 
 	if (in->Bands == 1)
@@ -136,7 +143,7 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 		state->value,
 		channel->Bands == 1 && view->Bands == 1 ?
 			"the grey input" :
-			_sp_arg_string(node, "channel"),
+			((SpThresholdArgs *) node->args)->channel,
 		view->Xsize, view->Ysize, level);
 	g_object_unref(d);
 	g_object_unref(hist);
@@ -148,8 +155,9 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 static gboolean
 threshold_plan(SpNode *node, GError **error)
 {
-	const char *method = _sp_arg_string(node, "method");
-	gboolean has_value = _sp_arg_is_set(node, "value");
+	const SpThresholdArgs *args = node->args;
+	const char *method = args->method;
+	gboolean has_value = _sp_node_given(node, &args->value);
 	ThresholdState *state = g_new0(ThresholdState, 1);
 
 	node->priv = state;
@@ -164,7 +172,7 @@ threshold_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	if (has_value) {
-		state->value = _sp_arg_double(node, "value");
+		state->value = args->value;
 		state->have_value = TRUE;
 	}
 	node->geom.bands = 1;
@@ -183,7 +191,7 @@ threshold_build(SpNode *node, VipsImage *in, GError **error)
 		return NULL;
 	if (!(channel = channel_image(node, in, error)))
 		return NULL;
-	if (_sp_arg_bool(node, "invert"))
+	if (((SpThresholdArgs *) node->args)->invert)
 		r = vips_lesseq_const1(channel, &out, state->value, NULL);
 	else
 		r = vips_more_const1(channel, &out, state->value, NULL);
@@ -221,9 +229,10 @@ const SpOpInfo _sp_op_threshold = {
 		"slidepipe-threshold. Tissue detection on H&E: the default, "
 		"saturation with Otsu.",
 	.kind = SP_OP_FILTER,
-	.pointwise = TRUE,
+	.role = SP_ROLE_POINTWISE,
 	.args = threshold_args,
 	.n_args = G_N_ELEMENTS(threshold_args),
+	.args_size = sizeof(SpThresholdArgs),
 	.plan = threshold_plan,
 	.build = threshold_build,
 	.free_priv = g_free,
@@ -232,13 +241,14 @@ const SpOpInfo _sp_op_threshold = {
 SpNode *
 sp_threshold(SpNode *in, GError **error, ...)
 {
-	const char *fixed[] = { NULL };
-	va_list ap;
 	SpNode *node;
+	va_list ap;
 
+	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_threshold,
+			  in, error)))
+		return NULL;
 	va_start(ap, error);
-	node = _sp_node_new_fixed(in ? in->graph : NULL, "threshold", in, fixed,
-		error, ap);
+	node = _sp_node_end(node, TRUE, error, ap);
 	va_end(ap);
 	return node;
 }

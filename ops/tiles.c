@@ -23,49 +23,78 @@ static const char *const format_choices[] = { "png", "jpeg", "tiff", NULL };
 static const char *const grid_choices[] = { "level", "level0", NULL };
 static const char *const edge_choices[] = { "skip", "pad", NULL };
 
+typedef struct {
+	char *dir;
+	int size;
+	int stride;
+	int level;
+	double mpp;
+	char *format;
+	int Q;
+	int compression;
+	char *mask;
+	double min_tissue;
+	char *grid;
+	char *edge;
+	char *prefix;
+} SpTilesArgs;
+
 static const SpArgInfo tiles_args[] = {
 	{ "dir", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"output directory (made if missing); it gets one file per kept "
-		"patch and tiles.csv listing them" },
+		"patch and tiles.csv listing them",
+		SP_ARG_FIELD(SpTilesArgs, dir) },
 	{ "size", SP_ARG_INT, "px", "224", 1, 16384, NULL, -1, FALSE,
-		"patch width and height, in pixels of the patch resolution" },
+		"patch width and height, in pixels of the patch resolution",
+		SP_ARG_FIELD(SpTilesArgs, size) },
 	{ "stride", SP_ARG_INT, "px", NULL, 1, 16384, NULL, -1, FALSE,
 		"step between patch origins, in pixels of the patch resolution "
-		"(default: size, patches side by side)" },
+		"(default: size, patches side by side)",
+		SP_ARG_FIELD(SpTilesArgs, stride) },
 	{ "level", SP_ARG_INT, NULL, NULL, 0, 63, NULL, -1, FALSE,
-		"patch resolution: this pyramid level's (default: the input's)" },
+		"patch resolution: this pyramid level's (default: the input's)",
+		SP_ARG_FIELD(SpTilesArgs, level) },
 	{ "mpp", SP_ARG_DOUBLE, "µm per pixel", NULL, 1e-6, 1e6, NULL, -1,
 		FALSE,
 		"patch resolution as a pixel size (needs the slide's mpp); read "
-		"from the nearest finer level and reduced" },
+		"from the nearest finer level and reduced",
+		SP_ARG_FIELD(SpTilesArgs, mpp) },
 	{ "format", SP_ARG_CHOICE, NULL, "png", 0, 0, format_choices, -1, FALSE,
-		"patch file format" },
+		"patch file format",
+		SP_ARG_FIELD(SpTilesArgs, format) },
 	{ "Q", SP_ARG_INT, NULL, "90", 1, 100, NULL, -1, FALSE,
-		"JPEG quality; at 90 and above chroma is kept at full resolution" },
+		"JPEG quality; at 90 and above chroma is kept at full resolution",
+		SP_ARG_FIELD(SpTilesArgs, Q) },
 	{ "compression", SP_ARG_INT, NULL, "1", 0, 12, NULL, -1, FALSE,
 		"PNG deflate level, 0 (stored) … 12 (libdeflate's levels; 1 "
 		"gives files within ~10 % of zlib level 6's on H&E at ~4× "
-		"its speed, 6 and above match or beat zlib's size)" },
+		"its speed, 6 and above match or beat zlib's size)",
+		SP_ARG_FIELD(SpTilesArgs, compression) },
 	{ "mask", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"tissue mask: an image file (nonzero = tissue, any resolution, "
 		"stretched over the whole slide) or a pipeline giving a 1-band "
-		"image, such as 'load S.svs ! threshold channel=gray invert'" },
+		"image, such as 'load S.svs ! threshold channel=gray invert'",
+		SP_ARG_FIELD(SpTilesArgs, mask) },
 	{ "min-tissue", SP_ARG_DOUBLE, "fraction", NULL, 0, 1, NULL, -1, FALSE,
 		"keep patches whose area is at least this fraction tissue "
 		"(default: 0.5 with mask=, else every patch is kept); without "
 		"mask= the mask is 'threshold method=otsu channel=saturation' "
-		"read from a low level" },
+		"read from a low level",
+		SP_ARG_FIELD(SpTilesArgs, min_tissue) },
 	{ "grid", SP_ARG_CHOICE, NULL, "level", 0, 0, grid_choices, -1, FALSE,
 		"level: the grid starts at the region's top-left corner; level0: "
 		"patch origins are multiples of stride × downsample level-0 "
 		"pixels from the slide's origin, so grids of different regions "
-		"of a slide line up" },
+		"of a slide line up",
+		SP_ARG_FIELD(SpTilesArgs, grid) },
 	{ "edge", SP_ARG_CHOICE, NULL, "skip", 0, 0, edge_choices, -1, FALSE,
 		"patches that would run past the region: skip them, or pad them "
-		"with white (0 for 1-band images)" },
+		"with white (0 for 1-band images)",
+		SP_ARG_FIELD(SpTilesArgs, edge) },
 	{ "prefix", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"file name prefix (default: the slide's file name without its "
-		"extension, and '_')" },
+		"extension, and '_')",
+		SP_ARG_FIELD(SpTilesArgs, prefix) },
 };
 
 /* The mask's long side, in pixels: enough for a patch to cover ~16 × 16
@@ -119,24 +148,17 @@ tiles_state_free(void *data)
 }
 
 /* Whether the chain up to @node can be read from another level (only
- * crop, downsample and pointwise operators stand in it). */
+ * region, reduction and pointwise operators stand in it). */
 static const char *
 unplannable_op(SpNode *node)
 {
 	for (SpNode *n = node; n; n = n->input)
-		if (n->op->kind != SP_OP_SOURCE && !n->op->pointwise &&
-			strcmp(n->op->name, "crop") != 0 &&
-			strcmp(n->op->name, "downsample") != 0)
+		if (n->op->role != SP_ROLE_SOURCE &&
+			n->op->role != SP_ROLE_POINTWISE &&
+			n->op->role != SP_ROLE_REGION &&
+			n->op->role != SP_ROLE_REDUCTION)
 			return n->op->name;
 	return NULL;
-}
-
-static SpNode *
-chain_source(SpNode *node)
-{
-	while (node->input)
-		node = node->input;
-	return node;
 }
 
 static gboolean
@@ -144,10 +166,11 @@ plan_resolution(SpNode *node, TilesState *state, GError **error)
 {
 	const SpGeometry *in = &node->input->geom;
 	SpSlide *slide = node->slide;
-	gboolean has_level = _sp_arg_is_set(node, "level");
-	gboolean has_mpp = _sp_arg_is_set(node, "mpp");
+	const SpTilesArgs *args = node->args;
+	gboolean has_level = _sp_node_given(node, &args->level);
+	gboolean has_mpp = _sp_node_given(node, &args->mpp);
 	gboolean associated =
-		_sp_arg_string(chain_source(node), "associated") != NULL;
+		_sp_chain_source(node)->source_associated != NULL;
 	const char *path = slide ? sp_slide_get_path(slide) : "?";
 
 	if (has_level && has_mpp) {
@@ -165,7 +188,7 @@ plan_resolution(SpNode *node, TilesState *state, GError **error)
 	state->ds_x = in->downsample_x;
 	state->ds_y = in->downsample_y;
 	if (has_level) {
-		int level = _sp_arg_int(node, "level");
+		int level = args->level;
 		int n = sp_slide_get_level_count(slide);
 
 		if (level >= n) {
@@ -181,7 +204,7 @@ plan_resolution(SpNode *node, TilesState *state, GError **error)
 		state->ds_y = (double) l0->height / l->height;
 	}
 	else if (has_mpp) {
-		double mpp = _sp_arg_double(node, "mpp");
+		double mpp = args->mpp;
 
 		if (in->mpp_x <= 0 || in->mpp_y <= 0) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -231,8 +254,7 @@ plan_resolution(SpNode *node, TilesState *state, GError **error)
 	else if (node->graph->exact)
 		state->level = node->input->read.level;
 	else
-		state->level = sp_slide_best_level_for_downsample(slide,
-			MIN(state->ds_x, state->ds_y));
+		state->level = _sp_plan_level(slide, state->ds_x, state->ds_y);
 	return TRUE;
 }
 
@@ -240,15 +262,15 @@ static gboolean
 plan_grid(SpNode *node, TilesState *state, GError **error)
 {
 	const SpGeometry *in = &node->input->geom;
-	gboolean pad = strcmp(_sp_arg_string(node, "edge"), "pad") == 0;
+	const SpTilesArgs *args = node->args;
+	gboolean pad = strcmp(args->edge, "pad") == 0;
 
-	state->size = _sp_arg_int(node, "size");
-	state->stride = _sp_arg_is_set(node, "stride") ?
-		_sp_arg_int(node, "stride") :
-		state->size;
+	state->size = args->size;
+	state->stride = _sp_node_given(node, &args->stride) ? args->stride :
+														  state->size;
 	state->ox = in->x;
 	state->oy = in->y;
-	if (strcmp(_sp_arg_string(node, "grid"), "level0") == 0) {
+	if (strcmp(args->grid, "level0") == 0) {
 		double step_x = state->stride * state->ds_x;
 		double step_y = state->stride * state->ds_y;
 
@@ -293,10 +315,11 @@ plan_grid(SpNode *node, TilesState *state, GError **error)
 static gboolean
 plan_mask(SpNode *node, TilesState *state, GError **error)
 {
-	const char *mask = _sp_arg_string(node, "mask");
+	const SpTilesArgs *args = node->args;
+	const char *mask = args->mask;
 
-	state->min_tissue = _sp_arg_is_set(node, "min-tissue") ?
-		_sp_arg_double(node, "min-tissue") :
+	state->min_tissue = _sp_node_given(node, &args->min_tissue) ?
+		args->min_tissue :
 		mask ? 0.5 :
 			   -1;
 	if (!mask) {
@@ -355,19 +378,21 @@ static gboolean
 tiles_plan(SpNode *node, GError **error)
 {
 	TilesState *state = g_new0(TilesState, 1);
-	const char *dir = _sp_arg_string(node, "dir");
-	const char *format = _sp_arg_string(node, "format");
+	const SpTilesArgs *args = node->args;
+	const char *dir = args->dir;
+	const char *format = args->format;
 
 	node->priv = state;
 	state->format = strcmp(format, "jpeg") == 0 ? PATCH_JPEG :
 		strcmp(format, "tiff") == 0             ? PATCH_TIFF :
 												  PATCH_PNG;
-	if (_sp_arg_is_set(node, "Q") && state->format != PATCH_JPEG) {
+	if (_sp_node_given(node, &args->Q) && state->format != PATCH_JPEG) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"tiles: argument 'Q' applies to format=jpeg only");
 		return FALSE;
 	}
-	if (_sp_arg_is_set(node, "compression") && state->format != PATCH_PNG) {
+	if (_sp_node_given(node, &args->compression) &&
+		state->format != PATCH_PNG) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"tiles: argument 'compression' applies to format=png only");
 		return FALSE;
@@ -376,8 +401,8 @@ tiles_plan(SpNode *node, GError **error)
 		!plan_grid(node, state, error) || !plan_mask(node, state, error))
 		return FALSE;
 
-	if (_sp_arg_is_set(node, "prefix"))
-		state->prefix = g_strdup(_sp_arg_string(node, "prefix"));
+	if (args->prefix)
+		state->prefix = g_strdup(args->prefix);
 	else {
 		g_autofree char *base = g_path_get_basename(
 			node->slide ? sp_slide_get_path(node->slide) : "patch");
@@ -401,7 +426,7 @@ tiles_plan(SpNode *node, GError **error)
 		g_strdup_printf("kept where tissue >= %g of the patch, by %s",
 			state->min_tissue,
 			state->mask_file            ? "the mask file" :
-				_sp_arg_string(node, "mask") ? "the mask pipeline" :
+				args->mask ? "the mask pipeline" :
 											   "Otsu on saturation at a low "
 											   "level");
 	node->report = g_strdup_printf("tiles: plan: a %d × %d grid of %d × %d "
@@ -575,7 +600,8 @@ build_mask_pipeline(SpNode *node, TilesState *state, Mask *mask,
 		!vips_image_get_double(view, "slidepipe-threshold", &t))
 		node->report = g_strdup_printf("tiles: tissue mask: Otsu threshold "
 									   "%g on %s, %d × %d read at level %d",
-			t, _sp_arg_string(m, "channel"), view->Xsize, view->Ysize,
+			t, ((SpThresholdArgs *) m->args)->channel, view->Xsize,
+			view->Ysize,
 			level);
 	else if (ok)
 		node->report = g_strdup_printf("tiles: tissue mask %d × %d, read at "
@@ -866,13 +892,15 @@ static void
 tiles_write_options(SpNode *node, const TilesState *state,
 	SpWriteOptions *o)
 {
+	const SpTilesArgs *args = node->args;
+
 	*o = (SpWriteOptions) { 0 };
 	o->op = "tiles";
 	o->format = state->format == PATCH_JPEG ? SP_WRITE_JPEG :
 		state->format == PATCH_TIFF         ? SP_WRITE_TIFF :
 											  SP_WRITE_PNG;
-	o->png_level = _sp_arg_int(node, "compression");
-	o->quality = _sp_arg_int(node, "Q");
+	o->png_level = args->compression;
+	o->quality = args->Q;
 	o->mpp_x = state->mpp_x;
 	o->mpp_y = state->mpp_y;
 }
@@ -881,7 +909,8 @@ static gboolean
 tiles_execute(SpNode *node, GError **error)
 {
 	TilesState *state = node->priv;
-	const char *dir = _sp_arg_string(node, "dir");
+	const SpTilesArgs *args = node->args;
+	const char *dir = args->dir;
 	Mask mask = { 0 };
 	gboolean have_mask = state->mask_node || state->mask_file;
 	Run run = { 0 };
@@ -1006,6 +1035,13 @@ tiles_run(SpNode *node, VipsImage *in, GError **error)
 	return tiles_execute(node, error);
 }
 
+/* A mask file the tiles read: save must not overwrite it. */
+static const char *
+tiles_input_file(SpNode *node)
+{
+	return ((SpTilesArgs *) node->args)->mask;
+}
+
 const SpOpInfo _sp_op_tiles = {
 	.name = "tiles",
 	.summary = "write patches where there is tissue, and tiles.csv",
@@ -1028,8 +1064,11 @@ const SpOpInfo _sp_op_tiles = {
 		"atomically; tiles.csv is written last, so it exists only when "
 		"every patch does.",
 	.kind = SP_OP_SINK,
+	.role = SP_ROLE_SINK,
 	.args = tiles_args,
 	.n_args = G_N_ELEMENTS(tiles_args),
+	.args_size = sizeof(SpTilesArgs),
+	.input_file = tiles_input_file,
 	.plan = tiles_plan,
 	.run = tiles_run,
 	.free_priv = tiles_state_free,
@@ -1038,12 +1077,16 @@ const SpOpInfo _sp_op_tiles = {
 SpNode *
 sp_tiles(SpNode *in, const char *dir, GError **error, ...)
 {
-	const char *fixed[] = { "dir", dir, NULL };
-	va_list ap;
 	SpNode *node;
+	SpTilesArgs *args;
+	va_list ap;
 
+	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_tiles, in,
+			  error)))
+		return NULL;
+	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_new_fixed(in ? in->graph : NULL, "tiles", in, fixed,
+	node = _sp_node_end(node, _sp_node_set_text(node, &args->dir, dir, error),
 		error, ap);
 	va_end(ap);
 	return node;
@@ -1053,16 +1096,21 @@ gboolean
 sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data,
 	GError **error, ...)
 {
-	/* no file is written: any directory that passes the checks */
-	const char *fixed[] = { "dir", g_get_tmp_dir(), NULL };
-	va_list ap;
 	SpNode *node;
+	SpTilesArgs *args;
+	va_list ap;
 	gboolean ok;
 
 	g_return_val_if_fail(func != NULL, FALSE);
+	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_tiles, in,
+			  error)))
+		return FALSE;
+	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_new_fixed(in ? in->graph : NULL, "tiles", in, fixed,
-		error, ap);
+	/* no file is written: any directory that passes the checks */
+	node = _sp_node_end(node,
+		_sp_node_set_text(node, &args->dir, g_get_tmp_dir(), error), error,
+		ap);
 	va_end(ap);
 	if (!node)
 		return FALSE;

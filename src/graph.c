@@ -26,9 +26,7 @@ node_free(SpNode *node)
 {
 	if (node->op->free_priv && node->priv)
 		node->op->free_priv(node->priv);
-	for (int i = 0; i < node->op->n_args; i++)
-		g_free(node->values[i].s);
-	g_free(node->values);
+	_sp_node_free_args(node);
 	if (node->image)
 		g_object_unref(node->image);
 	sp_slide_unref(node->slide);
@@ -64,12 +62,11 @@ sp_graph_set_progress(SpGraph *graph, SpProgressFunc func, void *user_data)
 	graph->progress_data = user_data;
 }
 
-static SpNode *
-node_alloc(SpGraph *graph, const char *op_name, SpNode *input,
-	GError **error)
+/* The operator called @op_name, or NULL with an error listing them. */
+static const SpOpInfo *
+op_lookup(const char *op_name, GError **error)
 {
 	const SpOpInfo *op = sp_op_lookup(op_name);
-	SpNode *node;
 
 	if (!op) {
 		int n;
@@ -82,8 +79,18 @@ node_alloc(SpGraph *graph, const char *op_name, SpNode *input,
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"unknown operator '%s' (operators: %s)", op_name, names->str);
 		g_string_free(names, TRUE);
-		return NULL;
 	}
+	return op;
+}
+
+static SpNode *
+node_alloc(SpGraph *graph, const SpOpInfo *op, SpNode *input,
+	GError **error)
+{
+	SpNode *node;
+
+	if (!op)
+		return NULL;
 	if (op->kind == SP_OP_SOURCE && input) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"%s: a source takes no input; it must start the pipeline",
@@ -114,7 +121,9 @@ node_alloc(SpGraph *graph, const char *op_name, SpNode *input,
 	node->graph = graph;
 	node->op = op;
 	node->input = input;
-	node->values = g_new0(SpValue, op->n_args);
+	/* node->given is a 64-bit map */
+	g_assert(op->n_args <= 64);
+	node->args = g_malloc0(op->args_size);
 	if (input) {
 		node->slide = input->slide ? sp_slide_ref(input->slide) : NULL;
 		node->geom = input->geom;
@@ -141,7 +150,8 @@ SpNode *
 sp_node_new_valist(SpGraph *graph, const char *op_name, SpNode *input,
 	GError **error, va_list ap)
 {
-	SpNode *node = node_alloc(graph, op_name, input, error);
+	SpNode *node = node_alloc(graph, op_lookup(op_name, error), input,
+		error);
 
 	if (!node)
 		return NULL;
@@ -153,42 +163,25 @@ sp_node_new_valist(SpGraph *graph, const char *op_name, SpNode *input,
 }
 
 SpNode *
-_sp_node_new_fixed(SpGraph *graph, const char *op_name, SpNode *input,
-	const char *const *fixed, GError **error, va_list ap)
+_sp_node_begin(SpGraph *graph, const SpOpInfo *op, SpNode *input,
+	GError **error)
 {
-	SpNode *node;
-
-	if (!input && sp_op_lookup(op_name) &&
-		sp_op_lookup(op_name)->kind != SP_OP_SOURCE) {
+	if (!input && op->kind != SP_OP_SOURCE) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"%s: the input node is NULL", op_name);
+			"%s: the input node is NULL", op->name);
 		return NULL;
 	}
-	if (!(node = node_alloc(graph, op_name, input, error)))
-		return NULL;
-	for (int i = 0; fixed[i]; i += 2) {
-		if (!fixed[i + 1]) {
-			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"%s: argument '%s' is NULL", op_name, fixed[i]);
-			node_free(node);
-			return NULL;
-		}
-		if (!_sp_node_set_string(node, fixed[i], fixed[i + 1], error)) {
-			node_free(node);
-			return NULL;
-		}
-	}
-	if (!_sp_node_set_valist(node, error, ap)) {
+	return node_alloc(graph, op, input, error);
+}
+
+SpNode *
+_sp_node_end(SpNode *node, gboolean ok, GError **error, va_list ap)
+{
+	if (!ok || !_sp_node_set_valist(node, error, ap)) {
 		node_free(node);
 		return NULL;
 	}
 	return node_finish(node, error);
-}
-
-const char *
-_sp_dtostr(char *buf, double d)
-{
-	return g_ascii_dtostr(buf, G_ASCII_DTOSTR_BUF_SIZE, d);
 }
 
 SpNode *
@@ -223,7 +216,8 @@ _sp_node_new_from_template(SpGraph *graph, const char *op_name,
 	SpNode *input, const char *const *words, SpExpandFunc expand,
 	void *expand_data, GError **error)
 {
-	SpNode *node = node_alloc(graph, op_name, input, error);
+	SpNode *node = node_alloc(graph, op_lookup(op_name, error), input,
+		error);
 	int position = 0;
 
 	if (!node)
@@ -326,13 +320,9 @@ sp_node_get_output_path(SpNode *node)
 {
 	if (node->op->kind != SP_OP_SINK)
 		return NULL;
-	return node->values[0].s;
-}
-
-VipsImage *
-_sp_node_input_image(SpNode *node, GError **error)
-{
-	return sp_node_get_image(node->input, error);
+	/* a sink's first argument is where it writes */
+	g_assert(node->op->args[0].type == SP_ARG_PATH);
+	return *(char **) ((char *) node->args + node->op->args[0].offset);
 }
 
 VipsImage *
@@ -451,10 +441,14 @@ sp_graph_run(SpGraph *graph, GError **error)
 
 		if (node->slide)
 			g_ptr_array_add(names, (char *) sp_slide_get_path(node->slide));
-		for (int a = 0; a < node->op->n_args; a++)
-			if (node->op->args[a].type == SP_ARG_PATH &&
-				node->values[a].set && node->values[a].s)
-				g_ptr_array_add(names, node->values[a].s);
+		for (int a = 0; a < node->op->n_args; a++) {
+			const SpArgInfo *arg = &node->op->args[a];
+			char *path = arg->type != SP_ARG_PATH ? NULL :
+				*(char **) ((char *) node->args + arg->offset);
+
+			if (path)
+				g_ptr_array_add(names, path);
+		}
 	}
 	for (guint i = 0; i < names->len; i++)
 		_sp_vips_error_names_add(graph, g_ptr_array_index(names, i));

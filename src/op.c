@@ -10,17 +10,21 @@
 
 #include "sp-private.h"
 
-/* The one table of operators. Adding an operator: its file in ops/, its
- * declaration in sp-private.h and one line here. */
-static const SpOpInfo *const op_table[] = {
-	&_sp_op_load,
-	&_sp_op_crop,
-	&_sp_op_downsample,
-	&_sp_op_threshold,
-	&_sp_op_save,
-	&_sp_op_tiles,
-	&_sp_op_overlay,
-};
+/* The one table of operators: adding one is its file in ops/ (which
+ * defines _sp_op_NAME) and one line here. */
+#define SP_OPERATORS(OP) \
+	OP(load) \
+	OP(crop) \
+	OP(downsample) \
+	OP(threshold) \
+	OP(save) \
+	OP(tiles) \
+	OP(overlay)
+
+#define SP_OP_DECLARE(name) extern const SpOpInfo _sp_op_##name;
+#define SP_OP_ENTRY(name) &_sp_op_##name,
+SP_OPERATORS(SP_OP_DECLARE)
+static const SpOpInfo *const op_table[] = { SP_OPERATORS(SP_OP_ENTRY) };
 
 const SpOpInfo *
 sp_op_lookup(const char *name)
@@ -78,44 +82,49 @@ arg_index(const SpOpInfo *op, const char *name)
 	return -1;
 }
 
+/* The argument stored at @field of @node's argument struct. */
 static int
-arg_index_checked(SpNode *node, const char *name)
+arg_index_at(SpNode *node, const void *field)
 {
-	int i = arg_index(node->op, name);
+	glong offset = (const char *) field - (const char *) node->args;
 
-	if (i < 0)
-		g_error("operator %s has no argument %s", node->op->name, name);
-	return i;
+	for (int i = 0; i < node->op->n_args; i++)
+		if (node->op->args[i].offset == offset)
+			return i;
+	g_error("operator %s has no argument at offset %ld", node->op->name,
+		offset);
+	return -1;
+}
+
+/* Where argument @i of @node is stored. */
+static void *
+arg_field(SpNode *node, int i)
+{
+	return (char *) node->args + node->op->args[i].offset;
+}
+
+static gboolean
+is_text(SpArgType type)
+{
+	return type == SP_ARG_STRING || type == SP_ARG_CHOICE ||
+		type == SP_ARG_PATH;
 }
 
 gboolean
-_sp_arg_is_set(SpNode *node, const char *name)
+_sp_node_given(SpNode *node, const void *field)
 {
-	return node->values[arg_index_checked(node, name)].set;
+	return (node->given >> arg_index_at(node, field)) & 1;
 }
 
-gint64
-_sp_arg_int(SpNode *node, const char *name)
+void
+_sp_node_free_args(SpNode *node)
 {
-	return node->values[arg_index_checked(node, name)].i;
-}
-
-double
-_sp_arg_double(SpNode *node, const char *name)
-{
-	return node->values[arg_index_checked(node, name)].d;
-}
-
-gboolean
-_sp_arg_bool(SpNode *node, const char *name)
-{
-	return node->values[arg_index_checked(node, name)].i != 0;
-}
-
-const char *
-_sp_arg_string(SpNode *node, const char *name)
-{
-	return node->values[arg_index_checked(node, name)].s;
+	if (!node->args)
+		return;
+	for (int i = 0; i < node->op->n_args; i++)
+		if (is_text(node->op->args[i].type))
+			g_free(*(char **) arg_field(node, i));
+	g_clear_pointer(&node->args, g_free);
 }
 
 static char *
@@ -130,77 +139,115 @@ format_range(const SpArgInfo *arg)
 	return NULL;
 }
 
-/* Parses @text as a value of @arg into @value; errors name op and arg. */
+/* One argument's value, before it is checked and stored. */
+typedef union {
+	gint64 i;      /* SP_ARG_INT */
+	double d;      /* SP_ARG_DOUBLE */
+	gboolean b;    /* SP_ARG_BOOL */
+	const char *s; /* the text types */
+} ArgValue;
+
+/* Parses @text as a value of @arg; errors name op and arg. */
 static gboolean
-parse_value(const SpOpInfo *op, const SpArgInfo *arg, const char *text,
-	SpValue *value, GError **error)
+parse_text(const SpOpInfo *op, const SpArgInfo *arg, const char *text,
+	ArgValue *value, GError **error)
 {
 	char *end;
 
 	switch (arg->type) {
-	case SP_ARG_INT: {
+	case SP_ARG_INT:
 		errno = 0;
-		gint64 n = g_ascii_strtoll(text, &end, 10);
+		value->i = g_ascii_strtoll(text, &end, 10);
 		if (*text == '\0' || *end != '\0' || errno == ERANGE) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"%s: argument '%s': '%s' is not an integer",
 				op->name, arg->name, text);
 			return FALSE;
 		}
-		value->i = n;
-		value->d = (double) n;
-		break;
-	}
-	case SP_ARG_DOUBLE: {
+		return TRUE;
+	case SP_ARG_DOUBLE:
 		errno = 0;
-		double d = g_ascii_strtod(text, &end);
+		value->d = g_ascii_strtod(text, &end);
 		if (*text == '\0' || *end != '\0' || errno == ERANGE ||
-			!isfinite(d)) {
+			!isfinite(value->d)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"%s: argument '%s': '%s' is not a finite number",
 				op->name, arg->name, text);
 			return FALSE;
 		}
-		value->d = d;
-		/* the whole part, saturated: casting a double beyond gint64's
-		 * range is undefined (the range check below rejects it) */
-		value->i = d >= 0x1p63 ? G_MAXINT64 :
-			d < -0x1p63        ? G_MININT64 :
-								 (gint64) d;
-		break;
-	}
+		return TRUE;
 	case SP_ARG_BOOL:
 		if (g_ascii_strcasecmp(text, "true") == 0 ||
 			g_ascii_strcasecmp(text, "yes") == 0 || strcmp(text, "1") == 0)
-			value->i = 1;
+			value->b = TRUE;
 		else if (g_ascii_strcasecmp(text, "false") == 0 ||
 			g_ascii_strcasecmp(text, "no") == 0 || strcmp(text, "0") == 0)
-			value->i = 0;
+			value->b = FALSE;
 		else {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"%s: argument '%s': '%s' is not true or false",
 				op->name, arg->name, text);
 			return FALSE;
 		}
-		value->d = value->i;
+		return TRUE;
+	case SP_ARG_STRING:
+	case SP_ARG_CHOICE:
+	case SP_ARG_PATH:
+		value->s = text;
+		return TRUE;
+	}
+	return TRUE;
+}
+
+/* Checks @value against argument @i's declaration and stores it in
+ * @node's argument struct. @text: the value as the user wrote it, for
+ * messages (NULL: a typed C call's value, formatted here). */
+static gboolean
+store_value(SpNode *node, int i, const ArgValue *value, const char *text,
+	GError **error)
+{
+	const SpOpInfo *op = node->op;
+	const SpArgInfo *arg = &op->args[i];
+	void *field = arg_field(node, i);
+	double number = 0;
+
+	switch (arg->type) {
+	case SP_ARG_INT:
+		number = (double) value->i;
+		break;
+	case SP_ARG_DOUBLE:
+		if (!isfinite(value->d)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: argument '%s': value is not finite", op->name,
+				arg->name);
+			return FALSE;
+		}
+		number = value->d;
+		break;
+	case SP_ARG_BOOL:
 		break;
 	case SP_ARG_CHOICE: {
 		gboolean ok = FALSE;
-		for (int i = 0; arg->choices && arg->choices[i]; i++)
-			if (strcmp(arg->choices[i], text) == 0)
+		for (int k = 0; value->s && arg->choices && arg->choices[k]; k++)
+			if (strcmp(arg->choices[k], value->s) == 0)
 				ok = TRUE;
-		if (!ok) {
+		if (value->s && !ok) {
 			g_autofree char *range = format_range(arg);
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"%s: argument '%s': '%s' is not one of %s",
-				op->name, arg->name, text, range);
+				op->name, arg->name, value->s, range);
 			return FALSE;
 		}
-		break;
 	}
+		/* fall through */
 	case SP_ARG_STRING:
 	case SP_ARG_PATH:
-		if (arg->type == SP_ARG_PATH && *text == '\0') {
+		if (!value->s) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: argument '%s' is NULL", op->name, arg->name);
+			return FALSE;
+		}
+		if (arg->type == SP_ARG_PATH && *value->s == '\0') {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"%s: argument '%s': the path is empty", op->name,
 				arg->name);
@@ -210,16 +257,48 @@ parse_value(const SpOpInfo *op, const SpArgInfo *arg, const char *text,
 	}
 
 	if ((arg->type == SP_ARG_INT || arg->type == SP_ARG_DOUBLE) &&
-		(value->d < arg->min || value->d > arg->max)) {
+		(number < arg->min || number > arg->max)) {
+		char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"%s: argument '%s': %s is out of range (%g … %g)", op->name,
-			arg->name, text, arg->min, arg->max);
+			arg->name,
+			text ? text : g_ascii_dtostr(buf, sizeof(buf), number),
+			arg->min, arg->max);
 		return FALSE;
 	}
 
-	g_free(value->s);
-	value->s = g_strdup(text);
-	value->set = TRUE;
+	switch (arg->type) {
+	case SP_ARG_INT:
+		/* in range, and every declared range lies within int's */
+		*(int *) field = (int) value->i;
+		break;
+	case SP_ARG_DOUBLE:
+		*(double *) field = value->d;
+		break;
+	case SP_ARG_BOOL:
+		*(gboolean *) field = value->b;
+		break;
+	default:
+		g_free(*(char **) field);
+		*(char **) field = g_strdup(value->s);
+	}
+	return TRUE;
+}
+
+/* Marks argument @i given: a second value would silently win over the
+ * first (`save a.png path=b.png` wrote b.png, and a batch template's path
+ * could be replaced by a named one from a manifest value). */
+static gboolean
+mark_given(SpNode *node, int i, GError **error)
+{
+	if ((node->given >> i) & 1) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s' given twice", node->op->name,
+			node->op->args[i].name);
+		return FALSE;
+	}
+	node->given |= G_GUINT64_CONSTANT(1) << i;
 	return TRUE;
 }
 
@@ -228,6 +307,7 @@ _sp_node_set_string(SpNode *node, const char *name, const char *text,
 	GError **error)
 {
 	int i = arg_index(node->op, name);
+	ArgValue value;
 
 	if (i < 0) {
 		GString *names = g_string_new(NULL);
@@ -240,16 +320,9 @@ _sp_node_set_string(SpNode *node, const char *name, const char *text,
 		g_string_free(names, TRUE);
 		return FALSE;
 	}
-	/* a second value would silently win over the first: `save a.png
-	 * path=b.png` wrote b.png, and a batch template's path could be
-	 * replaced by a named one from a manifest value */
-	if (node->values[i].set) {
-		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"%s: argument '%s' given twice", node->op->name, name);
-		return FALSE;
-	}
-	return parse_value(node->op, &node->op->args[i], text, &node->values[i],
-		error);
+	return mark_given(node, i, error) &&
+		parse_text(node->op, &node->op->args[i], text, &value, error) &&
+		store_value(node, i, &value, text, error);
 }
 
 gboolean
@@ -259,44 +332,64 @@ _sp_node_set_valist(SpNode *node, GError **error, va_list ap)
 
 	while ((name = va_arg(ap, const char *))) {
 		int i = arg_index(node->op, name);
-		g_autofree char *text = NULL;
+		ArgValue value;
 
 		if (i < 0)
 			return _sp_node_set_string(node, name, "", error);
+		if (!mark_given(node, i, error))
+			return FALSE;
 		switch (node->op->args[i].type) {
 		case SP_ARG_INT:
-			text = g_strdup_printf("%d", va_arg(ap, int));
+			value.i = va_arg(ap, int);
 			break;
-		case SP_ARG_DOUBLE: {
-			char buf[G_ASCII_DTOSTR_BUF_SIZE];
-			double d = va_arg(ap, double);
-			if (!isfinite(d)) {
-				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-					"%s: argument '%s': value is not finite",
-					node->op->name, name);
-				return FALSE;
-			}
-			text = g_strdup(g_ascii_dtostr(buf, sizeof(buf), d));
+		case SP_ARG_DOUBLE:
+			value.d = va_arg(ap, double);
 			break;
-		}
 		case SP_ARG_BOOL:
-			text = g_strdup(va_arg(ap, gboolean) ? "true" : "false");
+			value.b = va_arg(ap, gboolean) != FALSE;
 			break;
-		default: {
-			const char *s = va_arg(ap, const char *);
-			if (!s) {
-				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-					"%s: argument '%s': NULL string", node->op->name,
-					name);
-				return FALSE;
-			}
-			text = g_strdup(s);
+		default:
+			value.s = va_arg(ap, const char *);
 		}
-		}
-		if (!_sp_node_set_string(node, name, text, error))
+		if (!store_value(node, i, &value, NULL, error))
 			return FALSE;
 	}
 	return TRUE;
+}
+
+gboolean
+_sp_node_set_int(SpNode *node, int *field, int value, GError **error)
+{
+	int i = arg_index_at(node, field);
+	ArgValue v = { .i = value };
+
+	g_assert(node->op->args[i].type == SP_ARG_INT);
+	return mark_given(node, i, error) &&
+		store_value(node, i, &v, NULL, error);
+}
+
+gboolean
+_sp_node_set_double(SpNode *node, double *field, double value,
+	GError **error)
+{
+	int i = arg_index_at(node, field);
+	ArgValue v = { .d = value };
+
+	g_assert(node->op->args[i].type == SP_ARG_DOUBLE);
+	return mark_given(node, i, error) &&
+		store_value(node, i, &v, NULL, error);
+}
+
+gboolean
+_sp_node_set_text(SpNode *node, char **field, const char *value,
+	GError **error)
+{
+	int i = arg_index_at(node, field);
+	ArgValue v = { .s = value };
+
+	g_assert(is_text(node->op->args[i].type));
+	return mark_given(node, i, error) &&
+		store_value(node, i, &v, NULL, error);
 }
 
 /* Fills defaults and checks required arguments. */
@@ -305,9 +398,9 @@ _sp_node_finish_args(SpNode *node, GError **error)
 {
 	for (int i = 0; i < node->op->n_args; i++) {
 		const SpArgInfo *arg = &node->op->args[i];
-		SpValue *value = &node->values[i];
+		ArgValue value;
 
-		if (value->set)
+		if ((node->given >> i) & 1)
 			continue;
 		if (arg->required) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -315,13 +408,12 @@ _sp_node_finish_args(SpNode *node, GError **error)
 				arg->name, arg->doc);
 			return FALSE;
 		}
-		if (arg->default_value) {
-			if (!parse_value(node->op, arg, arg->default_value, value,
-					error))
-				return FALSE;
-			/* a default is not "given" */
-			value->set = FALSE;
-		}
+		/* a default is not "given" */
+		if (arg->default_value &&
+			!(parse_text(node->op, arg, arg->default_value, &value,
+				  error) &&
+				store_value(node, i, &value, arg->default_value, error)))
+			return FALSE;
 	}
 	return TRUE;
 }

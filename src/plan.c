@@ -5,9 +5,11 @@
  * reduction still to apply. A source reads its level whole; crop and the
  * pointwise operators narrow the region; a downsample moves the read to
  * the level whose downsample is the largest not above the one it wants
- * (OpenSlide's rule) and keeps only the remaining factor. Nothing here
- * touches pixels: _sp_chain_view() builds the lazy image a plan
- * describes.
+ * (OpenSlide's rule) and keeps only the remaining factor. Which operator
+ * does what is its declared role (SpOpRole), never its name. Nothing
+ * here touches pixels: _sp_chain_view() builds the lazy image a plan
+ * describes, and _sp_reduce() is the one reduction every reader of a
+ * level (the planner, downsample) applies.
  */
 #include "config.h"
 
@@ -16,12 +18,71 @@
 
 #include "sp-private.h"
 
-static SpNode *
-chain_source(SpNode *node)
+SpNode *
+_sp_chain_source(SpNode *node)
 {
 	while (node->input)
 		node = node->input;
 	return node;
+}
+
+int
+_sp_plan_level(SpSlide *slide, double downsample_x, double downsample_y)
+{
+	return sp_slide_best_level_for_downsample(slide,
+		MIN(downsample_x, downsample_y));
+}
+
+/* Factors closer than this to a whole number k are taken as k: µm
+ * arithmetic (2.0000001) and the ratio of rounded level sizes leave
+ * such residues, and over an output narrower than a million pixels the
+ * difference moves no pixel's footprint by a whole input pixel. */
+#define WHOLE_TOLERANCE 1e-6
+
+gboolean
+_sp_is_whole_factor(double factor)
+{
+	return fabs(factor - floor(factor + 0.5)) < WHOLE_TOLERANCE;
+}
+
+VipsImage *
+_sp_reduce(VipsImage *in, double rx, double ry, int out_width,
+	int out_height, const char *op, const char *what, GError **error)
+{
+	VipsImage *image, *t;
+	int r = 0;
+
+	if (_sp_is_whole_factor(rx) && _sp_is_whole_factor(ry) &&
+		floor(rx + 0.5) >= 1 && floor(ry + 0.5) >= 1) {
+		/* area averaging of whole blocks: output pixel i averages input
+		 * [i·k, (i+1)·k) */
+		if (floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1)
+			r = vips_shrink(in, &image, floor(rx + 0.5), floor(ry + 0.5),
+				NULL);
+		else
+			image = g_object_ref(in);
+	}
+	else
+		r = vips_resize(in, &image, (double) out_width / in->Xsize,
+			"vscale", (double) out_height / in->Ysize, "kernel",
+			VIPS_KERNEL_LANCZOS3, NULL);
+	if (r) {
+		_sp_set_vips_error(error, op, what);
+		return NULL;
+	}
+	/* exactly the planned size: libvips rounds as the plan does, but
+	 * make certain */
+	if (image->Xsize != out_width || image->Ysize != out_height) {
+		r = vips_embed(image, &t, 0, 0, out_width, out_height, "extend",
+			VIPS_EXTEND_COPY, NULL);
+		g_object_unref(image);
+		if (r) {
+			_sp_set_vips_error(error, op, what);
+			return NULL;
+		}
+		image = t;
+	}
+	return image;
 }
 
 /* Level-0 pixels per level pixel along one axis: @n0 level-0 pixels
@@ -79,11 +140,11 @@ _sp_node_plan_read(SpNode *node)
 {
 	SpPlan *p = &node->read;
 	const SpGeometry *g = &node->geom;
-	SpNode *source = chain_source(node);
+	SpNode *source = _sp_chain_source(node);
 	double sx, sy;
 
 	memset(p, 0, sizeof(*p));
-	if (_sp_arg_string(source, "associated") || !node->slide) {
+	if (source->source_associated || !node->slide) {
 		/* an associated image has no levels: it reads itself */
 		p->level = -1;
 		p->level_downsample_x = p->level_downsample_y = 1;
@@ -97,14 +158,13 @@ _sp_node_plan_read(SpNode *node)
 	}
 
 	if (node == source)
-		p->level = _sp_arg_int(node, "level");
-	else if (strcmp(node->op->name, "downsample") == 0 &&
-		!node->graph->exact && !_sp_arg_bool(node, "exact") &&
-		_sp_arg_int(source, "level") == 0) {
+		p->level = source->source_level;
+	else if (node->op->role == SP_ROLE_REDUCTION && !node->graph->exact &&
+		!node->exact && source->source_level == 0) {
 		/* the largest level downsample not above the wanted one, but
 		 * never a finer level than the input already reads */
-		int best = sp_slide_best_level_for_downsample(node->slide,
-			MIN(g->downsample_x, g->downsample_y));
+		int best = _sp_plan_level(node->slide, g->downsample_x,
+			g->downsample_y);
 		p->level = MAX(best, node->input->read.level);
 		p->planned = p->level != node->input->read.level;
 	}
@@ -166,8 +226,8 @@ VipsImage *
 _sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
 	double rw, double rh, int out_width, int out_height, GError **error)
 {
-	SpNode *source = chain_source(node);
-	const char *associated = _sp_arg_string(source, "associated");
+	SpNode *source = _sp_chain_source(node);
+	const char *associated = source->source_associated;
 	g_autoptr(GPtrArray) pointwise = g_ptr_array_new();
 	VipsImage *image, *t;
 	double sx = 1, sy = 1;
@@ -176,7 +236,7 @@ _sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
 	 * with them, and they run at the level read, before the remaining
 	 * reduction */
 	for (SpNode *n = node; n->input; n = n->input)
-		if (n->op->pointwise)
+		if (n->op->role == SP_ROLE_POINTWISE)
 			g_ptr_array_insert(pointwise, 0, n);
 
 	if (associated)
@@ -239,30 +299,11 @@ _sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
 	}
 
 	/* the remaining reduction */
-	double rx = uw / out_width, ry = vh / out_height;
-	if (fabs(rx - floor(rx + 0.5)) < 1e-6 &&
-		fabs(ry - floor(ry + 0.5)) < 1e-6 && floor(rx + 0.5) >= 1 &&
-		floor(ry + 0.5) >= 1) {
-		if ((rx > 1.5 || ry > 1.5) &&
-			vips_shrink(image, &t, floor(rx + 0.5), floor(ry + 0.5), NULL))
-			FAIL("reduce");
-		if (rx > 1.5 || ry > 1.5)
-			step(&image, t);
-	}
-	else {
-		if (vips_resize(image, &t, (double) out_width / image->Xsize,
-				"vscale", (double) out_height / image->Ysize, "kernel",
-				VIPS_KERNEL_LANCZOS3, NULL))
-			FAIL("reduce");
-		step(&image, t);
-	}
-	/* exactly the planned size */
-	if (image->Xsize != out_width || image->Ysize != out_height) {
-		if (vips_embed(image, &t, 0, 0, out_width, out_height, "extend",
-				VIPS_EXTEND_COPY, NULL))
-			FAIL("reduce");
-		step(&image, t);
-	}
+	t = _sp_reduce(image, uw / out_width, vh / out_height, out_width,
+		out_height, node->op->name, "reduce", error);
+	if (!t)
+		goto fail;
+	step(&image, t);
 	return image;
 
 fail:
@@ -275,13 +316,13 @@ _sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 	GError **error)
 {
 	const SpGeometry *g = &node->geom;
-	SpNode *source = chain_source(node);
+	SpNode *source = _sp_chain_source(node);
 	double extra = MAX(1.0, (double) MAX(g->width, g->height) / max_side);
 	int level = 0;
 
-	if (!_sp_arg_string(source, "associated"))
-		level = sp_slide_best_level_for_downsample(node->slide,
-			MIN(g->downsample_x, g->downsample_y) * extra);
+	if (!source->source_associated)
+		level = _sp_plan_level(node->slide, g->downsample_x * extra,
+			g->downsample_y * extra);
 	if (level_out)
 		*level_out = level;
 	return _sp_chain_view(node, level,

@@ -15,22 +15,34 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpSlide, sp_slide_unref)
 
 typedef struct _SpOutRoot SpOutRoot;
 
-/* One parsed argument value. */
-typedef struct {
-	gboolean set;
-	gint64 i;      /* SP_ARG_INT, SP_ARG_BOOL */
-	double d;      /* SP_ARG_DOUBLE (and INT, converted) */
-	char *s;       /* strings, choices, paths (owned) */
-} SpValue;
+/* What an operator is to the planner (src/plan.c), which reads a chain
+ * from whatever pyramid level serves it best and must know which
+ * operators it may move that read through. */
+typedef enum {
+	SP_ROLE_SOURCE,    /* makes the image from a slide (no input) */
+	SP_ROLE_REGION,    /* keeps a level-0 rectangle of its input (crop) */
+	SP_ROLE_REDUCTION, /* lowers the resolution (downsample): the planner
+	                    * may read a lower level and reduce only the rest */
+	SP_ROLE_POINTWISE, /* each output pixel from the same input pixel
+	                    * alone, so it commutes with region and reduction
+	                    * and runs at whatever level is read (threshold) */
+	SP_ROLE_FILTER,    /* anything else: the planner reads it at its
+	                    * input's level (overlay) */
+	SP_ROLE_SINK,      /* writes the image out (save, tiles) */
+} SpOpRole;
 
 struct _SpOpInfo {
 	const char *name;
 	const char *summary;
 	const char *description;
 	SpOpKind kind;
+	SpOpRole role;
 	const SpArgInfo *args;
 	int n_args;
-	gboolean pointwise;
+	/* sizeof the operator's argument struct (SpCropArgs …), which the
+	 * args' offsets point into; node->args is one, zeroed, then filled
+	 * by the parser or the typed C call, defaults included */
+	size_t args_size;
 
 	/* Cross-argument checks and the output geometry, from the input's
 	 * geometry and this node's arguments. No pixels. */
@@ -42,18 +54,37 @@ struct _SpOpInfo {
 	gboolean (*run)(SpNode *node, VipsImage *in, GError **error);
 	/* Optional: free node->priv. */
 	void (*free_priv)(void *priv);
+	/* Optional: a file @node reads that is not one of its SP_ARG_PATH
+	 * arguments (a sink's are outputs), or NULL: save refuses to
+	 * overwrite it. */
+	const char *(*input_file)(SpNode *node);
 };
+
+/* The storage of an argument in its operator's argument struct T, the
+ * last field of its SpArgInfo: member @field holds the value (int for
+ * SP_ARG_INT, double, gboolean, or an owned char * for the text types;
+ * NULL or 0 when neither given nor defaulted). */
+#define SP_ARG_FIELD(T, field) G_STRUCT_OFFSET(T, field)
 
 struct _SpNode {
 	SpGraph *graph;
 	const SpOpInfo *op;
 	SpNode *input;
-	SpValue *values;      /* op->n_args of them */
+	void *args;           /* the operator's argument struct (owned) */
+	guint64 given;        /* bit i: op->args[i] was given */
 	SpSlide *slide;       /* the slide this chain reads (ref) */
 	SpGeometry geom;
 	VipsImage *image;     /* built lazily (ref) */
 	char *report;         /* a line for the user, or NULL */
 	SpPlan read;          /* where the pixels come from (src/plan.c) */
+	/* Set by a source's plan, read by the planner: the level it reads
+	 * and the associated image it reads instead (NULL: a level; owned by
+	 * its arguments). */
+	int source_level;
+	const char *source_associated;
+	/* Set by a reduction's plan: compute it from the input's level (the
+	 * planner may not move the read: downsample exact) */
+	gboolean exact;
 	void *progress_state; /* while a sink runs with progress */
 	void *priv;           /* operator's own state */
 };
@@ -67,14 +98,6 @@ struct _SpGraph {
 	SpProgressFunc progress;
 	void *progress_data;
 };
-
-/* Accessors for operator code: the value of argument NAME. The name must
- * be declared by the operator (checked: a typo is a programming error). */
-gboolean _sp_arg_is_set(SpNode *node, const char *name);
-gint64 _sp_arg_int(SpNode *node, const char *name);
-double _sp_arg_double(SpNode *node, const char *name);
-gboolean _sp_arg_bool(SpNode *node, const char *name);
-const char *_sp_arg_string(SpNode *node, const char *name);
 
 /* src/slidecache.c: a slide from the shared cache (a new reference). */
 SpSlide *_sp_slide_cache_open(SpSlideCache *cache, const char *path,
@@ -102,22 +125,44 @@ SpNode *_sp_pipeline_parse_template(SpGraph *graph, const char *const *words,
 gboolean _sp_pipeline_check_template(const char *const *words,
 	GError **error);
 
-/* Argument setting, checked against the declaration (src/op.c). */
+/* Argument setting, checked against the declaration (src/op.c): the
+ * value of argument @name as text (the command line), or NAME, value
+ * pairs as sp_node_new() takes them; one argument given twice is an
+ * error (SP_ERROR_USAGE, as every error here). */
 gboolean _sp_node_set_string(SpNode *node, const char *name,
 	const char *text, GError **error);
 gboolean _sp_node_set_valist(SpNode *node, GError **error, va_list ap);
+/* Fills in the defaults of the arguments not given; fails on a required
+ * one missing. */
 gboolean _sp_node_finish_args(SpNode *node, GError **error);
 
-/* For the per-operator entry points: @fixed holds NAME, TEXT pairs
- * (NULL-terminated) for the required arguments, @ap the optional ones. */
-SpNode *_sp_node_new_fixed(SpGraph *graph, const char *op_name,
-	SpNode *input, const char *const *fixed, GError **error, va_list ap);
+/* For the typed entry points (sp_crop() …), which store their arguments
+ * straight into the node's argument struct: begin makes a node of @op
+ * on @input (NULL for a source); each setter checks its value against
+ * the declaration of the argument stored at @field (a member of
+ * node->args: a field that is no argument is a programming error),
+ * stores it (strings copied) and marks it given; end sets the optional
+ * arguments of @ap and plans the node when @ok, and frees it otherwise
+ * (returning NULL). */
+SpNode *_sp_node_begin(SpGraph *graph, const SpOpInfo *op, SpNode *input,
+	GError **error);
+gboolean _sp_node_set_int(SpNode *node, int *field, int value,
+	GError **error);
+gboolean _sp_node_set_double(SpNode *node, double *field, double value,
+	GError **error);
+gboolean _sp_node_set_text(SpNode *node, char **field, const char *value,
+	GError **error);
+SpNode *_sp_node_end(SpNode *node, gboolean ok, GError **error,
+	va_list ap);
 
-/* Formats a double for _sp_node_new_fixed(); @buf has
- * G_ASCII_DTOSTR_BUF_SIZE bytes. */
-const char *_sp_dtostr(char *buf, double d);
+/* Whether the argument stored at @field (a member of node->args) was
+ * given, by the caller or the user (a default is not). */
+gboolean _sp_node_given(SpNode *node, const void *field);
+/* Frees node->args and the strings in it. */
+void _sp_node_free_args(SpNode *node);
 
-/* The operators' declarations (ops/ *.c); the table lives in src/op.c. */
+/* The operators' declarations (ops/ *.c) that other files use; the
+ * table of all of them lives in src/op.c. */
 extern const SpOpInfo _sp_op_load;
 extern const SpOpInfo _sp_op_crop;
 extern const SpOpInfo _sp_op_downsample;
@@ -125,6 +170,27 @@ extern const SpOpInfo _sp_op_threshold;
 extern const SpOpInfo _sp_op_save;
 extern const SpOpInfo _sp_op_tiles;
 extern const SpOpInfo _sp_op_overlay;
+
+/* The argument structs other files read: threshold's (the tissue mask
+ * tiles reports) and save's (its TIFF layouts, src/tiffmeta.c). */
+typedef struct {
+	double value;
+	char *method;
+	char *channel;
+	gboolean invert;
+} SpThresholdArgs;
+
+typedef struct {
+	char *path;
+	char *compression;
+	int Q;
+	int tile;
+	gboolean pyramid;
+	char *bigtiff;
+	char *format;
+	char *associated;
+	char *icc;
+} SpSaveArgs;
 
 /* src/util.c: sp_init(NULL) unless it has run: every public entry point
  * that can be the first call (sp_graph_new, sp_slide_open,
@@ -227,6 +293,28 @@ void _sp_tiffread_fit_cache(VipsImage *image, int cache_width, int readers);
  * plan. */
 void _sp_node_plan_read(SpNode *node);
 
+/* The first node of @node's chain: its source. */
+SpNode *_sp_chain_source(SpNode *node);
+
+/* The pyramid level to read for a wanted downsample (level-0 pixels per
+ * output pixel, per axis): the one whose downsample is the largest not
+ * above the finer axis's (OpenSlide's rule), so no axis is enlarged.
+ * Every choice of a level for a downsample goes through here. */
+int _sp_plan_level(SpSlide *slide, double downsample_x,
+	double downsample_y);
+
+/* Whether a reduction @factor is taken as a whole number (within 1e-6:
+ * see src/plan.c). */
+gboolean _sp_is_whole_factor(double factor);
+
+/* The one remaining reduction: @in reduced by @rx × @ry (input pixels
+ * per output pixel) to exactly @out_width × @out_height. Whole factors
+ * average blocks (vips_shrink), others resample with Lanczos-3
+ * (vips_resize); edges are extended to the planned size. A new
+ * reference, or NULL with @error naming @op and @what. */
+VipsImage *_sp_reduce(VipsImage *in, double rx, double ry, int out_width,
+	int out_height, const char *op, const char *what, GError **error);
+
 /* The lazy image of @node's region read from @level of its chain's
  * source, sub-pixel aligned, with the chain's pointwise operators applied
  * at that level, then reduced to @out_width × @out_height. */
@@ -249,9 +337,6 @@ void _sp_node_discard(SpNode *node);
  * *@level_out gets the level read. Returns a new reference. */
 VipsImage *_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 	GError **error);
-
-/* The image a node's input produces, built on demand. */
-VipsImage *_sp_node_input_image(SpNode *node, GError **error);
 
 /* Where a graph's outputs are created (src/util.c). A batch opens its
  * --out-dir once as an SpOutRoot and sets it on the graph of each row:

@@ -365,6 +365,9 @@ typedef enum {
  *   or -1 when it can only be given as NAME=VALUE
  * @required: the argument must be given
  * @doc: one-line description
+ * @offset: where the operator keeps the value, in bytes from the start of
+ *   its argument struct: the library's own business (as a libvips
+ *   argument's offset into its object), of no use to a caller
  *
  * The single declaration of one operator argument. The command line parser,
  * `slidepipe OP --help`, the man page and the C API's argument checks all
@@ -381,6 +384,7 @@ typedef struct {
 	int position;
 	gboolean required;
 	const char *doc;
+	glong offset;
 } SpArgInfo;
 
 /**
