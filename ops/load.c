@@ -164,16 +164,12 @@ const SpOpInfo _sp_op_load = {
 SpNode *
 sp_load(SpGraph *graph, const char *path, GError **error, ...)
 {
-	SpNode *node;
-	SpLoadArgs *args;
 	va_list ap;
+	SpNode *node;
 
-	if (!(node = _sp_node_begin(graph, &_sp_op_load, NULL, error)))
-		return NULL;
-	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_end(node,
-		_sp_node_set_text(node, &args->path, path, error), error, ap);
+	node = _sp_node_new_text(graph, &_sp_op_load, NULL,
+		G_STRUCT_OFFSET(SpLoadArgs, path), path, error, ap);
 	va_end(ap);
 	return node;
 }

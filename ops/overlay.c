@@ -768,17 +768,12 @@ const SpOpInfo _sp_op_overlay = {
 SpNode *
 sp_overlay(SpNode *in, const char *csv, GError **error, ...)
 {
-	SpNode *node;
-	SpOverlayArgs *args;
 	va_list ap;
+	SpNode *node;
 
-	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_overlay, in,
-			  error)))
-		return NULL;
-	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_end(node, _sp_node_set_text(node, &args->csv, csv, error),
-		error, ap);
+	node = _sp_node_new_text(in ? in->graph : NULL, &_sp_op_overlay, in,
+		G_STRUCT_OFFSET(SpOverlayArgs, csv), csv, error, ap);
 	va_end(ap);
 	return node;
 }

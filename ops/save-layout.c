@@ -123,14 +123,6 @@ _sp_save_pixels(SpNode *node, const SaveArgs *args, VipsImage *in,
 	return _sp_icc_to_srgb(in, icc, error);
 }
 
-static char *
-format_double(double d)
-{
-	char buf[G_ASCII_DTOSTR_BUF_SIZE];
-
-	return g_strdup(g_ascii_formatd(buf, sizeof(buf), "%.10g", d));
-}
-
 /* AppMag after a downsample: an integer when it is one (OpenSlide 3.4.1
  * reports only integers as openslide.objective-power). The power is at
  * most SP_MAX_OBJECTIVE_POWER (_sp_slide_objective_power()), so the
@@ -140,7 +132,7 @@ format_magnification(double m)
 {
 	if (fabs(m) < 1e9 && fabs(m - floor(m + 0.5)) < 1e-6)
 		return g_strdup_printf("%d", (int) floor(m + 0.5));
-	return format_double(m);
+	return _sp_format_double(m);
 }
 
 /* "|key = value" for each key the output keeps (see the top). */
@@ -151,7 +143,7 @@ svs_keys(SpNode *node, gboolean keep_icc_name, char **source_header)
 	SpSlide *slide = node->slide;
 	const char *desc = sp_slide_get_property(slide, "tiff.ImageDescription");
 	double power = _sp_slide_objective_power(slide);
-	g_autofree char *mpp = g->mpp_x > 0 ? format_double(g->mpp_x) : NULL;
+	g_autofree char *mpp = g->mpp_x > 0 ? _sp_format_double(g->mpp_x) : NULL;
 	g_autofree char *mag = power > 0 ?
 		format_magnification(power / g->downsample_x) :
 		NULL;
@@ -182,8 +174,8 @@ generic_description(SpNode *node)
 	gsize bare = s->len;
 
 	if (g->mpp_x > 0 && g->mpp_y > 0) {
-		g_autofree char *x = format_double(g->mpp_x);
-		g_autofree char *y = format_double(g->mpp_y);
+		g_autofree char *x = _sp_format_double(g->mpp_x);
+		g_autofree char *y = _sp_format_double(g->mpp_y);
 
 		g_string_append_printf(s, "openslide.mpp-x = %s\n", x);
 		g_string_append_printf(s, "openslide.mpp-y = %s\n", y);
@@ -250,7 +242,7 @@ ome_xml(SpNode *node, int width, int height, int bands)
 		"2016-06 http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" "
 		"Creator=\"slidepipe " PACKAGE_VERSION "\">\n");
 	if (power > 0) {
-		g_autofree char *m = format_double(power / g->downsample_x);
+		g_autofree char *m = _sp_format_double(power / g->downsample_x);
 		g_string_append_printf(s,
 			"<Instrument ID=\"Instrument:0\"><Objective ID=\"Objective:0\" "
 			"NominalMagnification=\"%s\"/></Instrument>\n",
@@ -266,8 +258,8 @@ ome_xml(SpNode *node, int width, int height, int bands)
 		"Interleaved=\"true\"",
 		width, height, bands);
 	if (g->mpp_x > 0 && g->mpp_y > 0) {
-		g_autofree char *x = format_double(g->mpp_x);
-		g_autofree char *y = format_double(g->mpp_y);
+		g_autofree char *x = _sp_format_double(g->mpp_x);
+		g_autofree char *y = _sp_format_double(g->mpp_y);
 		g_string_append_printf(s,
 			" PhysicalSizeX=\"%s\" PhysicalSizeXUnit=\"\302\265m\""
 			" PhysicalSizeY=\"%s\" PhysicalSizeYUnit=\"\302\265m\"",

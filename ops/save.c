@@ -746,17 +746,12 @@ const SpOpInfo _sp_op_save = {
 SpNode *
 sp_save(SpNode *in, const char *path, GError **error, ...)
 {
-	SpNode *node;
-	SpSaveArgs *args;
 	va_list ap;
+	SpNode *node;
 
-	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_save, in,
-			  error)))
-		return NULL;
-	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_end(node,
-		_sp_node_set_text(node, &args->path, path, error), error, ap);
+	node = _sp_node_new_text(in ? in->graph : NULL, &_sp_op_save, in,
+		G_STRUCT_OFFSET(SpSaveArgs, path), path, error, ap);
 	va_end(ap);
 	return node;
 }

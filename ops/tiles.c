@@ -1077,17 +1077,12 @@ const SpOpInfo _sp_op_tiles = {
 SpNode *
 sp_tiles(SpNode *in, const char *dir, GError **error, ...)
 {
-	SpNode *node;
-	SpTilesArgs *args;
 	va_list ap;
+	SpNode *node;
 
-	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_tiles, in,
-			  error)))
-		return NULL;
-	args = node->args;
 	va_start(ap, error);
-	node = _sp_node_end(node, _sp_node_set_text(node, &args->dir, dir, error),
-		error, ap);
+	node = _sp_node_new_text(in ? in->graph : NULL, &_sp_op_tiles, in,
+		G_STRUCT_OFFSET(SpTilesArgs, dir), dir, error, ap);
 	va_end(ap);
 	return node;
 }
@@ -1096,21 +1091,15 @@ gboolean
 sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data,
 	GError **error, ...)
 {
-	SpNode *node;
-	SpTilesArgs *args;
 	va_list ap;
+	SpNode *node;
 	gboolean ok;
 
 	g_return_val_if_fail(func != NULL, FALSE);
-	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_tiles, in,
-			  error)))
-		return FALSE;
-	args = node->args;
 	va_start(ap, error);
 	/* no file is written: any directory that passes the checks */
-	node = _sp_node_end(node,
-		_sp_node_set_text(node, &args->dir, g_get_tmp_dir(), error), error,
-		ap);
+	node = _sp_node_new_text(in ? in->graph : NULL, &_sp_op_tiles, in,
+		G_STRUCT_OFFSET(SpTilesArgs, dir), g_get_tmp_dir(), error, ap);
 	va_end(ap);
 	if (!node)
 		return FALSE;

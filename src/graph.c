@@ -185,6 +185,20 @@ _sp_node_end(SpNode *node, gboolean ok, GError **error, va_list ap)
 }
 
 SpNode *
+_sp_node_new_text(SpGraph *graph, const SpOpInfo *op, SpNode *input,
+	glong offset, const char *text, GError **error, va_list ap)
+{
+	SpNode *node = _sp_node_begin(graph, op, input, error);
+
+	if (!node)
+		return NULL;
+	return _sp_node_end(node,
+		_sp_node_set_text(node, (char **) ((char *) node->args + offset),
+			text, error),
+		error, ap);
+}
+
+SpNode *
 sp_node_new(SpGraph *graph, const char *op_name, SpNode *input,
 	GError **error, ...)
 {

@@ -357,39 +357,37 @@ _sp_node_set_valist(SpNode *node, GError **error, va_list ap)
 	return TRUE;
 }
 
-gboolean
-_sp_node_set_int(SpNode *node, int *field, int value, GError **error)
+/* A typed entry point's value for the argument stored at @field, which
+ * must be of a type @value fits. */
+static gboolean
+set_at(SpNode *node, const void *field, gboolean text, const ArgValue *value,
+	GError **error)
 {
 	int i = arg_index_at(node, field);
-	ArgValue v = { .i = value };
 
-	g_assert(node->op->args[i].type == SP_ARG_INT);
+	g_assert(is_text(node->op->args[i].type) == text);
 	return mark_given(node, i, error) &&
-		store_value(node, i, &v, NULL, error);
+		store_value(node, i, value, NULL, error);
 }
 
 gboolean
 _sp_node_set_double(SpNode *node, double *field, double value,
 	GError **error)
 {
-	int i = arg_index_at(node, field);
 	ArgValue v = { .d = value };
 
-	g_assert(node->op->args[i].type == SP_ARG_DOUBLE);
-	return mark_given(node, i, error) &&
-		store_value(node, i, &v, NULL, error);
+	g_assert(node->op->args[arg_index_at(node, field)].type ==
+		SP_ARG_DOUBLE);
+	return set_at(node, field, FALSE, &v, error);
 }
 
 gboolean
 _sp_node_set_text(SpNode *node, char **field, const char *value,
 	GError **error)
 {
-	int i = arg_index_at(node, field);
 	ArgValue v = { .s = value };
 
-	g_assert(is_text(node->op->args[i].type));
-	return mark_given(node, i, error) &&
-		store_value(node, i, &v, NULL, error);
+	return set_at(node, field, TRUE, &v, error);
 }
 
 /* Fills defaults and checks required arguments. */

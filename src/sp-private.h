@@ -146,13 +146,17 @@ gboolean _sp_node_finish_args(SpNode *node, GError **error);
  * (returning NULL). */
 SpNode *_sp_node_begin(SpGraph *graph, const SpOpInfo *op, SpNode *input,
 	GError **error);
-gboolean _sp_node_set_int(SpNode *node, int *field, int value,
-	GError **error);
 gboolean _sp_node_set_double(SpNode *node, double *field, double value,
 	GError **error);
 gboolean _sp_node_set_text(SpNode *node, char **field, const char *value,
 	GError **error);
 SpNode *_sp_node_end(SpNode *node, gboolean ok, GError **error,
+	va_list ap);
+/* The whole of a typed entry point whose one fixed argument is text:
+ * begin, @text stored at @offset of the argument struct (from
+ * G_STRUCT_OFFSET), end. */
+SpNode *_sp_node_new_text(SpGraph *graph, const SpOpInfo *op,
+	SpNode *input, glong offset, const char *text, GError **error,
 	va_list ap);
 
 /* Whether the argument stored at @field (a member of node->args) was
@@ -212,8 +216,9 @@ void _sp_vips_error_names_add(gconstpointer owner, const char *name);
 void _sp_vips_error_names_remove(gconstpointer owner);
 /* Takes the lines of libvips' error buffer that belong to the graphs
  * that registered @mine (a file path) or that the calling thread runs,
- * and the lines naming no registered file, joined into one line (g_free it; "" when there
- * were none), and clears them from the buffer. */
+ * and the lines naming no registered file, joined into one line
+ * (g_free it; "" when there were none), and clears them from the
+ * buffer. */
 char *_sp_vips_error_take(const char *mine);
 
 /* A VipsImage of @slide's level @level (or associated image @associated if
@@ -327,7 +332,8 @@ VipsImage *_sp_chain_view_region(SpNode *node, int level, double x,
 	double y, double w, double h, int out_width, int out_height,
 	GError **error);
 
-/* Removes @node, the graph's last node, from its graph and frees it. */
+/* src/graph.c: removes @node, the graph's last node, from its graph and
+ * frees it. */
 void _sp_node_discard(SpNode *node);
 
 /* A low-resolution view of the region @node covers, with the long side
@@ -343,8 +349,8 @@ VipsImage *_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
  * every output of that graph (save, tiles) is then resolved beneath it
  * through directory descriptors, relative paths from --out-dir; with
  * @confine, never through "..", an absolute path or a symbolic link. A
- * graph without a root writes where its paths say. */
-/* @dir may not exist yet (a dry run): then nothing is beneath it. */
+ * graph without a root writes where its paths say. @dir may not exist
+ * yet (a dry run): then nothing is beneath it. */
 SpOutRoot *_sp_out_root_new(const char *dir, gboolean confine,
 	GError **error);
 SpOutRoot *_sp_out_root_ref(SpOutRoot *root);
@@ -356,7 +362,6 @@ void _sp_graph_set_out_root(SpGraph *graph, SpOutRoot *root);
 void _sp_graph_set_batch_row(SpGraph *graph, gboolean batch_row);
 /* lstat() of @path beneath @root (no link followed); FALSE if it is not
  * there. */
-struct stat;
 gboolean _sp_out_root_stat(SpOutRoot *root, const char *path,
 	struct stat *st);
 /* @path with ".", "" and "dir/.." components removed, lexically ("." for
@@ -417,6 +422,10 @@ void _sp_append_flat(GString *s, const char *p, gsize len);
 gboolean _sp_parse_number(const char *text, double min, double max,
 	double *out);
 
+/* @d as metadata text (mpp, magnification): "%.10g", whatever the
+ * locale. g_free(). */
+char *_sp_format_double(double d);
+
 /* The largest objective power slidepipe believes (a 4294967296× lens is
  * a damaged or hostile file). */
 #define SP_MAX_OBJECTIVE_POWER 1000.0
@@ -431,13 +440,15 @@ double _sp_slide_objective_power(SpSlide *slide);
  * returned as they are. A new reference, or NULL with @error. */
 VipsImage *_sp_icc_to_srgb(VipsImage *in, GBytes *profile, GError **error);
 
-/* Tells the graph's progress callback how far a sink is (0 … 100). */
+/* src/graph.c: tells the graph's progress callback how far a sink is
+ * (0 … 100). */
 void _sp_node_progress(SpNode *node, int percent);
 
-/* What @path names as an output of @graph (beneath its output root,
- * when it has one): @dir, its parent directory (FALSE when that does not
- * exist yet or cannot be reached), and @file, the file itself with
- * symlinks followed, when *@has_file. No error: for comparisons. */
+/* src/util.c: what @path names as an output of @graph (beneath its
+ * output root, when it has one): @dir, its parent directory (FALSE when
+ * that does not exist yet or cannot be reached), and @file, the file
+ * itself with symlinks followed, when *@has_file. No error: for
+ * comparisons. */
 gboolean _sp_output_lookup(SpGraph *graph, const char *path,
 	struct stat *dir, struct stat *file, gboolean *has_file);
 

@@ -67,6 +67,14 @@ sp_version(void)
 	return PACKAGE_VERSION;
 }
 
+char *
+_sp_format_double(double d)
+{
+	char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+	return g_strdup(g_ascii_formatd(buf, sizeof(buf), "%.10g", d));
+}
+
 gboolean
 _sp_parse_number(const char *text, double min, double max, double *out)
 {
