@@ -11,7 +11,8 @@
 #include "sp-private.h"
 
 /* The one table of operators: adding one is its file in ops/ (which
- * defines _sp_op_NAME) and one line here. */
+ * defines _sp_op_NAME) and one line here (and its file in Makefile.am's
+ * sources). The order is `slidepipe ops`' and the man page's. */
 #define SP_OPERATORS(OP) \
 	OP(load) \
 	OP(crop) \
@@ -19,7 +20,9 @@
 	OP(threshold) \
 	OP(save) \
 	OP(tiles) \
-	OP(overlay)
+	OP(overlay) \
+	OP(invert) \
+	/* the table ends here */
 
 #define SP_OP_DECLARE(name) extern const SpOpInfo _sp_op_##name;
 #define SP_OP_ENTRY(name) &_sp_op_##name,

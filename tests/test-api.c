@@ -178,9 +178,9 @@ test_declarations(void)
 	int n;
 	const SpOpInfo *const *ops = sp_op_list(&n);
 	const char *names[] = { "load", "crop", "downsample", "threshold",
-		"save", "tiles", "overlay" };
+		"save", "tiles", "overlay", "invert" };
 
-	g_assert_cmpint(n, ==, 7);
+	g_assert_cmpint(n, ==, 8);
 	for (int i = 0; i < n; i++) {
 		g_assert_cmpstr(sp_op_get_name(ops[i]), ==, names[i]);
 		int n_args;
