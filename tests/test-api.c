@@ -204,6 +204,61 @@ test_declarations(void)
 	g_assert_true(sp_op_get_kind(sp_op_lookup("save")) == SP_OP_SINK);
 }
 
+/* Each operator's arguments are stored apart (issue 13: by struct
+ * offset); the typed calls and sp_node_new() fill them, once each. */
+static void
+test_argument_storage(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	int n;
+	const SpOpInfo *const *ops = sp_op_list(&n);
+
+	for (int i = 0; i < n; i++) {
+		int n_args;
+		const SpArgInfo *args = sp_op_get_args(ops[i], &n_args);
+
+		for (int j = 0; j < n_args; j++)
+			for (int k = 0; k < j; k++)
+				g_assert_cmpint(args[j].offset, !=, args[k].offset);
+	}
+
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	g_assert_no_error(error);
+
+	/* a fixed argument given again among the optional ones */
+	g_assert_null(sp_crop(load, 0, 0, 10, 10, &error, "x", 5.0, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "crop: argument 'x' given twice"));
+	g_clear_error(&error);
+	g_assert_null(sp_load(graph, path, &error, "path", path, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "given twice"));
+	g_clear_error(&error);
+
+	/* an int through the varargs, range-checked as the command line's */
+	g_assert_null(sp_node_new(graph, "invert", load, &error, "white", 0,
+		NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message,
+		"invert: argument 'white': 0 is out of range (1 … 255)"));
+	g_clear_error(&error);
+	SpNode *inv = sp_node_new(graph, "invert", load, &error, "white", 200,
+		NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_geometry(inv)->width, ==, 1000);
+	g_assert_cmpint(sp_node_get_geometry(inv)->bands, ==, 1);
+
+	/* a NULL text argument is an error, not a crash */
+	g_assert_null(sp_save(inv, NULL, &error, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "save: argument 'path' is NULL"));
+	g_clear_error(&error);
+
+	sp_graph_free(graph);
+}
+
 static void
 test_argument_checks(void)
 {
@@ -1433,6 +1488,7 @@ main(int argc, char **argv)
 
 	g_test_add_func("/ops/declarations", test_declarations);
 	g_test_add_func("/ops/argument-checks", test_argument_checks);
+	g_test_add_func("/ops/argument-storage", test_argument_storage);
 	g_test_add_func("/load/errors", test_load_errors);
 	g_test_add_func("/load/levels", test_slide_levels);
 	g_test_add_func("/load/bands-at-plan-time", test_bands_at_plan_time);
