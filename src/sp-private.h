@@ -165,15 +165,10 @@ gboolean _sp_node_given(SpNode *node, const void *field);
 /* Frees node->args and the strings in it. */
 void _sp_node_free_args(SpNode *node);
 
-/* The operators' declarations (ops/ *.c) that other files use; the
- * table of all of them lives in src/op.c. */
-extern const SpOpInfo _sp_op_load;
-extern const SpOpInfo _sp_op_crop;
-extern const SpOpInfo _sp_op_downsample;
+/* An operator's declaration that another file uses (tiles tells the
+ * default mask, a threshold, from others); the table of all of them,
+ * which declares each, is src/op.c's. */
 extern const SpOpInfo _sp_op_threshold;
-extern const SpOpInfo _sp_op_save;
-extern const SpOpInfo _sp_op_tiles;
-extern const SpOpInfo _sp_op_overlay;
 
 /* The argument structs other files read: threshold's (the tissue mask
  * tiles reports) and save's (its TIFF layouts, src/tiffmeta.c). */
