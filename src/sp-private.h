@@ -171,7 +171,7 @@ void _sp_node_free_args(SpNode *node);
 extern const SpOpInfo _sp_op_threshold;
 
 /* The argument structs other files read: threshold's (the tissue mask
- * tiles reports) and save's (its TIFF layouts, src/tiffmeta.c). */
+ * tiles reports) and save's (its TIFF layouts, ops/save-layout.c). */
 typedef struct {
 	double value;
 	char *method;
