@@ -23,8 +23,20 @@ static const char *const format_choices[] = { "auto", "generic", "svs",
 static const char *const associated_choices[] = { "keep", "drop", NULL };
 static const char *const icc_choices[] = { "keep", "srgb", "drop", NULL };
 
-/* SpSaveArgs is in sp-private.h; save_args_read() turns it into the
- * SaveArgs that ops/save-layout.c reads. */
+/* save's argument storage; save_args_read() turns it into the SaveArgs
+ * that ops/save-layout.c reads. */
+typedef struct {
+	char *path;
+	char *compression;
+	int Q;
+	int tile;
+	gboolean pyramid;
+	char *bigtiff;
+	char *format;
+	char *associated;
+	char *icc;
+} SpSaveArgs;
+
 static const SpArgInfo save_args[] = {
 	{ "path", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"output file; the format comes from the extension: .tif/.tiff, "

@@ -170,26 +170,14 @@ void _sp_node_free_args(SpNode *node);
  * which declares each, is src/op.c's. */
 extern const SpOpInfo _sp_op_threshold;
 
-/* The argument structs other files read: threshold's (the tissue mask
- * tiles reports) and save's (its TIFF layouts, ops/save-layout.c). */
+/* The argument struct another file reads: threshold's (the tissue mask
+ * tiles reports). */
 typedef struct {
 	double value;
 	char *method;
 	char *channel;
 	gboolean invert;
 } SpThresholdArgs;
-
-typedef struct {
-	char *path;
-	char *compression;
-	int Q;
-	int tile;
-	gboolean pyramid;
-	char *bigtiff;
-	char *format;
-	char *associated;
-	char *icc;
-} SpSaveArgs;
 
 /* src/util.c: sp_init(NULL) unless it has run: every public entry point
  * that can be the first call (sp_graph_new, sp_slide_open,
