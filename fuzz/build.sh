@@ -90,13 +90,24 @@ compile() {
 		[ ! "$srcdir/src/sp-private.h" -nt "$2" ] &&
 		[ ! "$srcdir/include/slidepipe/slidepipe.h" -nt "$2" ] &&
 		[ ! "$srcdir/fuzz/fuzz-common.h" -nt "$2" ] &&
-		[ ! "$obj/config.h" -nt "$2" ]; then
+		[ ! "$obj/config.h" -nt "$2" ] &&
+		[ ! "$obj/op-table.h" -nt "$2" ]; then
 		return 0
 	fi
 	echo "  CC       $(basename "$1")"
 	# shellcheck disable=SC2086
 	$CC $CFLAGS $pkg_cflags $3 -c "$1" -o "$2"
 }
+
+# the operator table, from Makefile.am's SP_OPERATORS list as make does
+ops_list=$(sed -n '/^SP_OPERATORS = /,/^$/p' "$srcdir/Makefile.am" | grep -o 'ops/[^ ]*\.c')
+# shellcheck disable=SC2086
+sh "$srcdir/src/op-table.sh" $ops_list >"$obj/op-table.h.new"
+if cmp -s "$obj/op-table.h.new" "$obj/op-table.h"; then
+	rm -f "$obj/op-table.h.new"
+else
+	mv "$obj/op-table.h.new" "$obj/op-table.h"
+fi
 
 objs=
 for f in "$srcdir"/src/*.c "$srcdir"/src/writer/*.c "$srcdir"/ops/*.c; do

@@ -10,24 +10,20 @@
 
 #include "sp-private.h"
 
-/* The one table of operators: adding one is its file in ops/ (which
- * defines _sp_op_NAME) and one line here (and its file in Makefile.am's
- * sources). The order is `slidepipe ops`' and the man page's. */
-#define SP_OPERATORS(OP) \
-	OP(load) \
-	OP(crop) \
-	OP(downsample) \
-	OP(threshold) \
-	OP(save) \
-	OP(tiles) \
-	OP(overlay) \
-	OP(invert) \
-	/* the table ends here */
+/* The one table of operators. Its lines are Makefile.am's SP_OPERATORS
+ * list: adding an operator is its file in ops/ (which defines
+ * _sp_op_NAME) and its line there; src/op-table.sh writes op-table.h from
+ * the list, one OP(NAME) per operator, in the order of `slidepipe ops`
+ * and the man page. */
+#define OP(name) extern const SpOpInfo _sp_op_##name;
+#include "op-table.h"
+#undef OP
 
-#define SP_OP_DECLARE(name) extern const SpOpInfo _sp_op_##name;
-#define SP_OP_ENTRY(name) &_sp_op_##name,
-SP_OPERATORS(SP_OP_DECLARE)
-static const SpOpInfo *const op_table[] = { SP_OPERATORS(SP_OP_ENTRY) };
+static const SpOpInfo *const op_table[] = {
+#define OP(name) &_sp_op_##name,
+#include "op-table.h"
+#undef OP
+};
 
 const SpOpInfo *
 sp_op_lookup(const char *name)
