@@ -36,8 +36,7 @@ static const SpArgInfo crop_args[] = {
 
 /* Output pixels [left, right) of the input that cover level-0 [a, b). */
 static void
-span(double in_origin, double in_ds, double a, double b, int *left,
-	int *right)
+span(double in_origin, double in_ds, double a, double b, int *left, int *right)
 {
 	/* a small tolerance so exact level-0 coordinates on a level's grid
 	 * do not pick up a sliver from rounding */
@@ -73,7 +72,8 @@ crop_plan(SpNode *node, GError **error)
 	}
 	if (w <= 0 || h <= 0) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"crop: width and height must be > 0 (got w=%g h=%g)", w, h);
+			"crop: width and height must be > 0 (got w=%g h=%g)", w,
+			h);
 		return FALSE;
 	}
 
@@ -122,7 +122,8 @@ crop_build(SpNode *node, VipsImage *in, GError **error)
 	VipsImage *out;
 
 	if (vips_extract_area(in, &out, left, top, g->width, g->height, NULL)) {
-		_sp_set_vips_error(error, "crop", sp_slide_get_path(node->slide));
+		_sp_set_vips_error(error, "crop",
+			sp_slide_get_path(node->slide));
 		return NULL;
 	}
 	return out;
@@ -148,15 +149,14 @@ const SpOpInfo _sp_op_crop = {
 };
 
 SpNode *
-sp_crop(SpNode *in, double x, double y, double w, double h, GError **error,
-	...)
+sp_crop(SpNode *in, double x, double y, double w, double h, GError **error, ...)
 {
 	SpNode *node;
 	SpCropArgs *args;
 	va_list ap;
 
 	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_crop, in,
-			  error)))
+		      error)))
 		return NULL;
 	args = node->args;
 	va_start(ap, error);

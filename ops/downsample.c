@@ -16,7 +16,8 @@ static const SpArgInfo downsample_args[] = {
 		"input pixels per output pixel along each axis (whole numbers "
 		"average FACTOR × FACTOR blocks)",
 		SP_ARG_FIELD(SpDownsampleArgs, factor) },
-	{ "mpp", SP_ARG_DOUBLE, "µm per pixel", NULL, 1e-6, 1e6, NULL, -1, FALSE,
+	{ "mpp", SP_ARG_DOUBLE, "µm per pixel", NULL, 1e-6, 1e6, NULL, -1,
+		FALSE,
 		"target pixel size instead of a factor (needs the slide's mpp)",
 		SP_ARG_FIELD(SpDownsampleArgs, mpp) },
 	{ "exact", SP_ARG_BOOL, NULL, "false", 0, 0, NULL, -1, FALSE,
@@ -71,8 +72,7 @@ downsample_plan(SpNode *node, GError **error)
 		/* 2.0000001 from µm arithmetic is 2 */
 		if (fabs(factor - floor(factor + 0.5)) < 1e-6)
 			factor = floor(factor + 0.5);
-	}
-	else
+	} else
 		factor = args->factor;
 
 	node->priv = g_memdup2(&factor, sizeof(factor));
@@ -82,15 +82,16 @@ downsample_plan(SpNode *node, GError **error)
 		/* vips_shrink: output pixel i averages input [i·f, (i+1)·f) */
 		g->downsample_x = in.downsample_x * factor;
 		g->downsample_y = in.downsample_y * factor;
-	}
-	else {
+	} else {
 		g->downsample_x = in.downsample_x * in.width / g->width;
 		g->downsample_y = in.downsample_y * in.height / g->height;
 	}
 	g->w = g->width * g->downsample_x;
 	g->h = g->height * g->downsample_y;
-	g->mpp_x = in.mpp_x > 0 ? in.mpp_x * g->downsample_x / in.downsample_x : 0;
-	g->mpp_y = in.mpp_y > 0 ? in.mpp_y * g->downsample_y / in.downsample_y : 0;
+	g->mpp_x = in.mpp_x > 0 ? in.mpp_x * g->downsample_x / in.downsample_x :
+				  0;
+	g->mpp_y = in.mpp_y > 0 ? in.mpp_y * g->downsample_y / in.downsample_y :
+				  0;
 	return TRUE;
 }
 
@@ -136,13 +137,14 @@ sp_downsample(SpNode *in, double factor, GError **error, ...)
 	va_list ap;
 
 	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_downsample,
-			  in, error)))
+		      in, error)))
 		return NULL;
 	args = node->args;
 	va_start(ap, error);
 	/* 0: the optional arguments say (mpp=) */
 	node = _sp_node_end(node,
-		factor == 0 || _sp_node_set_double(node, &args->factor, factor, error),
+		factor == 0 ||
+			_sp_node_set_double(node, &args->factor, factor, error),
 		error, ap);
 	va_end(ap);
 	return node;

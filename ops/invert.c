@@ -43,7 +43,8 @@ invert_build(SpNode *node, VipsImage *in, GError **error)
 		r = vips_linear1(in, &out, -1.0, args->white, "uchar", TRUE,
 			NULL);
 	if (r) {
-		_sp_set_vips_error(error, "invert", sp_slide_get_path(node->slide));
+		_sp_set_vips_error(error, "invert",
+			sp_slide_get_path(node->slide));
 		return NULL;
 	}
 	return out;

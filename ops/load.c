@@ -5,8 +5,8 @@
 
 #include "sp-private.h"
 
-static const char *const associated_choices[] = { "label", "macro",
-	"thumbnail", NULL };
+static const char *const associated_choices[] = { "label", "macro", "thumbnail",
+	NULL };
 
 typedef struct {
 	char *path;
@@ -57,16 +57,18 @@ load_plan(SpNode *node, GError **error)
 			return FALSE;
 		}
 		if (!sp_slide_get_associated_size(slide, associated, &w, &h)) {
-			const char *const *names = sp_slide_get_associated_names(slide);
-			g_autofree char *list = g_strjoinv(", ", (char **) names);
+			const char *const *names =
+				sp_slide_get_associated_names(slide);
+			g_autofree char *list = g_strjoinv(", ",
+				(char **) names);
 			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-				"load: '%s' has no associated image '%s' (it has: %s)", path,
-				associated, *list ? list : "none");
+				"load: '%s' has no associated image '%s' (it has: %s)",
+				path, associated, *list ? list : "none");
 			return FALSE;
 		}
 		/* an associated image is its own little image: level-0 pixels
 		 * are its pixels, and it has no mpp */
-		*g = (SpGeometry) { w, h, 3, 0, 0, w, h, 1, 1, 0, 0 };
+		*g = (SpGeometry){ w, h, 3, 0, 0, w, h, 1, 1, 0, 0 };
 		return TRUE;
 	}
 
@@ -84,7 +86,8 @@ load_plan(SpNode *node, GError **error)
 
 	if (l->width > G_MAXINT / 2 || l->height > G_MAXINT / 2) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"load: '%s': level %d is %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
+			"load: '%s': level %d is %" G_GINT64_FORMAT
+			" × %" G_GINT64_FORMAT
 			" pixels, larger than slidepipe handles",
 			path, level, l->width, l->height);
 		return FALSE;

@@ -109,22 +109,22 @@ cmap_colour(int map, double t)
 }
 
 typedef struct {
-	double x, y, w, h;    /* level-0 */
-	double score;         /* scores */
-	int class_index;      /* classes */
+	double x, y, w, h; /* level-0 */
+	double score; /* scores */
+	int class_index; /* classes */
 } Row;
 
 typedef struct {
-	GArray *rows;          /* Row */
-	gboolean classes;      /* class column, else scores */
+	GArray *rows; /* Row */
+	gboolean classes; /* class column, else scores */
 	char *column;
 	GPtrArray *class_names;
 	int class_count[MAX_CLASSES];
 	Rgb class_colour[MAX_CLASSES];
-	double lo, hi;         /* the score range */
+	double lo, hi; /* the score range */
 	int cmap;
 	int legend_width;
-	guint8 *legend;        /* legend_width × height RGB, or NULL */
+	guint8 *legend; /* legend_width × height RGB, or NULL */
 } OverlayState;
 
 static void
@@ -212,7 +212,7 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 	state->rows = g_array_new(FALSE, FALSE, sizeof(Row));
 	state->class_names = g_ptr_array_new_with_free_func(g_free);
 	for (SpCsvStatus status = _sp_csv_read_header(csv);;
-		 status = _sp_csv_next(csv, &next)) {
+		status = _sp_csv_next(csv, &next)) {
 		g_autoptr(GPtrArray) f = g_steal_pointer(&next);
 		line_no = (int) _sp_csv_line(csv);
 		if (status == SP_CSV_END)
@@ -254,7 +254,8 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 			iv = find_column(header, state->column);
 			if (ix < 0 || iy < 0 ||
 				((iw < 0 || ih < 0) &&
-					(iwidth < 0 || iheight < 0 || ids < 0))) {
+					(iwidth < 0 || iheight < 0 ||
+						ids < 0))) {
 				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 					"overlay: '%s' needs columns x, y, w, h (level-0 pixels) "
 					"or x, y, width, height, downsample",
@@ -266,17 +267,17 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 					"overlay: argument 'column': '%s' has no column '%s'%s",
 					path, state->column,
 					args->column ? "" :
-													 " (nor 'class'); name "
-													 "the value column with "
-													 "column=NAME");
+						       " (nor 'class'); name "
+						       "the value column with "
+						       "column=NAME");
 				return FALSE;
 			}
 			continue;
 		}
 		if (f->len != header->len) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"overlay: '%s' line %d: %u fields, the header has %u", path,
-				line_no, f->len, header->len);
+				"overlay: '%s' line %d: %u fields, the header has %u",
+				path, line_no, f->len, header->len);
 			return FALSE;
 		}
 		Row row = { 0 };
@@ -286,7 +287,8 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 		for (int k = 0; k < 4; k++) {
 			if (idx[k] < 0)
 				continue;
-			if (!parse_number(g_ptr_array_index(f, idx[k]), dst[k])) {
+			if (!parse_number(g_ptr_array_index(f, idx[k]),
+				    dst[k])) {
 				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 					"overlay: '%s' line %d: column '%s': '%s' is not a number "
 					"(a finite one, at most 1e300 in magnitude)",
@@ -297,8 +299,10 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 		}
 		if (iw < 0 || ih < 0) {
 			double width, height, ds;
-			if (!parse_number(g_ptr_array_index(f, iwidth), &width) ||
-				!parse_number(g_ptr_array_index(f, iheight), &height) ||
+			if (!parse_number(g_ptr_array_index(f, iwidth),
+				    &width) ||
+				!parse_number(g_ptr_array_index(f, iheight),
+					&height) ||
 				!parse_number(g_ptr_array_index(f, ids), &ds)) {
 				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 					"overlay: '%s' line %d: width, height or downsample is "
@@ -324,16 +328,20 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 		/* a column named score holds numbers, one named class holds
 		 * names; any other column is what its first value is */
 		if (state->rows->len == 0)
-			state->classes =
-				g_ascii_strcasecmp(state->column, "class") == 0 ? TRUE :
-				g_ascii_strcasecmp(state->column, "score") == 0 ? FALSE :
-																  !numeric;
+			state->classes = g_ascii_strcasecmp(state->column,
+						 "class") == 0 ?
+				TRUE :
+				g_ascii_strcasecmp(state->column, "score") ==
+					0 ?
+				FALSE :
+				!numeric;
 		if (!state->classes && !numeric) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"overlay: '%s' line %d: column '%s': '%s' is not a number "
 				"(a finite one, at most 1e300 in magnitude)%s",
 				path, line_no, state->column, value,
-				g_ascii_strcasecmp(state->column, "score") == 0 ?
+				g_ascii_strcasecmp(state->column, "score") ==
+						0 ?
 					"" :
 					", and the column's first value was a score");
 			return FALSE;
@@ -341,23 +349,26 @@ read_csv(SpNode *node, OverlayState *state, GError **error)
 		if (state->classes) {
 			guint k;
 			for (k = 0; k < state->class_names->len; k++)
-				if (strcmp(g_ptr_array_index(state->class_names, k), value) ==
-					0)
+				if (strcmp(g_ptr_array_index(state->class_names,
+						   k),
+					    value) == 0)
 					break;
 			if (k == state->class_names->len) {
 				if (k == MAX_CLASSES) {
-					g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+					g_set_error(error, SP_ERROR,
+						SP_ERROR_USAGE,
 						"overlay: '%s' line %d: more than %d classes in "
 						"column '%s'",
-						path, line_no, MAX_CLASSES, state->column);
+						path, line_no, MAX_CLASSES,
+						state->column);
 					return FALSE;
 				}
-				g_ptr_array_add(state->class_names, g_strdup(value));
+				g_ptr_array_add(state->class_names,
+					g_strdup(value));
 			}
 			row.class_index = k;
 			state->class_count[k]++;
-		}
-		else
+		} else
 			row.score = score;
 		g_array_append_val(state->rows, row);
 	}
@@ -389,24 +400,28 @@ plan_colours(SpNode *node, OverlayState *state, GError **error)
 		if (strcmp(palette, "set1") == 0) {
 			base = set1;
 			n_base = G_N_ELEMENTS(set1);
-		}
-		else if (strcmp(palette, "tab10") != 0) {
+		} else if (strcmp(palette, "tab10") != 0) {
 			g_auto(GStrv) items = g_strsplit(palette, ",", -1);
 			for (char **it = items; *it; it++) {
 				char *colon = strrchr(*it, ':');
 				Rgb c;
 
-				if (!colon || !parse_hex_colour(colon + 1, &c)) {
-					g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				if (!colon ||
+					!parse_hex_colour(colon + 1, &c)) {
+					g_set_error(error, SP_ERROR,
+						SP_ERROR_USAGE,
 						"overlay: argument 'palette': '%s' is not NAME:#RRGGBB "
 						"(nor tab10 or set1)",
 						*it);
 					return FALSE;
 				}
 				*colon = '\0';
-				for (guint k = 0; k < state->class_names->len; k++)
-					if (strcmp(g_ptr_array_index(state->class_names, k),
-							g_strstrip(*it)) == 0) {
+				for (guint k = 0; k < state->class_names->len;
+					k++)
+					if (strcmp(g_ptr_array_index(
+							   state->class_names,
+							   k),
+						    g_strstrip(*it)) == 0) {
 						state->class_colour[k] = c;
 						named[k] = TRUE;
 					}
@@ -414,7 +429,8 @@ plan_colours(SpNode *node, OverlayState *state, GError **error)
 		}
 		for (guint k = 0; k < state->class_names->len; k++)
 			if (!named[k])
-				state->class_colour[k] = rgb_of(base[next++ % n_base]);
+				state->class_colour[k] = rgb_of(
+					base[next++ % n_base]);
 		return TRUE;
 	}
 
@@ -441,8 +457,7 @@ plan_colours(SpNode *node, OverlayState *state, GError **error)
 	if (state->rows->len == 0 || (lo >= 0 && hi <= 1)) {
 		state->lo = 0;
 		state->hi = 1;
-	}
-	else {
+	} else {
 		state->lo = lo;
 		state->hi = hi > lo ? hi : lo + 1;
 	}
@@ -453,7 +468,7 @@ plan_colours(SpNode *node, OverlayState *state, GError **error)
 /* The legend panel, drawn in memory                                    */
 
 typedef struct {
-	guint8 *pixels;  /* RGB */
+	guint8 *pixels; /* RGB */
 	int width, height;
 } Canvas;
 
@@ -495,13 +510,16 @@ draw_text(Canvas *c, VipsImage *ink, int x, int y)
 	for (int j = 0; j < ink->Ysize; j++)
 		for (int i = 0; i < ink->Xsize; i++) {
 			int px = x + i, py = y + j;
-			if (px < 0 || py < 0 || px >= c->width || py >= c->height)
+			if (px < 0 || py < 0 || px >= c->width ||
+				py >= c->height)
 				continue;
 			int a = mask[(size_t) j * ink->Xsize + i];
-			guint8 *p = c->pixels + ((size_t) py * c->width + px) * 3;
+			guint8 *p = c->pixels +
+				((size_t) py * c->width + px) * 3;
 			/* dark grey ink on the panel */
 			for (int b = 0; b < 3; b++)
-				p[b] = (guint8) ((p[b] * (255 - a) + 0x22 * a) / 255);
+				p[b] = (guint8) ((p[b] * (255 - a) + 0x22 * a) /
+					255);
 		}
 	g_free(mask);
 }
@@ -532,12 +550,14 @@ plan_legend(SpNode *node, OverlayState *state, int height)
 	if (state->classes)
 		for (guint k = 0; k < state->class_names->len; k++) {
 			g_autofree char *s = g_strdup_printf("%s (%d)",
-				(char *) g_ptr_array_index(state->class_names, k),
+				(char *) g_ptr_array_index(state->class_names,
+					k),
 				state->class_count[k]);
 			VipsImage *t = render_text(s, font);
 			g_ptr_array_add(labels, t);
 			if (t)
-				text_w = MAX(text_w, swatch + pad / 2 + t->Xsize);
+				text_w = MAX(text_w,
+					swatch + pad / 2 + t->Xsize);
 		}
 	else {
 		double ticks[3] = { state->hi, (state->lo + state->hi) / 2,
@@ -547,7 +567,8 @@ plan_legend(SpNode *node, OverlayState *state, int height)
 			VipsImage *t = render_text(s, font);
 			g_ptr_array_add(labels, t);
 			if (t)
-				text_w = MAX(text_w, swatch + pad / 2 + t->Xsize);
+				text_w = MAX(text_w,
+					swatch + pad / 2 + t->Xsize);
 		}
 	}
 
@@ -557,7 +578,7 @@ plan_legend(SpNode *node, OverlayState *state, int height)
 	c.pixels = g_malloc((size_t) c.width * c.height * 3);
 	memset(c.pixels, 255, (size_t) c.width * c.height * 3);
 	/* a hairline between picture and legend */
-	fill_rect(&c, 0, 0, 1, c.height, (Rgb) { 0xcc, 0xcc, 0xcc });
+	fill_rect(&c, 0, 0, 1, c.height, (Rgb){ 0xcc, 0xcc, 0xcc });
 
 	int y = pad;
 	if (title) {
@@ -579,18 +600,22 @@ plan_legend(SpNode *node, OverlayState *state, int height)
 		}
 	else {
 		/* a vertical colour bar, high scores at the top */
-		int bar_h = MAX(font * 3, MIN(height - y - 2 * pad, height / 2));
+		int bar_h = MAX(font * 3,
+			MIN(height - y - 2 * pad, height / 2));
 		for (int j = 0; j < bar_h; j++)
 			fill_rect(&c, pad, y + j, swatch, 1,
 				on_white(cmap_colour(state->cmap,
-							 1.0 - (double) j / MAX(1, bar_h - 1)),
+						 1.0 -
+							 (double) j /
+								 MAX(1, bar_h - 1)),
 					alpha));
 		for (int k = 0; k < 3; k++) {
 			VipsImage *t = g_ptr_array_index(labels, k);
 			int ty = y + k * (bar_h - 1) / 2;
 			if (t)
 				draw_text(&c, t, pad + swatch + pad / 2,
-					CLAMP(ty - t->Ysize / 2, 0, height - t->Ysize));
+					CLAMP(ty - t->Ysize / 2, 0,
+						height - t->Ysize));
 		}
 	}
 	g_ptr_array_unref(labels);
@@ -650,16 +675,20 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 	for (guint i = 0; i < state->rows->len; i++) {
 		const Row *row = &g_array_index(state->rows, Row, i);
 		Rgb c = state->classes ?
-			state->class_colour[CLAMP(row->class_index, 0, MAX_CLASSES - 1)] :
+			state->class_colour[CLAMP(row->class_index, 0,
+				MAX_CLASSES - 1)] :
 			cmap_colour(state->cmap,
-				normalise_score(row->score, state->lo, state->hi));
+				normalise_score(row->score, state->lo,
+					state->hi));
 		/* in this picture's pixels, clamped before any cast: a
 		 * rectangle 1e300 pixels away is off the picture, not an int
 		 * overflow */
 		int u0 = pixel_edge((row->x - g->x) / g->downsample_x, w);
-		int u1 = pixel_edge((row->x + row->w - g->x) / g->downsample_x, w);
+		int u1 = pixel_edge((row->x + row->w - g->x) / g->downsample_x,
+			w);
 		int v0 = pixel_edge((row->y - g->y) / g->downsample_y, h);
-		int v1 = pixel_edge((row->y + row->h - g->y) / g->downsample_y, h);
+		int v1 = pixel_edge((row->y + row->h - g->y) / g->downsample_y,
+			h);
 		guint8 a = (guint8) (alpha * 255 + 0.5);
 
 		for (int v = MAX(0, v0); v < MIN(h, v1); v++)
@@ -671,8 +700,8 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 				p[3] = a;
 			}
 	}
-	layer = vips_image_new_from_memory_copy(rgba, (size_t) w * h * 4, w, h, 4,
-		VIPS_FORMAT_UCHAR);
+	layer = vips_image_new_from_memory_copy(rgba, (size_t) w * h * 4, w, h,
+		4, VIPS_FORMAT_UCHAR);
 	g_free(rgba);
 	if (!layer)
 		goto fail;
@@ -684,8 +713,7 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 		VipsImage *bands[3] = { in, in, in };
 		if (vips_bandjoin(bands, &t, 3, NULL))
 			goto fail_layer;
-	}
-	else
+	} else
 		t = g_object_ref(in);
 	r = vips_copy(t, &base, "interpretation", VIPS_INTERPRETATION_sRGB,
 		NULL);
@@ -715,8 +743,8 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 		/* a copy: the image may outlive the node and its state (a
 		 * caller keeps sp_node_get_image() after sp_graph_free()) */
 		VipsImage *panel = vips_image_new_from_memory_copy(state->legend,
-			(size_t) state->legend_width * h * 3, state->legend_width, h, 3,
-			VIPS_FORMAT_UCHAR);
+			(size_t) state->legend_width * h * 3,
+			state->legend_width, h, 3, VIPS_FORMAT_UCHAR);
 		if (!panel) {
 			g_object_unref(out);
 			goto fail;
@@ -729,7 +757,8 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 			goto fail;
 		out = t;
 	}
-	r = vips_copy(out, &t, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
+	r = vips_copy(out, &t, "interpretation", VIPS_INTERPRETATION_sRGB,
+		NULL);
 	g_object_unref(out);
 	if (r)
 		goto fail;
@@ -738,7 +767,8 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 fail_layer:
 	g_object_unref(layer);
 fail:
-	_sp_set_vips_error(error, "overlay", ((SpOverlayArgs *) node->args)->csv);
+	_sp_set_vips_error(error, "overlay",
+		((SpOverlayArgs *) node->args)->csv);
 	return NULL;
 }
 

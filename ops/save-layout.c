@@ -95,8 +95,7 @@ _sp_save_plan_layout(SpNode *node, const SaveArgs *args,
 	}
 	if (flavour == SP_TIFF_OME)
 		*compression = NULL;
-	if (icc_is(args, "srgb") && c &&
-		(copy || strcmp(c, "auto") == 0)) {
+	if (icc_is(args, "srgb") && c && (copy || strcmp(c, "auto") == 0)) {
 		g_autoptr(GBytes) icc = source_profile(node);
 
 		if (icc && copy) {
@@ -141,9 +140,11 @@ svs_keys(SpNode *node, gboolean keep_icc_name, char **source_header)
 {
 	const SpGeometry *g = &node->geom;
 	SpSlide *slide = node->slide;
-	const char *desc = sp_slide_get_property(slide, "tiff.ImageDescription");
+	const char *desc = sp_slide_get_property(slide,
+		"tiff.ImageDescription");
 	double power = _sp_slide_objective_power(slide);
-	g_autofree char *mpp = g->mpp_x > 0 ? _sp_format_double(g->mpp_x) : NULL;
+	g_autofree char *mpp = g->mpp_x > 0 ? _sp_format_double(g->mpp_x) :
+					      NULL;
 	g_autofree char *mag = power > 0 ?
 		format_magnification(power / g->downsample_x) :
 		NULL;
@@ -181,9 +182,11 @@ generic_description(SpNode *node)
 		g_string_append_printf(s, "openslide.mpp-y = %s\n", y);
 	}
 	if (power > 0) {
-		g_autofree char *m = format_magnification(power / g->downsample_x);
+		g_autofree char *m = format_magnification(
+			power / g->downsample_x);
 
-		g_string_append_printf(s, "openslide.objective-power = %s\n", m);
+		g_string_append_printf(s, "openslide.objective-power = %s\n",
+			m);
 	}
 	gboolean vendor_keys = FALSE;
 	for (int i = 0; names && names[i]; i++)
@@ -231,7 +234,8 @@ ome_xml(SpNode *node, int width, int height, int bands)
 	const SpGeometry *g = &node->geom;
 	GString *s = g_string_new(NULL);
 	double power = _sp_slide_objective_power(node->slide);
-	g_autofree char *base = g_path_get_basename(sp_slide_get_path(node->slide));
+	g_autofree char *base = g_path_get_basename(
+		sp_slide_get_path(node->slide));
 	g_autofree char *name = g_markup_escape_text(base, -1);
 
 	g_string_append(s,
@@ -250,8 +254,9 @@ ome_xml(SpNode *node, int width, int height, int bands)
 	}
 	g_string_append_printf(s, "<Image ID=\"Image:0\" Name=\"%s\">\n", name);
 	if (power > 0)
-		g_string_append(s, "<InstrumentRef ID=\"Instrument:0\"/>"
-						   "<ObjectiveSettings ID=\"Objective:0\"/>\n");
+		g_string_append(s,
+			"<InstrumentRef ID=\"Instrument:0\"/>"
+			"<ObjectiveSettings ID=\"Objective:0\"/>\n");
 	g_string_append_printf(s,
 		"<Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"uint8\" "
 		"SizeX=\"%d\" SizeY=\"%d\" SizeC=\"%d\" SizeZ=\"1\" SizeT=\"1\" "
@@ -294,8 +299,7 @@ picture_from_image(VipsImage *image, SpPicture *p, GError **error)
 
 /* The source slide's associated image @name, if it has one. */
 static gboolean
-load_associated(SpSlide *slide, const char *name, SpPicture *p,
-	GError **error)
+load_associated(SpSlide *slide, const char *name, SpPicture *p, GError **error)
 {
 	const char *const *names = sp_slide_get_associated_names(slide);
 	VipsImage *image;
@@ -304,8 +308,9 @@ load_associated(SpSlide *slide, const char *name, SpPicture *p,
 	if (!names || !g_strv_contains(names, name))
 		return TRUE;
 	if (!(image = _sp_slide_load(slide, 0, name, 0, error))) {
-		g_prefix_error(error, "save: format=svs: the %s image of '%s': ",
-			name, sp_slide_get_path(slide));
+		g_prefix_error(error,
+			"save: format=svs: the %s image of '%s': ", name,
+			sp_slide_get_path(slide));
 		return FALSE;
 	}
 	ok = picture_from_image(image, p, error);
@@ -321,7 +326,7 @@ _sp_save_meta(SpNode *node, const SaveArgs *args, SpTiffFlavour flavour,
 	const SpGeometry *g = &node->geom;
 	const SpLevel *l0 = sp_slide_get_level(node->slide, 0);
 	g_autoptr(GBytes) profile = icc_is(args, "drop") ? NULL :
-														source_profile(node);
+							   source_profile(node);
 	GBytes *icc = icc_is(args, "keep") ? profile : NULL;
 	GBytes *srgb_from = icc_is(args, "srgb") ? profile : NULL;
 
@@ -346,9 +351,10 @@ _sp_save_meta(SpNode *node, const SaveArgs *args, SpTiffFlavour flavour,
 		g_strdup_printf(" -> %dx%d", g->width, g->height) :
 		g_strdup("");
 	g_autofree char *q = quality > 0 ? g_strdup_printf(" Q=%d", quality) :
-									   g_strdup("");
-	m->description = g_strdup_printf(SVS_HEADER "\r\n%dx%d [%.0f,%.0f %.0fx%.0f] "
-											 "(%dx%d)%s JPEG/RGB%s%s%s%s",
+					   g_strdup("");
+	m->description = g_strdup_printf(SVS_HEADER
+		"\r\n%dx%d [%.0f,%.0f %.0fx%.0f] "
+		"(%dx%d)%s JPEG/RGB%s%s%s%s",
 		m->src_width, m->src_height, g->x, g->y, g->w, g->h, tile, tile,
 		scaled, q, src_header ? ";" : "", src_header ? src_header : "",
 		keys);
@@ -368,17 +374,17 @@ _sp_save_meta(SpNode *node, const SaveArgs *args, SpTiffFlavour flavour,
 		return NULL;
 	}
 	g_object_unref(view);
-	m->thumb_description = g_strdup_printf(SVS_HEADER "\r\n%dx%d -> %dx%d - %s",
+	m->thumb_description = g_strdup_printf(SVS_HEADER
+		"\r\n%dx%d -> %dx%d - %s",
 		g->width, g->height, m->thumbnail.width, m->thumbnail.height,
 		keys);
 
-	if (strcmp(args->associated, "keep") == 0 && (!load_associated(node->slide, "label", &m->label,
-							  error) ||
-						  !load_associated(node->slide, "macro", &m->macro,
-							  error))) {
+	if (strcmp(args->associated, "keep") == 0 &&
+		(!load_associated(node->slide, "label", &m->label, error) ||
+			!load_associated(node->slide, "macro", &m->macro,
+				error))) {
 		_sp_tiff_meta_free(m);
 		return NULL;
 	}
 	return m;
 }
-

@@ -18,11 +18,11 @@ typedef struct {
 	int tile;
 	gboolean tile_set;
 	gboolean pyramid;
-	const char *bigtiff;     /* auto, true, false */
-	const char *format;      /* auto, generic, svs, ome */
-	const char *associated;  /* keep, drop */
+	const char *bigtiff; /* auto, true, false */
+	const char *format; /* auto, generic, svs, ome */
+	const char *associated; /* keep, drop */
 	gboolean associated_set;
-	const char *icc;         /* keep, srgb, drop */
+	const char *icc; /* keep, srgb, drop */
 	const char *tiff_only_set; /* the first TIFF-only argument given, or
 								* NULL */
 } SaveArgs;
@@ -38,8 +38,8 @@ gboolean _sp_save_plan_layout(SpNode *node, const SaveArgs *args,
 
 /* The pixels save writes: @in, or @in converted to sRGB (icc=srgb and
  * the source has a profile). A new reference, or NULL with @error. */
-VipsImage *_sp_save_pixels(SpNode *node, const SaveArgs *args,
-	VipsImage *in, GError **error);
+VipsImage *_sp_save_pixels(SpNode *node, const SaveArgs *args, VipsImage *in,
+	GError **error);
 
 /* What the TIFF layout @flavour adds for save @node (its geometry and its
  * chain's slide), for an output of @bands bands: level 0's description
@@ -49,8 +49,9 @@ VipsImage *_sp_save_pixels(SpNode *node, const SaveArgs *args,
  * @tile: the output's tile size; @quality: JPEG Q, 0 when tiles are
  * copied. NULL with @error (SP_ERROR_FAILED, naming save) when the
  * pictures cannot be read. */
-SpTiffMeta *_sp_save_meta(SpNode *node, const SaveArgs *args,
-	SpTiffFlavour flavour, int tile, int quality, int bands, GError **error);
+SpTiffMeta *
+_sp_save_meta(SpNode *node, const SaveArgs *args, SpTiffFlavour flavour,
+	int tile, int quality, int bands, GError **error);
 
 G_END_DECLS
 

@@ -16,10 +16,9 @@
 
 static const char *const compression_choices[] = { "jpeg", "lzw", "deflate",
 	"zstd", "webp", "none", "copy", "auto", NULL };
-static const char *const bigtiff_choices[] = { "auto", "true", "false",
+static const char *const bigtiff_choices[] = { "auto", "true", "false", NULL };
+static const char *const format_choices[] = { "auto", "generic", "svs", "ome",
 	NULL };
-static const char *const format_choices[] = { "auto", "generic", "svs",
-	"ome", NULL };
 static const char *const associated_choices[] = { "keep", "drop", NULL };
 static const char *const icc_choices[] = { "keep", "srgb", "drop", NULL };
 
@@ -117,7 +116,8 @@ format_from_path(const char *path, Format *format, GError **error)
 {
 	g_autofree char *lower = g_ascii_strdown(path, -1);
 
-	if (g_str_has_suffix(lower, ".tif") || g_str_has_suffix(lower, ".tiff") ||
+	if (g_str_has_suffix(lower, ".tif") ||
+		g_str_has_suffix(lower, ".tiff") ||
 		g_str_has_suffix(lower, ".svs"))
 		*format = FORMAT_TIFF;
 	else if (g_str_has_suffix(lower, ".png"))
@@ -163,16 +163,16 @@ save_args_read(SpNode *node, SaveArgs *args)
 	args->icc = a->icc;
 	args->tiff_only_set = NULL;
 	for (guint i = 0; i < G_N_ELEMENTS(tiff_only) && !args->tiff_only_set;
-		 i++)
+		i++)
 		if (_sp_node_given(node, tiff_only[i].field))
 			args->tiff_only_set = tiff_only[i].name;
 }
 
 typedef struct {
-	gboolean copy;        /* copy compressed tiles from the source */
+	gboolean copy; /* copy compressed tiles from the source */
 	SpTileCopy tiles;
-	int tile;             /* the source's tile size */
-	int view_level;       /* slide level the first decoded level reads */
+	int tile; /* the source's tile size */
+	int view_level; /* slide level the first decoded level reads */
 } SaveState;
 
 static void
@@ -189,13 +189,12 @@ static char *
 levels_text(int from, int to)
 {
 	return to - from > 1 ? g_strdup_printf("levels %d–%d", from, to - 1) :
-						   g_strdup_printf("level %d", from);
+			       g_strdup_printf("level %d", from);
 }
 
 /* What a copy will do, level by level, for explain. */
 static char *
-copy_plan_report(SpNode *node, const SaveArgs *args,
-	const SaveState *state)
+copy_plan_report(SpNode *node, const SaveArgs *args, const SaveState *state)
 {
 	int m = state->tiles.n_levels, nb = state->tiles.n_bytes;
 	int n = _sp_pyramid_levels(node->input->geom.width,
@@ -204,14 +203,16 @@ copy_plan_report(SpNode *node, const SaveArgs *args,
 
 	if (nb > 0) {
 		g_autofree char *l = levels_text(0, nb);
-		g_string_append_printf(s, "copies %s of the source's compressed "
-								  "tiles byte for byte%s",
+		g_string_append_printf(s,
+			"copies %s of the source's compressed "
+			"tiles byte for byte%s",
 			l, m > nb ? ", " : "");
 	}
 	if (m > nb) {
 		g_autofree char *l = levels_text(nb, m);
-		g_string_append_printf(s, "re-cuts %s from the source's DCT "
-								  "coefficients",
+		g_string_append_printf(s,
+			"re-cuts %s from the source's DCT "
+			"coefficients",
 			l);
 	}
 	if (m < n) {
@@ -228,8 +229,8 @@ copy_plan_report(SpNode *node, const SaveArgs *args,
  * MCU grid are re-cut from the DCT coefficients (src/writer/retile.c). Level 0
  * must be on the tile grid unless @recut (compression=auto). */
 static gboolean
-plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
-	gboolean recut, char **why)
+plan_copy(SpNode *node, const SaveArgs *args, SaveState *state, gboolean recut,
+	char **why)
 {
 	SpNode *in = node->input, *load = in;
 	SpSlide *slide = node->slide;
@@ -239,7 +240,7 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 		load = in->input;
 	if (load->op->role != SP_ROLE_SOURCE) {
 		*why = g_strdup_printf("'%s' stands between load and save; only "
-							   "crop may",
+				       "crop may",
 			in->op->name);
 		return FALSE;
 	}
@@ -250,7 +251,7 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 	level = load->source_level;
 	if ((page = _sp_slide_tiff_page(slide, level)) < 0) {
 		*why = g_strdup_printf("'%s' is not a tiled TIFF whose levels "
-							   "libtiff can read",
+				       "libtiff can read",
 			sp_slide_get_path(slide));
 		return FALSE;
 	}
@@ -275,8 +276,8 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 
 		if (fabs(ds - want) > 1e-3 * want || pj < 0)
 			break;
-		gboolean readable = tiff && _sp_tiff_layout_at(tiff, pj, &layout) &&
-			layout.tiled;
+		gboolean readable = tiff &&
+			_sp_tiff_layout_at(tiff, pj, &layout) && layout.tiled;
 		guint16 compression = layout.compression, bps = layout.bps;
 		guint16 spp = layout.spp, photometric = layout.photometric;
 		guint32 tw = layout.tile_width, th = layout.tile_height;
@@ -289,7 +290,7 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 			reason = g_strdup("its level cannot be read as tiles");
 		else if (compression != COMPRESSION_JPEG)
 			reason = g_strdup_printf("its tiles use TIFF compression %u, "
-									 "not JPEG (7)",
+						 "not JPEG (7)",
 				compression);
 		else if (bps != 8 || spp != 3 ||
 			(photometric != PHOTOMETRIC_YCBCR &&
@@ -297,26 +298,32 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 			reason = g_strdup("its tiles are not 8-bit RGB/YCbCr");
 		else if (tw != th || tw % 16 != 0)
 			reason = g_strdup_printf("its %u × %u tiles are not square "
-									 "multiples of 16",
+						 "multiples of 16",
 				tw, th);
 		else if (k > 0 && t != state->tile)
-			reason = g_strdup("its levels have different tile sizes");
+			reason = g_strdup(
+				"its levels have different tile sizes");
 		else if (args->tile_set && args->tile != t)
-			reason = g_strdup_printf("tile=%d differs from the source's %d",
+			reason = g_strdup_printf(
+				"tile=%d differs from the source's %d",
 				args->tile, t);
 		else if (fabs(x - floor(x + 0.5)) > 1e-6 ||
 			fabs(y - floor(y + 0.5)) > 1e-6 ||
 			(int) floor(x + 0.5) % SP_JPEG_MCU != 0 ||
 			(int) floor(y + 0.5) % SP_JPEG_MCU != 0 ||
-			(k == 0 && !recut && ((int) floor(x + 0.5) % t != 0 ||
-									 (int) floor(y + 0.5) % t != 0)))
-			reason = g_strdup_printf("the region's origin %g,%g is not on "
-									 "the source's %d × %d tile grid "
-									 "(nearest below: %d,%d)",
-				x, y, t, t, (int) floor(x / t) * t, (int) floor(y / t) * t);
+			(k == 0 && !recut &&
+				((int) floor(x + 0.5) % t != 0 ||
+					(int) floor(y + 0.5) % t != 0)))
+			reason =
+				g_strdup_printf("the region's origin %g,%g is not on "
+						"the source's %d × %d tile grid "
+						"(nearest below: %d,%d)",
+					x, y, t, t, (int) floor(x / t) * t,
+					(int) floor(y / t) * t);
 		else if (floor(x + 0.5) + out_w > lj->width ||
 			floor(y + 0.5) + out_h > lj->height)
-			reason = g_strdup("the region runs past the source level");
+			reason = g_strdup(
+				"the region runs past the source level");
 		if (reason) {
 			if (k == 0)
 				*why = g_strdup_printf("'%s' level %d: %s",
@@ -326,7 +333,8 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 		}
 		/* on the tile grid: the source's tiles byte for byte, as long as
 		 * every level before was too; else (on the MCU grid) re-cut */
-		if (state->tiles.n_bytes == k && (int) floor(x + 0.5) % t == 0 &&
+		if (state->tiles.n_bytes == k &&
+			(int) floor(x + 0.5) % t == 0 &&
 			(int) floor(y + 0.5) % t == 0)
 			state->tiles.n_bytes = k + 1;
 		state->tile = t;
@@ -335,8 +343,7 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state,
 		state->tiles.y[k] = (int) floor(y + 0.5);
 		state->tiles.n_levels = k + 1;
 		/* the next output level, as the writer halves */
-		if (!args->pyramid ||
-			(out_w <= t && out_h <= t))
+		if (!args->pyramid || (out_w <= t && out_h <= t))
 			break;
 		out_w = MAX(1, out_w / 2);
 		out_h = MAX(1, out_h / 2);
@@ -391,10 +398,11 @@ check_not_an_input(SpNode *node, const char *path, GError **error)
 			/* outputs, but a file it reads (a tiles mask file) */
 			in = n->op->input_file ? n->op->input_file(n) : NULL;
 		else
-			for (int a = 0; a < n->op->n_args && (in = NULL, TRUE); a++)
+			for (int a = 0; a < n->op->n_args && (in = NULL, TRUE);
+				a++)
 				if (n->op->args[a].type == SP_ARG_PATH &&
 					(in = *(char **) ((char *) n->args +
-						   n->op->args[a].offset)) &&
+						 n->op->args[a].offset)) &&
 					same_file(node->graph, path, in))
 					break;
 		if (in && same_file(node->graph, path, in))
@@ -428,17 +436,19 @@ save_plan(SpNode *node, GError **error)
 	}
 	if (args.tile % 16 != 0) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"save: argument 'tile': %d is not a multiple of 16", args.tile);
+			"save: argument 'tile': %d is not a multiple of 16",
+			args.tile);
 		return FALSE;
 	}
 	const char *compression = args.compression;
 	/* Q means something to JPEG and WebP only */
 	if (args.quality_set &&
 		(format == FORMAT_PNG ||
-			(compression && (strcmp(compression, "lzw") == 0 ||
-								strcmp(compression, "deflate") == 0 ||
-								strcmp(compression, "zstd") == 0 ||
-								strcmp(compression, "none") == 0)))) {
+			(compression &&
+				(strcmp(compression, "lzw") == 0 ||
+					strcmp(compression, "deflate") == 0 ||
+					strcmp(compression, "zstd") == 0 ||
+					strcmp(compression, "none") == 0)))) {
 		if (format == FORMAT_PNG)
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"save: argument 'Q' applies to JPEG and WebP compression "
@@ -454,8 +464,9 @@ save_plan(SpNode *node, GError **error)
 	if (format == FORMAT_TIFF &&
 		!_sp_save_plan_layout(node, &args, &compression, error))
 		return FALSE;
-	if (compression && (strcmp(compression, "copy") == 0 ||
-						   strcmp(compression, "auto") == 0)) {
+	if (compression &&
+		(strcmp(compression, "copy") == 0 ||
+			strcmp(compression, "auto") == 0)) {
 		SaveState *state = g_new0(SaveState, 1);
 		g_autofree char *why = NULL;
 
@@ -465,7 +476,8 @@ save_plan(SpNode *node, GError **error)
 			strcmp(compression, "auto") == 0, &why);
 		if (!state->copy && strcmp(compression, "copy") == 0) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-				"save: compression=copy is impossible: %s", why);
+				"save: compression=copy is impossible: %s",
+				why);
 			return FALSE;
 		}
 		if (state->copy) {
@@ -501,27 +513,28 @@ save_write_options(SpNode *node, const SaveArgs *args, VipsImage *image,
 	const SpGeometry *g = &node->geom;
 	const char *compression = args->compression;
 
-	*o = (SpWriteOptions) { 0 };
+	*o = (SpWriteOptions){ 0 };
 	o->name = args->path;
 	o->op = "save";
 	o->format = format == FORMAT_TIFF ? SP_WRITE_TIFF :
-		format == FORMAT_PNG          ? SP_WRITE_PNG :
-										SP_WRITE_JPEG;
+		format == FORMAT_PNG      ? SP_WRITE_PNG :
+					    SP_WRITE_JPEG;
 	if (!compression || strcmp(compression, "auto") == 0)
-		compression = image->Bands == 3 || flavour == SP_TIFF_SVS ? "jpeg" :
-																	"lzw";
+		compression = image->Bands == 3 || flavour == SP_TIFF_SVS ?
+			"jpeg" :
+			"lzw";
 	o->compression = compression;
 	o->quality = args->quality;
 	o->tile = args->tile;
 	o->pyramid = args->pyramid;
 	if (strcmp(args->bigtiff, "auto") == 0) {
-		guint64 bytes = (guint64) image->Xsize * image->Ysize * image->Bands;
+		guint64 bytes = (guint64) image->Xsize * image->Ysize *
+			image->Bands;
 		if (args->pyramid)
 			bytes += bytes / 3;
 		/* leave room for the directories and tile tables */
 		o->bigtiff = bytes > G_GUINT64_CONSTANT(0xF0000000);
-	}
-	else
+	} else
 		o->bigtiff = strcmp(args->bigtiff, "true") == 0;
 	o->mpp_x = g->mpp_x;
 	o->mpp_y = g->mpp_y;
@@ -547,15 +560,16 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af,
 	o.tile = state->tile;
 	o.mpp_x = g->mpp_x;
 	o.mpp_y = g->mpp_y;
-	int n_total = _sp_pyramid_levels(g->width, g->height, o.tile, o.pyramid);
+	int n_total = _sp_pyramid_levels(g->width, g->height, o.tile,
+		o.pyramid);
 	/* the size of output level m */
 	for (int k = 0; k < m; k++) {
 		w = MAX(1, w / 2);
 		h = MAX(1, h / 2);
 	}
 	if (m < n_total) {
-		int level = _sp_plan_level(node->slide, g->downsample_x * (1 << m),
-			g->downsample_x * (1 << m));
+		int level = _sp_plan_level(node->slide,
+			g->downsample_x * (1 << m), g->downsample_x * (1 << m));
 		if (!(rest = _sp_chain_view(node->input, level, w, h, error))) {
 			_sp_atomic_file_abort(af);
 			return FALSE;
@@ -571,16 +585,18 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af,
 	int nb = state->tiles.n_bytes;
 	g_clear_pointer(&node->report, g_free);
 	if (m > nb)
-		node->report = g_strdup_printf("save: copied %d level%s of compressed "
-									   "tiles from the source without "
-									   "decoding, re-cut %d more from their "
-									   "DCT coefficients",
-			nb, nb == 1 ? "" : "s", m - nb);
+		node->report =
+			g_strdup_printf("save: copied %d level%s of compressed "
+					"tiles from the source without "
+					"decoding, re-cut %d more from their "
+					"DCT coefficients",
+				nb, nb == 1 ? "" : "s", m - nb);
 	else
-		node->report = g_strdup_printf("save: copied %d level%s of compressed "
-									   "tiles from the source without "
-									   "decoding",
-			m, m == 1 ? "" : "s");
+		node->report =
+			g_strdup_printf("save: copied %d level%s of compressed "
+					"tiles from the source without "
+					"decoding",
+				m, m == 1 ? "" : "s");
 	return _sp_atomic_file_commit(af, error);
 }
 
@@ -588,8 +604,7 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af,
  * compression=auto, TRUE (every level is decoded and re-encoded instead,
  * and the report says why); otherwise FALSE with @error. Takes @local. */
 static gboolean
-copy_failed(SpNode *node, const SaveArgs *args, GError *local,
-	GError **error)
+copy_failed(SpNode *node, const SaveArgs *args, GError *local, GError **error)
 {
 	const char *why = strstr(local->message, "': ");
 	gboolean bad_tile = g_error_matches(local, SP_ERROR, SP_ERROR_FORMAT);
@@ -609,17 +624,16 @@ copy_failed(SpNode *node, const SaveArgs *args, GError *local,
 	}
 	g_clear_pointer(&node->report, g_free);
 	node->report = g_strdup_printf("save: compression=auto: the source's "
-								   "tiles cannot be taken as they are (%s), "
-								   "so every level was decoded and "
-								   "re-encoded",
+				       "tiles cannot be taken as they are (%s), "
+				       "so every level was decoded and "
+				       "re-encoded",
 		why);
 	g_error_free(local);
 	return TRUE;
 }
 
 static gboolean
-save_write(SpNode *node, const SaveArgs *args, VipsImage *in,
-	GError **error)
+save_write(SpNode *node, const SaveArgs *args, VipsImage *in, GError **error)
 {
 	const char *path = args->path;
 	const SpGeometry *g = &node->geom;
@@ -635,12 +649,11 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in,
 	/* pixel size: libvips resolution is pixels per mm */
 	if (g->mpp_x > 0 && g->mpp_y > 0) {
 		if (vips_copy(in, &image, "xres", 1000.0 / g->mpp_x, "yres",
-				1000.0 / g->mpp_y, NULL)) {
+			    1000.0 / g->mpp_y, NULL)) {
 			_sp_set_vips_error(error, "save", path);
 			return FALSE;
 		}
-	}
-	else
+	} else
 		image = g_object_ref(in);
 
 	/* a lone save cleans up after its own killed predecessors; a batch
@@ -660,8 +673,8 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in,
 
 		/* what the layout adds (ops/save-layout.c) */
 		if (!(meta = _sp_save_meta(node, args, flavour,
-				  copy ? state->tile : o.tile, copy ? 0 : o.quality,
-				  image->Bands, error))) {
+			      copy ? state->tile : o.tile, copy ? 0 : o.quality,
+			      image->Bands, error))) {
 			g_object_unref(image);
 			_sp_atomic_file_abort(af);
 			return FALSE;
@@ -682,9 +695,11 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in,
 			}
 			state->copy = FALSE;
 			g_clear_pointer(&meta, _sp_tiff_meta_free);
-			if (!(af = _sp_atomic_file_new(node->graph, "save", path, error)) ||
-				!(meta = _sp_save_meta(node, args, flavour, o.tile, o.quality,
-					  image->Bands, error))) {
+			if (!(af = _sp_atomic_file_new(node->graph, "save",
+				      path, error)) ||
+				!(meta = _sp_save_meta(node, args, flavour,
+					  o.tile, o.quality, image->Bands,
+					  error))) {
 				if (af)
 					_sp_atomic_file_abort(af);
 				g_object_unref(image);
@@ -731,7 +746,7 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 const SpOpInfo _sp_op_save = {
 	.name = "save",
 	.summary = "write the image (tiled pyramidal TIFF, Aperio SVS, "
-			   "OME-TIFF, PNG or JPEG)",
+		   "OME-TIFF, PNG or JPEG)",
 	.description =
 		"Writes the image to PATH; nothing is computed before this step, "
 		"and pixels stream through in tiles, so memory does not grow "

@@ -66,8 +66,7 @@ otsu(const double *hist, int n)
 		if (between > best * (1 + 1e-12)) {
 			best = between;
 			first = last = t;
-		}
-		else if (between >= best * (1 - 1e-12))
+		} else if (between >= best * (1 - 1e-12))
 			last = t;
 	}
 	return (first + last) / 2;
@@ -108,7 +107,7 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 	int level;
 
 	if (!(view = _sp_node_low_res_view(node->input, OTSU_VIEW_SIDE, &level,
-			  error)))
+		      error)))
 		return FALSE;
 	channel = channel_image(node, view, error);
 	if (!channel) {
@@ -118,7 +117,8 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 	if (vips_hist_find(channel, &hist, NULL)) {
 		g_object_unref(channel);
 		g_object_unref(view);
-		_sp_set_vips_error(error, "threshold", sp_slide_get_path(node->slide));
+		_sp_set_vips_error(error, "threshold",
+			sp_slide_get_path(node->slide));
 		return FALSE;
 	}
 	/* hist is 256 × 1, one band, uint or double */
@@ -130,7 +130,8 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 		g_object_unref(hist);
 		g_object_unref(channel);
 		g_object_unref(view);
-		_sp_set_vips_error(error, "threshold", sp_slide_get_path(node->slide));
+		_sp_set_vips_error(error, "threshold",
+			sp_slide_get_path(node->slide));
 		return FALSE;
 	}
 	memcpy(bins, mem, MIN(size, sizeof(bins)));
@@ -197,7 +198,8 @@ threshold_build(SpNode *node, VipsImage *in, GError **error)
 		r = vips_more_const1(channel, &out, state->value, NULL);
 	g_object_unref(channel);
 	if (r) {
-		_sp_set_vips_error(error, "threshold", sp_slide_get_path(node->slide));
+		_sp_set_vips_error(error, "threshold",
+			sp_slide_get_path(node->slide));
 		return NULL;
 	}
 	/* @out may be shared through libvips' operation cache (another
@@ -208,7 +210,8 @@ threshold_build(SpNode *node, VipsImage *in, GError **error)
 		NULL);
 	g_object_unref(out);
 	if (r) {
-		_sp_set_vips_error(error, "threshold", sp_slide_get_path(node->slide));
+		_sp_set_vips_error(error, "threshold",
+			sp_slide_get_path(node->slide));
 		return NULL;
 	}
 	vips_image_set_double(copy, "slidepipe-threshold", state->value);
@@ -245,7 +248,7 @@ sp_threshold(SpNode *in, GError **error, ...)
 	va_list ap;
 
 	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_threshold,
-			  in, error)))
+		      in, error)))
 		return NULL;
 	va_start(ap, error);
 	node = _sp_node_end(node, TRUE, error, ap);

@@ -60,8 +60,7 @@ static const SpArgInfo tiles_args[] = {
 		"from the nearest finer level and reduced",
 		SP_ARG_FIELD(SpTilesArgs, mpp) },
 	{ "format", SP_ARG_CHOICE, NULL, "png", 0, 0, format_choices, -1, FALSE,
-		"patch file format",
-		SP_ARG_FIELD(SpTilesArgs, format) },
+		"patch file format", SP_ARG_FIELD(SpTilesArgs, format) },
 	{ "Q", SP_ARG_INT, NULL, "90", 1, 100, NULL, -1, FALSE,
 		"JPEG quality; at 90 and above chroma is kept at full resolution",
 		SP_ARG_FIELD(SpTilesArgs, Q) },
@@ -118,19 +117,19 @@ typedef struct {
 
 typedef struct {
 	/* the patch resolution */
-	double ds_x, ds_y;      /* level-0 pixels per patch pixel */
-	double mpp_x, mpp_y;    /* 0 when unknown */
-	int level;              /* the level read */
-	gboolean direct;        /* use the input image, not a planned view */
+	double ds_x, ds_y; /* level-0 pixels per patch pixel */
+	double mpp_x, mpp_y; /* 0 when unknown */
+	int level; /* the level read */
+	gboolean direct; /* use the input image, not a planned view */
 	/* the patch plane: a view of level-0 [ox, ox + width·ds_x) × … */
 	double ox, oy;
 	int width, height;
 	int size, stride;
 	int cols, rows;
 	PatchFormat format;
-	SpNode *mask_node;      /* a pipeline mask, or the default one */
-	char *mask_file;        /* or an image file */
-	double min_tissue;      /* < 0: keep every patch */
+	SpNode *mask_node; /* a pipeline mask, or the default one */
+	char *mask_file; /* or an image file */
+	double min_tissue; /* < 0: keep every patch */
 	char *prefix;
 	/* sp_tiles_foreach() */
 	SpPatchFunc func;
@@ -169,8 +168,7 @@ plan_resolution(SpNode *node, TilesState *state, GError **error)
 	const SpTilesArgs *args = node->args;
 	gboolean has_level = _sp_node_given(node, &args->level);
 	gboolean has_mpp = _sp_node_given(node, &args->mpp);
-	gboolean associated =
-		_sp_chain_source(node)->source_associated != NULL;
+	gboolean associated = _sp_chain_source(node)->source_associated != NULL;
 	const char *path = slide ? sp_slide_get_path(slide) : "?";
 
 	if (has_level && has_mpp) {
@@ -202,8 +200,7 @@ plan_resolution(SpNode *node, TilesState *state, GError **error)
 		const SpLevel *l = sp_slide_get_level(slide, level);
 		state->ds_x = (double) l0->width / l->width;
 		state->ds_y = (double) l0->height / l->height;
-	}
-	else if (has_mpp) {
+	} else if (has_mpp) {
 		double mpp = args->mpp;
 
 		if (in->mpp_x <= 0 || in->mpp_y <= 0) {
@@ -226,7 +223,8 @@ plan_resolution(SpNode *node, TilesState *state, GError **error)
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"tiles: %s asks for downsample %g, finer than the input's %g; "
 			"tiles cannot enlarge",
-			has_level ? "level" : "mpp", state->ds_x, in->downsample_x);
+			has_level ? "level" : "mpp", state->ds_x,
+			in->downsample_x);
 		return FALSE;
 	}
 	state->mpp_x = in->mpp_x > 0 ?
@@ -267,7 +265,7 @@ plan_grid(SpNode *node, TilesState *state, GError **error)
 
 	state->size = args->size;
 	state->stride = _sp_node_given(node, &args->stride) ? args->stride :
-														  state->size;
+							      state->size;
 	state->ox = in->x;
 	state->oy = in->y;
 	if (strcmp(args->grid, "level0") == 0) {
@@ -277,10 +275,10 @@ plan_grid(SpNode *node, TilesState *state, GError **error)
 		state->ox = ceil(in->x / step_x - 1e-9) * step_x;
 		state->oy = ceil(in->y / step_y - 1e-9) * step_y;
 	}
-	state->width = (int) floor((in->x + in->w - state->ox) / state->ds_x +
-		1e-6);
-	state->height = (int) floor((in->y + in->h - state->oy) / state->ds_y +
-		1e-6);
+	state->width = (int) floor(
+		(in->x + in->w - state->ox) / state->ds_x + 1e-6);
+	state->height = (int) floor(
+		(in->y + in->h - state->oy) / state->ds_y + 1e-6);
 	state->width = MAX(0, state->width);
 	state->height = MAX(0, state->height);
 
@@ -288,17 +286,18 @@ plan_grid(SpNode *node, TilesState *state, GError **error)
 	int span_h = state->height - state->size;
 	if (pad) {
 		state->cols = state->width > 0 ?
-			MAX(0, (span_w + state->stride - 1) / state->stride) + 1 :
+			MAX(0, (span_w + state->stride - 1) / state->stride) +
+				1 :
 			0;
 		state->rows = state->height > 0 ?
-			MAX(0, (span_h + state->stride - 1) / state->stride) + 1 :
+			MAX(0, (span_h + state->stride - 1) / state->stride) +
+				1 :
 			0;
 		if (span_w < 0 && state->width > 0)
 			state->cols = 1;
 		if (span_h < 0 && state->height > 0)
 			state->rows = 1;
-	}
-	else {
+	} else {
 		state->cols = span_w >= 0 ? span_w / state->stride + 1 : 0;
 		state->rows = span_h >= 0 ? span_h / state->stride + 1 : 0;
 	}
@@ -321,7 +320,7 @@ plan_mask(SpNode *node, TilesState *state, GError **error)
 	state->min_tissue = _sp_node_given(node, &args->min_tissue) ?
 		args->min_tissue :
 		mask ? 0.5 :
-			   -1;
+		       -1;
 	if (!mask) {
 		if (state->min_tissue < 0)
 			return TRUE;
@@ -384,8 +383,8 @@ tiles_plan(SpNode *node, GError **error)
 
 	node->priv = state;
 	state->format = strcmp(format, "jpeg") == 0 ? PATCH_JPEG :
-		strcmp(format, "tiff") == 0             ? PATCH_TIFF :
-												  PATCH_PNG;
+		strcmp(format, "tiff") == 0         ? PATCH_TIFF :
+						      PATCH_PNG;
 	if (_sp_node_given(node, &args->Q) && state->format != PATCH_JPEG) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"tiles: argument 'Q' applies to format=jpeg only");
@@ -398,7 +397,8 @@ tiles_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	if (!plan_resolution(node, state, error) ||
-		!plan_grid(node, state, error) || !plan_mask(node, state, error))
+		!plan_grid(node, state, error) ||
+		!plan_mask(node, state, error))
 		return FALSE;
 
 	if (args->prefix)
@@ -414,31 +414,35 @@ tiles_plan(SpNode *node, GError **error)
 	}
 	if (strchr(state->prefix, G_DIR_SEPARATOR)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"tiles: argument 'prefix': '%s' holds a '/'", state->prefix);
+			"tiles: argument 'prefix': '%s' holds a '/'",
+			state->prefix);
 		return FALSE;
 	}
 
 	char mpp[64] = "";
 	if (state->mpp_x > 0)
-		g_snprintf(mpp, sizeof(mpp), ", %.4g µm per pixel", state->mpp_x);
-	g_autofree char *keep =
-		state->min_tissue < 0 ? g_strdup("every patch kept") :
+		g_snprintf(mpp, sizeof(mpp), ", %.4g µm per pixel",
+			state->mpp_x);
+	g_autofree char *keep = state->min_tissue < 0 ?
+		g_strdup("every patch kept") :
 		g_strdup_printf("kept where tissue >= %g of the patch, by %s",
 			state->min_tissue,
-			state->mask_file            ? "the mask file" :
+			state->mask_file   ? "the mask file" :
 				args->mask ? "the mask pipeline" :
-											   "Otsu on saturation at a low "
-											   "level");
+					     "Otsu on saturation at a low "
+					     "level");
 	node->report = g_strdup_printf("tiles: plan: a %d × %d grid of %d × %d "
-								   "patches (stride %d) at downsample %g%s, "
-								   "read from level %d; %s",
-		state->cols, state->rows, state->size, state->size, state->stride,
-		state->ds_x, mpp, state->level, keep);
+				       "patches (stride %d) at downsample %g%s, "
+				       "read from level %d; %s",
+		state->cols, state->rows, state->size, state->size,
+		state->stride, state->ds_x, mpp, state->level, keep);
 
 	/* a batch's row: beneath its --out-dir, directories made as needed */
 	if (node->graph->out_root) {
-		g_autofree char *probe = g_build_filename(dir, "tiles.csv", NULL);
-		return _sp_check_output_path(node->graph, "tiles", probe, error);
+		g_autofree char *probe = g_build_filename(dir, "tiles.csv",
+			NULL);
+		return _sp_check_output_path(node->graph, "tiles", probe,
+			error);
 	}
 	/* the directory: made at run time, so its parent must be writable */
 	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
@@ -446,18 +450,19 @@ tiles_plan(SpNode *node, GError **error)
 
 		if (g_file_test(dir, G_FILE_TEST_EXISTS)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"tiles: cannot write to '%s': it is not a directory", dir);
+				"tiles: cannot write to '%s': it is not a directory",
+				dir);
 			return FALSE;
 		}
 		if (!g_file_test(parent, G_FILE_TEST_IS_DIR)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"tiles: cannot make '%s': '%s' is not a directory", dir,
-				parent);
+				"tiles: cannot make '%s': '%s' is not a directory",
+				dir, parent);
 			return FALSE;
 		}
-	}
-	else {
-		g_autofree char *probe = g_build_filename(dir, "tiles.csv", NULL);
+	} else {
+		g_autofree char *probe = g_build_filename(dir, "tiles.csv",
+			NULL);
 		if (!_sp_check_output_path(node->graph, "tiles", probe, error))
 			return FALSE;
 	}
@@ -468,15 +473,14 @@ tiles_plan(SpNode *node, GError **error)
 /* The tissue mask                                                      */
 
 typedef struct {
-	guint8 *pixels;   /* width × height, 0 … 255 tissue coverage */
+	guint8 *pixels; /* width × height, 0 … 255 tissue coverage */
 	int width, height;
 	/* the level-0 rectangle the mask covers */
 	double x, y, w, h;
 } Mask;
 
 static gboolean
-mask_from_image(Mask *mask, VipsImage *image, const char *what,
-	GError **error)
+mask_from_image(Mask *mask, VipsImage *image, const char *what, GError **error)
 {
 	size_t size;
 
@@ -518,7 +522,7 @@ build_mask_file(SpNode *node, TilesState *state, Mask *mask, GError **error)
 	} while (0)
 
 	if (!(image = vips_image_new_from_file(path, "access",
-			  VIPS_ACCESS_SEQUENTIAL, NULL))) {
+		      VIPS_ACCESS_SEQUENTIAL, NULL))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"tiles: argument 'mask': cannot read '%s': %s", path,
 			mask_why = _sp_vips_error_take(path));
@@ -559,15 +563,14 @@ build_mask_file(SpNode *node, TilesState *state, Mask *mask, GError **error)
 	gboolean ok = mask_from_image(mask, image, path, error);
 	g_object_unref(image);
 	node->report = g_strdup_printf("tiles: tissue mask from '%s' (%d × %d, "
-								   "stretched over the slide)",
+				       "stretched over the slide)",
 		path, mask->width, mask->height);
 	return ok;
 #undef MASK_FAIL
 }
 
 static gboolean
-build_mask_pipeline(SpNode *node, TilesState *state, Mask *mask,
-	GError **error)
+build_mask_pipeline(SpNode *node, TilesState *state, Mask *mask, GError **error)
 {
 	SpNode *m = state->mask_node;
 	const SpGeometry *g = &m->geom;
@@ -575,19 +578,18 @@ build_mask_pipeline(SpNode *node, TilesState *state, Mask *mask,
 	VipsImage *view;
 
 	if (!(view = _sp_node_low_res_view(m, mask_side(state, MAX(g->w, g->h)),
-			  &level, error)))
+		      &level, error)))
 		return FALSE;
 	/* a mask of another file covers this slide whole, stretched */
 	if (m->slide && node->slide &&
-		strcmp(sp_slide_get_path(m->slide), sp_slide_get_path(node->slide)) !=
-			0) {
+		strcmp(sp_slide_get_path(m->slide),
+			sp_slide_get_path(node->slide)) != 0) {
 		const SpLevel *l0 = sp_slide_get_level(node->slide, 0);
 		mask->x = 0;
 		mask->y = 0;
 		mask->w = l0->width;
 		mask->h = l0->height;
-	}
-	else {
+	} else {
 		mask->x = g->x;
 		mask->y = g->y;
 		mask->w = g->w;
@@ -598,15 +600,16 @@ build_mask_pipeline(SpNode *node, TilesState *state, Mask *mask,
 	double t;
 	if (ok && m->op == &_sp_op_threshold &&
 		!vips_image_get_double(view, "slidepipe-threshold", &t))
-		node->report = g_strdup_printf("tiles: tissue mask: Otsu threshold "
-									   "%g on %s, %d × %d read at level %d",
-			t, ((SpThresholdArgs *) m->args)->channel, view->Xsize,
-			view->Ysize,
-			level);
+		node->report =
+			g_strdup_printf("tiles: tissue mask: Otsu threshold "
+					"%g on %s, %d × %d read at level %d",
+				t, ((SpThresholdArgs *) m->args)->channel,
+				view->Xsize, view->Ysize, level);
 	else if (ok)
-		node->report = g_strdup_printf("tiles: tissue mask %d × %d, read at "
-									   "level %d",
-			view->Xsize, view->Ysize, level);
+		node->report =
+			g_strdup_printf("tiles: tissue mask %d × %d, read at "
+					"level %d",
+				view->Xsize, view->Ysize, level);
 	g_free(_sp_vips_error_take(NULL));
 	g_object_unref(view);
 	return ok;
@@ -616,8 +619,7 @@ build_mask_pipeline(SpNode *node, TilesState *state, Mask *mask,
  * mask pixels are weighted by the area of them inside the rectangle, and
  * what lies outside the mask counts as glass. */
 static double
-tissue_fraction(const Mask *mask, double x0, double y0, double x1,
-	double y1)
+tissue_fraction(const Mask *mask, double x0, double y0, double x1, double y1)
 {
 	double sx = mask->width / mask->w, sy = mask->height / mask->h;
 	double u0 = (x0 - mask->x) * sx, u1 = (x1 - mask->x) * sx;
@@ -627,7 +629,8 @@ tissue_fraction(const Mask *mask, double x0, double y0, double x1,
 	if (area <= 0)
 		return 0;
 	int ua = MAX(0, (int) floor(u0)), ub = MIN(mask->width, (int) ceil(u1));
-	int va = MAX(0, (int) floor(v0)), vb = MIN(mask->height, (int) ceil(v1));
+	int va = MAX(0, (int) floor(v0)),
+	    vb = MIN(mask->height, (int) ceil(v1));
 	for (int v = va; v < vb; v++) {
 		double wy = MIN(v1, v + 1.0) - MAX(v0, (double) v);
 		const guint8 *row = mask->pixels + (size_t) v * mask->width;
@@ -650,16 +653,16 @@ typedef struct {
 	TilesState *state;
 	VipsImage *view;
 	const char *dir;
-	GArray *patches;     /* Patch, in reading order */
+	GArray *patches; /* Patch, in reading order */
 	int bands;
 	int pad_value;
 	SpWriteOptions write; /* how patch files are encoded */
 
-	gint next;           /* atomic: the next patch to take */
-	gint done;           /* atomic */
-	gint failed;         /* atomic */
+	gint next; /* atomic: the next patch to take */
+	gint done; /* atomic */
+	gint failed; /* atomic */
 	GMutex lock;
-	GError *error;       /* the first failure */
+	GError *error; /* the first failure */
 	guint64 bytes;
 } Run;
 
@@ -691,15 +694,15 @@ patch_name(const TilesState *state, const Patch *p)
 
 	patch_origin(state, p, &x, &y);
 	return g_strdup_printf("%sx%" G_GINT64_FORMAT "_y%" G_GINT64_FORMAT
-						   ".%s",
+			       ".%s",
 		state->prefix, (gint64) floor(x + 0.5), (gint64) floor(y + 0.5),
 		ext[state->format]);
 }
 
 /* Through the graph's output root when a batch set one. */
 static gboolean
-write_file(SpGraph *graph, const char *path, const void *data,
-	size_t length, GError **error)
+write_file(SpGraph *graph, const char *path, const void *data, size_t length,
+	GError **error)
 {
 	return _sp_atomic_file_write(graph, "tiles", path, data, length, error);
 }
@@ -724,32 +727,38 @@ worker(gpointer data)
 		int k = g_atomic_int_add(&run->next, 1);
 		GError *error = NULL;
 
-		if (k >= (int) run->patches->len || g_atomic_int_get(&run->failed))
+		if (k >= (int) run->patches->len ||
+			g_atomic_int_get(&run->failed))
 			break;
 		const Patch *p = &g_array_index(run->patches, Patch, k);
-		VipsRect want = { p->col * state->stride, p->row * state->stride, size,
-			size };
+		VipsRect want = { p->col * state->stride,
+			p->row * state->stride, size, size };
 		VipsRect clip;
 		double x0, y0;
 
 		patch_origin(state, p, &x0, &y0);
 		vips_rect_intersectrect(&want, &bounds, &clip);
 		if (clip.width < size || clip.height < size)
-			memset(pixels, run->pad_value, (size_t) size * size * bands);
+			memset(pixels, run->pad_value,
+				(size_t) size * size * bands);
 		if (!vips_rect_isempty(&clip)) {
 			if (vips_region_prepare(region, &clip)) {
-				g_autofree char *what = g_strdup_printf("patch at %.0f,%.0f",
-					x0, y0);
+				g_autofree char *what =
+					g_strdup_printf("patch at %.0f,%.0f",
+						x0, y0);
 				_sp_set_vips_error(&error, "tiles", what);
 				run_fail(run, error);
 				break;
 			}
 			for (int y = 0; y < clip.height; y++)
 				memcpy(pixels +
-						((size_t) (clip.top - want.top + y) * size +
-							(clip.left - want.left)) *
+						((size_t) (clip.top - want.top +
+							 y) * size +
+							(clip.left -
+								want.left)) *
 							bands,
-					VIPS_REGION_ADDR(region, clip.left, clip.top + y),
+					VIPS_REGION_ADDR(region, clip.left,
+						clip.top + y),
 					(size_t) clip.width * bands);
 		}
 
@@ -777,7 +786,8 @@ worker(gpointer data)
 			ok = state->func(&patch, state->func_data, &error);
 			if (!ok) {
 				if (!error)
-					g_set_error(&error, SP_ERROR, SP_ERROR_FAILED,
+					g_set_error(&error, SP_ERROR,
+						SP_ERROR_FAILED,
 						"tiles: the patch callback stopped the run at patch "
 						"%.0f,%.0f",
 						x0, y0);
@@ -786,15 +796,15 @@ worker(gpointer data)
 			g_mutex_unlock(&callback_lock);
 			if (!ok)
 				break;
-		}
-		else {
+		} else {
 			g_autofree char *name = patch_name(state, p);
-			g_autofree char *path = g_build_filename(run->dir, name, NULL);
+			g_autofree char *path = g_build_filename(run->dir, name,
+				NULL);
 
-			ok = _sp_patch_encode(encoder, pixels, size, size, bands, out,
-					 &error) &&
-				write_file(run->node->graph, path, out->data, out->len,
-					&error);
+			ok = _sp_patch_encode(encoder, pixels, size, size,
+				     bands, out, &error) &&
+				write_file(run->node->graph, path, out->data,
+					out->len, &error);
 			if (ok) {
 				g_mutex_lock(&run->lock);
 				run->bytes += out->len;
@@ -857,7 +867,7 @@ write_csv(Run *run, GError **error)
 	TilesState *state = run->state;
 	g_autofree char *path = g_build_filename(run->dir, "tiles.csv", NULL);
 	GString *csv = g_string_new("x,y,level,downsample,mpp,width,height,"
-								"tissue,file\n");
+				    "tissue,file\n");
 	char ds[G_ASCII_DTOSTR_BUF_SIZE], mpp[G_ASCII_DTOSTR_BUF_SIZE];
 	char bx[G_ASCII_DTOSTR_BUF_SIZE], by[G_ASCII_DTOSTR_BUF_SIZE];
 
@@ -875,9 +885,10 @@ write_csv(Run *run, GError **error)
 		patch_origin(state, p, &x, &y);
 		g_string_append_printf(csv, "%s,%s,%d,%s,%s,%d,%d,",
 			g_ascii_formatd(bx, sizeof(bx), "%.10g", x),
-			g_ascii_formatd(by, sizeof(by), "%.10g", y), state->level, ds, mpp,
-			state->size, state->size);
-		if (state->min_tissue >= 0 || state->mask_node || state->mask_file)
+			g_ascii_formatd(by, sizeof(by), "%.10g", y),
+			state->level, ds, mpp, state->size, state->size);
+		if (state->min_tissue >= 0 || state->mask_node ||
+			state->mask_file)
 			g_string_append_printf(csv, "%.4f", p->tissue);
 		g_string_append_printf(csv, ",%s\n", name);
 	}
@@ -889,16 +900,15 @@ write_csv(Run *run, GError **error)
 
 /* The patch files' encoding, from tiles' arguments. */
 static void
-tiles_write_options(SpNode *node, const TilesState *state,
-	SpWriteOptions *o)
+tiles_write_options(SpNode *node, const TilesState *state, SpWriteOptions *o)
 {
 	const SpTilesArgs *args = node->args;
 
-	*o = (SpWriteOptions) { 0 };
+	*o = (SpWriteOptions){ 0 };
 	o->op = "tiles";
 	o->format = state->format == PATCH_JPEG ? SP_WRITE_JPEG :
-		state->format == PATCH_TIFF         ? SP_WRITE_TIFF :
-											  SP_WRITE_PNG;
+		state->format == PATCH_TIFF     ? SP_WRITE_TIFF :
+						  SP_WRITE_PNG;
 	o->png_level = args->compression;
 	o->quality = args->Q;
 	o->mpp_x = state->mpp_x;
@@ -927,12 +937,14 @@ tiles_execute(SpNode *node, GError **error)
 		g_mkdir_with_parents(dir, 0777) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"tiles: cannot make directory '%s': %s", dir, g_strerror(err));
+			"tiles: cannot make directory '%s': %s", dir,
+			g_strerror(err));
 		return FALSE;
 	}
 	if (have_mask &&
-		!(state->mask_file ? build_mask_file(node, state, &mask, error) :
-							 build_mask_pipeline(node, state, &mask, error)))
+		!(state->mask_file ?
+				build_mask_file(node, state, &mask, error) :
+				build_mask_pipeline(node, state, &mask, error)))
 		return FALSE;
 
 	/* which patches to keep: no pixel of the slide is read for this */
@@ -960,26 +972,30 @@ tiles_execute(SpNode *node, GError **error)
 	if (state->width > 0 && state->height > 0 && run.patches->len > 0) {
 		if (state->direct) {
 			const SpGeometry *in = &node->input->geom;
-			VipsImage *image = sp_node_get_image(node->input, error);
-			int left = (int) floor((state->ox - in->x) / in->downsample_x + 0.5);
-			int top = (int) floor((state->oy - in->y) / in->downsample_y + 0.5);
+			VipsImage *image = sp_node_get_image(node->input,
+				error);
+			int left = (int) floor(
+				(state->ox - in->x) / in->downsample_x + 0.5);
+			int top = (int) floor(
+				(state->oy - in->y) / in->downsample_y + 0.5);
 
 			if (!image) {
 				g_array_unref(run.patches);
 				return FALSE;
 			}
 			if (vips_extract_area(image, &run.view, left, top,
-					MIN(state->width, image->Xsize - left),
-					MIN(state->height, image->Ysize - top), NULL)) {
+				    MIN(state->width, image->Xsize - left),
+				    MIN(state->height, image->Ysize - top),
+				    NULL)) {
 				_sp_set_vips_error(error, "tiles", "region");
 				g_array_unref(run.patches);
 				return FALSE;
 			}
-		}
-		else if (!(run.view = _sp_chain_view_region(node->input, state->level,
-					   state->ox, state->oy, state->width * state->ds_x,
-					   state->height * state->ds_y, state->width,
-					   state->height, error))) {
+		} else if (!(run.view = _sp_chain_view_region(node->input,
+				     state->level, state->ox, state->oy,
+				     state->width * state->ds_x,
+				     state->height * state->ds_y, state->width,
+				     state->height, error))) {
 			g_array_unref(run.patches);
 			return FALSE;
 		}
@@ -1008,18 +1024,23 @@ tiles_execute(SpNode *node, GError **error)
 		char mpp[64] = "";
 
 		if (state->mpp_x > 0)
-			g_snprintf(mpp, sizeof(mpp), ", %.4g µm per pixel", state->mpp_x);
-		node->report = g_strdup_printf("%s%s"
-									   "tiles: %u of %d patches kept (%d × %d "
-									   "at downsample %g%s, read from level "
-									   "%d)%s%s",
-			mask_report ? mask_report : "", mask_report ? "\n" : "",
-			run.patches->len, total, state->size, state->size, state->ds_x,
-			mpp, state->level, state->func ? "" : ", written to ",
-			state->func ? "" : dir);
+			g_snprintf(mpp, sizeof(mpp), ", %.4g µm per pixel",
+				state->mpp_x);
+		node->report =
+			g_strdup_printf("%s%s"
+					"tiles: %u of %d patches kept (%d × %d "
+					"at downsample %g%s, read from level "
+					"%d)%s%s",
+				mask_report ? mask_report : "",
+				mask_report ? "\n" : "", run.patches->len,
+				total, state->size, state->size, state->ds_x,
+				mpp, state->level,
+				state->func ? "" : ", written to ",
+				state->func ? "" : dir);
 		if (!state->func) {
 			g_autofree char *bytes = g_format_size(run.bytes);
-			char *t = g_strdup_printf("%s, %s", node->report, bytes);
+			char *t = g_strdup_printf("%s, %s", node->report,
+				bytes);
 			g_free(node->report);
 			node->report = t;
 		}
@@ -1088,8 +1109,8 @@ sp_tiles(SpNode *in, const char *dir, GError **error, ...)
 }
 
 gboolean
-sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data,
-	GError **error, ...)
+sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data, GError **error,
+	...)
 {
 	va_list ap;
 	SpNode *node;

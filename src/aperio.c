@@ -16,8 +16,8 @@ void
 _sp_append_flat(GString *s, const char *p, gsize len)
 {
 	for (gsize i = 0; i < len; i++)
-		g_string_append_c(s, (guchar) p[i] < 0x20 || p[i] == 0x7f ?
-				' ' : p[i]);
+		g_string_append_c(s,
+			(guchar) p[i] < 0x20 || p[i] == 0x7f ? ' ' : p[i]);
 }
 
 /* [@p, @end) without leading and trailing ASCII white space. */
@@ -38,8 +38,8 @@ _sp_aperio_keys(const char *desc, const char *mpp, const char *mag,
 	gboolean have_mpp = FALSE, have_mag = FALSE;
 	const char *p, *end;
 	int n = 0;
-	g_autoptr(GHashTable) seen =
-		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash,
+		g_str_equal, g_free, NULL);
 
 	*source_header = NULL;
 	if (desc) {
@@ -65,7 +65,8 @@ _sp_aperio_keys(const char *desc, const char *mpp, const char *mag,
 
 			/* control characters as spaces first: the key is what a
 			 * reader of the output sees ("MPP\x02" is "MPP" there) */
-			g_autoptr(GString) flat = g_string_sized_new(field_end - field);
+			g_autoptr(GString)
+				flat = g_string_sized_new(field_end - field);
 			_sp_append_flat(flat, field, field_end - field);
 
 			const char *f = flat->str, *f_end = f + flat->len;
@@ -85,14 +86,15 @@ _sp_aperio_keys(const char *desc, const char *mpp, const char *mag,
 			if (strcmp(key, "MPP") == 0) {
 				have_mpp = TRUE;
 				if (mpp)
-					g_string_append_printf(s, "|MPP = %s", mpp);
-			}
-			else if (strcmp(key, "AppMag") == 0) {
+					g_string_append_printf(s, "|MPP = %s",
+						mpp);
+			} else if (strcmp(key, "AppMag") == 0) {
 				have_mag = TRUE;
 				if (mag)
-					g_string_append_printf(s, "|AppMag = %s", mag);
-			}
-			else if (strcmp(key, "ICC Profile") == 0 && !keep_icc_name)
+					g_string_append_printf(s,
+						"|AppMag = %s", mag);
+			} else if (strcmp(key, "ICC Profile") == 0 &&
+				!keep_icc_name)
 				continue;
 			else {
 				/* kept as it was, spacing and all */
@@ -107,4 +109,3 @@ _sp_aperio_keys(const char *desc, const char *mpp, const char *mag,
 		g_string_append_printf(s, "|MPP = %s", mpp);
 	return g_string_free(s, FALSE);
 }
-

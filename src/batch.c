@@ -41,14 +41,16 @@ manifest_next(Manifest *m, GError **error)
 		return NULL;
 	case SP_CSV_TOO_LONG:
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"batch: manifest '%s' line %" G_GUINT64_FORMAT ": longer than "
+			"batch: manifest '%s' line %" G_GUINT64_FORMAT
+			": longer than "
 			"%d MiB (is it a text file?)",
 			m->path, _sp_csv_line(m->csv), SP_CSV_MAX_RECORD >> 20);
 		return NULL;
 	case SP_CSV_READ_ERROR:
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"batch: manifest '%s' line %" G_GUINT64_FORMAT ": %s", m->path,
-			_sp_csv_line(m->csv), g_strerror(_sp_csv_read_errno(m->csv)));
+			"batch: manifest '%s' line %" G_GUINT64_FORMAT ": %s",
+			m->path, _sp_csv_line(m->csv),
+			g_strerror(_sp_csv_read_errno(m->csv)));
 		return NULL;
 	default:
 		g_set_error_literal(error, SP_ERROR, SP_ERROR_USAGE,
@@ -100,13 +102,16 @@ manifest_open(Manifest *m, const char *path, GError **error)
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"batch: manifest '%s' cannot be read: its header is not UTF-8 "
 			"text%s",
-			path, status == SP_CSV_NUL ?
-				" (it holds a NUL byte: is it a text file?)" : "");
+			path,
+			status == SP_CSV_NUL ?
+				" (it holds a NUL byte: is it a text file?)" :
+				"");
 		return FALSE;
 	case SP_CSV_BAD_QUOTE:
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"batch: manifest '%s' line %" G_GUINT64_FORMAT ": %s", path,
-			_sp_csv_line(m->csv), _sp_csv_status_text(SP_CSV_BAD_QUOTE));
+			"batch: manifest '%s' line %" G_GUINT64_FORMAT ": %s",
+			path, _sp_csv_line(m->csv),
+			_sp_csv_status_text(SP_CSV_BAD_QUOTE));
 		return FALSE;
 	}
 	return FALSE;
@@ -157,24 +162,24 @@ manifest_close(Manifest *m)
 /* Rows                                                                   */
 
 typedef struct {
-	guint64 index;     /* 0-based data row */
-	guint64 line;      /* manifest line */
+	guint64 index; /* 0-based data row */
+	guint64 line; /* manifest line */
 	GPtrArray *fields;
 	char *slide;
-	char *out;         /* as the manifest says */
-	char *out_path;    /* normalised; relative ones are under --out-dir */
-	char *error;       /* set when the row is bad before it runs */
+	char *out; /* as the manifest says */
+	char *out_path; /* normalised; relative ones are under --out-dir */
+	char *error; /* set when the row is bad before it runs */
 } Row;
 
 typedef struct {
 	const SpBatchOptions *options;
 	Manifest *manifest;
 	SpSlideCache *slides;
-	SpOutRoot *root;     /* --out-dir: every output is created beneath it */
-	char **template;     /* --pipeline's words, or NULL */
-	GMutex lock;         /* callbacks, counters, outputs, queue */
-	GCond taken;         /* a worker took a row from the queue */
-	guint queued;        /* rows pushed and not yet taken */
+	SpOutRoot *root; /* --out-dir: every output is created beneath it */
+	char **template; /* --pipeline's words, or NULL */
+	GMutex lock; /* callbacks, counters, outputs, queue */
+	GCond taken; /* a worker took a row from the queue */
+	guint queued; /* rows pushed and not yet taken */
 	GHashTable *outputs; /* out_path -> row index: duplicates */
 	guint64 done, failed, total;
 } Batch;
@@ -220,11 +225,13 @@ expand_word(const char *text, void *data, GError **error)
 			continue;
 		}
 		g_autofree char *name = g_strndup(p + 1, end - p - 1);
-		const char *value = strcmp(name, "out") == 0 ? x->row->out_path :
+		const char *value = strcmp(name, "out") == 0 ?
+			x->row->out_path :
 			field(x->b->manifest, x->row, name);
 		if (!value) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"the template's {%s} has no value in this row", name);
+				"the template's {%s} has no value in this row",
+				name);
 			g_string_free(s, TRUE);
 			return NULL;
 		}
@@ -244,7 +251,8 @@ build_row(Batch *b, Row *row, SpGraph *graph, GError **error)
 
 	if (b->template)
 		return _sp_pipeline_parse_template(graph,
-			(const char *const *) b->template, expand_word, &x, error);
+			(const char *const *) b->template, expand_word, &x,
+			error);
 
 	const char *names[] = { "x", "y", "w", "h" };
 	for (int i = 0; i < 4; i++)
@@ -267,13 +275,14 @@ build_row(Batch *b, Row *row, SpGraph *graph, GError **error)
 	g_ptr_array_add(words, "{y}");
 	g_ptr_array_add(words, "{w}");
 	g_ptr_array_add(words, "{h}");
-	g_ptr_array_add(words, field(m, row, "units") ? "units={units}" :
-													 units_arg);
+	g_ptr_array_add(words,
+		field(m, row, "units") ? "units={units}" : units_arg);
 	if (field(m, row, "downsample") || field(m, row, "mpp")) {
 		g_ptr_array_add(words, "!");
 		g_ptr_array_add(words, "downsample");
-		g_ptr_array_add(words, field(m, row, "downsample") ? "{downsample}" :
-															  "mpp={mpp}");
+		g_ptr_array_add(words,
+			field(m, row, "downsample") ? "{downsample}" :
+						      "mpp={mpp}");
 	}
 	g_ptr_array_add(words, "!");
 	g_ptr_array_add(words, "save");
@@ -351,16 +360,15 @@ run_row(gpointer data, gpointer user_data)
 	g_mutex_unlock(&b->lock);
 	if (row->error) {
 		status = SP_BATCH_ROW_INVALID;
-		error = g_error_new_literal(SP_ERROR, SP_ERROR_USAGE, row->error);
-	}
-	else if (!b->options->force && !b->options->dry_run &&
+		error = g_error_new_literal(SP_ERROR, SP_ERROR_USAGE,
+			row->error);
+	} else if (!b->options->force && !b->options->dry_run &&
 		_sp_out_root_stat(b->root, row->out_path, &st) &&
 		S_ISREG(st.st_mode)) {
 		/* finished by an earlier run: outputs appear only whole */
 		status = SP_BATCH_ROW_SKIPPED;
 		bytes = st.st_size;
-	}
-	else {
+	} else {
 		SpGraph *graph = sp_graph_new();
 
 		/* every output the row's graph creates (save, tiles, whatever
@@ -400,8 +408,8 @@ parse_shard(const SpBatchOptions *o, guint64 *k, guint64 *n, GError **error)
 	}
 	if (*k < 1 || *k > *n) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"batch: --shard %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
-			": K must be 1 … N",
+			"batch: --shard %" G_GUINT64_FORMAT
+			"/%" G_GUINT64_FORMAT ": K must be 1 … N",
 			*k, *n);
 		return FALSE;
 	}
@@ -427,7 +435,8 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 	Batch b = { 0 };
 	guint64 shard_k, shard_n;
 	GError *row_error = NULL;
-	int jobs = options->jobs > 0 ? options->jobs : (int) g_get_num_processors();
+	int jobs = options->jobs > 0 ? options->jobs :
+				       (int) g_get_num_processors();
 	gboolean ok = TRUE;
 	const char *out_dir = options->out_dir ? options->out_dir : ".";
 
@@ -440,14 +449,15 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 		/* the template is split into words once, before any value is
 		 * put in: see expand_word() */
 		if (!g_shell_parse_argv(options->pipeline, &argc, &b.template,
-				&shell_error)) {
+			    &shell_error)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"batch: --pipeline: %s", shell_error->message);
 			g_error_free(shell_error);
 			return FALSE;
 		}
-		if (!_sp_pipeline_check_template((const char *const *) b.template,
-				error)) {
+		if (!_sp_pipeline_check_template((const char *const *)
+							 b.template,
+			    error)) {
 			g_prefix_error(error, "batch: --pipeline: ");
 			batch_clear(&b, &m);
 			return FALSE;
@@ -468,10 +478,10 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 				batch_clear(&b, &m);
 				return FALSE;
 			}
-	}
-	else if (column(&m, "out") < 0) {
+	} else if (column(&m, "out") < 0) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"batch: manifest '%s' has no 'out' column", options->manifest);
+			"batch: manifest '%s' has no 'out' column",
+			options->manifest);
 		batch_clear(&b, &m);
 		return FALSE;
 	}
@@ -485,7 +495,7 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 		return FALSE;
 	}
 	if (!(b.root = _sp_out_root_new(out_dir, !options->allow_any_path,
-			  error))) {
+		      error))) {
 		batch_clear(&b, &m);
 		return FALSE;
 	}
@@ -502,12 +512,14 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 	_sp_slide_cache_set_pipelines(b.slides, jobs);
 	g_mutex_init(&b.lock);
 	g_cond_init(&b.taken);
-	b.outputs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	b.outputs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+		NULL);
 
 	GThreadPool *pool = g_thread_pool_new(run_row, &b, jobs, FALSE, NULL);
 	GPtrArray *fields;
 	for (guint64 index = 0;
-		 (fields = manifest_next(&m, &row_error)) || row_error; index++) {
+		(fields = manifest_next(&m, &row_error)) || row_error;
+		index++) {
 		if (!fields) {
 			/* a line that cannot be split (a quote left open, a NUL
 			 * byte, bytes that are not UTF-8): the row fails, the rest
@@ -550,11 +562,12 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 		gpointer first;
 		if (row->error)
 			;
-		else if (g_hash_table_lookup_extended(b.outputs, row->out_path, NULL,
-					 &first))
-			row->error = g_strdup_printf("output '%s' is also written by "
-										 "row %" G_GUINT64_FORMAT,
-				row->out, GPOINTER_TO_SIZE(first) + 1);
+		else if (g_hash_table_lookup_extended(b.outputs, row->out_path,
+				 NULL, &first))
+			row->error =
+				g_strdup_printf("output '%s' is also written by "
+						"row %" G_GUINT64_FORMAT,
+					row->out, GPOINTER_TO_SIZE(first) + 1);
 		else
 			g_hash_table_insert(b.outputs, g_strdup(row->out_path),
 				GSIZE_TO_POINTER(index));

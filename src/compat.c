@@ -18,7 +18,8 @@ _sp_vips_check_temp_dir(const char *op, const char *name, GError **error)
 	/* vips__temp_name(): $TMPDIR, /tmp when unset */
 	const char *env = g_getenv("TMPDIR");
 	const char *dir = !env ? "/tmp" : *env ? env : ".";
-	g_autofree char *tmpl = g_build_filename(dir, ".sp-tmpdir-XXXXXX", NULL);
+	g_autofree char *tmpl = g_build_filename(dir, ".sp-tmpdir-XXXXXX",
+		NULL);
 	int fd = g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0600);
 
 	if (fd < 0) {
@@ -27,8 +28,8 @@ _sp_vips_check_temp_dir(const char *op, const char *name, GError **error)
 			"%s: cannot write '%s': the TIFF pyramid writer keeps the "
 			"lower levels in temporary files in %s '%s': %s; set TMPDIR "
 			"to a writable directory",
-			op, name, env ? "TMPDIR" : "the temporary directory", dir,
-			g_strerror(err));
+			op, name, env ? "TMPDIR" : "the temporary directory",
+			dir, g_strerror(err));
 		return FALSE;
 	}
 	close(fd);

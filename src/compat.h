@@ -72,8 +72,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VipsImage, g_object_unref)
  * (SP_VIPS_PYRAMID_TEMP_CRASHES): a file made in $TMPDIR (/tmp when
  * unset) and removed. SP_ERROR_IO naming @op and @name, and saying to set
  * TMPDIR, when it cannot. Always TRUE once libvips is fixed. */
-gboolean _sp_vips_check_temp_dir(const char *op, const char *name,
-	GError **error);
+gboolean
+_sp_vips_check_temp_dir(const char *op, const char *name, GError **error);
 
 /* Whether a vips_sink_tile() that returned 0 after delivering @got of the
  * @expected tiles lost some (SP_VIPS_SINK_ENDS_EARLY_SILENTLY). */

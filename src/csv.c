@@ -19,19 +19,19 @@
 #include "sp-private.h"
 
 struct _SpCsv {
-	int fd;               /* -1: reading @data */
-	const guint8 *data;   /* the whole input (from memory), or NULL */
-	guint8 *buf;          /* a block read from fd */
-	size_t pos, len;      /* in data or buf */
+	int fd; /* -1: reading @data */
+	const guint8 *data; /* the whole input (from memory), or NULL */
+	guint8 *buf; /* a block read from fd */
+	size_t pos, len; /* in data or buf */
 	int read_errno;
-	gboolean started;     /* the byte order mark was looked for */
-	gboolean bom;         /* and found */
-	GByteArray *back;     /* bytes given back, read before the rest */
+	gboolean started; /* the byte order mark was looked for */
+	gboolean bom; /* and found */
+	GByteArray *back; /* bytes given back, read before the rest */
 	size_t back_pos;
 	char separator;
-	GPtrArray *header;    /* column names, or NULL before the header */
-	guint64 line;         /* lines consumed */
-	guint64 row_line;     /* first line of the last record */
+	GPtrArray *header; /* column names, or NULL before the header */
+	guint64 line; /* lines consumed */
+	guint64 row_line; /* first line of the last record */
 };
 
 #define BLOCK 65536
@@ -148,8 +148,8 @@ csv_skip_bom(SpCsv *csv)
  * *@nul: the record holds a NUL byte; with @stop_at_nul the first one
  * ends the reading (a header: no need to read the rest of /dev/zero). */
 static SpCsvStatus
-csv_record(SpCsv *csv, GByteArray *rec, gboolean quotes,
-	gboolean stop_at_nul, gboolean *nul)
+csv_record(SpCsv *csv, GByteArray *rec, gboolean quotes, gboolean stop_at_nul,
+	gboolean *nul)
 {
 	csv_skip_bom(csv);
 	for (;;) {
@@ -227,8 +227,7 @@ csv_record(SpCsv *csv, GByteArray *rec, gboolean quotes,
 				csv_unread(csv, nl + 1, rec->len - first - 1);
 				g_byte_array_set_size(rec, first);
 				csv->line = csv->row_line;
-			}
-			else if (c >= 0 && c != '\n')
+			} else if (c >= 0 && c != '\n')
 				return SP_CSV_TOO_LONG;
 		}
 		g_byte_array_append(rec, (const guint8 *) "", 1);
@@ -265,8 +264,7 @@ split_record(const char *line, char separator)
 			if (*p == '"' && p[1] == '"') {
 				g_string_append_c(field, '"');
 				p++;
-			}
-			else if (*p == '"')
+			} else if (*p == '"')
 				quoted = FALSE;
 			else
 				g_string_append_c(field, *p);
@@ -275,12 +273,12 @@ split_record(const char *line, char separator)
 		if (*p == '"' && field->len == 0)
 			quoted = TRUE;
 		else if (*p == separator || *p == '\0') {
-			g_ptr_array_add(fields, g_strstrip(g_string_free(field, FALSE)));
+			g_ptr_array_add(fields,
+				g_strstrip(g_string_free(field, FALSE)));
 			if (*p == '\0')
 				break;
 			field = g_string_new(NULL);
-		}
-		else
+		} else
 			g_string_append_c(field, *p);
 	}
 	return fields;
@@ -369,7 +367,8 @@ _sp_csv_column(SpCsv *csv, const char *name)
 	if (!csv->header)
 		return -1;
 	for (guint i = 0; i < csv->header->len; i++)
-		if (g_ascii_strcasecmp(g_ptr_array_index(csv->header, i), name) == 0)
+		if (g_ascii_strcasecmp(g_ptr_array_index(csv->header, i),
+			    name) == 0)
 			return i;
 	return -1;
 }

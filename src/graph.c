@@ -77,15 +77,15 @@ op_lookup(const char *op_name, GError **error)
 			g_string_append_printf(names, "%s%s", i ? ", " : "",
 				ops[i]->name);
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"unknown operator '%s' (operators: %s)", op_name, names->str);
+			"unknown operator '%s' (operators: %s)", op_name,
+			names->str);
 		g_string_free(names, TRUE);
 	}
 	return op;
 }
 
 static SpNode *
-node_alloc(SpGraph *graph, const SpOpInfo *op, SpNode *input,
-	GError **error)
+node_alloc(SpGraph *graph, const SpOpInfo *op, SpNode *input, GError **error)
 {
 	SpNode *node;
 
@@ -113,7 +113,8 @@ node_alloc(SpGraph *graph, const SpOpInfo *op, SpNode *input,
 	}
 	if (input && input->graph != graph) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"%s: the input node belongs to another graph", op->name);
+			"%s: the input node belongs to another graph",
+			op->name);
 		return NULL;
 	}
 
@@ -193,14 +194,14 @@ _sp_node_new_text(SpGraph *graph, const SpOpInfo *op, SpNode *input,
 	if (!node)
 		return NULL;
 	return _sp_node_end(node,
-		_sp_node_set_text(node, (char **) ((char *) node->args + offset),
-			text, error),
+		_sp_node_set_text(node,
+			(char **) ((char *) node->args + offset), text, error),
 		error, ap);
 }
 
 SpNode *
-sp_node_new(SpGraph *graph, const char *op_name, SpNode *input,
-	GError **error, ...)
+sp_node_new(SpGraph *graph, const char *op_name, SpNode *input, GError **error,
+	...)
 {
 	va_list ap;
 	SpNode *node;
@@ -226,9 +227,9 @@ positional_arg(const SpOpInfo *op, int position)
  * and only then is each value expanded, so no expanded text can turn
  * into another argument, a NAME=VALUE pair or a boolean flag. */
 SpNode *
-_sp_node_new_from_template(SpGraph *graph, const char *op_name,
-	SpNode *input, const char *const *words, SpExpandFunc expand,
-	void *expand_data, GError **error)
+_sp_node_new_from_template(SpGraph *graph, const char *op_name, SpNode *input,
+	const char *const *words, SpExpandFunc expand, void *expand_data,
+	GError **error)
 {
 	SpNode *node = node_alloc(graph, op_lookup(op_name, error), input,
 		error);
@@ -252,9 +253,12 @@ _sp_node_new_from_template(SpGraph *graph, const char *op_name,
 				if (strcmp(node->op->args[j].name, name) == 0)
 					known = TRUE;
 			if (known || !positional_arg(node->op, position)) {
-				value = expand ? expand(eq + 1, expand_data, error) :
-								 g_strdup(eq + 1);
-				ok = value && _sp_node_set_string(node, name, value, error);
+				value = expand ?
+					expand(eq + 1, expand_data, error) :
+					g_strdup(eq + 1);
+				ok = value &&
+					_sp_node_set_string(node, name, value,
+						error);
 				if (!ok)
 					goto fail;
 				continue;
@@ -264,13 +268,14 @@ _sp_node_new_from_template(SpGraph *graph, const char *op_name,
 		for (int j = 0; j < node->op->n_args; j++)
 			if (node->op->args[j].type == SP_ARG_BOOL &&
 				strcmp(node->op->args[j].name, word) == 0) {
-				if (!_sp_node_set_string(node, word, "true", error))
+				if (!_sp_node_set_string(node, word, "true",
+					    error))
 					goto fail;
 				goto next;
 			}
 
 		if (!(value = expand ? expand(word, expand_data, error) :
-							   g_strdup(word)))
+				       g_strdup(word)))
 			goto fail;
 		const SpArgInfo *arg = positional_arg(node->op, position);
 		if (!arg) {
@@ -292,8 +297,8 @@ fail:
 }
 
 SpNode *
-sp_node_new_from_strings(SpGraph *graph, const char *op_name,
-	SpNode *input, const char *const *words, GError **error)
+sp_node_new_from_strings(SpGraph *graph, const char *op_name, SpNode *input,
+	const char *const *words, GError **error)
 {
 	return _sp_node_new_from_template(graph, op_name, input, words, NULL,
 		NULL, error);
@@ -356,14 +361,15 @@ sp_node_get_image(SpNode *node, GError **error)
 		 * image is not needed */
 		node->image = _sp_chain_view(node, node->read.level,
 			node->geom.width, node->geom.height, error);
-	}
-	else {
-		if (node->input && !(in = sp_node_get_image(node->input, error)))
+	} else {
+		if (node->input &&
+			!(in = sp_node_get_image(node->input, error)))
 			return NULL;
 		node->image = node->op->build(node, in, error);
 	}
-	if (node->image && (node->image->Xsize != node->geom.width ||
-						   node->image->Ysize != node->geom.height)) {
+	if (node->image &&
+		(node->image->Xsize != node->geom.width ||
+			node->image->Ysize != node->geom.height)) {
 		/* the plan and the pixels must agree; a mismatch is our bug */
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"%s: internal error: planned %d × %d, built %d × %d",
@@ -428,7 +434,8 @@ sp_node_run(SpNode *node, GError **error)
 		state.timer = g_timer_new();
 		node->progress_state = &state;
 		vips_image_set_progress(in, TRUE);
-		handler = g_signal_connect(in, "eval", G_CALLBACK(eval_cb), node);
+		handler = g_signal_connect(in, "eval", G_CALLBACK(eval_cb),
+			node);
 	}
 	ok = node->op->run(node, in, error);
 	if (handler) {
@@ -437,7 +444,8 @@ sp_node_run(SpNode *node, GError **error)
 		g_timer_destroy(state.timer);
 		node->progress_state = NULL;
 		if (ok)
-			node->graph->progress(node, 100, 0, node->graph->progress_data);
+			node->graph->progress(node, 100, 0,
+				node->graph->progress_data);
 	}
 	return ok;
 }
@@ -454,10 +462,12 @@ sp_graph_run(SpGraph *graph, GError **error)
 		SpNode *node = g_ptr_array_index(graph->nodes, i);
 
 		if (node->slide)
-			g_ptr_array_add(names, (char *) sp_slide_get_path(node->slide));
+			g_ptr_array_add(names,
+				(char *) sp_slide_get_path(node->slide));
 		for (int a = 0; a < node->op->n_args; a++) {
 			const SpArgInfo *arg = &node->op->args[a];
-			char *path = arg->type != SP_ARG_PATH ? NULL :
+			char *path = arg->type != SP_ARG_PATH ?
+				NULL :
 				*(char **) ((char *) node->args + arg->offset);
 
 			if (path)

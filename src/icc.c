@@ -39,8 +39,8 @@ sp_slide_get_icc_profile(SpSlide *slide)
 	void *data = NULL;
 
 	if (TIFFSetDirectory(tiff, (tdir_t) page) &&
-		TIFFGetField(tiff, TIFFTAG_ICCPROFILE, &length, &data) && data &&
-		length >= 128 && length <= MAX_PROFILE_BYTES)
+		TIFFGetField(tiff, TIFFTAG_ICCPROFILE, &length, &data) &&
+		data && length >= 128 && length <= MAX_PROFILE_BYTES)
 		profile = g_bytes_new(data, length);
 	TIFFClose(tiff);
 	return profile;
@@ -65,7 +65,8 @@ sp_icc_profile_get_description(GBytes *profile)
 		"US", NULL, 0);
 	if (n > 1) {
 		text = g_malloc(n);
-		cmsGetProfileInfoASCII(h, cmsInfoDescription, "en", "US", text, n);
+		cmsGetProfileInfoASCII(h, cmsInfoDescription, "en", "US", text,
+			n);
 		g_strstrip(text);
 		if (!*text || !g_utf8_validate(text, -1, NULL))
 			g_clear_pointer(&text, g_free);
@@ -93,7 +94,8 @@ _sp_icc_to_srgb(VipsImage *in, GBytes *profile, GError **error)
 	 * colorimetric, 8 bits */
 	if (vips_icc_transform(tagged, &out, "srgb", "embedded", TRUE, NULL)) {
 		g_object_unref(tagged);
-		_sp_set_vips_error(error, "save", "icc=srgb: the source's ICC profile");
+		_sp_set_vips_error(error, "save",
+			"icc=srgb: the source's ICC profile");
 		return NULL;
 	}
 	g_object_unref(tagged);

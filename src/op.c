@@ -130,7 +130,8 @@ static char *
 format_range(const SpArgInfo *arg)
 {
 	if (arg->type == SP_ARG_CHOICE && arg->choices) {
-		g_autofree char *joined = g_strjoinv("|", (char **) arg->choices);
+		g_autofree char *joined = g_strjoinv("|",
+			(char **) arg->choices);
 		return g_strdup(joined);
 	}
 	if (arg->type == SP_ARG_INT || arg->type == SP_ARG_DOUBLE)
@@ -140,9 +141,9 @@ format_range(const SpArgInfo *arg)
 
 /* One argument's value, before it is checked and stored. */
 typedef union {
-	gint64 i;      /* SP_ARG_INT */
-	double d;      /* SP_ARG_DOUBLE */
-	gboolean b;    /* SP_ARG_BOOL */
+	gint64 i; /* SP_ARG_INT */
+	double d; /* SP_ARG_DOUBLE */
+	gboolean b; /* SP_ARG_BOOL */
 	const char *s; /* the text types */
 } ArgValue;
 
@@ -177,10 +178,12 @@ parse_text(const SpOpInfo *op, const SpArgInfo *arg, const char *text,
 		return TRUE;
 	case SP_ARG_BOOL:
 		if (g_ascii_strcasecmp(text, "true") == 0 ||
-			g_ascii_strcasecmp(text, "yes") == 0 || strcmp(text, "1") == 0)
+			g_ascii_strcasecmp(text, "yes") == 0 ||
+			strcmp(text, "1") == 0)
 			value->b = TRUE;
 		else if (g_ascii_strcasecmp(text, "false") == 0 ||
-			g_ascii_strcasecmp(text, "no") == 0 || strcmp(text, "0") == 0)
+			g_ascii_strcasecmp(text, "no") == 0 ||
+			strcmp(text, "0") == 0)
 			value->b = FALSE;
 		else {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -217,8 +220,8 @@ store_value(SpNode *node, int i, const ArgValue *value, const char *text,
 	case SP_ARG_DOUBLE:
 		if (!isfinite(value->d)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"%s: argument '%s': value is not finite", op->name,
-				arg->name);
+				"%s: argument '%s': value is not finite",
+				op->name, arg->name);
 			return FALSE;
 		}
 		number = value->d;
@@ -227,7 +230,8 @@ store_value(SpNode *node, int i, const ArgValue *value, const char *text,
 		break;
 	case SP_ARG_CHOICE: {
 		gboolean ok = FALSE;
-		for (int k = 0; value->s && arg->choices && arg->choices[k]; k++)
+		for (int k = 0; value->s && arg->choices && arg->choices[k];
+			k++)
 			if (strcmp(arg->choices[k], value->s) == 0)
 				ok = TRUE;
 		if (value->s && !ok) {
@@ -243,13 +247,14 @@ store_value(SpNode *node, int i, const ArgValue *value, const char *text,
 	case SP_ARG_PATH:
 		if (!value->s) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"%s: argument '%s' is NULL", op->name, arg->name);
+				"%s: argument '%s' is NULL", op->name,
+				arg->name);
 			return FALSE;
 		}
 		if (arg->type == SP_ARG_PATH && *value->s == '\0') {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"%s: argument '%s': the path is empty", op->name,
-				arg->name);
+				"%s: argument '%s': the path is empty",
+				op->name, arg->name);
 			return FALSE;
 		}
 		break;
@@ -260,8 +265,8 @@ store_value(SpNode *node, int i, const ArgValue *value, const char *text,
 		char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"%s: argument '%s': %s is out of range (%g … %g)", op->name,
-			arg->name,
+			"%s: argument '%s': %s is out of range (%g … %g)",
+			op->name, arg->name,
 			text ? text : g_ascii_dtostr(buf, sizeof(buf), number),
 			arg->min, arg->max);
 		return FALSE;
@@ -370,8 +375,7 @@ set_at(SpNode *node, const void *field, gboolean text, const ArgValue *value,
 }
 
 gboolean
-_sp_node_set_double(SpNode *node, double *field, double value,
-	GError **error)
+_sp_node_set_double(SpNode *node, double *field, double value, GError **error)
 {
 	ArgValue v = { .d = value };
 
@@ -381,8 +385,7 @@ _sp_node_set_double(SpNode *node, double *field, double value,
 }
 
 gboolean
-_sp_node_set_text(SpNode *node, char **field, const char *value,
-	GError **error)
+_sp_node_set_text(SpNode *node, char **field, const char *value, GError **error)
 {
 	ArgValue v = { .s = value };
 
@@ -401,15 +404,16 @@ _sp_node_finish_args(SpNode *node, GError **error)
 			continue;
 		if (arg->required) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"%s: missing argument '%s' (%s)", node->op->name,
-				arg->name, arg->doc);
+				"%s: missing argument '%s' (%s)",
+				node->op->name, arg->name, arg->doc);
 			return FALSE;
 		}
 		/* a default is not "given" */
 		if (arg->default_value &&
 			!(parse_text(node->op, arg, arg->default_value, &value,
 				  error) &&
-				store_value(node, i, &value, arg->default_value, error)))
+				store_value(node, i, &value, arg->default_value,
+					error)))
 			return FALSE;
 	}
 	return TRUE;

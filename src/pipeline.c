@@ -20,8 +20,7 @@ split_steps(const char *const *words)
 		if (strcmp(words[i], "!") == 0) {
 			g_ptr_array_add(steps, step);
 			step = g_ptr_array_new_with_free_func(g_free);
-		}
-		else
+		} else
 			g_ptr_array_add(step, g_strdup(words[i]));
 	}
 	g_ptr_array_add(steps, step);
@@ -55,15 +54,17 @@ check_shape(GPtrArray *steps, gboolean need_sink, GError **error)
 		}
 		if ((i == 0) != (sp_op_get_kind(op) == SP_OP_SOURCE)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				i == 0 ? "pipeline must start with a source such as 'load "
-						 "FILE', not '%s'" :
-						 "'%s' is a source and can only start the pipeline",
+				i == 0 ?
+					"pipeline must start with a source such as 'load "
+					"FILE', not '%s'" :
+					"'%s' is a source and can only start the pipeline",
 				name);
 			return FALSE;
 		}
 		if (sp_op_get_kind(op) == SP_OP_SINK && i + 1 < steps->len) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-				"'%s' is a sink and must end the pipeline", name);
+				"'%s' is a sink and must end the pipeline",
+				name);
 			return FALSE;
 		}
 		if (need_sink && i + 1 == steps->len &&
@@ -116,8 +117,8 @@ _sp_pipeline_parse_template(SpGraph *graph, const char *const *words,
 		g_ptr_array_add(step, NULL);
 		node = _sp_node_new_from_template(graph,
 			g_ptr_array_index(step, 0), node,
-			(const char *const *) step->pdata + 1, expand, expand_data,
-			error);
+			(const char *const *) step->pdata + 1, expand,
+			expand_data, error);
 		if (!node)
 			return NULL;
 	}

@@ -46,8 +46,8 @@ _sp_is_whole_factor(double factor)
 }
 
 VipsImage *
-_sp_reduce(VipsImage *in, double rx, double ry, int out_width,
-	int out_height, const char *op, const char *what, GError **error)
+_sp_reduce(VipsImage *in, double rx, double ry, int out_width, int out_height,
+	const char *op, const char *what, GError **error)
 {
 	VipsImage *image, *t;
 	int r = 0;
@@ -57,12 +57,11 @@ _sp_reduce(VipsImage *in, double rx, double ry, int out_width,
 		/* area averaging of whole blocks: output pixel i averages input
 		 * [i·k, (i+1)·k) */
 		if (floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1)
-			r = vips_shrink(in, &image, floor(rx + 0.5), floor(ry + 0.5),
-				NULL);
+			r = vips_shrink(in, &image, floor(rx + 0.5),
+				floor(ry + 0.5), NULL);
 		else
 			image = g_object_ref(in);
-	}
-	else
+	} else
 		r = vips_resize(in, &image, (double) out_width / in->Xsize,
 			"vscale", (double) out_height / in->Ysize, "kernel",
 			VIPS_KERNEL_LANCZOS3, NULL);
@@ -167,8 +166,7 @@ _sp_node_plan_read(SpNode *node)
 			g->downsample_y);
 		p->level = MAX(best, node->input->read.level);
 		p->planned = p->level != node->input->read.level;
-	}
-	else
+	} else
 		p->level = node->input->read.level;
 
 	level_scale(node->slide, p->level, &sx, &sy);
@@ -250,7 +248,7 @@ _sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
 	double fx = MAX(0, u0 - ix), fy = MAX(0, v0 - iy);
 
 	if (!(image = _sp_slide_load(source->slide, level, associated,
-			  (int) ceil(uw) + 2, error)))
+		      (int) ceil(uw) + 2, error)))
 		return NULL;
 
 	int ew = MIN((int) ceil(u0 + uw) + 1, image->Xsize) - ix;
@@ -271,8 +269,8 @@ _sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
 		VipsArrayInt *oarea = vips_array_int_newv(4, 0, 0, cw, ch);
 		VipsInterpolate *bilinear = vips_interpolate_new("bilinear");
 		int r = vips_affine(image, &t, 1.0, 0.0, 0.0, 1.0, "idx", -fx,
-			"idy", -fy, "oarea", oarea, "interpolate", bilinear, "extend",
-			VIPS_EXTEND_COPY, NULL);
+			"idy", -fy, "oarea", oarea, "interpolate", bilinear,
+			"extend", VIPS_EXTEND_COPY, NULL);
 		vips_area_unref(VIPS_AREA(oarea));
 		g_object_unref(bilinear);
 		if (r)
@@ -283,8 +281,7 @@ _sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
 				FAIL("sub-pixel shift");
 			step(&image, t);
 		}
-	}
-	else if (cw != image->Xsize || ch != image->Ysize) {
+	} else if (cw != image->Xsize || ch != image->Ysize) {
 		if (vips_extract_area(image, &t, 0, 0, cw, ch, NULL))
 			FAIL("region");
 		step(&image, t);

@@ -31,7 +31,7 @@ typedef enum {
 
 typedef struct {
 	SpLevel level;
-	int page;   /* TIFF directory, for BACKEND_TIFF */
+	int page; /* TIFF directory, for BACKEND_TIFF */
 	int subifd; /* 0, or 1 + the index of the level among directory
 	             * @page's SubIFDs (an OME-TIFF pyramid) */
 } LevelEntry;
@@ -41,32 +41,33 @@ struct _SpSlide {
 	char *path;
 	char *vendor;
 	Backend backend;
-	GArray *levels;          /* LevelEntry */
-	double mpp_x, mpp_y;     /* 0 = unknown */
-	int bands;               /* of the pixels _sp_slide_load() gives */
-	GHashTable *properties;  /* char * -> char * */
-	char **property_names;   /* sorted, NULL-terminated */
-	char **associated;       /* NULL-terminated */
+	GArray *levels; /* LevelEntry */
+	double mpp_x, mpp_y; /* 0 = unknown */
+	int bands; /* of the pixels _sp_slide_load() gives */
+	GHashTable *properties; /* char * -> char * */
+	char **property_names; /* sorted, NULL-terminated */
+	char **associated; /* NULL-terminated */
 
 	/* Shared readers (see _sp_slide_share_readers()): one image per
 	 * level, made by the first row that reads the level, under lock. */
 	GMutex lock;
-	int shared_readers;      /* pipelines reading at once; 0: not shared */
+	int shared_readers; /* pipelines reading at once; 0: not shared */
 	VipsImage *readers[SP_SHARED_LEVELS];
 };
 
 static void
 set_property(SpSlide *slide, const char *name, const char *value)
 {
-	g_hash_table_replace(slide->properties, g_strdup(name), g_strdup(value));
+	g_hash_table_replace(slide->properties, g_strdup(name),
+		g_strdup(value));
 }
 
 static void
 finish_property_names(SpSlide *slide)
 {
 	guint n;
-	char **names = (char **) g_hash_table_get_keys_as_array(
-		slide->properties, &n);
+	char **names = (char **)
+		g_hash_table_get_keys_as_array(slide->properties, &n);
 
 	qsort(names, n, sizeof(char *), (GCompareFunc) g_strcmp0);
 	slide->property_names = g_new0(char *, n + 1);
@@ -114,7 +115,7 @@ open_openslide(SpSlide *slide, GError **error)
 	double count;
 
 	if (vips_openslideload(slide->path, &image, "access",
-			VIPS_ACCESS_RANDOM, NULL)) {
+		    VIPS_ACCESS_RANDOM, NULL)) {
 		_sp_set_vips_error(error, "load", slide->path);
 		return FALSE;
 	}
@@ -136,7 +137,7 @@ open_openslide(SpSlide *slide, GError **error)
 	g_free(_sp_vips_error_take(NULL));
 
 	if (!parse_double(sp_slide_get_property(slide, "openslide.level-count"),
-			&count) ||
+		    &count) ||
 		count < 1 || count > 64) {
 		g_object_unref(image);
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
@@ -152,19 +153,25 @@ open_openslide(SpSlide *slide, GError **error)
 		parse_double(sp_slide_get_property(slide, key), &w);
 		g_snprintf(key, sizeof(key), "openslide.level[%d].height", i);
 		parse_double(sp_slide_get_property(slide, key), &h);
-		g_snprintf(key, sizeof(key), "openslide.level[%d].downsample", i);
+		g_snprintf(key, sizeof(key), "openslide.level[%d].downsample",
+			i);
 		parse_double(sp_slide_get_property(slide, key), &ds);
 		/* a tile size out of range is no tile size (0: unknown), not
 		 * an int overflow */
-		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-width", i);
-		_sp_parse_number(sp_slide_get_property(slide, key), 0, 1 << 20, &tw);
-		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-height", i);
-		_sp_parse_number(sp_slide_get_property(slide, key), 0, 1 << 20, &th);
-		if (w < 1 || h < 1 || w > SP_MAX_DIM * 4.0 || h > SP_MAX_DIM * 4.0 ||
-			ds < 1) {
+		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-width",
+			i);
+		_sp_parse_number(sp_slide_get_property(slide, key), 0, 1 << 20,
+			&tw);
+		g_snprintf(key, sizeof(key), "openslide.level[%d].tile-height",
+			i);
+		_sp_parse_number(sp_slide_get_property(slide, key), 0, 1 << 20,
+			&th);
+		if (w < 1 || h < 1 || w > SP_MAX_DIM * 4.0 ||
+			h > SP_MAX_DIM * 4.0 || ds < 1) {
 			g_object_unref(image);
 			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-				"load: '%s': level %d has an invalid size", slide->path, i);
+				"load: '%s': level %d has an invalid size",
+				slide->path, i);
 			return FALSE;
 		}
 		e.level.width = (gint64) w;
@@ -176,8 +183,10 @@ open_openslide(SpSlide *slide, GError **error)
 	}
 
 	double mx, my;
-	if (parse_double(sp_slide_get_property(slide, "openslide.mpp-x"), &mx) &&
-		parse_double(sp_slide_get_property(slide, "openslide.mpp-y"), &my) &&
+	if (parse_double(sp_slide_get_property(slide, "openslide.mpp-x"),
+		    &mx) &&
+		parse_double(sp_slide_get_property(slide, "openslide.mpp-y"),
+			&my) &&
 		mpp_plausible(mx) && mpp_plausible(my)) {
 		slide->mpp_x = mx;
 		slide->mpp_y = my;
@@ -189,7 +198,8 @@ open_openslide(SpSlide *slide, GError **error)
 
 	const char *assoc;
 	if (vips_image_get_typeof(image, "slide-associated-images") &&
-		!vips_image_get_string(image, "slide-associated-images", &assoc)) {
+		!vips_image_get_string(image, "slide-associated-images",
+			&assoc)) {
 		slide->associated = g_strsplit(assoc, ",", -1);
 		for (int i = 0; slide->associated[i]; i++)
 			g_strstrip(slide->associated[i]);
@@ -199,8 +209,7 @@ open_openslide(SpSlide *slide, GError **error)
 }
 
 static void
-tiff_string_property(SpSlide *slide, TIFF *tiff, ttag_t tag,
-	const char *name)
+tiff_string_property(SpSlide *slide, TIFF *tiff, ttag_t tag, const char *name)
 {
 	char *value;
 
@@ -214,9 +223,9 @@ compare_levels(gconstpointer a, gconstpointer b)
 {
 	const LevelEntry *la = a, *lb = b;
 
-	return la->level.width < lb->level.width ?
-		1 :
-		la->level.width > lb->level.width ? -1 : 0;
+	return la->level.width < lb->level.width  ? 1 :
+		la->level.width > lb->level.width ? -1 :
+						    0;
 }
 
 /* The first error of one handle, kept for the message (@user_data is a
@@ -286,8 +295,8 @@ add_subifd_levels(SpSlide *slide, TIFF *tiff, GError **error)
 			TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
 			TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
 		}
-		if (w == 0 || h == 0 || w > w0 || h > h0 || (w == w0 && h == h0) ||
-			spp != spp0)
+		if (w == 0 || h == 0 || w > w0 || h > h0 ||
+			(w == w0 && h == h0) || spp != spp0)
 			continue;
 
 		LevelEntry e = { 0 };
@@ -328,8 +337,8 @@ open_tiff(SpSlide *slide, GError **error)
 		/* one line: libtiff's reason, if it gave one */
 		g_strdelimit(why->str, "\r\n", ' ');
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"load: '%s': libtiff cannot read this TIFF%s%s", slide->path,
-			why->len ? ": " : "", why->str);
+			"load: '%s': libtiff cannot read this TIFF%s%s",
+			slide->path, why->len ? ": " : "", why->str);
 		return FALSE;
 	}
 
@@ -358,37 +367,46 @@ open_tiff(SpSlide *slide, GError **error)
 			h0 = h;
 			spp0 = spp;
 			guint16 photometric = PHOTOMETRIC_MINISBLACK;
-			TIFFGetFieldDefaulted(tiff, TIFFTAG_PHOTOMETRIC, &photometric);
+			TIFFGetFieldDefaulted(tiff, TIFFTAG_PHOTOMETRIC,
+				&photometric);
 			/* libvips expands a palette to RGB */
-			slide->bands = photometric == PHOTOMETRIC_PALETTE ? 3 :
-														normalised_bands(spp);
-			tiff_string_property(slide, tiff, TIFFTAG_IMAGEDESCRIPTION,
+			slide->bands = photometric == PHOTOMETRIC_PALETTE ?
+				3 :
+				normalised_bands(spp);
+			tiff_string_property(slide, tiff,
+				TIFFTAG_IMAGEDESCRIPTION,
 				"tiff.ImageDescription");
 			tiff_string_property(slide, tiff, TIFFTAG_SOFTWARE,
 				"tiff.Software");
-			tiff_string_property(slide, tiff, TIFFTAG_MAKE, "tiff.Make");
-			tiff_string_property(slide, tiff, TIFFTAG_MODEL, "tiff.Model");
+			tiff_string_property(slide, tiff, TIFFTAG_MAKE,
+				"tiff.Make");
+			tiff_string_property(slide, tiff, TIFFTAG_MODEL,
+				"tiff.Model");
 			tiff_string_property(slide, tiff, TIFFTAG_DATETIME,
 				"tiff.DateTime");
 
 			float xres = 0, yres = 0;
 			guint16 unit = RESUNIT_NONE;
 			if (TIFFGetField(tiff, TIFFTAG_XRESOLUTION, &xres) &&
-				TIFFGetField(tiff, TIFFTAG_YRESOLUTION, &yres) &&
-				TIFFGetFieldDefaulted(tiff, TIFFTAG_RESOLUTIONUNIT, &unit)) {
+				TIFFGetField(tiff, TIFFTAG_YRESOLUTION,
+					&yres) &&
+				TIFFGetFieldDefaulted(tiff,
+					TIFFTAG_RESOLUTIONUNIT, &unit)) {
 				char buf[G_ASCII_DTOSTR_BUF_SIZE];
-				double per_unit = unit == RESUNIT_CENTIMETER ? 10000.0 :
-					unit == RESUNIT_INCH                     ? 25400.0 :
-																0;
+				double per_unit = unit == RESUNIT_CENTIMETER ?
+					10000.0 :
+					unit == RESUNIT_INCH ? 25400.0 :
+							       0;
 
 				set_property(slide, "tiff.XResolution",
 					g_ascii_dtostr(buf, sizeof(buf), xres));
 				set_property(slide, "tiff.YResolution",
 					g_ascii_dtostr(buf, sizeof(buf), yres));
 				set_property(slide, "tiff.ResolutionUnit",
-					unit == RESUNIT_CENTIMETER ? "centimeter" :
-					unit == RESUNIT_INCH       ? "inch" :
-												 "none");
+					unit == RESUNIT_CENTIMETER ?
+						"centimeter" :
+						unit == RESUNIT_INCH ? "inch" :
+								       "none");
 				if (per_unit > 0 && xres > 0 && yres > 0 &&
 					mpp_plausible(per_unit / xres) &&
 					mpp_plausible(per_unit / yres)) {
@@ -402,8 +420,8 @@ open_tiff(SpSlide *slide, GError **error)
 			return FALSE;
 		}
 		if (page == 0 ||
-			((subfile & FILETYPE_REDUCEDIMAGE) && spp == spp0 && w > 0 &&
-				h > 0 && w <= w0 && h <= h0)) {
+			((subfile & FILETYPE_REDUCEDIMAGE) && spp == spp0 &&
+				w > 0 && h > 0 && w <= w0 && h <= h0)) {
 			LevelEntry e = { 0 };
 
 			e.page = page;
@@ -412,8 +430,9 @@ open_tiff(SpSlide *slide, GError **error)
 			e.level.tile_width = tw;
 			e.level.tile_height = th;
 			/* as OpenSlide: the mean of the two axes' ratios */
-			e.level.downsample =
-				((double) w0 / w + (double) h0 / h) / 2.0;
+			e.level.downsample = ((double) w0 / w +
+						     (double) h0 / h) /
+				2.0;
 			if (!tw)
 				all_tiled = FALSE;
 			g_array_append_val(slide->levels, e);
@@ -427,7 +446,8 @@ open_tiff(SpSlide *slide, GError **error)
 	if (g_array_index(slide->levels, LevelEntry, 0).page != 0) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"load: '%s': a reduced-resolution level is larger than "
-			"the main image", slide->path);
+			"the main image",
+			slide->path);
 		return FALSE;
 	}
 	slide->vendor = g_strdup(all_tiled ? "generic-tiff" : "tiff");
@@ -466,8 +486,7 @@ open_vips(SpSlide *slide, GError **error)
 		if (p)
 			*p = '\0';
 		slide->vendor = g_strdup(name);
-	}
-	else
+	} else
 		slide->vendor = g_strdup("image");
 	g_object_unref(image);
 	return TRUE;
@@ -543,10 +562,12 @@ check_aperio_description(TIFF *tiff, const char *path, GError **error)
 
 		for (const char *p = desc; (p = strchr(p, '|')); p++)
 			keys++;
-		if (len > SP_APERIO_MAX_DESCRIPTION || keys > SP_APERIO_MAX_KEYS) {
+		if (len > SP_APERIO_MAX_DESCRIPTION ||
+			keys > SP_APERIO_MAX_KEYS) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 				"load: '%s': its Aperio ImageDescription has %" G_GSIZE_FORMAT
-				" fields in %" G_GSIZE_FORMAT " bytes; slidepipe reads at most "
+				" fields in %" G_GSIZE_FORMAT
+				" bytes; slidepipe reads at most "
 				"%d fields and %d bytes (a damaged or hostile file?)",
 				path, keys, len, SP_APERIO_MAX_KEYS,
 				SP_APERIO_MAX_DESCRIPTION);
@@ -562,8 +583,7 @@ check_aperio_description(TIFF *tiff, const char *path, GError **error)
  * OME-TIFF pyramid), which slidepipe then reads level by level itself:
  * OpenSlide would see one level. */
 static gboolean
-probe_first_directory(const char *path, gboolean *subifd_levels,
-	GError **error)
+probe_first_directory(const char *path, gboolean *subifd_levels, GError **error)
 {
 	TIFF *tiff = _sp_tiff_open(path, "rmO");
 	guint16 n = 0;
@@ -574,7 +594,8 @@ probe_first_directory(const char *path, gboolean *subifd_levels,
 	if (!tiff)
 		return TRUE; /* OpenSlide will say why */
 	ok = check_aperio_description(tiff, path, error);
-	*subifd_levels = TIFFGetField(tiff, TIFFTAG_SUBIFD, &n, &offsets) && n > 0;
+	*subifd_levels = TIFFGetField(tiff, TIFFTAG_SUBIFD, &n, &offsets) &&
+		n > 0;
 	TIFFClose(tiff);
 	return ok;
 }
@@ -590,8 +611,8 @@ sp_slide_open(const char *path, GError **error)
 		return NULL;
 	if (stat(path, &st) != 0) {
 		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO, "load: cannot open '%s': %s",
-			path, g_strerror(err));
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"load: cannot open '%s': %s", path, g_strerror(err));
 		return NULL;
 	}
 	if (S_ISDIR(st.st_mode)) {
@@ -606,8 +627,8 @@ sp_slide_open(const char *path, GError **error)
 	}
 	if (access(path, R_OK) != 0) {
 		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO, "load: cannot read '%s': %s",
-			path, g_strerror(err));
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"load: cannot read '%s': %s", path, g_strerror(err));
 		return NULL;
 	}
 	if (st.st_size == 0) {
@@ -621,8 +642,8 @@ sp_slide_open(const char *path, GError **error)
 	g_mutex_init(&slide->lock);
 	slide->path = g_strdup(path);
 	slide->levels = g_array_new(FALSE, TRUE, sizeof(LevelEntry));
-	slide->properties =
-		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	slide->properties = g_hash_table_new_full(g_str_hash, g_str_equal,
+		g_free, g_free);
 
 	loader = vips_foreign_find_load(path);
 	g_free(_sp_vips_error_take(NULL));
@@ -662,13 +683,11 @@ sp_slide_open(const char *path, GError **error)
 		slide->backend = BACKEND_OPENSLIDE;
 		if (!open_openslide(slide, error))
 			return NULL;
-	}
-	else if (g_str_has_prefix(loader, "VipsForeignLoadTiff")) {
+	} else if (g_str_has_prefix(loader, "VipsForeignLoadTiff")) {
 		slide->backend = BACKEND_TIFF;
 		if (!open_tiff(slide, error))
 			return NULL;
-	}
-	else {
+	} else {
 		slide->backend = BACKEND_VIPS;
 		if (!open_vips(slide, error))
 			return NULL;
@@ -733,10 +752,11 @@ shared_tiff_reader(SpSlide *slide, int level, int page, int read_width,
 	g_mutex_lock(&slide->lock);
 	if (!(image = slide->readers[level]) &&
 		_sp_tiffread_can_read(slide->path, page))
-		image = slide->readers[level] = _sp_tiffread_new(slide->path, page,
-			read_width, error);
+		image = slide->readers[level] = _sp_tiffread_new(slide->path,
+			page, read_width, error);
 	if (image) {
-		_sp_tiffread_fit_cache(image, read_width, slide->shared_readers);
+		_sp_tiffread_fit_cache(image, read_width,
+			slide->shared_readers);
 		g_object_ref(image);
 	}
 	g_mutex_unlock(&slide->lock);
@@ -797,7 +817,8 @@ _sp_slide_objective_power(SpSlide *slide)
 	double d;
 
 	if (!_sp_parse_number(sp_slide_get_property(slide,
-				"openslide.objective-power"), 0, SP_MAX_OBJECTIVE_POWER, &d) ||
+				      "openslide.objective-power"),
+		    0, SP_MAX_OBJECTIVE_POWER, &d) ||
 		d <= 0)
 		return 0;
 	return d;
@@ -839,7 +860,8 @@ sp_slide_best_level_for_downsample(SpSlide *slide, double downsample)
 	int best = 0;
 
 	for (int i = 0; i < (int) slide->levels->len; i++) {
-		double ds = g_array_index(slide->levels, LevelEntry, i).level.downsample;
+		double ds = g_array_index(slide->levels, LevelEntry, i)
+				    .level.downsample;
 		if (ds <= downsample * (1.0 + 1e-3))
 			best = i;
 	}
@@ -867,7 +889,8 @@ normalise(SpSlide *slide, VipsImage *in, GError **error)
 	} while (0)
 
 	if (image->Type == VIPS_INTERPRETATION_CMYK && image->Bands >= 4)
-		STEP(vips_colourspace(image, &t, VIPS_INTERPRETATION_sRGB, NULL));
+		STEP(vips_colourspace(image, &t, VIPS_INTERPRETATION_sRGB,
+			NULL));
 	if (image->BandFmt == VIPS_FORMAT_USHORT) {
 		STEP(vips_rshift_const1(image, &t, 8, NULL));
 		STEP(vips_cast_uchar(image, &t, NULL));
@@ -875,10 +898,9 @@ normalise(SpSlide *slide, VipsImage *in, GError **error)
 		 * RGB16/GREY16 interpretation and writes a 16-bit PNG */
 		STEP(vips_copy(image, &t, "interpretation",
 			image->Bands >= 3 ? VIPS_INTERPRETATION_sRGB :
-								VIPS_INTERPRETATION_B_W,
+					    VIPS_INTERPRETATION_B_W,
 			NULL));
-	}
-	else if (image->BandFmt != VIPS_FORMAT_UCHAR &&
+	} else if (image->BandFmt != VIPS_FORMAT_UCHAR &&
 		image->BandFmt != VIPS_FORMAT_CHAR) {
 		g_object_unref(image);
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
@@ -887,21 +909,19 @@ normalise(SpSlide *slide, VipsImage *in, GError **error)
 			slide->path,
 			vips_enum_nick(VIPS_TYPE_BAND_FORMAT, image->BandFmt));
 		return NULL;
-	}
-	else if (image->BandFmt == VIPS_FORMAT_CHAR)
+	} else if (image->BandFmt == VIPS_FORMAT_CHAR)
 		STEP(vips_cast_uchar(image, &t, "shift", FALSE, NULL));
 	if (image->Bands == 4 || image->Bands == 2) {
 		double white[3] = { 255, 255, 255 };
-		VipsArrayDouble *bg =
-			vips_array_double_new(white, image->Bands == 4 ? 3 : 1);
+		VipsArrayDouble *bg = vips_array_double_new(white,
+			image->Bands == 4 ? 3 : 1);
 		int r = vips_flatten(image, &t, "background", bg, NULL);
 		vips_area_unref(VIPS_AREA(bg));
 		STEP(r);
 		/* flatten gives float when the input was not uchar */
 		if (image->BandFmt != VIPS_FORMAT_UCHAR)
 			STEP(vips_cast_uchar(image, &t, NULL));
-	}
-	else if (image->Bands > 4) {
+	} else if (image->Bands > 4) {
 		STEP(vips_extract_band(image, &t, 0, "n", 3, NULL));
 	}
 #undef STEP
@@ -924,10 +944,10 @@ rgba_decoded_page(SpSlide *slide, int level)
 		(l.tile_width <= l.width && l.tile_height <= l.height))
 		return -1;
 	if (!((l.compression == COMPRESSION_JPEG && l.spp == 1) ||
-		l.compression == COMPRESSION_NONE ||
-		l.compression == COMPRESSION_LZW ||
-		l.compression == COMPRESSION_ADOBE_DEFLATE ||
-		l.compression == COMPRESSION_DEFLATE))
+		    l.compression == COMPRESSION_NONE ||
+		    l.compression == COMPRESSION_LZW ||
+		    l.compression == COMPRESSION_ADOBE_DEFLATE ||
+		    l.compression == COMPRESSION_DEFLATE))
 		return -1;
 	return _sp_tiffread_can_read(slide->path, page) ? page : -1;
 }
@@ -956,11 +976,10 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 			g_object_unref(slide_image);
 		}
 #else
-		r = vips_openslideload(slide->path, &raw, "associated", associated,
-			NULL);
+		r = vips_openslideload(slide->path, &raw, "associated",
+			associated, NULL);
 #endif
-	}
-	else if (slide->backend == BACKEND_OPENSLIDE &&
+	} else if (slide->backend == BACKEND_OPENSLIDE &&
 		(rgba_page = rgba_decoded_page(slide, level)) >= 0) {
 		/* OpenSlide 3.4.1 decodes this level through libtiff's RGBA
 		 * interface, which gets a tile wider than its image wrong
@@ -985,23 +1004,22 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 			g_object_unref(raw);
 			raw = r ? NULL : t;
 		}
-	}
-	else if (slide->backend == BACKEND_OPENSLIDE)
+	} else if (slide->backend == BACKEND_OPENSLIDE)
 		r = vips_openslideload(slide->path, &raw, "level", level, NULL);
 	else if (slide->backend == BACKEND_TIFF &&
 		g_array_index(slide->levels, LevelEntry, level).subifd > 0) {
-		const LevelEntry *e =
-			&g_array_index(slide->levels, LevelEntry, level);
+		const LevelEntry *e = &g_array_index(slide->levels, LevelEntry,
+			level);
 
 		/* a SubIFD level: libvips' reader (slidepipe's walks the main
 		 * chain of directories only) */
 		r = vips_tiffload(slide->path, &raw, "page", e->page, "subifd",
 			e->subifd - 1, NULL);
-	}
-	else if (slide->backend == BACKEND_TIFF) {
+	} else if (slide->backend == BACKEND_TIFF) {
 		int page = g_array_index(slide->levels, LevelEntry, level).page;
 
-		gboolean shared = g_atomic_int_get(&slide->shared_readers) > 0 &&
+		gboolean shared = g_atomic_int_get(&slide->shared_readers) >
+				0 &&
 			level < SP_SHARED_LEVELS;
 
 		if (read_width <= 0)
@@ -1020,15 +1038,15 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 			r = 0;
 		else if (!shared && _sp_tiffread_can_read(slide->path, page)) {
 			/* our reader: parallel decode, cache sized to the read */
-			raw = _sp_tiffread_new(slide->path, page, read_width, error);
+			raw = _sp_tiffread_new(slide->path, page, read_width,
+				error);
 			if (!raw)
 				return NULL;
 			r = 0;
-		}
-		else
-			r = vips_tiffload(slide->path, &raw, "page", page, NULL);
-	}
-	else {
+		} else
+			r = vips_tiffload(slide->path, &raw, "page", page,
+				NULL);
+	} else {
 		/* fail_on=truncated: a PNG or JPEG that ends early is an error,
 		 * not an image whose missing rows are silently grey. It also
 		 * stops the whole-image decode that random access does at the
@@ -1036,7 +1054,8 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 		 * size (a 50 KB JPEG that says 65500 × 65500 took minutes and
 		 * a 12 GB temporary file). */
 		raw = vips_image_new_from_file(slide->path, "access",
-			VIPS_ACCESS_RANDOM, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+			VIPS_ACCESS_RANDOM, "fail_on", VIPS_FAIL_ON_TRUNCATED,
+			NULL);
 		r = raw ? 0 : -1;
 	}
 	if (r) {
@@ -1057,8 +1076,8 @@ _sp_slide_tiff_page(SpSlide *slide, int level)
 	if (!l)
 		return -1;
 	if (slide->backend == BACKEND_TIFF) {
-		const LevelEntry *e =
-			&g_array_index(slide->levels, LevelEntry, level);
+		const LevelEntry *e = &g_array_index(slide->levels, LevelEntry,
+			level);
 
 		/* a SubIFD is no directory of the main chain */
 		return e->subifd > 0 ? -1 : e->page;
@@ -1076,7 +1095,8 @@ _sp_slide_tiff_page(SpSlide *slide, int level)
 
 			TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w);
 			TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h);
-			if (TIFFIsTiled(tiff) && w == l->width && h == l->height) {
+			if (TIFFIsTiled(tiff) && w == l->width &&
+				h == l->height) {
 				found = page;
 				break;
 			}

@@ -11,8 +11,8 @@ struct _SpSlideCache {
 	gint ref_count;
 	GMutex lock;
 	GHashTable *slides; /* path -> SpSlide (ref) */
-	GQueue lru;         /* paths, most recent first (owned by the table) */
-	int pipelines;      /* graphs reading at once (the batch's workers) */
+	GQueue lru; /* paths, most recent first (owned by the table) */
+	int pipelines; /* graphs reading at once (the batch's workers) */
 };
 
 SpSlideCache *
@@ -79,7 +79,7 @@ _sp_slide_cache_open(SpSlideCache *cache, const char *path, GError **error)
 
 	g_mutex_lock(&cache->lock);
 	if (g_hash_table_lookup_extended(cache->slides, path, (gpointer *) &key,
-			(gpointer *) &slide)) {
+		    (gpointer *) &slide)) {
 		if (cache->lru.head->data != key) {
 			g_queue_remove(&cache->lru, key);
 			g_queue_push_head(&cache->lru, key);
@@ -103,7 +103,8 @@ _sp_slide_cache_open(SpSlideCache *cache, const char *path, GError **error)
 		g_queue_push_head(&cache->lru, key);
 		slide_cache_drop_behind(cache);
 		while (cache->lru.length > SLIDE_CACHE_SIZE)
-			g_hash_table_remove(cache->slides, g_queue_pop_tail(&cache->lru));
+			g_hash_table_remove(cache->slides,
+				g_queue_pop_tail(&cache->lru));
 	}
 	g_mutex_unlock(&cache->lock);
 	return slide;

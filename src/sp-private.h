@@ -19,16 +19,16 @@ typedef struct _SpOutRoot SpOutRoot;
  * from whatever pyramid level serves it best and must know which
  * operators it may move that read through. */
 typedef enum {
-	SP_ROLE_SOURCE,    /* makes the image from a slide (no input) */
-	SP_ROLE_REGION,    /* keeps a level-0 rectangle of its input (crop) */
+	SP_ROLE_SOURCE, /* makes the image from a slide (no input) */
+	SP_ROLE_REGION, /* keeps a level-0 rectangle of its input (crop) */
 	SP_ROLE_REDUCTION, /* lowers the resolution (downsample): the planner
 	                    * may read a lower level and reduce only the rest */
 	SP_ROLE_POINTWISE, /* each output pixel from the same input pixel
 	                    * alone, so it commutes with region and reduction
 	                    * and runs at whatever level is read (threshold) */
-	SP_ROLE_FILTER,    /* anything else: the planner reads it at its
+	SP_ROLE_FILTER, /* anything else: the planner reads it at its
 	                    * input's level (overlay) */
-	SP_ROLE_SINK,      /* writes the image out (save, tiles) */
+	SP_ROLE_SINK, /* writes the image out (save, tiles) */
 } SpOpRole;
 
 struct _SpOpInfo {
@@ -70,13 +70,13 @@ struct _SpNode {
 	SpGraph *graph;
 	const SpOpInfo *op;
 	SpNode *input;
-	void *args;           /* the operator's argument struct (owned) */
-	guint64 given;        /* bit i: op->args[i] was given */
-	SpSlide *slide;       /* the slide this chain reads (ref) */
+	void *args; /* the operator's argument struct (owned) */
+	guint64 given; /* bit i: op->args[i] was given */
+	SpSlide *slide; /* the slide this chain reads (ref) */
 	SpGeometry geom;
-	VipsImage *image;     /* built lazily (ref) */
-	char *report;         /* a line for the user, or NULL */
-	SpPlan read;          /* where the pixels come from (src/plan.c) */
+	VipsImage *image; /* built lazily (ref) */
+	char *report; /* a line for the user, or NULL */
+	SpPlan read; /* where the pixels come from (src/plan.c) */
 	/* Set by a source's plan, read by the planner: the level it reads
 	 * and the associated image it reads instead (NULL: a level; owned by
 	 * its arguments). */
@@ -86,22 +86,22 @@ struct _SpNode {
 	 * planner may not move the read: downsample exact) */
 	gboolean exact;
 	void *progress_state; /* while a sink runs with progress */
-	void *priv;           /* operator's own state */
+	void *priv; /* operator's own state */
 };
 
 struct _SpGraph {
-	GPtrArray *nodes;     /* SpNode *, owned */
-	gboolean exact;       /* planner off: compute from the input's level */
+	GPtrArray *nodes; /* SpNode *, owned */
+	gboolean exact; /* planner off: compute from the input's level */
 	SpSlideCache *slide_cache; /* slides shared with other graphs, or NULL */
-	SpOutRoot *out_root;  /* where outputs are created (batch), or NULL */
-	gboolean batch_row;   /* one of a batch's rows: _sp_graph_set_batch_row() */
+	SpOutRoot *out_root; /* where outputs are created (batch), or NULL */
+	gboolean batch_row; /* one of a batch's rows: _sp_graph_set_batch_row() */
 	SpProgressFunc progress;
 	void *progress_data;
 };
 
 /* src/slidecache.c: a slide from the shared cache (a new reference). */
-SpSlide *_sp_slide_cache_open(SpSlideCache *cache, const char *path,
-	GError **error);
+SpSlide *
+_sp_slide_cache_open(SpSlideCache *cache, const char *path, GError **error);
 /* How many graphs read @cache's slides at once (default 1): sizes the
  * readers they share. */
 void _sp_slide_cache_set_pipelines(SpSlideCache *cache, int pipelines);
@@ -122,15 +122,14 @@ SpNode *_sp_pipeline_parse_template(SpGraph *graph, const char *const *words,
 	SpExpandFunc expand, void *expand_data, GError **error);
 /* Checks a template's shape, without building anything: it must end in
  * a sink. SP_ERROR_USAGE. */
-gboolean _sp_pipeline_check_template(const char *const *words,
-	GError **error);
+gboolean _sp_pipeline_check_template(const char *const *words, GError **error);
 
 /* Argument setting, checked against the declaration (src/op.c): the
  * value of argument @name as text (the command line), or NAME, value
  * pairs as sp_node_new() takes them; one argument given twice is an
  * error (SP_ERROR_USAGE, as every error here). */
-gboolean _sp_node_set_string(SpNode *node, const char *name,
-	const char *text, GError **error);
+gboolean _sp_node_set_string(SpNode *node, const char *name, const char *text,
+	GError **error);
 gboolean _sp_node_set_valist(SpNode *node, GError **error, va_list ap);
 /* Fills in the defaults of the arguments not given; fails on a required
  * one missing. */
@@ -146,18 +145,16 @@ gboolean _sp_node_finish_args(SpNode *node, GError **error);
  * (returning NULL). */
 SpNode *_sp_node_begin(SpGraph *graph, const SpOpInfo *op, SpNode *input,
 	GError **error);
-gboolean _sp_node_set_double(SpNode *node, double *field, double value,
-	GError **error);
+gboolean
+_sp_node_set_double(SpNode *node, double *field, double value, GError **error);
 gboolean _sp_node_set_text(SpNode *node, char **field, const char *value,
 	GError **error);
-SpNode *_sp_node_end(SpNode *node, gboolean ok, GError **error,
-	va_list ap);
+SpNode *_sp_node_end(SpNode *node, gboolean ok, GError **error, va_list ap);
 /* The whole of a typed entry point whose one fixed argument is text:
  * begin, @text stored at @offset of the argument struct (from
  * G_STRUCT_OFFSET), end. */
-SpNode *_sp_node_new_text(SpGraph *graph, const SpOpInfo *op,
-	SpNode *input, glong offset, const char *text, GError **error,
-	va_list ap);
+SpNode *_sp_node_new_text(SpGraph *graph, const SpOpInfo *op, SpNode *input,
+	glong offset, const char *text, GError **error, va_list ap);
 
 /* Whether the argument stored at @field (a member of node->args) was
  * given, by the caller or the user (a default is not). */
@@ -235,13 +232,12 @@ typedef struct {
 	gboolean tiled;
 	guint32 width, height;
 	guint32 tile_width, tile_height; /* 0 when striped */
-	gint64 tile_size;                /* decoded bytes of one tile */
+	gint64 tile_size; /* decoded bytes of one tile */
 	guint16 bps, spp, planar, sampleformat, compression, photometric;
 } SpTiffLayout;
 
 /* Reads directory @page of @filename; FALSE if it cannot be opened. */
-gboolean _sp_tiff_layout(const char *filename, int page,
-	SpTiffLayout *layout);
+gboolean _sp_tiff_layout(const char *filename, int page, SpTiffLayout *layout);
 
 /* src/tiffread.c: TIFFOpen() with this handle's errors and warnings
  * silenced (slidepipe reports failures from return values). libtiff's
@@ -288,8 +284,7 @@ SpNode *_sp_chain_source(SpNode *node);
  * output pixel, per axis): the one whose downsample is the largest not
  * above the finer axis's (OpenSlide's rule), so no axis is enlarged.
  * Every choice of a level for a downsample goes through here. */
-int _sp_plan_level(SpSlide *slide, double downsample_x,
-	double downsample_y);
+int _sp_plan_level(SpSlide *slide, double downsample_x, double downsample_y);
 
 /* Whether a reduction @factor is taken as a whole number (within 1e-6:
  * see src/plan.c). */
@@ -311,9 +306,8 @@ VipsImage *_sp_chain_view(SpNode *node, int level, int out_width,
 
 /* The same for the level-0 rectangle @x, @y, @w × @h (inside @node's
  * region) instead of @node's whole region. */
-VipsImage *_sp_chain_view_region(SpNode *node, int level, double x,
-	double y, double w, double h, int out_width, int out_height,
-	GError **error);
+VipsImage *_sp_chain_view_region(SpNode *node, int level, double x, double y,
+	double w, double h, int out_width, int out_height, GError **error);
 
 /* src/graph.c: removes @node, the graph's last node, from its graph and
  * frees it. */
@@ -334,8 +328,7 @@ VipsImage *_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
  * @confine, never through "..", an absolute path or a symbolic link. A
  * graph without a root writes where its paths say. @dir may not exist
  * yet (a dry run): then nothing is beneath it. */
-SpOutRoot *_sp_out_root_new(const char *dir, gboolean confine,
-	GError **error);
+SpOutRoot *_sp_out_root_new(const char *dir, gboolean confine, GError **error);
 SpOutRoot *_sp_out_root_ref(SpOutRoot *root);
 void _sp_out_root_unref(SpOutRoot *root);
 void _sp_graph_set_out_root(SpGraph *graph, SpOutRoot *root);
@@ -345,8 +338,7 @@ void _sp_graph_set_out_root(SpGraph *graph, SpOutRoot *root);
 void _sp_graph_set_batch_row(SpGraph *graph, gboolean batch_row);
 /* lstat() of @path beneath @root (no link followed); FALSE if it is not
  * there. */
-gboolean _sp_out_root_stat(SpOutRoot *root, const char *path,
-	struct stat *st);
+gboolean _sp_out_root_stat(SpOutRoot *root, const char *path, struct stat *st);
 /* @path with ".", "" and "dir/.." components removed, lexically ("." for
  * nothing left; leading ".." kept). g_free(). */
 char *_sp_path_normalize(const char *path);
@@ -366,8 +358,8 @@ int _sp_atomic_file_fd(SpAtomicFile *af);
 gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
 /* Writes @length bytes to @path atomically, in one call. */
-gboolean _sp_atomic_file_write(SpGraph *graph, const char *op,
-	const char *path, const void *data, size_t length, GError **error);
+gboolean _sp_atomic_file_write(SpGraph *graph, const char *op, const char *path,
+	const void *data, size_t length, GError **error);
 /* Removes the temporary files in the directory of @path whose process
  * died (SIGKILL, a crash, a power cut): those no process holds a lock
  * on. Saves in progress, in this process or another, are left alone. */
@@ -402,8 +394,8 @@ void _sp_append_flat(GString *s, const char *p, gsize len);
 /* src/util.c: @text (leading and trailing white space allowed) as a
  * finite number in [@min, @max], with nothing else after it; FALSE (and
  * *@out untouched) otherwise. */
-gboolean _sp_parse_number(const char *text, double min, double max,
-	double *out);
+gboolean
+_sp_parse_number(const char *text, double min, double max, double *out);
 
 /* @d as metadata text (mpp, magnification): "%.10g", whatever the
  * locale. g_free(). */
@@ -432,14 +424,14 @@ void _sp_node_progress(SpNode *node, int percent);
  * that does not exist yet or cannot be reached), and @file, the file
  * itself with symlinks followed, when *@has_file. No error: for
  * comparisons. */
-gboolean _sp_output_lookup(SpGraph *graph, const char *path,
-	struct stat *dir, struct stat *file, gboolean *has_file);
+gboolean _sp_output_lookup(SpGraph *graph, const char *path, struct stat *dir,
+	struct stat *file, gboolean *has_file);
 
 /* Checks that the directory of @path (beneath @graph's root, if it has
  * one: there, directories still to be made are fine) exists and is
  * writable, and that @path is not a directory. */
-gboolean _sp_check_output_path(SpGraph *graph, const char *op,
-	const char *path, GError **error);
+gboolean _sp_check_output_path(SpGraph *graph, const char *op, const char *path,
+	GError **error);
 
 /* The number of pixels a ranged value may describe. */
 #define SP_MAX_DIM (G_GINT64_CONSTANT(1) << 30)
@@ -452,10 +444,10 @@ gboolean _sp_check_output_path(SpGraph *graph, const char *op,
 typedef struct _SpCsv SpCsv;
 typedef enum {
 	SP_CSV_OK,
-	SP_CSV_END,        /* no more records */
-	SP_CSV_TOO_LONG,   /* a record over SP_CSV_MAX_RECORD: not text */
+	SP_CSV_END, /* no more records */
+	SP_CSV_TOO_LONG, /* a record over SP_CSV_MAX_RECORD: not text */
 	SP_CSV_READ_ERROR, /* _sp_csv_read_errno() */
-	SP_CSV_NUL,        /* a bad record (the next one can be read) … */
+	SP_CSV_NUL, /* a bad record (the next one can be read) … */
 	SP_CSV_NOT_UTF8,
 	SP_CSV_BAD_QUOTE
 } SpCsvStatus;

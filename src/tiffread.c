@@ -65,9 +65,9 @@ typedef struct _SpTiffRead {
 	/* decoded tiles shared by all threads (see cache_get()) */
 	GMutex lock;
 	GCond ready;
-	GHashTable *tiles;    /* ttile_t -> Entry */
-	GQueue lru;           /* Entry, most recently used first */
-	GSList *spare;        /* pixel buffers of evicted tiles */
+	GHashTable *tiles; /* ttile_t -> Entry */
+	GQueue lru; /* Entry, most recently used first */
+	GSList *spare; /* pixel buffers of evicted tiles */
 	int max_tiles;
 
 	/* Sequences no region is using, kept for the next region (under
@@ -83,8 +83,8 @@ typedef VipsOperationClass SpTiffReadClass;
 G_DEFINE_TYPE(SpTiffRead, sp_tiffread, VIPS_TYPE_OPERATION);
 
 static int
-quiet_handler(TIFF *tiff, void *user_data, const char *module,
-	const char *fmt, va_list ap)
+quiet_handler(TIFF *tiff, void *user_data, const char *module, const char *fmt,
+	va_list ap)
 {
 	return 1; /* handled: libtiff's global handler is not called */
 }
@@ -188,7 +188,8 @@ seq_start(VipsImage *out, void *a, void *b)
 
 	if (tr->tj_format >= 0) {
 		if (!(seq->tj = tjInitDecompress())) {
-			vips_error("sp_tiffread", "%s: cannot start a JPEG decoder: %s",
+			vips_error("sp_tiffread",
+				"%s: cannot start a JPEG decoder: %s",
 				tr->filename, tjGetErrorStr2(NULL));
 			seq_free(seq);
 			return NULL;
@@ -247,8 +248,9 @@ decode_tile_tj(SpTiffRead *tr, Seq *seq, ttile_t tile, guint64 bytes, int tx,
 	int width = 0, height = 0, subsamp, colorspace;
 
 	if (bytes < 4 || bytes > tr->max_raw) {
-		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d has an "
-								  "invalid size (%" G_GUINT64_FORMAT " bytes)",
+		vips_error("sp_tiffread",
+			"%s: tile at %d,%d of directory %d has an "
+			"invalid size (%" G_GUINT64_FORMAT " bytes)",
 			tr->filename, tx, ty, tr->page, bytes);
 		return -1;
 	}
@@ -258,14 +260,16 @@ decode_tile_tj(SpTiffRead *tr, Seq *seq, ttile_t tile, guint64 bytes, int tx,
 	}
 	data = seq->cbuf + pre;
 	if (TIFFReadRawTile(seq->tiff, tile, data, bytes) != (tmsize_t) bytes) {
-		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
-								  "is truncated",
+		vips_error("sp_tiffread",
+			"%s: tile at %d,%d of directory %d "
+			"is truncated",
 			tr->filename, tx, ty, tr->page);
 		return -1;
 	}
 	if (data[0] != 0xFF || data[1] != 0xD8) {
-		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
-								  "is not a JPEG stream",
+		vips_error("sp_tiffread",
+			"%s: tile at %d,%d of directory %d "
+			"is not a JPEG stream",
 			tr->filename, tx, ty, tr->page);
 		return -1;
 	}
@@ -273,22 +277,22 @@ decode_tile_tj(SpTiffRead *tr, Seq *seq, ttile_t tile, guint64 bytes, int tx,
 	if (tr->tables) {
 		memmove(data, data + 2, bytes - 2);
 		length = pre + bytes - 2;
-	}
-	else
+	} else
 		length = bytes;
 
 	if (tjDecompressHeader3(seq->tj, seq->cbuf, length, &width, &height,
-			&subsamp, &colorspace))
+		    &subsamp, &colorspace))
 		return 1;
 	/* tiles are always coded at full size, edge tiles included */
 	if (width != tw || height != th) {
-		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
-								  "is %dx%d, not %dx%d",
+		vips_error("sp_tiffread",
+			"%s: tile at %d,%d of directory %d "
+			"is %dx%d, not %dx%d",
 			tr->filename, tx, ty, tr->page, width, height, tw, th);
 		return -1;
 	}
-	if (tr->tj_format == TJPF_GRAY ? colorspace != TJCS_GRAY
-								   : colorspace != TJCS_YCbCr)
+	if (tr->tj_format == TJPF_GRAY ? colorspace != TJCS_GRAY :
+					 colorspace != TJCS_YCbCr)
 		return 1;
 
 	/* Accurate DCT, fancy upsampling: TurboJPEG's defaults, the same
@@ -296,11 +300,13 @@ decode_tile_tj(SpTiffRead *tr, Seq *seq, ttile_t tile, guint64 bytes, int tx,
 	 * ending early, the rest filled with grey) still gives a whole tile;
 	 * libtiff only warns there too, so only fatal errors fail. */
 	if (tjDecompress2(seq->tj, seq->cbuf, length, seq->buf, tw,
-			tw * tr->spp, th, tr->tj_format, 0) &&
+		    tw * tr->spp, th, tr->tj_format, 0) &&
 		tjGetErrorCode(seq->tj) == TJERR_FATAL) {
-		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
-								  "is corrupt: %s",
-			tr->filename, tx, ty, tr->page, tjGetErrorStr2(seq->tj));
+		vips_error("sp_tiffread",
+			"%s: tile at %d,%d of directory %d "
+			"is corrupt: %s",
+			tr->filename, tx, ty, tr->page,
+			tjGetErrorStr2(seq->tj));
 		return -1;
 	}
 	return 0;
@@ -321,9 +327,11 @@ decode_tile(SpTiffRead *tr, Seq *seq, ttile_t tile, int tx, int ty)
 		(decoded = decode_tile_tj(tr, seq, tile, bytes, tx, ty)) < 0)
 		return -1;
 	if (decoded &&
-		TIFFReadEncodedTile(seq->tiff, tile, seq->buf, tr->tile_size) < 0) {
-		vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
-								  "is corrupt or truncated",
+		TIFFReadEncodedTile(seq->tiff, tile, seq->buf, tr->tile_size) <
+			0) {
+		vips_error("sp_tiffread",
+			"%s: tile at %d,%d of directory %d "
+			"is corrupt or truncated",
 			tr->filename, tx, ty, tr->page);
 		return -1;
 	}
@@ -334,10 +342,10 @@ decode_tile(SpTiffRead *tr, Seq *seq, ttile_t tile, int tx, int ty)
 typedef struct {
 	ttile_t index;
 	VipsPel *pixels;
-	int ref;              /* threads copying from it */
-	gboolean done;        /* decoded (or failed) */
+	int ref; /* threads copying from it */
+	gboolean done; /* decoded (or failed) */
 	gboolean failed;
-	GList link;           /* in tr->lru */
+	GList link; /* in tr->lru */
 } Entry;
 
 /* Drops least recently used tiles nobody is reading while the cache is
@@ -353,9 +361,11 @@ cache_trim(SpTiffRead *tr)
 
 		if (e->done && e->ref == 0) {
 			g_queue_unlink(&tr->lru, &e->link);
-			g_hash_table_remove(tr->tiles, GUINT_TO_POINTER(e->index));
+			g_hash_table_remove(tr->tiles,
+				GUINT_TO_POINTER(e->index));
 			if (e->pixels)
-				tr->spare = g_slist_prepend(tr->spare, e->pixels);
+				tr->spare = g_slist_prepend(tr->spare,
+					e->pixels);
 			g_free(e);
 		}
 		l = prev;
@@ -384,8 +394,9 @@ cache_get(SpTiffRead *tr, Seq *seq, ttile_t tile, int tx, int ty)
 			g_cond_wait(&tr->ready, &tr->lock);
 		g_mutex_unlock(&tr->lock);
 		if (e->failed) {
-			vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d "
-									  "could not be decoded",
+			vips_error("sp_tiffread",
+				"%s: tile at %d,%d of directory %d "
+				"could not be decoded",
 				tr->filename, tx, ty, tr->page);
 			g_mutex_lock(&tr->lock);
 			e->ref--;
@@ -412,11 +423,9 @@ cache_get(SpTiffRead *tr, Seq *seq, ttile_t tile, int tx, int ty)
 		if (tr->spare) {
 			seq->buf = tr->spare->data;
 			tr->spare = g_slist_delete_link(tr->spare, tr->spare);
-		}
-		else
+		} else
 			seq->buf = NULL;
-	}
-	else
+	} else
 		e->failed = TRUE;
 	e->done = TRUE;
 	g_cond_broadcast(&tr->ready);
@@ -441,26 +450,28 @@ cache_release(SpTiffRead *tr, Entry *e)
 }
 
 static int
-seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
+seq_generate(VipsRegion * or, void *vseq, void *a, void *b, gboolean *stop)
 {
 	Seq *seq = vseq;
 	SpTiffRead *tr = a;
-	VipsRect *r = &or->valid;
+	VipsRect *r = & or->valid;
 	int ps = tr->spp;
 	int tw = tr->tile_width, th = tr->tile_height;
 
 	for (int ty = r->top / th * th; ty < VIPS_RECT_BOTTOM(r); ty += th)
-		for (int tx = r->left / tw * tw; tx < VIPS_RECT_RIGHT(r); tx += tw) {
+		for (int tx = r->left / tw * tw; tx < VIPS_RECT_RIGHT(r);
+			tx += tw) {
 			ttile_t tile = TIFFComputeTile(seq->tiff, tx, ty, 0, 0);
 			VipsRect t = { tx, ty, tw, th }, hit;
 			int err = 0;
-			guint64 bytes = TIFFGetStrileByteCountWithErr(seq->tiff, tile,
-				&err);
+			guint64 bytes = TIFFGetStrileByteCountWithErr(seq->tiff,
+				tile, &err);
 
 			vips_rect_intersectrect(&t, r, &hit);
 			if (err) {
-				vips_error("sp_tiffread", "%s: tile at %d,%d of directory %d: "
-										  "cannot read its byte count",
+				vips_error("sp_tiffread",
+					"%s: tile at %d,%d of directory %d: "
+					"cannot read its byte count",
 					tr->filename, tx, ty, tr->page);
 				return -1;
 			}
@@ -470,19 +481,22 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 			 * white; do the same rather than fail. */
 			if (bytes == 0) {
 				for (int y = 0; y < hit.height; y++)
-					memset(VIPS_REGION_ADDR(or, hit.left, hit.top + y), 255,
-						(size_t) hit.width * ps);
+					memset(VIPS_REGION_ADDR(or, hit.left,
+						       hit.top + y),
+						255, (size_t) hit.width * ps);
 				continue;
 			}
 			/* No tile starts inside the 8-byte header. libtiff drops a
 			 * TileOffsets tag whose count is wrong with only a warning
 			 * and then reads every tile from offset 0: the file's
 			 * header bytes became pixels, with exit status 0. */
-			if (TIFFGetStrileOffsetWithErr(seq->tiff, tile, &err) < 8 ||
+			if (TIFFGetStrileOffsetWithErr(seq->tiff, tile, &err) <
+					8 ||
 				err) {
-				vips_error("sp_tiffread", "%s: tile at %d,%d of directory "
-										  "%d has no valid offset (the "
-										  "tile tables are damaged)",
+				vips_error("sp_tiffread",
+					"%s: tile at %d,%d of directory "
+					"%d has no valid offset (the "
+					"tile tables are damaged)",
 					tr->filename, tx, ty, tr->page);
 				return -1;
 			}
@@ -491,8 +505,11 @@ seq_generate(VipsRegion *or, void *vseq, void *a, void *b, gboolean *stop)
 				return -1;
 			for (int y = 0; y < hit.height; y++) {
 				VipsPel *p = e->pixels +
-					((hit.top - ty + y) * (size_t) tw + (hit.left - tx)) * ps;
-				VipsPel *q = VIPS_REGION_ADDR(or, hit.left, hit.top + y);
+					((hit.top - ty + y) * (size_t) tw +
+						(hit.left - tx)) *
+						ps;
+				VipsPel *q = VIPS_REGION_ADDR(or, hit.left,
+					hit.top + y);
 				memcpy(q, p, (size_t) hit.width * ps);
 			}
 			cache_release(tr, e);
@@ -544,7 +561,8 @@ _sp_tiff_layout_at(TIFF *tiff, int page, SpTiffLayout *layout)
 	TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &layout->bps);
 	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &layout->spp);
 	TIFFGetFieldDefaulted(tiff, TIFFTAG_PLANARCONFIG, &layout->planar);
-	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLEFORMAT, &layout->sampleformat);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLEFORMAT,
+		&layout->sampleformat);
 	TIFFGetFieldDefaulted(tiff, TIFFTAG_COMPRESSION, &layout->compression);
 	TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &layout->photometric);
 	return TRUE;
@@ -614,8 +632,9 @@ sp_tiffread_build(VipsObject *object)
 		tr->tile_height > 8192 || (tr->spp != 1 && tr->spp != 3) ||
 		tr->tile_size <
 			(tmsize_t) tr->tile_width * tr->tile_height * tr->spp) {
-		vips_error("sp_tiffread", "%s: directory %d has an unsupported or "
-								  "invalid layout",
+		vips_error("sp_tiffread",
+			"%s: directory %d has an unsupported or "
+			"invalid layout",
 			tr->filename, tr->page);
 		TIFFClose(tiff);
 		return -1;
@@ -637,25 +656,28 @@ sp_tiffread_build(VipsObject *object)
 		 * tile is a complete stream. */
 		if (TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &count, &tables) &&
 			tables && count > 0) {
-			if (count >= 4 && tables[0] == 0xFF && tables[1] == 0xD8 &&
-				tables[count - 2] == 0xFF && tables[count - 1] == 0xD9) {
+			if (count >= 4 && tables[0] == 0xFF &&
+				tables[1] == 0xD8 &&
+				tables[count - 2] == 0xFF &&
+				tables[count - 1] == 0xD9) {
 				tr->tables_length = count - 2;
-				tr->tables = g_memdup2(tables, tr->tables_length);
-			}
-			else
+				tr->tables = g_memdup2(tables,
+					tr->tables_length);
+			} else
 				tr->tj_format = -1;
 		}
 		/* the most libjpeg-turbo can produce for a tile, with slack for
 		 * one maximal APP/COM segment from some other encoder */
-		tr->max_raw = (guint64) tjBufSize(tr->tile_width, tr->tile_height,
-						  TJSAMP_444) +
+		tr->max_raw = (guint64) tjBufSize(tr->tile_width,
+				      tr->tile_height, TJSAMP_444) +
 			65536;
 	}
 	TIFFClose(tiff);
 
 	vips_image_init_fields(tr->out, tr->width, tr->height, tr->spp,
 		VIPS_FORMAT_UCHAR, VIPS_CODING_NONE,
-		tr->spp == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB,
+		tr->spp == 1 ? VIPS_INTERPRETATION_B_W :
+			       VIPS_INTERPRETATION_sRGB,
 		1.0, 1.0);
 	if (vips_image_pipelinev(tr->out, VIPS_DEMAND_STYLE_SMALLTILE, NULL))
 		return -1;
@@ -699,19 +721,20 @@ sp_tiffread_class_init(SpTiffReadClass *class)
 	gobject_class->get_property = vips_object_get_property;
 	object_class->nickname = "sp_tiffread";
 	object_class->description = "read one directory of a tiled TIFF, "
-								"decoding tiles in parallel";
+				    "decoding tiles in parallel";
 	object_class->build = sp_tiffread_build;
 	/* a file can change under us; do not cache by filename */
 	VIPS_OPERATION_CLASS(class)->flags = VIPS_OPERATION_NOCACHE;
 
 	VIPS_ARG_STRING(class, "filename", 1, "Filename", "File to read",
-		VIPS_ARGUMENT_REQUIRED_INPUT, G_STRUCT_OFFSET(SpTiffRead, filename),
-		NULL);
+		VIPS_ARGUMENT_REQUIRED_INPUT,
+		G_STRUCT_OFFSET(SpTiffRead, filename), NULL);
 	VIPS_ARG_IMAGE(class, "out", 2, "Output", "Output image",
-		VIPS_ARGUMENT_REQUIRED_OUTPUT, G_STRUCT_OFFSET(SpTiffRead, out));
+		VIPS_ARGUMENT_REQUIRED_OUTPUT,
+		G_STRUCT_OFFSET(SpTiffRead, out));
 	VIPS_ARG_INT(class, "page", 3, "Page", "TIFF directory to read",
-		VIPS_ARGUMENT_REQUIRED_INPUT, G_STRUCT_OFFSET(SpTiffRead, page), 0,
-		1 << 20, 0);
+		VIPS_ARGUMENT_REQUIRED_INPUT, G_STRUCT_OFFSET(SpTiffRead, page),
+		0, 1 << 20, 0);
 }
 
 static void

@@ -21,7 +21,7 @@
 
 #include "sp-private.h"
 
-G_DEFINE_QUARK(slidepipe-error-quark, sp_error)
+G_DEFINE_QUARK(slidepipe - error - quark, sp_error)
 
 static gsize init_done = 0; /* 0: not yet, 1: started, 2: libvips failed */
 
@@ -168,8 +168,7 @@ take_lines(GPtrArray *owners)
 			if (ours->len)
 				g_string_append_c(ours, ' ');
 			g_string_append(ours, line);
-		}
-		else
+		} else
 			g_ptr_array_add(theirs, g_strdup(line));
 	}
 	for (guint i = 0; i < theirs->len; i++)
@@ -188,7 +187,8 @@ _sp_vips_error_names_remove(gconstpointer owner)
 		g_ptr_array_add(owners, (gpointer) owner);
 		g_free(take_lines(owners));
 		for (guint i = names_in_flight->len; i-- > 0;) {
-			FlightName *f = &g_array_index(names_in_flight, FlightName, i);
+			FlightName *f = &g_array_index(names_in_flight,
+				FlightName, i);
 
 			if (f->owner == owner) {
 				g_free(f->name);
@@ -211,7 +211,7 @@ _sp_vips_error_take(const char *mine)
 		g_ptr_array_add(owners, g_private_get(&thread_owner));
 	g_mutex_lock(&vips_error_lock);
 	for (guint i = 0; mine && names_in_flight && i < names_in_flight->len;
-		 i++) {
+		i++) {
 		FlightName *f = &g_array_index(names_in_flight, FlightName, i);
 
 		if (strcmp(f->name, mine) == 0)
@@ -230,8 +230,8 @@ _sp_set_vips_error(GError **error, const char *op, const char *what)
 
 	g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "%s: '%s': %s", op, what,
 		*text ? text :
-				"libvips failed without saying why (damaged or "
-				"unsupported data?)");
+			"libvips failed without saying why (damaged or "
+			"unsupported data?)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -242,9 +242,9 @@ _sp_set_vips_error(GError **error, const char *op, const char *what)
  * never through a symbolic link or "..", whatever the path says. */
 struct _SpOutRoot {
 	gint ref_count;
-	char *path;         /* for messages */
-	int fd;             /* O_PATH directory, or -1: not there (dry run) */
-	gboolean confine;   /* FALSE: --allow-any-path */
+	char *path; /* for messages */
+	int fd; /* O_PATH directory, or -1: not there (dry run) */
+	gboolean confine; /* FALSE: --allow-any-path */
 	GMutex lock;
 	GHashTable *cleaned; /* "dev:ino" of directories cleaned of stale temps */
 };
@@ -255,7 +255,8 @@ proc_fd_usable(void)
 	static gsize state = 0;
 
 	if (g_once_init_enter(&state))
-		g_once_init_leave(&state, access("/proc/self/fd", X_OK) == 0 ? 1 : 2);
+		g_once_init_leave(&state,
+			access("/proc/self/fd", X_OK) == 0 ? 1 : 2);
 	return state == 1;
 }
 
@@ -268,7 +269,8 @@ _sp_out_root_new(const char *dir, gboolean confine, GError **error)
 	if (fd < 0 && errno != ENOENT) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"batch: cannot open --out-dir '%s': %s", dir, g_strerror(err));
+			"batch: cannot open --out-dir '%s': %s", dir,
+			g_strerror(err));
 		return NULL;
 	}
 	root = g_new0(SpOutRoot, 1);
@@ -369,7 +371,8 @@ set_walk_error(GError **error, const char *op, const char *path, int dirfd,
 			return;
 		}
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': '%s' is not a directory", op, path, name);
+			"%s: cannot write '%s': '%s' is not a directory", op,
+			path, name);
 		return;
 	}
 	g_set_error(error, SP_ERROR, SP_ERROR_IO,
@@ -382,8 +385,8 @@ set_walk_error(GError **error, const char *op, const char *path, int dirfd,
  * missing ones when @create. Returns a new O_PATH descriptor, -1 with
  * @error, or -1 without it when a component is missing and !@create. */
 static int
-walk_dirs(SpOutRoot *root, int fd, char **dirs, gboolean create,
-	const char *op, const char *path, GError **error)
+walk_dirs(SpOutRoot *root, int fd, char **dirs, gboolean create, const char *op,
+	const char *path, GError **error)
 {
 	int flags = O_PATH | O_DIRECTORY | O_CLOEXEC |
 		(root->confine ? O_NOFOLLOW : 0);
@@ -398,7 +401,8 @@ walk_dirs(SpOutRoot *root, int fd, char **dirs, gboolean create,
 		if (next < 0) {
 			int err = errno;
 			if (err != ENOENT || create)
-				set_walk_error(error, op, path, fd, dirs[i], err);
+				set_walk_error(error, op, path, fd, dirs[i],
+					err);
 			close(fd);
 			return -1;
 		}
@@ -414,8 +418,8 @@ walk_dirs(SpOutRoot *root, int fd, char **dirs, gboolean create,
  * *@base set when a directory on the way does not exist yet and !@create
  * (a dry run: it would be made). */
 static int
-open_parent(SpGraph *graph, const char *op, const char *path,
-	gboolean create, char **base, GError **error)
+open_parent(SpGraph *graph, const char *op, const char *path, gboolean create,
+	char **base, GError **error)
 {
 	SpOutRoot *root = graph ? graph->out_root : NULL;
 
@@ -428,21 +432,21 @@ open_parent(SpGraph *graph, const char *op, const char *path,
 		if (stat(dir, &st) != 0) {
 			int err = errno;
 			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"%s: cannot write '%s': directory '%s': %s", op, path, dir,
-				g_strerror(err));
+				"%s: cannot write '%s': directory '%s': %s", op,
+				path, dir, g_strerror(err));
 			return -1;
 		}
 		if (!S_ISDIR(st.st_mode)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"%s: cannot write '%s': '%s' is not a directory", op, path,
-				dir);
+				"%s: cannot write '%s': '%s' is not a directory",
+				op, path, dir);
 			return -1;
 		}
 		if ((fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
 			int err = errno;
 			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"%s: cannot write '%s': directory '%s': %s", op, path, dir,
-				g_strerror(err));
+				"%s: cannot write '%s': directory '%s': %s", op,
+				path, dir, g_strerror(err));
 			return -1;
 		}
 		*base = g_path_get_basename(path);
@@ -474,21 +478,21 @@ open_parent(SpGraph *graph, const char *op, const char *path,
 				op, path);
 			return -1;
 		}
-	}
-	else
+	} else
 		norm = g_strdup(path);
 	char *slash = strrchr(norm, '/');
 	const char *last = slash ? slash + 1 : norm;
 	if (!*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"%s: output '%s' names a directory, not a file", op, path);
+			"%s: output '%s' names a directory, not a file", op,
+			path);
 		return -1;
 	}
 	*base = g_strdup(last);
 	if (strlen(last) > NAME_MAX) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': %s (a name has at most %d bytes)", op,
-			path, g_strerror(ENAMETOOLONG), NAME_MAX);
+			"%s: cannot write '%s': %s (a name has at most %d bytes)",
+			op, path, g_strerror(ENAMETOOLONG), NAME_MAX);
 		g_clear_pointer(base, g_free);
 		return -1;
 	}
@@ -511,7 +515,7 @@ open_parent(SpGraph *graph, const char *op, const char *path,
 
 		if (fd >= 0)
 			return fd;
-		/* ENOENT: made below; ENOSYS, EPERM (seccomp), E2BIG: an old
+			/* ENOENT: made below; ENOSYS, EPERM (seccomp), E2BIG: an old
 		 * kernel; ELOOP: a link, named below; all: walk it */
 #endif
 	}
@@ -526,8 +530,8 @@ open_parent(SpGraph *graph, const char *op, const char *path,
 	int start = g_path_is_absolute(dir) ?
 		open("/", O_PATH | O_DIRECTORY | O_CLOEXEC) :
 		fcntl(root->fd, F_DUPFD_CLOEXEC, 3);
-	int fd = walk_dirs(root, start, (char **) parts->pdata, create, op, path,
-		error);
+	int fd = walk_dirs(root, start, (char **) parts->pdata, create, op,
+		path, error);
 	close(start);
 	g_ptr_array_free(parts, TRUE);
 	return fd;
@@ -611,8 +615,8 @@ _sp_check_output_path(SpGraph *graph, const char *op, const char *path,
 		int err = errno;
 		g_autofree char *shown = g_path_get_dirname(path);
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': directory '%s': %s", op, path, shown,
-			g_strerror(err));
+			"%s: cannot write '%s': directory '%s': %s", op, path,
+			shown, g_strerror(err));
 		close(fd);
 		return FALSE;
 	}
@@ -630,7 +634,7 @@ typedef struct _Pending Pending;
 struct _Pending {
 	Pending *next;
 	gint state; /* 0 free, 1 a temporary file's path, 2 being filled */
-	int dirfd;  /* the directory the path goes through */
+	int dirfd; /* the directory the path goes through */
 	gsize cap;
 	char path[];
 };
@@ -652,7 +656,8 @@ pending_add(const char *path, int dirfd)
 	Pending *p;
 
 	for (p = g_atomic_pointer_get(&pending_head); p; p = p->next)
-		if (p->cap >= len && g_atomic_int_compare_and_exchange(&p->state, 0, 2)) {
+		if (p->cap >= len &&
+			g_atomic_int_compare_and_exchange(&p->state, 0, 2)) {
 			memcpy(p->path, path, len);
 			p->dirfd = dirfd;
 			g_atomic_int_set(&p->state, 1);
@@ -665,7 +670,8 @@ pending_add(const char *path, int dirfd)
 	p->state = 1;
 	do
 		p->next = g_atomic_pointer_get(&pending_head);
-	while (!g_atomic_pointer_compare_and_exchange(&pending_head, p->next, p));
+	while (!g_atomic_pointer_compare_and_exchange(&pending_head, p->next,
+		p));
 	return p;
 }
 
@@ -761,11 +767,11 @@ root_clean_once(SpOutRoot *root, int dirfd)
 struct _SpAtomicFile {
 	char *op;
 	char *path;
-	char *temp;      /* for libraries: through /proc/self/fd/DIRFD */
+	char *temp; /* for libraries: through /proc/self/fd/DIRFD */
 	char *temp_name; /* in dirfd */
-	char *base;      /* the output's name in dirfd */
+	char *base; /* the output's name in dirfd */
 	int dirfd;
-	int fd;          /* open, holding a flock(2), while the save runs */
+	int fd; /* open, holding a flock(2), while the save runs */
 	Pending *pending;
 };
 
@@ -799,11 +805,11 @@ _sp_atomic_file_new(SpGraph *graph, const char *op, const char *path,
 	struct stat st;
 
 	if ((dirfd = open_parent(graph, op, path, root != NULL, &base,
-			 &local)) < 0) {
+		     &local)) < 0) {
 		if (!local)
 			g_set_error(&local, SP_ERROR, SP_ERROR_IO,
-				"%s: cannot write '%s': its directory does not exist", op,
-				path);
+				"%s: cannot write '%s': its directory does not exist",
+				op, path);
 		g_propagate_error(error, local);
 		return NULL;
 	}
@@ -837,10 +843,12 @@ _sp_atomic_file_new(SpGraph *graph, const char *op, const char *path,
 	for (int attempt = 0; attempt < 100; attempt++) {
 		memcpy(name, TEMP_PREFIX, 4);
 		for (int i = 0; i < 6; i++)
-			name[4 + i] = chars[g_random_int_range(0, sizeof(chars) - 1)];
+			name[4 + i] =
+				chars[g_random_int_range(0, sizeof(chars) - 1)];
 		memcpy(name + 10, TEMP_SUFFIX, sizeof(TEMP_SUFFIX));
 		fd = openat(dirfd, name,
-			O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+			O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			0666);
 		if (fd < 0) {
 			err = errno;
 			if (err == EEXIST)
@@ -897,8 +905,8 @@ _sp_atomic_file_commit(SpAtomicFile *af, GError **error)
 	if (renameat(af->dirfd, af->temp_name, af->dirfd, af->base) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot rename the finished output to '%s': %s", af->op,
-			af->path, g_strerror(err));
+			"%s: cannot rename the finished output to '%s': %s",
+			af->op, af->path, g_strerror(err));
 		unlinkat(af->dirfd, af->temp_name, 0);
 		atomic_file_free(af);
 		return FALSE;
@@ -938,8 +946,8 @@ _sp_atomic_file_write(SpGraph *graph, const char *op, const char *path,
 		length -= n;
 	}
 	if (err) {
-		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot write '%s': %s",
-			op, path, g_strerror(err));
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': %s", op, path, g_strerror(err));
 		_sp_atomic_file_abort(af);
 		return FALSE;
 	}
@@ -956,7 +964,8 @@ _sp_message_name_output(GError *error, const char *path)
 	while ((hit = strstr(p, TEMP_PREFIX))) {
 		const char *end = hit + TEMP_LEN;
 		if (strlen(hit) < TEMP_LEN ||
-			strncmp(hit + 10, TEMP_SUFFIX, strlen(TEMP_SUFFIX)) != 0) {
+			strncmp(hit + 10, TEMP_SUFFIX, strlen(TEMP_SUFFIX)) !=
+				0) {
 			g_string_append_len(s, p, hit + 4 - p);
 			p = hit + 4;
 			continue;
@@ -1026,10 +1035,12 @@ sp_printable(const char *text)
 		/* cut on character boundaries: the text is valid UTF-8 now */
 		const char *head_end = g_utf8_find_prev_char(s->str,
 			s->str + PRINTABLE_MAX / 2 + 1);
-		const char *tail = g_utf8_find_next_char(
-			s->str + s->len - PRINTABLE_MAX / 2 - 1, NULL);
+		const char *tail = g_utf8_find_next_char(s->str + s->len -
+				PRINTABLE_MAX / 2 - 1,
+			NULL);
 		g_autofree char *cut = g_strdup_printf(" … [%" G_GSIZE_FORMAT
-			" bytes] … ", (gsize) (tail - head_end));
+						       " bytes] … ",
+			(gsize) (tail - head_end));
 		GString *t = g_string_new_len(s->str, head_end - s->str);
 
 		g_string_append(t, cut);
@@ -1080,7 +1091,7 @@ sp_remove_partial_outputs(void)
 	 * those being created to be listed */
 	g_atomic_int_set(&dying, 1);
 	for (int i = 0; i < 1000 && g_atomic_int_get(&creating) > 0; i++)
-		nanosleep(&(struct timespec) { 0, 1000000 }, NULL);
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	for (Pending *p = g_atomic_pointer_get(&pending_head); p; p = p->next)
 		if (g_atomic_int_get(&p->state) == 1) {
 			unlink(p->path);

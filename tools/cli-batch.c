@@ -18,7 +18,7 @@ typedef struct {
 	const char *manifest;
 	const char *report_path;
 	FILE *report;
-	int report_errno;    /* the first failed write to the report */
+	int report_errno; /* the first failed write to the report */
 	gboolean jsonl;
 	gboolean progress;
 	gboolean started;
@@ -44,11 +44,11 @@ append_csv_field(GString *s, const char *text)
 		for (const char *p = text; *p; p++) {
 			if (*p == '"')
 				g_string_append_c(s, '"');
-			g_string_append_c(s, *p == '\n' || *p == '\r' ? ' ' : *p);
+			g_string_append_c(s,
+				*p == '\n' || *p == '\r' ? ' ' : *p);
 		}
 		g_string_append_c(s, '"');
-	}
-	else
+	} else
 		g_string_append(s, text);
 }
 
@@ -66,7 +66,8 @@ open_report(const char *path, const char *manifest, GError **error)
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+			"batch: cannot write --report '%s': %s", path,
+			g_strerror(err));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -83,14 +84,16 @@ open_report(const char *path, const char *manifest, GError **error)
 	if (S_ISREG(st.st_mode) && st.st_size > 0) {
 		char start[16] = "";
 		int in = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = in >= 0 ? pread(in, start, sizeof(start) - 1, 0) : -1;
+		ssize_t n = in >= 0 ? pread(in, start, sizeof(start) - 1, 0) :
+				      -1;
 
 		if (in >= 0)
 			close(in);
 		/* JSON Lines as json-glib writes them, or as earlier
 		 * versions did */
-		if (n < 0 || (!g_str_has_prefix(start, "row,slide,out") &&
-						 !g_str_has_prefix(start, "{\"row\":"))) {
+		if (n < 0 ||
+			(!g_str_has_prefix(start, "row,slide,out") &&
+				!g_str_has_prefix(start, "{\"row\":"))) {
 			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 				"batch: --report '%s' exists and is not a report of an "
 				"earlier batch; writing the report would destroy it (remove "
@@ -103,14 +106,16 @@ open_report(const char *path, const char *manifest, GError **error)
 	if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+			"batch: cannot write --report '%s': %s", path,
+			g_strerror(err));
 		close(fd);
 		return NULL;
 	}
 	if (!(f = fdopen(fd, "w"))) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"batch: cannot write --report '%s': %s", path, g_strerror(err));
+			"batch: cannot write --report '%s': %s", path,
+			g_strerror(err));
 		close(fd);
 	}
 	return f;
@@ -127,10 +132,11 @@ print_progress(CliBatch *c, gboolean final)
 	double rate = now > 0 ? c->done / now : 0;
 	double eta = rate > 0 ? (c->total - c->done) / rate : -1;
 	fprintf(stderr,
-		"\rbatch: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " rows, %" G_GUINT64_FORMAT
+		"\rbatch: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+		" rows, %" G_GUINT64_FORMAT
 		" failed, %.1f rows/s, ETA %d:%02d ",
-		c->done, c->total, c->failed, rate, eta >= 0 ? (int) eta / 60 : 0,
-		eta >= 0 ? (int) eta % 60 : 0);
+		c->done, c->total, c->failed, rate,
+		eta >= 0 ? (int) eta / 60 : 0, eta >= 0 ? (int) eta % 60 : 0);
 	if (final)
 		fputc('\n', stderr);
 }
@@ -143,13 +149,14 @@ batch_start(guint64 total, void *user_data, GError **error)
 
 	c->total = total;
 	if (c->report_path) {
-		if (!(c->report = open_report(c->report_path, c->manifest, error)))
+		if (!(c->report = open_report(c->report_path, c->manifest,
+			      error)))
 			return FALSE;
 		c->jsonl = g_str_has_suffix(c->report_path, ".jsonl") ||
 			g_str_has_suffix(c->report_path, ".json");
 		if (!c->jsonl &&
-			(fputs("row,slide,out,status,error,seconds,bytes\n", c->report) ==
-					EOF ||
+			(fputs("row,slide,out,status,error,seconds,bytes\n",
+				 c->report) == EOF ||
 				fflush(c->report) == EOF))
 			c->report_errno = errno ? errno : EIO;
 	}
@@ -175,8 +182,9 @@ batch_row(const SpBatchRow *row, void *user_data)
 	if (row->error) {
 		/* one line on stderr; the report keeps the whole message */
 		g_autofree char *text = sp_printable(row->error);
-		fprintf(stderr, "slidepipe: batch: row %" G_GUINT64_FORMAT
-						" (line %" G_GUINT64_FORMAT "): %s\n",
+		fprintf(stderr,
+			"slidepipe: batch: row %" G_GUINT64_FORMAT
+			" (line %" G_GUINT64_FORMAT "): %s\n",
 			row->index + 1, row->line, text);
 	}
 	if (!c->report)
@@ -208,9 +216,9 @@ batch_row(const SpBatchRow *row, void *user_data)
 		json_builder_end_object(b);
 		g_autofree char *line = cli_json_to_string(b);
 		g_string_append_printf(s, "%s\n", line);
-	}
-	else {
-		g_string_append_printf(s, "%" G_GUINT64_FORMAT ",", row->index + 1);
+	} else {
+		g_string_append_printf(s, "%" G_GUINT64_FORMAT ",",
+			row->index + 1);
 		append_csv_field(s, row->slide);
 		g_string_append_c(s, ',');
 		append_csv_field(s, row->out);
@@ -252,9 +260,11 @@ cli_batch(int argc, char **argv, gboolean progress)
 		{ "jobs", 'j', 0, G_OPTION_ARG_INT, &o.jobs,
 			"rows at once (default: one per core)", "N" },
 		{ "out-dir", 0, 0, G_OPTION_ARG_FILENAME, &out_dir,
-			"outputs go under DIR (made if missing; default: .)", "DIR" },
+			"outputs go under DIR (made if missing; default: .)",
+			"DIR" },
 		{ "pipeline", 0, 0, G_OPTION_ARG_STRING, &pipeline,
-			"pipeline template with {column} placeholders", "TEMPLATE" },
+			"pipeline template with {column} placeholders",
+			"TEMPLATE" },
 		{ "shard", 0, 0, G_OPTION_ARG_STRING, &shard,
 			"run rows whose index mod N is K-1; 'slurm' reads "
 			"SLURM_ARRAY_TASK_ID/COUNT",
@@ -266,7 +276,8 @@ cli_batch(int argc, char **argv, gboolean progress)
 		{ "dry-run", 0, 0, G_OPTION_ARG_NONE, &o.dry_run,
 			"check every row without computing pixels", NULL },
 		{ "report", 0, 0, G_OPTION_ARG_FILENAME, &report,
-			"per-row report: CSV, or JSON Lines for .jsonl", "FILE" },
+			"per-row report: CSV, or JSON Lines for .jsonl",
+			"FILE" },
 		{ "allow-any-path", 0, 0, G_OPTION_ARG_NONE, &o.allow_any_path,
 			"allow outputs outside --out-dir", NULL },
 		{ "units", 0, 0, G_OPTION_ARG_STRING, &units,
@@ -299,18 +310,21 @@ cli_batch(int argc, char **argv, gboolean progress)
 	}
 	g_option_context_free(context);
 	if (argc != 2) {
-		fprintf(stderr, "slidepipe: batch: give one MANIFEST (see "
-						"'slidepipe batch --help')\n");
+		fprintf(stderr,
+			"slidepipe: batch: give one MANIFEST (see "
+			"'slidepipe batch --help')\n");
 		return CLI_EXIT_USAGE;
 	}
 	if (resume && force) {
-		fprintf(stderr, "slidepipe: batch: --resume and --force exclude "
-						"each other\n");
+		fprintf(stderr,
+			"slidepipe: batch: --resume and --force exclude "
+			"each other\n");
 		return CLI_EXIT_USAGE;
 	}
 	if (units && strcmp(units, "px") != 0 && strcmp(units, "um") != 0) {
-		fprintf(stderr, "slidepipe: batch: --units must be px or um, not "
-						"'%s'\n",
+		fprintf(stderr,
+			"slidepipe: batch: --units must be px or um, not "
+			"'%s'\n",
 			units);
 		return CLI_EXIT_USAGE;
 	}
@@ -323,22 +337,24 @@ cli_batch(int argc, char **argv, gboolean progress)
 
 		if (strcmp(shard, "slurm") == 0) {
 			if (!id || !count) {
-				fprintf(stderr, "slidepipe: batch: --shard slurm needs "
-								"SLURM_ARRAY_TASK_ID and "
-								"SLURM_ARRAY_TASK_COUNT\n");
+				fprintf(stderr,
+					"slidepipe: batch: --shard slurm needs "
+					"SLURM_ARRAY_TASK_ID and "
+					"SLURM_ARRAY_TASK_COUNT\n");
 				return CLI_EXIT_USAGE;
 			}
 			k = atoi(id) - (min ? atoi(min) : 0) + 1;
 			n = atoi(count);
-		}
-		else if (sscanf(shard, "%d/%d%c", &k, &n, &tail) != 2) {
-			fprintf(stderr, "slidepipe: batch: --shard '%s' is not K/N\n",
+		} else if (sscanf(shard, "%d/%d%c", &k, &n, &tail) != 2) {
+			fprintf(stderr,
+				"slidepipe: batch: --shard '%s' is not K/N\n",
 				shard);
 			return CLI_EXIT_USAGE;
 		}
 		if (n < 1 || k < 1 || k > n) {
-			fprintf(stderr, "slidepipe: batch: --shard %d/%d: need 1 <= K "
-							"<= N\n",
+			fprintf(stderr,
+				"slidepipe: batch: --shard %d/%d: need 1 <= K "
+				"<= N\n",
 				k, n);
 			return CLI_EXIT_USAGE;
 		}
@@ -376,11 +392,13 @@ cli_batch(int argc, char **argv, gboolean progress)
 	else {
 		code = cli.failed > 0 ? CLI_EXIT_RUNTIME : 0;
 		fprintf(stderr,
-			"slidepipe: batch: %" G_GUINT64_FORMAT " rows: %" G_GUINT64_FORMAT
-			" ok, %" G_GUINT64_FORMAT " skipped (done before), %" G_GUINT64_FORMAT
+			"slidepipe: batch: %" G_GUINT64_FORMAT
+			" rows: %" G_GUINT64_FORMAT " ok, %" G_GUINT64_FORMAT
+			" skipped (done before), %" G_GUINT64_FORMAT
 			" failed, in %.1f s\n",
-			cli.done, cli.done - cli.failed - cli.skipped, cli.skipped,
-			cli.failed, g_timer_elapsed(cli.timer, NULL));
+			cli.done, cli.done - cli.failed - cli.skipped,
+			cli.skipped, cli.failed,
+			g_timer_elapsed(cli.timer, NULL));
 		if (cli.report_errno) {
 			g_set_error(&error, SP_ERROR, SP_ERROR_IO,
 				"batch: cannot write --report '%s': %s; the report is "

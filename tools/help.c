@@ -53,8 +53,8 @@ append_usage(GString *s, const SpOpInfo *op)
 		g_autofree char *value = NULL;
 
 		if (arg->position >= 0) {
-			g_string_append_printf(s, arg->required ? " %s" : " [%s]",
-				upper);
+			g_string_append_printf(s,
+				arg->required ? " %s" : " [%s]", upper);
 			continue;
 		}
 		if (arg->type == SP_ARG_BOOL && arg->default_value &&
@@ -82,14 +82,15 @@ sp_op_format_help(const SpOpInfo *op)
 	const SpArgInfo *args = sp_op_get_args(op, &n_args);
 
 	append_usage(s, op);
-	g_string_append_printf(s, "\n\n%s\n\n%s\n\narguments:\n", sp_op_get_summary(op),
-		sp_op_get_description(op));
+	g_string_append_printf(s, "\n\n%s\n\n%s\n\narguments:\n",
+		sp_op_get_summary(op), sp_op_get_description(op));
 	for (int i = 0; i < n_args; i++) {
 		const SpArgInfo *arg = &args[i];
 		g_autofree char *range = format_range(arg);
 
 		g_string_append_printf(s, "  %-12s %s", arg->name, arg->doc);
-		g_string_append_printf(s, "\n  %-12s %s", "", type_name(arg->type));
+		g_string_append_printf(s, "\n  %-12s %s", "",
+			type_name(arg->type));
 		if (arg->unit)
 			g_string_append_printf(s, ", %s", arg->unit);
 		if (range)
@@ -97,9 +98,11 @@ sp_op_format_help(const SpOpInfo *op)
 		if (arg->required)
 			g_string_append(s, ", required");
 		else if (arg->default_value)
-			g_string_append_printf(s, ", default %s", arg->default_value);
+			g_string_append_printf(s, ", default %s",
+				arg->default_value);
 		if (arg->position >= 0)
-			g_string_append_printf(s, ", positional #%d", arg->position + 1);
+			g_string_append_printf(s, ", positional #%d",
+				arg->position + 1);
 		g_string_append_c(s, '\n');
 	}
 	return g_string_free(s, FALSE);

@@ -138,9 +138,22 @@ on_crash(int sig, siginfo_t *info, void *context)
  * be caught (SIGTRAP is the debuggers'): the temporary outputs go first. A file-size limit (SIGXFSZ), a CPU-time limit
  * (SIGXCPU), a job scheduler's warning signal (SIGUSR1/2, SIGALRM, …)
  * or a g_error()'s abort left them behind. */
-static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGABRT,
-	SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGXCPU, SIGXFSZ,
-	SIGVTALRM, SIGPROF, SIGIO, SIGSYS,
+static const int fatal_signals[] = {
+	SIGHUP,
+	SIGINT,
+	SIGQUIT,
+	SIGABRT,
+	SIGUSR1,
+	SIGUSR2,
+	SIGPIPE,
+	SIGALRM,
+	SIGTERM,
+	SIGXCPU,
+	SIGXFSZ,
+	SIGVTALRM,
+	SIGPROF,
+	SIGIO,
+	SIGSYS,
 #ifdef SIGSTKFLT
 	SIGSTKFLT,
 #endif
@@ -288,8 +301,7 @@ info_json(SpSlide *slide, const char *path, const char *icc_description,
 		json_builder_set_member_name(b, "bytes");
 		json_builder_add_int_value(b, icc_bytes);
 		json_builder_end_object(b);
-	}
-	else
+	} else
 		json_builder_add_null_value(b);
 	json_builder_set_member_name(b, "properties");
 	json_builder_begin_object(b);
@@ -326,15 +338,16 @@ cmd_info(int argc, char **argv)
 	}
 	if (help) {
 		printf("usage: slidepipe info SLIDE [--json]\n\n"
-			   "Prints the slide's levels (size, downsample, tile size), "
-			   "pixel size (mpp),\nvendor, associated images (name, size), "
-			   "the embedded ICC profile's\ndescription and properties, "
-			   "reading headers only.\n");
+		       "Prints the slide's levels (size, downsample, tile size), "
+		       "pixel size (mpp),\nvendor, associated images (name, size), "
+		       "the embedded ICC profile's\ndescription and properties, "
+		       "reading headers only.\n");
 		return 0;
 	}
 	if (argc > 2) {
 		g_autofree char *arg = sp_printable(argv[2]);
-		fprintf(stderr, "slidepipe: info: unexpected argument '%s'\n", arg);
+		fprintf(stderr, "slidepipe: info: unexpected argument '%s'\n",
+			arg);
 		return EXIT_USAGE;
 	}
 	if (argc < 2) {
@@ -357,41 +370,41 @@ cmd_info(int argc, char **argv)
 	if (icc)
 		g_bytes_unref(icc);
 	if (json) {
-		g_autofree char *text =
-			info_json(slide, path, icc_description, icc_bytes);
+		g_autofree char *text = info_json(slide, path, icc_description,
+			icc_bytes);
 		g_string_append_printf(s, "%s\n", text);
-	}
-	else {
+	} else {
 		/* every string from the file or the command line escaped (one
 		 * line each, no terminal control sequences): sp_escape_text() */
 		g_autofree char *e_path = sp_escape_text(path);
-		g_autofree char *e_vendor = sp_escape_text(sp_slide_get_vendor(slide));
-		g_string_append_printf(s, "path: %s\nvendor: %s\nbands: %d\nlevels: %d\n",
-			e_path, e_vendor, sp_slide_get_bands(slide), n);
+		g_autofree char *e_vendor = sp_escape_text(
+			sp_slide_get_vendor(slide));
+		g_string_append_printf(s,
+			"path: %s\nvendor: %s\nbands: %d\nlevels: %d\n", e_path,
+			e_vendor, sp_slide_get_bands(slide), n);
 		for (int i = 0; i < n; i++) {
 			const SpLevel *l = sp_slide_get_level(slide, i);
 			g_autofree char *ds = cli_format_number(l->downsample);
 			g_string_append_printf(s,
-				"  level %d: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
-				" px, downsample %s, ",
+				"  level %d: %" G_GINT64_FORMAT
+				" × %" G_GINT64_FORMAT " px, downsample %s, ",
 				i, l->width, l->height, ds);
 			if (l->tile_width)
-				g_string_append_printf(s, "tiles %d × %d\n", l->tile_width,
-					l->tile_height);
+				g_string_append_printf(s, "tiles %d × %d\n",
+					l->tile_width, l->tile_height);
 			else
 				g_string_append(s, "not tiled (strips)\n");
 		}
 		if (has_mpp) {
 			g_autofree char *x = cli_format_number(mpp_x);
 			g_autofree char *y = cli_format_number(mpp_y);
-			g_string_append_printf(s, "mpp: %s × %s µm per level-0 pixel\n",
-				x, y);
-		}
-		else
+			g_string_append_printf(s,
+				"mpp: %s × %s µm per level-0 pixel\n", x, y);
+		} else
 			g_string_append(s,
 				"mpp: unknown (the slide records no pixel size)\n");
-		const char *power =
-			sp_slide_get_property(slide, "openslide.objective-power");
+		const char *power = sp_slide_get_property(slide,
+			"openslide.objective-power");
 		if (power) {
 			g_autofree char *e = sp_escape_text(power);
 			g_string_append_printf(s, "objective power: %s\n", e);
@@ -404,23 +417,24 @@ cmd_info(int argc, char **argv)
 			int w = 0, h = 0;
 			sp_slide_get_associated_size(slide, assoc[i], &w, &h);
 			g_autofree char *e = sp_escape_text(assoc[i]);
-			g_string_append_printf(s, "  %s: %d × %d px\n", e, w, h);
+			g_string_append_printf(s, "  %s: %d × %d px\n", e, w,
+				h);
 		}
 		if (icc_bytes) {
 			g_autofree char *e = icc_description ?
 				sp_escape_text(icc_description) :
 				g_strdup("(no description)");
 			g_string_append_printf(s,
-				"icc profile: %s (%" G_GSIZE_FORMAT " bytes)\n", e, icc_bytes);
-		}
-		else
+				"icc profile: %s (%" G_GSIZE_FORMAT " bytes)\n",
+				e, icc_bytes);
+		} else
 			g_string_append(s, "icc profile: none\n");
 		g_string_append(s, "properties:\n");
 		for (int i = 0; names[i]; i++) {
 			/* one line per property, control characters escaped */
 			g_autofree char *name = sp_escape_text(names[i]);
-			g_autofree char *value =
-				sp_escape_text(sp_slide_get_property(slide, names[i]));
+			g_autofree char *value = sp_escape_text(
+				sp_slide_get_property(slide, names[i]));
 			g_string_append_printf(s, "  %s = %s\n", name, value);
 		}
 	}
@@ -490,7 +504,8 @@ print_written(const char *path)
 	double mpp_x, mpp_y;
 
 	if (!out) {
-		g_prefix_error(&error, "wrote '%s' but cannot read it back: ", path);
+		g_prefix_error(&error,
+			"wrote '%s' but cannot read it back: ", path);
 		cli_fail(error);
 		return;
 	}
@@ -500,15 +515,16 @@ print_written(const char *path)
 
 	g_autofree char *shown = sp_printable(path);
 	g_string_append_printf(s,
-		"wrote %s: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT " px, %d level%s",
+		"wrote %s: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
+		" px, %d level%s",
 		shown, l0->width, l0->height, n, n == 1 ? "" : "s");
 	if (n > 1) {
 		g_string_append(s, " (");
 		for (int i = 0; i < n; i++) {
 			const SpLevel *l = sp_slide_get_level(out, i);
 			g_string_append_printf(s,
-				"%s%" G_GINT64_FORMAT "×%" G_GINT64_FORMAT, i ? ", " : "",
-				l->width, l->height);
+				"%s%" G_GINT64_FORMAT "×%" G_GINT64_FORMAT,
+				i ? ", " : "", l->width, l->height);
 		}
 		g_string_append_c(s, ')');
 	}
@@ -516,8 +532,7 @@ print_written(const char *path)
 		g_autofree char *x = cli_format_number(mpp_x);
 		g_autofree char *y = cli_format_number(mpp_y);
 		g_string_append_printf(s, ", mpp %s × %s µm", x, y);
-	}
-	else
+	} else
 		g_string_append(s, ", mpp unknown");
 	if (stat(path, &st) == 0)
 		g_string_append_printf(s, ", %" G_GINT64_FORMAT " bytes",
@@ -553,33 +568,35 @@ cmd_explain(int argc, char **argv, gboolean exact)
 
 		if (sp_op_get_kind(sp_node_get_op(n)) == SP_OP_SINK) {
 			if (sp_node_get_op(n) == sp_op_lookup("save"))
-				printf("%u. %s %s: writes %d × %d px\n", i + 1, name,
-					sp_node_get_output_path(n), g->width, g->height);
+				printf("%u. %s %s: writes %d × %d px\n", i + 1,
+					name, sp_node_get_output_path(n),
+					g->width, g->height);
 			else
-				printf("%u. %s %s\n", i + 1, name, sp_node_get_output_path(n));
+				printf("%u. %s %s\n", i + 1, name,
+					sp_node_get_output_path(n));
 			if (sp_node_get_report(n))
 				printf("   %s\n", sp_node_get_report(n));
 			continue;
 		}
 		sp_node_get_plan(n, &p);
 		printf("%u. %s: %d × %d × %d px, level-0 region x=%.6g y=%.6g "
-			   "w=%.6g h=%.6g, downsample %.6g",
-			i + 1, name, g->width, g->height, g->bands, g->x, g->y, g->w,
-			g->h, g->downsample_x);
+		       "w=%.6g h=%.6g, downsample %.6g",
+			i + 1, name, g->width, g->height, g->bands, g->x, g->y,
+			g->w, g->h, g->downsample_x);
 		if (g->mpp_x > 0)
 			printf(", mpp %.6g", g->mpp_x);
 		printf("\n");
 		if (p.level < 0)
 			printf("   reads the associated image, region x=%.6g y=%.6g "
-				   "w=%.6g h=%.6g\n",
+			       "w=%.6g h=%.6g\n",
 				p.x, p.y, p.w, p.h);
 		else
 			printf("   reads level %d (downsample %.6g)%s, region x=%.6g "
-				   "y=%.6g w=%.6g h=%.6g (level px), then reduces by %.6g; "
-				   "decodes %" G_GUINT64_FORMAT " px\n",
+			       "y=%.6g w=%.6g h=%.6g (level px), then reduces by %.6g; "
+			       "decodes %" G_GUINT64_FORMAT " px\n",
 				p.level, p.level_downsample_x,
-				p.planned ? " [planned]" : "", p.x, p.y, p.w, p.h,
-				p.remaining_x, p.decoded_pixels);
+				p.planned ? " [planned]" : "", p.x, p.y, p.w,
+				p.h, p.remaining_x, p.decoded_pixels);
 	}
 	g_ptr_array_free(chain, TRUE);
 	sp_graph_free(graph);
@@ -654,11 +671,13 @@ main(int argc, char **argv)
 			"compute downsamples from level 0", NULL },
 		{ "trusted-only", 0, 0, G_OPTION_ARG_NONE, &trusted_only,
 			"refuse untrusted loaders", NULL },
-		{ "version", 0, 0, G_OPTION_ARG_NONE, &version, "version", NULL },
+		{ "version", 0, 0, G_OPTION_ARG_NONE, &version, "version",
+			NULL },
 		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, "usage", NULL },
 		/* for the man page's rule in Makefile.am */
 		{ "man-operators", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE,
-			&man_operators, "operators' sections of slidepipe(1)", NULL },
+			&man_operators, "operators' sections of slidepipe(1)",
+			NULL },
 		{ NULL },
 	};
 	GOptionContext *context;
@@ -719,18 +738,18 @@ main(int argc, char **argv)
 		code = cmd_explain(argc - i - 1, argv + i + 1, exact);
 	else if (strcmp(command, "help") == 0 && i + 1 < argc &&
 		sp_op_lookup(argv[i + 1])) {
-		g_autofree char *text = sp_op_format_help(sp_op_lookup(argv[i + 1]));
+		g_autofree char *text = sp_op_format_help(
+			sp_op_lookup(argv[i + 1]));
 		fputs(text, stdout);
 		code = 0;
-	}
-	else if (sp_op_lookup(command) && i + 1 < argc &&
+	} else if (sp_op_lookup(command) && i + 1 < argc &&
 		(strcmp(argv[i + 1], "--help") == 0 ||
 			strcmp(argv[i + 1], "-h") == 0)) {
-		g_autofree char *text = sp_op_format_help(sp_op_lookup(command));
+		g_autofree char *text = sp_op_format_help(
+			sp_op_lookup(command));
 		fputs(text, stdout);
 		code = 0;
-	}
-	else
+	} else
 		code = cmd_pipeline(argc - i, argv + i, progress, quiet, exact);
 	vips_shutdown();
 	return code;

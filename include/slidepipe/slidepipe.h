@@ -600,8 +600,8 @@ SpNode *sp_node_new(SpGraph *graph, const char *op_name, SpNode *input,
  *
  * Returns: (transfer none): the node, or %NULL.
  */
-SpNode *sp_node_new_valist(SpGraph *graph, const char *op_name,
-	SpNode *input, GError **error, va_list ap);
+SpNode *sp_node_new_valist(SpGraph *graph, const char *op_name, SpNode *input,
+	GError **error, va_list ap);
 
 /**
  * sp_node_new_from_strings:
@@ -698,8 +698,8 @@ typedef void (*SpProgressFunc)(SpNode *node, int percent, int eta_seconds,
  * @func: (nullable): progress callback, or %NULL for none
  * @user_data: closure for @func
  */
-void sp_graph_set_progress(SpGraph *graph, SpProgressFunc func,
-	void *user_data);
+void
+sp_graph_set_progress(SpGraph *graph, SpProgressFunc func, void *user_data);
 
 /**
  * sp_node_run:
@@ -749,8 +749,8 @@ const char *sp_node_get_output_path(SpNode *node);
  * (%SP_ERROR_USAGE naming the step, or the open/region errors of
  * sp_node_new()).
  */
-SpNode *sp_pipeline_parse(SpGraph *graph, const char *const *words,
-	GError **error);
+SpNode *
+sp_pipeline_parse(SpGraph *graph, const char *const *words, GError **error);
 
 /**
  * sp_pipeline_parse_string:
@@ -761,8 +761,8 @@ SpNode *sp_pipeline_parse(SpGraph *graph, const char *const *words,
  *
  * Returns: (transfer none): the last node, or %NULL with @error.
  */
-SpNode *sp_pipeline_parse_string(SpGraph *graph, const char *text,
-	GError **error);
+SpNode *
+sp_pipeline_parse_string(SpGraph *graph, const char *text, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* One entry point per operator                                         */
@@ -781,8 +781,8 @@ SpNode *sp_pipeline_parse_string(SpGraph *graph, const char *text,
  * Returns: (transfer none): the node, or %NULL (%SP_ERROR_IO,
  * %SP_ERROR_FORMAT, %SP_ERROR_USAGE).
  */
-SpNode *sp_load(SpGraph *graph, const char *path, GError **error, ...)
-	G_GNUC_NULL_TERMINATED;
+SpNode *sp_load(SpGraph *graph, const char *path, GError **error,
+	...) G_GNUC_NULL_TERMINATED;
 
 /**
  * sp_crop:
@@ -816,8 +816,8 @@ SpNode *sp_crop(SpNode *in, double x, double y, double w, double h,
  *
  * Returns: (transfer none): the node, or %NULL (%SP_ERROR_USAGE).
  */
-SpNode *sp_downsample(SpNode *in, double factor, GError **error, ...)
-	G_GNUC_NULL_TERMINATED;
+SpNode *sp_downsample(SpNode *in, double factor, GError **error,
+	...) G_GNUC_NULL_TERMINATED;
 
 /**
  * sp_threshold:
@@ -849,8 +849,8 @@ SpNode *sp_threshold(SpNode *in, GError **error, ...) G_GNUC_NULL_TERMINATED;
  *
  * Returns: (transfer none): the sink node, or %NULL.
  */
-SpNode *sp_save(SpNode *in, const char *path, GError **error, ...)
-	G_GNUC_NULL_TERMINATED;
+SpNode *sp_save(SpNode *in, const char *path, GError **error,
+	...) G_GNUC_NULL_TERMINATED;
 
 /**
  * sp_tiles:
@@ -873,8 +873,8 @@ SpNode *sp_save(SpNode *in, const char *path, GError **error, ...)
  * Returns: (transfer none): the sink node, or %NULL (%SP_ERROR_USAGE for
  * bad arguments, %SP_ERROR_IO when @dir cannot be made).
  */
-SpNode *sp_tiles(SpNode *in, const char *dir, GError **error, ...)
-	G_GNUC_NULL_TERMINATED;
+SpNode *sp_tiles(SpNode *in, const char *dir, GError **error,
+	...) G_GNUC_NULL_TERMINATED;
 
 /**
  * SpPatch:
@@ -921,8 +921,8 @@ typedef struct {
  * Returns: %TRUE to go on, %FALSE to stop the run (sp_tiles_foreach()
  * then fails with @error, or with %SP_ERROR_FAILED when it is not set).
  */
-typedef gboolean (*SpPatchFunc)(const SpPatch *patch, void *user_data,
-	GError **error);
+typedef gboolean (
+	*SpPatchFunc)(const SpPatch *patch, void *user_data, GError **error);
 
 /**
  * sp_tiles_foreach:
@@ -965,8 +965,8 @@ gboolean sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data,
  * cannot be read, %SP_ERROR_USAGE for a bad column or value, naming the
  * file and line).
  */
-SpNode *sp_overlay(SpNode *in, const char *csv, GError **error, ...)
-	G_GNUC_NULL_TERMINATED;
+SpNode *sp_overlay(SpNode *in, const char *csv, GError **error,
+	...) G_GNUC_NULL_TERMINATED;
 
 /* ------------------------------------------------------------------ */
 /* Batch cropping                                                        */
@@ -1054,8 +1054,8 @@ typedef struct {
  *
  * Returns: %FALSE (with @error set) to stop the batch before it starts.
  */
-typedef gboolean (*SpBatchStartFunc)(guint64 total, void *user_data,
-	GError **error);
+typedef gboolean (
+	*SpBatchStartFunc)(guint64 total, void *user_data, GError **error);
 
 /**
  * SpBatchRowFunc:
@@ -1076,8 +1076,8 @@ typedef void (*SpBatchRowFunc)(const SpBatchRow *row, void *user_data);
  *
  * Called after each row's #SpBatchRowFunc, under the same lock.
  */
-typedef void (*SpBatchProgressFunc)(guint64 done, guint64 failed,
-	guint64 total, void *user_data);
+typedef void (*SpBatchProgressFunc)(guint64 done, guint64 failed, guint64 total,
+	void *user_data);
 
 /**
  * SpBatchOptions:

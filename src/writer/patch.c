@@ -10,7 +10,7 @@
 #include "writer/writer.h"
 
 struct _SpPatchEncoder {
-	SpWriteOptions o;     /* format, quality, png_level, mpp, op */
+	SpWriteOptions o; /* format, quality, png_level, mpp, op */
 	SpPngEncoder *png;
 	tjhandle jpeg;
 };
@@ -22,7 +22,7 @@ _sp_patch_encoder_new(const SpWriteOptions *o)
 
 	e->o = *o;
 	if ((o->format == SP_WRITE_PNG &&
-			!(e->png = _sp_png_encoder_new(o->png_level))) ||
+		    !(e->png = _sp_png_encoder_new(o->png_level))) ||
 		(o->format == SP_WRITE_JPEG && !(e->jpeg = tjInitCompress()))) {
 		_sp_patch_encoder_free(e);
 		return NULL;
@@ -51,11 +51,11 @@ encode_jpeg(SpPatchEncoder *e, const guint8 *pixels, int width, int height,
 
 	/* as libvips: full chroma resolution from Q 90 up */
 	if (tjCompress2(e->jpeg, pixels, width, 0, height,
-			bands == 3 ? TJPF_RGB : TJPF_GRAY, &jpg, &length,
-			bands == 1 ? TJSAMP_GRAY :
-			q >= 90    ? TJSAMP_444 :
-						 TJSAMP_420,
-			q, TJFLAG_ACCURATEDCT)) {
+		    bands == 3 ? TJPF_RGB : TJPF_GRAY, &jpg, &length,
+		    bands == 1      ? TJSAMP_GRAY :
+			    q >= 90 ? TJSAMP_444 :
+				      TJSAMP_420,
+		    q, TJFLAG_ACCURATEDCT)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"%s: JPEG compression failed: %s", e->o.op,
 			tjGetErrorStr2(e->jpeg));
@@ -81,15 +81,20 @@ encode_tiff(SpPatchEncoder *e, const guint8 *pixels, int width, int height,
 
 	if (image) {
 		image->Type = bands == 3 ? VIPS_INTERPRETATION_sRGB :
-								   VIPS_INTERPRETATION_B_W;
+					   VIPS_INTERPRETATION_B_W;
 		r = e->o.mpp_x > 0 ?
-			vips_tiffsave_buffer(image, &buf, &length, "compression",
-				VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE, "predictor",
-				VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL, "resunit",
-				VIPS_FOREIGN_TIFF_RESUNIT_CM, "xres", 1000.0 / e->o.mpp_x,
-				"yres", 1000.0 / e->o.mpp_y, NULL) :
-			vips_tiffsave_buffer(image, &buf, &length, "compression",
-				VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE, "predictor",
+			vips_tiffsave_buffer(image, &buf, &length,
+				"compression",
+				VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE,
+				"predictor",
+				VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL,
+				"resunit", VIPS_FOREIGN_TIFF_RESUNIT_CM, "xres",
+				1000.0 / e->o.mpp_x, "yres",
+				1000.0 / e->o.mpp_y, NULL) :
+			vips_tiffsave_buffer(image, &buf, &length,
+				"compression",
+				VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE,
+				"predictor",
 				VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL, NULL);
 		g_object_unref(image);
 	}
@@ -104,8 +109,8 @@ encode_tiff(SpPatchEncoder *e, const guint8 *pixels, int width, int height,
 }
 
 gboolean
-_sp_patch_encode(SpPatchEncoder *e, const guint8 *pixels, int width,
-	int height, int bands, GByteArray *out, GError **error)
+_sp_patch_encode(SpPatchEncoder *e, const guint8 *pixels, int width, int height,
+	int bands, GByteArray *out, GError **error)
 {
 	if (!e) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
@@ -115,7 +120,8 @@ _sp_patch_encode(SpPatchEncoder *e, const guint8 *pixels, int width,
 	switch (e->o.format) {
 	case SP_WRITE_PNG:
 		if (!_sp_png_encode(e->png, pixels, width, height, bands,
-				(size_t) width * bands, e->o.mpp_x, e->o.mpp_y, out)) {
+			    (size_t) width * bands, e->o.mpp_x, e->o.mpp_y,
+			    out)) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 				"%s: PNG compression failed", e->o.op);
 			return FALSE;

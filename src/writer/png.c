@@ -46,8 +46,7 @@ put_be32(guint8 *p, guint32 v)
 
 /* Appends a chunk: length, type, data, CRC-32 of type and data. */
 static void
-put_chunk(GByteArray *out, const char *type, const guint8 *data,
-	guint32 length)
+put_chunk(GByteArray *out, const char *type, const guint8 *data, guint32 length)
 {
 	guint8 head[8], crc_bytes[4];
 	guint32 crc;
@@ -66,7 +65,7 @@ put_chunk(GByteArray *out, const char *type, const guint8 *data,
 
 struct _SpPngEncoder {
 	struct libdeflate_compressor *compressor;
-	guint8 *rows;         /* filter byte + row, per row */
+	guint8 *rows; /* filter byte + row, per row */
 	size_t rows_size;
 	guint8 *deflated;
 	size_t deflated_size;
@@ -118,8 +117,8 @@ rows_for(SpPngEncoder *encoder, int width, int height, int bands)
 /* Deflates the rows rows_for() gave and assembles the file into @out.
  * @ppm_x, @ppm_y: pixels per metre for pHYs, 0: no pHYs chunk. */
 static gboolean
-assemble(SpPngEncoder *encoder, int width, int height, int bands,
-	guint32 ppm_x, guint32 ppm_y, GByteArray *out)
+assemble(SpPngEncoder *encoder, int width, int height, int bands, guint32 ppm_x,
+	guint32 ppm_y, GByteArray *out)
 {
 	static const guint8 signature[8] = { 0x89, 'P', 'N', 'G', '\r', '\n',
 		0x1a, '\n' };
@@ -142,16 +141,16 @@ assemble(SpPngEncoder *encoder, int width, int height, int bands,
 	g_byte_array_append(out, signature, 8);
 	put_be32(ihdr, width);
 	put_be32(ihdr + 4, height);
-	ihdr[8] = 8;                  /* bits per sample */
+	ihdr[8] = 8; /* bits per sample */
 	ihdr[9] = bands == 3 ? 2 : 0; /* truecolour or greyscale */
-	ihdr[10] = 0;                 /* deflate */
-	ihdr[11] = 0;                 /* adaptive filtering */
-	ihdr[12] = 0;                 /* no interlace */
+	ihdr[10] = 0; /* deflate */
+	ihdr[11] = 0; /* adaptive filtering */
+	ihdr[12] = 0; /* no interlace */
 	put_chunk(out, "IHDR", ihdr, 13);
 	if (ppm_x > 0 && ppm_y > 0) {
 		put_be32(phys, ppm_x);
 		put_be32(phys + 4, ppm_y);
-		phys[8] = 1;              /* unit: the metre */
+		phys[8] = 1; /* unit: the metre */
 		put_chunk(out, "pHYs", phys, 9);
 	}
 	put_chunk(out, "IDAT", encoder->deflated, (guint32) n);
@@ -186,8 +185,8 @@ _sp_png_encode(SpPngEncoder *encoder, const guint8 *pixels, int width,
 		memcpy(row + 1, pixels + y * stride, row_bytes);
 	}
 	guint32 ppm_x = ppm_from_mpp(mpp_x), ppm_y = ppm_from_mpp(mpp_y);
-	return assemble(encoder, width, height, bands, ppm_x && ppm_y ? ppm_x : 0,
-		ppm_x && ppm_y ? ppm_y : 0, out);
+	return assemble(encoder, width, height, bands,
+		ppm_x && ppm_y ? ppm_x : 0, ppm_x && ppm_y ? ppm_y : 0, out);
 }
 
 gboolean
@@ -200,8 +199,10 @@ _sp_png_writable(VipsImage *image)
 
 	if (image->BandFmt != VIPS_FORMAT_UCHAR ||
 		image->Coding != VIPS_CODING_NONE ||
-		!((image->Bands == 3 && image->Type == VIPS_INTERPRETATION_sRGB) ||
-			(image->Bands == 1 && image->Type == VIPS_INTERPRETATION_B_W)) ||
+		!((image->Bands == 3 &&
+			  image->Type == VIPS_INTERPRETATION_sRGB) ||
+			(image->Bands == 1 &&
+				image->Type == VIPS_INTERPRETATION_B_W)) ||
 		(gint64) image->Xsize * image->Ysize > SP_PNG_MAX_PIXELS)
 		return FALSE;
 	for (guint i = 0; i < G_N_ELEMENTS(embedded); i++)
@@ -250,17 +251,20 @@ read_rows(SpPngEncoder *encoder, VipsImage *in, guint8 *rows,
 			/* one line, as _sp_set_vips_error() gives */
 			char *message = _sp_vips_error_take(NULL);
 
-			g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "%s: '%s': %s",
-				o->op, o->name, *message ? message : "libvips failed");
+			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+				"%s: '%s': %s", o->op, o->name,
+				*message ? message : "libvips failed");
 			g_free(message);
 			g_object_unref(region);
 			return FALSE;
 		}
 		for (int y = 0; y < r.height; y++) {
-			guint8 *row = rows + (size_t) (top + y) * (row_bytes + 1);
+			guint8 *row = rows +
+				(size_t) (top + y) * (row_bytes + 1);
 
 			row[0] = 0;
-			memcpy(row + 1, VIPS_REGION_ADDR(region, 0, top + y), row_bytes);
+			memcpy(row + 1, VIPS_REGION_ADDR(region, 0, top + y),
+				row_bytes);
 		}
 		if (o->progress)
 			o->progress(100 * (top + r.height) / in->Ysize,
@@ -279,11 +283,11 @@ _sp_png_write(VipsImage *in, const SpWriteOptions *o, GError **error)
 	gboolean ok = FALSE;
 	int fd, err = 0;
 
-	if (!encoder || !(rows = rows_for(encoder, in->Xsize, in->Ysize,
-						  in->Bands))) {
+	if (!encoder ||
+		!(rows = rows_for(encoder, in->Xsize, in->Ysize, in->Bands))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"%s: '%s': cannot encode a %d × %d × %d image as PNG", o->op,
-			o->name, in->Xsize, in->Ysize, in->Bands);
+			"%s: '%s': cannot encode a %d × %d × %d image as PNG",
+			o->op, o->name, in->Xsize, in->Ysize, in->Bands);
 		goto out;
 	}
 	if (!read_rows(encoder, in, rows, o, error))
@@ -291,13 +295,14 @@ _sp_png_write(VipsImage *in, const SpWriteOptions *o, GError **error)
 	/* pHYs from the image's resolution (libvips: pixels per mm), as
 	 * vips_pngsave() writes it */
 	if (!assemble(encoder, in->Xsize, in->Ysize, in->Bands,
-			VIPS_RINT(in->Xres * 1000), VIPS_RINT(in->Yres * 1000), out)) {
+		    VIPS_RINT(in->Xres * 1000), VIPS_RINT(in->Yres * 1000),
+		    out)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"%s: '%s': PNG compression failed", o->op, o->name);
 		goto out;
 	}
 	if ((fd = g_open(o->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			 0666)) < 0)
+		     0666)) < 0)
 		err = errno;
 	else {
 		gboolean written = write_all(fd, out->data, out->len, &err);

@@ -56,16 +56,16 @@ typedef struct _RetileJob RetileJob;
 
 /* A tile of a lower level being assembled from its children. */
 typedef struct {
-	VipsPel *pixels;      /* tile × tile × bands */
-	int waiting;          /* children yet to deliver */
+	VipsPel *pixels; /* tile × tile × bands */
+	int waiting; /* children yet to deliver */
 } Parent;
 
 typedef struct {
-	int width, height;    /* of this level */
+	int width, height; /* of this level */
 	int tiles_across, tiles_down;
-	Parent **parents;     /* per tile, levels above the first */
-	SpoolEntry *spool;    /* per tile, spooled levels */
-	gint pending;         /* re-cut levels: tiles not yet spooled */
+	Parent **parents; /* per tile, levels above the first */
+	SpoolEntry *spool; /* per tile, spooled levels */
+	gint pending; /* re-cut levels: tiles not yet spooled */
 } Level;
 
 struct _Writer {
@@ -73,26 +73,26 @@ struct _Writer {
 	int bands;
 	int tile;
 	int quality;
-	int subsampling;      /* TJSAMP_* */
+	int subsampling; /* TJSAMP_* */
 	int n_levels;
 	Level *levels;
-	int first;            /* the level computed from pixels */
+	int first; /* the level computed from pixels */
 
 	TIFF *tiff;
-	int spool;            /* lower levels' compressed tiles, or -1 */
-	guint64 spool_size;   /* bytes reserved in it */
-	GCond level_done;     /* a re-cut level's last tile is spooled */
+	int spool; /* lower levels' compressed tiles, or -1 */
+	guint64 spool_size; /* bytes reserved in it */
+	GCond level_done; /* a re-cut level's last tile is spooled */
 
-	GMutex lock;          /* tiff, spool, parents, error */
-	char *error;          /* first failure, or NULL */
-	gboolean bad_source;  /* it was a source tile that cannot be taken */
+	GMutex lock; /* tiff, spool, parents, error */
+	char *error; /* first failure, or NULL */
+	gboolean bad_source; /* it was a source tile that cannot be taken */
 
 	const SpWriteOptions *o; /* source tiles, layout, mpp, progress */
-	int n_bytes;          /* levels copied byte for byte */
+	int n_bytes; /* levels copied byte for byte */
 
 	SpWriteProgress progress;
 	void *progress_data;
-	gint tiles_done;      /* of the first computed level and re-cut ones */
+	gint tiles_done; /* of the first computed level and re-cut ones */
 	gint pixel_tiles_done; /* of the first computed level */
 	int tiles_total;
 	int last_percent;
@@ -101,12 +101,11 @@ struct _Writer {
 /* Per worker thread. */
 typedef struct {
 	tjhandle tj;
-	unsigned char *out;   /* tjBufSize() bytes: never reallocated */
-	VipsPel *pad;         /* an edge tile, padded */
+	unsigned char *out; /* tjBufSize() bytes: never reallocated */
+	VipsPel *pad; /* an edge tile, padded */
 } Seq;
 
-static void
-set_error(Writer *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void set_error(Writer *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 static void
 set_error(Writer *w, const char *fmt, ...)
@@ -179,8 +178,7 @@ seq_stop(void *vseq, void *a, void *b)
 /* Appends tile @index of level @l (@size bytes) to the spool: the place
  * is reserved under the lock, the bytes written outside it. */
 static gboolean
-spool_append(Writer *w, Level *l, ttile_t index, const void *data,
-	size_t size)
+spool_append(Writer *w, Level *l, ttile_t index, const void *data, size_t size)
 {
 	g_mutex_lock(&w->lock);
 	guint64 offset = w->spool_size;
@@ -190,13 +188,14 @@ spool_append(Writer *w, Level *l, ttile_t index, const void *data,
 	g_mutex_unlock(&w->lock);
 
 	for (size_t done = 0; done < size;) {
-		ssize_t n = pwrite(w->spool, (const char *) data + done, size - done,
-			(off_t) (offset + done));
+		ssize_t n = pwrite(w->spool, (const char *) data + done,
+			size - done, (off_t) (offset + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			int err = n < 0 ? errno : ENOSPC;
-			set_error(w, "cannot write the level spool: %s", g_strerror(err));
+			set_error(w, "cannot write the level spool: %s",
+				g_strerror(err));
 			return FALSE;
 		}
 		done += (size_t) n;
@@ -230,9 +229,10 @@ store_tile(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
 		pitch = (size_t) t * ps;
 	}
 	if (tjCompress2(seq->tj, pixels, t, pitch, t,
-			ps == 1 ? TJPF_GRAY : TJPF_RGB, &out, &size, samp, w->quality,
-			TJFLAG_NOREALLOC)) {
-		set_error(w, "JPEG compression failed: %s", tjGetErrorStr2(seq->tj));
+		    ps == 1 ? TJPF_GRAY : TJPF_RGB, &out, &size, samp,
+		    w->quality, TJFLAG_NOREALLOC)) {
+		set_error(w, "JPEG compression failed: %s",
+			tjGetErrorStr2(seq->tj));
 		return FALSE;
 	}
 
@@ -258,8 +258,10 @@ halve_rgb_row(const VipsPel *restrict a, const VipsPel *restrict b,
 {
 	for (int x = 0; x < n; x++)
 		for (int c = 0; c < 3; c++)
-			q[3 * x + c] = (a[6 * x + c] + a[6 * x + 3 + c] + b[6 * x + c] +
-							   b[6 * x + 3 + c] + 2) >> 2;
+			q[3 * x + c] = (a[6 * x + c] + a[6 * x + 3 + c] +
+					       b[6 * x + c] + b[6 * x + 3 + c] +
+					       2) >>
+				2;
 }
 
 static gboolean deliver(Writer *w, Seq *seq, int k, int tx, int ty,
@@ -304,7 +306,8 @@ deliver(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
 
 	/* this child's quarter: parent pixel X averages level-k columns 2X
 	 * and 2X + 1 (clamped, so a 1-pixel level halves to 1 pixel) */
-	int pcols = MIN(t, n->width - px * t), prows = MIN(t, n->height - py * t);
+	int pcols = MIN(t, n->width - px * t),
+	    prows = MIN(t, n->height - py * t);
 	int qx = (tx % 2) * half, qy = (ty % 2) * half;
 	int ow = MIN(half, pcols - qx), oh = MIN(half, prows - qy);
 	for (int y = 0; y < oh; y++) {
@@ -320,8 +323,10 @@ deliver(Writer *w, Seq *seq, int k, int tx, int ty, const VipsPel *pixels,
 				int i = MIN(2 * x, cols - 1) * ps;
 				int j = MIN(2 * x + 1, cols - 1) * ps;
 				for (int c = 0; c < ps; c++)
-					q[x * ps + c] =
-						(a[i + c] + a[j + c] + b[i + c] + b[j + c] + 2) >> 2;
+					q[x * ps + c] = (a[i + c] + a[j + c] +
+								b[i + c] +
+								b[j + c] + 2) >>
+						2;
 			}
 	}
 
@@ -366,8 +371,7 @@ report_tiles(Writer *w, int n)
 #define BLOCK_TILES 8
 
 static int
-tile_generate(VipsRegion *region, void *vseq, void *a, void *b,
-	gboolean *stop)
+tile_generate(VipsRegion *region, void *vseq, void *a, void *b, gboolean *stop)
 {
 	Writer *w = a;
 	Seq *seq = vseq;
@@ -378,9 +382,10 @@ tile_generate(VipsRegion *region, void *vseq, void *a, void *b,
 	int left = GPOINTER_TO_INT(b);
 	for (int x = r->left; x < VIPS_RECT_RIGHT(r); x += w->tile)
 		if (!deliver(w, seq, w->first, (left + x) / w->tile,
-				r->top / w->tile, VIPS_REGION_ADDR(region, x, r->top),
-				VIPS_REGION_LSKIP(region),
-				MIN(w->tile, VIPS_RECT_RIGHT(r) - x), r->height)) {
+			    r->top / w->tile,
+			    VIPS_REGION_ADDR(region, x, r->top),
+			    VIPS_REGION_LSKIP(region),
+			    MIN(w->tile, VIPS_RECT_RIGHT(r) - x), r->height)) {
 			*stop = TRUE;
 			return -1;
 		}
@@ -397,7 +402,8 @@ write_layout_directories(Writer *w, gboolean at_end)
 {
 	char *why = NULL;
 
-	if (_sp_tiff_layout_write_directories(w->tiff, w->o->meta, at_end, &why))
+	if (_sp_tiff_layout_write_directories(w->tiff, w->o->meta, at_end,
+		    &why))
 		return TRUE;
 	/* the copier thread calls this beside the spooling workers */
 	set_error(w, "%s", why ? why : "cannot write a directory");
@@ -426,7 +432,8 @@ copy_spooled_level(Writer *w, int k)
 				(ssize_t) e->size ||
 			TIFFWriteRawTile(w->tiff, i, buf, e->size) < 0) {
 			int err = errno;
-			set_error(w, "cannot copy level %d: %s", k, g_strerror(err));
+			set_error(w, "cannot copy level %d: %s", k,
+				g_strerror(err));
 			return FALSE;
 		}
 	}
@@ -445,9 +452,9 @@ set_level_fields(Writer *w, int k)
 	TIFF *src;
 
 	if (k >= w->first) {
-		_sp_tiff_layout_set_level(w->tiff, o->meta, k, l->width, l->height,
-			l0->width, l0->height, w->bands, ss, w->tile, o->mpp_x,
-			o->mpp_y);
+		_sp_tiff_layout_set_level(w->tiff, o->meta, k, l->width,
+			l->height, l0->width, l0->height, w->bands, ss, w->tile,
+			o->mpp_x, o->mpp_y);
 		return TRUE;
 	}
 	src = _sp_tiff_open(o->copy->path, "rmO");
@@ -458,8 +465,8 @@ set_level_fields(Writer *w, int k)
 		return FALSE;
 	}
 	_sp_tiff_layout_set_source_level(w->tiff, src, o->meta, k, l->width,
-		l->height, l0->width, l0->height, w->bands, ss, w->tile, o->mpp_x,
-		o->mpp_y);
+		l->height, l0->width, l0->height, w->bands, ss, w->tile,
+		o->mpp_x, o->mpp_y);
 	TIFFClose(src);
 	return TRUE;
 }
@@ -488,11 +495,13 @@ copy_source_level(Writer *w, int k)
 			unsigned long size;
 
 			if (!_sp_retiler_tile(r, copy->x[k] + tx * w->tile,
-					copy->y[k] + ty * w->tile, &bytes, &size, &error))
+				    copy->y[k] + ty * w->tile, &bytes, &size,
+				    &error))
 				goto out;
 			if (TIFFWriteRawTile(w->tiff, ty * l->tiles_across + tx,
-					(void *) bytes, (tmsize_t) size) < 0) {
-				set_error(w, "cannot copy a tile of level %d: %s", k,
+				    (void *) bytes, (tmsize_t) size) < 0) {
+				set_error(w,
+					"cannot copy a tile of level %d: %s", k,
 					g_strerror(errno));
 				goto out;
 			}
@@ -515,8 +524,8 @@ out:
  * directories of re-cut levels n … recut_to - 1 as each is spooled. */
 struct _CopyJob {
 	Writer *w;
-	int n;                /* levels copied byte for byte */
-	int recut_to;         /* then re-cut levels n … recut_to - 1 */
+	int n; /* levels copied byte for byte */
+	int recut_to; /* then re-cut levels n … recut_to - 1 */
 	gboolean ok;
 };
 
@@ -580,9 +589,9 @@ copy_levels_thread(gpointer data)
 
 struct _RetileJob {
 	Writer *w;
-	int from, to;         /* levels from … to - 1 */
-	int first_item[33];   /* per level from … to: its first work item */
-	gint next;            /* the next work item */
+	int from, to; /* levels from … to - 1 */
+	int first_item[33]; /* per level from … to: its first work item */
+	gint next; /* the next work item */
 };
 
 /* Re-cuts the tiles of work item @item (level @k) and stores them. FALSE
@@ -604,19 +613,20 @@ retile_item(RetileJob *job, SpRetiler *r, int k, int item, GError **error)
 			gboolean ok;
 			ttile_t index = (ttile_t) ty * l->tiles_across + tx;
 
-			if (!_sp_retiler_tile(r, copy->x[k] + tx * t, copy->y[k] + ty * t,
-					&bytes, &size, error))
+			if (!_sp_retiler_tile(r, copy->x[k] + tx * t,
+				    copy->y[k] + ty * t, &bytes, &size, error))
 				return FALSE;
 			if (k == 0) {
 				g_mutex_lock(&w->lock);
-				ok = TIFFWriteRawTile(w->tiff, index, (void *) bytes,
-						 (tmsize_t) size) >= 0;
+				ok = TIFFWriteRawTile(w->tiff, index,
+					     (void *) bytes,
+					     (tmsize_t) size) >= 0;
 				int err = errno;
 				g_mutex_unlock(&w->lock);
 				if (!ok)
-					set_error(w, "cannot write level 0: %s", g_strerror(err));
-			}
-			else
+					set_error(w, "cannot write level 0: %s",
+						g_strerror(err));
+			} else
 				ok = spool_append(w, l, index, bytes, size);
 			if (!ok)
 				return FALSE;
@@ -645,14 +655,15 @@ retile_thread(gpointer data)
 		int item = g_atomic_int_add(&job->next, 1);
 		int k = job->from;
 
-		if (item >= job->first_item[job->to - job->from] || has_error(w))
+		if (item >= job->first_item[job->to - job->from] ||
+			has_error(w))
 			break;
 		while (item >= job->first_item[k + 1 - job->from])
 			k++;
 		if (k != level) {
 			_sp_retiler_free(r);
-			if (!(r = _sp_retiler_new(copy->path, copy->page[k], w->tile,
-					  &error)))
+			if (!(r = _sp_retiler_new(copy->path, copy->page[k],
+				      w->tile, &error)))
 				break;
 			level = k;
 		}
@@ -696,7 +707,8 @@ pyramid_setup(Pyramid *p, VipsImage *in, int width, int height,
 	const SpWriteOptions *o, GError **error)
 {
 	Writer *w = &p->w;
-	int first = o->copy ? o->copy->n_levels : 0; /* first level from pixels */
+	int first = o->copy ? o->copy->n_levels :
+			      0; /* first level from pixels */
 
 	w->path = o->path;
 	w->o = o;
@@ -713,8 +725,9 @@ pyramid_setup(Pyramid *p, VipsImage *in, int width, int height,
 	w->spool = -1;
 	p->job.ok = TRUE;
 
-	if (in && (in->BandFmt != VIPS_FORMAT_UCHAR ||
-				  (in->Bands != 1 && in->Bands != 3))) {
+	if (in &&
+		(in->BandFmt != VIPS_FORMAT_UCHAR ||
+			(in->Bands != 1 && in->Bands != 3))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"%s: '%s': the JPEG pyramid writer takes 1- or 3-band 8-bit "
 			"images",
@@ -723,8 +736,8 @@ pyramid_setup(Pyramid *p, VipsImage *in, int width, int height,
 	}
 	if (o->tile < 16 || o->tile % 16 != 0) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"%s: '%s': tile size %d is not a multiple of 16", o->op, o->name,
-			o->tile);
+			"%s: '%s': tile size %d is not a multiple of 16", o->op,
+			o->name, o->tile);
 		return FALSE;
 	}
 
@@ -743,15 +756,17 @@ pyramid_setup(Pyramid *p, VipsImage *in, int width, int height,
 	}
 	w->first = first = MIN(first, w->n_levels);
 	w->n_bytes = o->copy ? MIN(o->copy->n_bytes, first) : 0;
-	if (first < w->n_levels && (!in || in->Xsize != w->levels[first].width ||
-								   in->Ysize != w->levels[first].height)) {
+	if (first < w->n_levels &&
+		(!in || in->Xsize != w->levels[first].width ||
+			in->Ysize != w->levels[first].height)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"%s: '%s': internal error: level %d has no pixels of its size",
 			o->op, o->name, first);
 		return FALSE;
 	}
 	for (int k = w->n_bytes; k < w->n_levels; k++) {
-		size_t n = (size_t) w->levels[k].tiles_across * w->levels[k].tiles_down;
+		size_t n = (size_t) w->levels[k].tiles_across *
+			w->levels[k].tiles_down;
 
 		if (k > first)
 			w->levels[k].parents = g_new0(Parent *, n);
@@ -762,20 +777,21 @@ pyramid_setup(Pyramid *p, VipsImage *in, int width, int height,
 	}
 
 	if (!(w->tiff = _sp_tiff_create(o->path, o->bigtiff))) {
-		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot create '%s'",
-			o->op, o->name);
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot create '%s'", o->op, o->name);
 		return FALSE;
 	}
 	/* every level not copied byte for byte, but level 0, is spooled */
 	if (w->n_levels > MAX(w->n_bytes, 1)) {
 		/* beside the output, so a full disk shows up here too */
 		g_autofree char *dir = g_path_get_dirname(o->path);
-		g_autofree char *tmpl = g_build_filename(dir, ".sp-spool-XXXXXX", NULL);
+		g_autofree char *tmpl = g_build_filename(dir,
+			".sp-spool-XXXXXX", NULL);
 		if ((w->spool = g_mkstemp(tmpl)) < 0) {
 			int err = errno;
 			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"%s: cannot create a spool file beside '%s': %s", o->op,
-				o->name, g_strerror(err));
+				"%s: cannot create a spool file beside '%s': %s",
+				o->op, o->name, g_strerror(err));
 			return FALSE;
 		}
 		unlink(tmpl);
@@ -788,7 +804,8 @@ pyramid_setup(Pyramid *p, VipsImage *in, int width, int height,
 		w->levels[first].tiles_across * w->levels[first].tiles_down :
 		0;
 	for (int k = w->n_bytes; k < first; k++)
-		w->tiles_total += w->levels[k].tiles_across * w->levels[k].tiles_down;
+		w->tiles_total += w->levels[k].tiles_across *
+			w->levels[k].tiles_down;
 	return TRUE;
 }
 
@@ -803,9 +820,10 @@ pyramid_start_workers(Pyramid *p)
 	Writer *w = &p->w;
 	int n_bytes = w->n_bytes, first = w->first;
 
-	p->job = (CopyJob) { w, n_bytes, n_bytes > 0 ? first : n_bytes, TRUE };
+	p->job = (CopyJob){ w, n_bytes, n_bytes > 0 ? first : n_bytes, TRUE };
 	if (n_bytes > 0)
-		p->copier = g_thread_new("sp-tile-copy", copy_levels_thread, &p->job);
+		p->copier = g_thread_new("sp-tile-copy", copy_levels_thread,
+			&p->job);
 	if (first > n_bytes) {
 		p->retile.w = w;
 		p->retile.from = n_bytes;
@@ -813,11 +831,14 @@ pyramid_start_workers(Pyramid *p)
 		for (int k = n_bytes; k < first; k++)
 			p->retile.first_item[k + 1 - n_bytes] =
 				p->retile.first_item[k - n_bytes] +
-				(w->levels[k].tiles_across + RETILE_STRIPE - 1) / RETILE_STRIPE;
-		p->n_retilers = MAX(1, MIN(MAX_RETILERS, g_get_num_processors()));
+				(w->levels[k].tiles_across + RETILE_STRIPE -
+					1) /
+					RETILE_STRIPE;
+		p->n_retilers = MAX(1,
+			MIN(MAX_RETILERS, g_get_num_processors()));
 		for (int i = 0; i < p->n_retilers; i++)
-			p->retilers[i] = g_thread_new("sp-retile", retile_thread,
-				&p->retile);
+			p->retilers[i] = g_thread_new("sp-retile",
+				retile_thread, &p->retile);
 	}
 }
 
@@ -855,20 +876,22 @@ pyramid_stripes(Pyramid *p, VipsImage *in, GError **error)
 		VipsImage *part;
 		int stripe_width = MIN(stripe, in->Xsize - left);
 		int before = g_atomic_int_get(&w->pixel_tiles_done);
-		int r = vips_extract_area(in, &part, left, 0, stripe_width, in->Ysize,
-			NULL);
+		int r = vips_extract_area(in, &part, left, 0, stripe_width,
+			in->Ysize, NULL);
 
 		if (!r) {
 			/* the writer reports progress over the whole image */
 			part->progress_signal = NULL;
-			r = vips_sink_tile(part, tile * BLOCK_TILES, tile, seq_start,
-				tile_generate, seq_stop, w, GINT_TO_POINTER(left));
+			r = vips_sink_tile(part, tile * BLOCK_TILES, tile,
+				seq_start, tile_generate, seq_stop, w,
+				GINT_TO_POINTER(left));
 			g_object_unref(part);
 		}
 		/* a sink that ends early may still return 0 (compat.h): a
 		 * stripe with tiles missing has failed, whatever the sink says */
 		if (!r && !has_error(w) &&
-			_sp_vips_sink_lost_tiles(g_atomic_int_get(&w->pixel_tiles_done) -
+			_sp_vips_sink_lost_tiles(g_atomic_int_get(
+							 &w->pixel_tiles_done) -
 					before,
 				(stripe_width + tile - 1) / tile *
 					w->levels[w->first].tiles_down))
@@ -937,7 +960,8 @@ pyramid_clear(Pyramid *p)
 		Level *l = &w->levels[k];
 
 		/* parents left after a failure */
-		for (int i = 0; l->parents && i < l->tiles_across * l->tiles_down; i++)
+		for (int i = 0;
+			l->parents && i < l->tiles_across * l->tiles_down; i++)
 			if (l->parents[i]) {
 				g_free(l->parents[i]->pixels);
 				g_free(l->parents[i]);
@@ -954,8 +978,8 @@ pyramid_clear(Pyramid *p)
 }
 
 gboolean
-_sp_pyramid_write(VipsImage *in, int width, int height,
-	const SpWriteOptions *o, GError **error)
+_sp_pyramid_write(VipsImage *in, int width, int height, const SpWriteOptions *o,
+	GError **error)
 {
 	Pyramid p = { { 0 } };
 	GError *local = NULL;
@@ -974,8 +998,9 @@ _sp_pyramid_write(VipsImage *in, int width, int height,
 		 * started), w->error is settled */
 		g_mutex_lock(&w->lock);
 		g_set_error(&local, SP_ERROR,
-			w->bad_source ? SP_ERROR_FORMAT : SP_ERROR_IO, "%s: '%s': %s",
-			o->op, o->name, w->error ? w->error : "write failed");
+			w->bad_source ? SP_ERROR_FORMAT : SP_ERROR_IO,
+			"%s: '%s': %s", o->op, o->name,
+			w->error ? w->error : "write failed");
 		g_mutex_unlock(&w->lock);
 	}
 	pyramid_clear(&p);

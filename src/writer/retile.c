@@ -40,8 +40,8 @@
 /* One source tile's quantized coefficients, per component, row-major
  * blocks. */
 typedef struct {
-	gint64 key;           /* tile row << 32 | tile column, -1 free */
-	guint64 used;         /* LRU stamp */
+	gint64 key; /* tile row << 32 | tile column, -1 free */
+	guint64 used; /* LRU stamp */
 	JBLOCK *blocks[MAX_COMPONENTS];
 } CachedTile;
 
@@ -54,39 +54,41 @@ typedef struct {
 struct _SpRetiler {
 	const char *path;
 	int page;
-	TIFF *tiff;           /* this thread's handle on the source */
-	int tile;             /* source and output tile size */
+	TIFF *tiff; /* this thread's handle on the source */
+	int tile; /* source and output tile size */
 	int tiles_across, tiles_down; /* of the source level */
 
 	struct jpeg_decompress_struct d;
 	struct jpeg_compress_struct c;
 	ErrorMgr derr, cerr;
 	gboolean d_ok, c_ok;
-	gboolean c_ready;     /* compressor parameters set from the source */
+	gboolean c_ready; /* compressor parameters set from the source */
 
 	/* the directory's layout, which every tile's header must match */
 	guint16 spp, photometric, ss_h, ss_v;
 	/* the level's JPEGTables, which a decoder starts every tile with:
 	 * restored before each tile is read, so a tile's own tables never
 	 * leak into the next one's */
-	gboolean jt_q[NUM_QUANT_TBLS], jt_dc[NUM_HUFF_TBLS], jt_ac[NUM_HUFF_TBLS];
+	gboolean jt_q[NUM_QUANT_TBLS], jt_dc[NUM_HUFF_TBLS],
+		jt_ac[NUM_HUFF_TBLS];
 	JQUANT_TBL jt_qt[NUM_QUANT_TBLS];
 	JHUFF_TBL jt_dct[NUM_HUFF_TBLS], jt_act[NUM_HUFF_TBLS];
 	/* how the level's first tile read is coded: the others must match */
 	gboolean seen;
 	ttile_t seen_index;
 	int seen_comp;
-	int seen_id[MAX_COMPONENTS], seen_h[MAX_COMPONENTS], seen_v[MAX_COMPONENTS];
+	int seen_id[MAX_COMPONENTS], seen_h[MAX_COMPONENTS],
+		seen_v[MAX_COMPONENTS];
 	J_COLOR_SPACE seen_cs;
 
 	int n_comp;
 	int bw[MAX_COMPONENTS], bh[MAX_COMPONENTS]; /* blocks per tile */
-	int mcu_w, mcu_h;     /* pixels */
+	int mcu_w, mcu_h; /* pixels */
 
-	unsigned char *raw;   /* a source tile's compressed bytes */
+	unsigned char *raw; /* a source tile's compressed bytes */
 	gint64 raw_cap;
 	struct jpeg_destination_mgr dest; /* into out */
-	unsigned char *out;   /* the last output tile */
+	unsigned char *out; /* the last output tile */
 	size_t out_cap;
 
 	CachedTile cache[CACHE_TILES];
@@ -187,16 +189,16 @@ _sp_retiler_new(const char *path, int page, int tile, GError **error)
 	TIFFGetField(r->tiff, TIFFTAG_IMAGELENGTH, &h);
 	if ((int) tw != tile || (int) th != tile) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"'%s' directory %d has %u × %u tiles, not %d × %d", path,
-			page, tw, th, tile, tile);
+			"'%s' directory %d has %u × %u tiles, not %d × %d",
+			path, page, tw, th, tile, tile);
 		goto fail;
 	}
 	TIFFGetFieldDefaulted(r->tiff, TIFFTAG_SAMPLESPERPIXEL, &r->spp);
 	TIFFGetField(r->tiff, TIFFTAG_PHOTOMETRIC, &r->photometric);
 	r->ss_h = r->ss_v = 2;
 	if (r->photometric == PHOTOMETRIC_YCBCR)
-		TIFFGetFieldDefaulted(r->tiff, TIFFTAG_YCBCRSUBSAMPLING, &r->ss_h,
-			&r->ss_v);
+		TIFFGetFieldDefaulted(r->tiff, TIFFTAG_YCBCRSUBSAMPLING,
+			&r->ss_h, &r->ss_v);
 	r->tiles_across = (int) ((w + tw - 1) / tw);
 	r->tiles_down = (int) ((h + th - 1) / th);
 
@@ -295,8 +297,8 @@ copy_parameters(SpRetiler *r, GError **error)
 	if (setjmp(r->cerr.jmp)) {
 		jpeg_abort_compress(&r->c);
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"'%s' directory %d: a JPEG tile's tables: %s", r->path, r->page,
-			r->cerr.message);
+			"'%s' directory %d: a JPEG tile's tables: %s", r->path,
+			r->page, r->cerr.message);
 		return FALSE;
 	}
 	jpeg_copy_critical_parameters(&r->d, &r->c);
@@ -320,11 +322,12 @@ setup_compressor(SpRetiler *r, GError **error)
 			r->path, r->page);
 		return FALSE;
 	}
-	if ((int) d->image_width != r->tile || (int) d->image_height != r->tile) {
+	if ((int) d->image_width != r->tile ||
+		(int) d->image_height != r->tile) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
 			"'%s' directory %d: a JPEG tile is %u × %u, not %d × %d",
-			r->path, r->page, d->image_width, d->image_height, r->tile,
-			r->tile);
+			r->path, r->page, d->image_width, d->image_height,
+			r->tile, r->tile);
 		return FALSE;
 	}
 	if (!copy_parameters(r, error))
@@ -352,15 +355,18 @@ setup_compressor(SpRetiler *r, GError **error)
 		cc->dc_tbl_no = dc->dc_tbl_no;
 		cc->ac_tbl_no = dc->ac_tbl_no;
 		if (!huff_complete(d->dc_huff_tbl_ptrs[dc->dc_tbl_no], TRUE) ||
-			!huff_complete(d->ac_huff_tbl_ptrs[dc->ac_tbl_no], FALSE))
+			!huff_complete(d->ac_huff_tbl_ptrs[dc->ac_tbl_no],
+				FALSE))
 			reuse = FALSE;
 	}
 	if (reuse)
 		for (int i = 0; i < NUM_HUFF_TBLS; i++) {
 			if (d->dc_huff_tbl_ptrs[i])
-				copy_huff(c, &c->dc_huff_tbl_ptrs[i], d->dc_huff_tbl_ptrs[i]);
+				copy_huff(c, &c->dc_huff_tbl_ptrs[i],
+					d->dc_huff_tbl_ptrs[i]);
 			if (d->ac_huff_tbl_ptrs[i])
-				copy_huff(c, &c->ac_huff_tbl_ptrs[i], d->ac_huff_tbl_ptrs[i]);
+				copy_huff(c, &c->ac_huff_tbl_ptrs[i],
+					d->ac_huff_tbl_ptrs[i]);
 		}
 	c->optimize_coding = !reuse;
 	r->c_ready = TRUE;
@@ -379,14 +385,16 @@ reset_tables(SpRetiler *r)
 	for (int i = 0; i < NUM_QUANT_TBLS; i++)
 		if (d->quant_tbl_ptrs[i]) {
 			if (r->jt_q[i])
-				memcpy(d->quant_tbl_ptrs[i]->quantval, r->jt_qt[i].quantval,
+				memcpy(d->quant_tbl_ptrs[i]->quantval,
+					r->jt_qt[i].quantval,
 					sizeof(r->jt_qt[i].quantval));
 			else
 				memset(d->quant_tbl_ptrs[i]->quantval, 0,
 					sizeof(r->jt_qt[i].quantval));
 		}
 	for (int i = 0; i < NUM_HUFF_TBLS; i++) {
-		JHUFF_TBL *dc = d->dc_huff_tbl_ptrs[i], *ac = d->ac_huff_tbl_ptrs[i];
+		JHUFF_TBL *dc = d->dc_huff_tbl_ptrs[i],
+			  *ac = d->ac_huff_tbl_ptrs[i];
 
 		if (dc && r->jt_dc[i])
 			*dc = r->jt_dct[i];
@@ -447,15 +455,16 @@ read_tile_header(SpRetiler *r, ttile_t index, const unsigned char *data,
 	jpeg_read_header(d, TRUE);
 	if ((int) d->image_width != r->tile || (int) d->image_height != r->tile)
 		why = g_strdup_printf("its JPEG frame is %u × %u, not the "
-							  "directory's %d × %d tile",
+				      "directory's %d × %d tile",
 			d->image_width, d->image_height, r->tile, r->tile);
 	else if (d->num_components != r->spp)
 		why = g_strdup_printf("its JPEG frame has %d components, the "
-							  "directory %u samples per pixel",
+				      "directory %u samples per pixel",
 			d->num_components, r->spp);
 	else if (d->progressive_mode || d->arith_code || d->data_precision != 8)
 		why = g_strdup("it is not baseline 8-bit Huffman-coded JPEG");
-	else if (r->photometric == PHOTOMETRIC_YCBCR && d->num_components == 3 &&
+	else if (r->photometric == PHOTOMETRIC_YCBCR &&
+		d->num_components == 3 &&
 		(d->comp_info[0].h_samp_factor != r->ss_h ||
 			d->comp_info[0].v_samp_factor != r->ss_v ||
 			d->comp_info[1].h_samp_factor != 1 ||
@@ -463,19 +472,24 @@ read_tile_header(SpRetiler *r, ttile_t index, const unsigned char *data,
 			d->comp_info[2].h_samp_factor != 1 ||
 			d->comp_info[2].v_samp_factor != 1))
 		why = g_strdup_printf("its chroma sampling %d×%d is not the "
-							  "directory's YCbCrSubsampling %u,%u",
-			d->comp_info[0].h_samp_factor, d->comp_info[0].v_samp_factor,
-			r->ss_h, r->ss_v);
+				      "directory's YCbCrSubsampling %u,%u",
+			d->comp_info[0].h_samp_factor,
+			d->comp_info[0].v_samp_factor, r->ss_h, r->ss_v);
 	for (int i = 0; !why && i < d->num_components; i++)
-		if (!quant_defined(d->quant_tbl_ptrs[d->comp_info[i].quant_tbl_no]))
-			why = g_strdup_printf("its quantization table %d is defined "
-								  "neither in it nor in the JPEGTables",
+		if (!quant_defined(
+			    d->quant_tbl_ptrs[d->comp_info[i].quant_tbl_no]))
+			why = g_strdup_printf(
+				"its quantization table %d is defined "
+				"neither in it nor in the JPEGTables",
 				d->comp_info[i].quant_tbl_no);
 	for (int i = 0; !why && i < d->comps_in_scan; i++)
-		if (!huff_defined(d->dc_huff_tbl_ptrs[d->cur_comp_info[i]->dc_tbl_no]) ||
-			!huff_defined(d->ac_huff_tbl_ptrs[d->cur_comp_info[i]->ac_tbl_no]))
-			why = g_strdup("a Huffman table it uses is defined neither in "
-						   "it nor in the JPEGTables");
+		if (!huff_defined(
+			    d->dc_huff_tbl_ptrs[d->cur_comp_info[i]->dc_tbl_no]) ||
+			!huff_defined(d->ac_huff_tbl_ptrs[d->cur_comp_info[i]
+								  ->ac_tbl_no]))
+			why = g_strdup(
+				"a Huffman table it uses is defined neither in "
+				"it nor in the JPEGTables");
 	if (!why && r->seen) {
 		gboolean same = d->num_components == r->seen_comp &&
 			d->jpeg_color_space == r->seen_cs;
@@ -485,14 +499,14 @@ read_tile_header(SpRetiler *r, ttile_t index, const unsigned char *data,
 				d->comp_info[i].v_samp_factor == r->seen_v[i];
 		if (!same)
 			why = g_strdup_printf("it is coded unlike tile %u (components, "
-								  "sampling or colour space)",
+					      "sampling or colour space)",
 				(unsigned) r->seen_index);
 	}
 	if (why) {
 		jpeg_abort_decompress(d);
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"tile %u of '%s' directory %d: %s", (unsigned) index, r->path,
-			r->page, why);
+			"tile %u of '%s' directory %d: %s", (unsigned) index,
+			r->path, r->page, why);
 		return FALSE;
 	}
 	if (!r->seen) {
@@ -521,8 +535,8 @@ check_raw_tile(SpRetiler *r, ttile_t index, tmsize_t size, GError **error)
 	if (setjmp(r->derr.jmp)) {
 		jpeg_abort_decompress(&r->d);
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"tile %u of '%s' directory %d: %s", (unsigned) index, r->path,
-			r->page, r->derr.message);
+			"tile %u of '%s' directory %d: %s", (unsigned) index,
+			r->path, r->page, r->derr.message);
 		return FALSE;
 	}
 	if (!read_tile_header(r, index, r->raw, size, error))
@@ -560,18 +574,19 @@ decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
 			jpeg_abort_decompress(d);
 			return FALSE;
 		}
-	}
-	else
+	} else
 		/* its blocks go into tiles beside other tiles' blocks, all
 		 * dequantized with the compressor's tables */
 		for (int i = 0; i < r->n_comp; i++) {
 			const JQUANT_TBL *dq =
 				d->quant_tbl_ptrs[d->comp_info[i].quant_tbl_no];
 			const JQUANT_TBL *cq =
-				r->c.quant_tbl_ptrs[r->c.comp_info[i].quant_tbl_no];
+				r->c.quant_tbl_ptrs[r->c.comp_info[i]
+							    .quant_tbl_no];
 
-			if (!cq || memcmp(dq->quantval, cq->quantval,
-						   sizeof(dq->quantval)) != 0) {
+			if (!cq ||
+				memcmp(dq->quantval, cq->quantval,
+					sizeof(dq->quantval)) != 0) {
 				jpeg_abort_decompress(d);
 				g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 					"tile %u of '%s' directory %d is quantized unlike "
@@ -587,17 +602,19 @@ decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
 		if (!e->blocks[c])
 			e->blocks[c] = g_new(JBLOCK, row * r->bh[c]);
 		for (int by = 0; by < r->bh[c]; by++) {
-			JBLOCKARRAY a = (*d->mem->access_virt_barray)((j_common_ptr) d,
-				coefs[c], (JDIMENSION) by, 1, FALSE);
-			memcpy(e->blocks[c] + by * row, a[0], row * sizeof(JBLOCK));
+			JBLOCKARRAY a =
+				(*d->mem->access_virt_barray)((j_common_ptr) d,
+					coefs[c], (JDIMENSION) by, 1, FALSE);
+			memcpy(e->blocks[c] + by * row, a[0],
+				row * sizeof(JBLOCK));
 		}
 	}
 	jpeg_finish_decompress(d);
 	if (r->derr.pub.num_warnings > 0) {
 		/* libjpeg made up what it could not read */
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"tile %u of '%s' directory %d: %s", (unsigned) index, r->path,
-			r->page, r->derr.message);
+			"tile %u of '%s' directory %d: %s", (unsigned) index,
+			r->path, r->page, r->derr.message);
 		return FALSE;
 	}
 	return TRUE;
@@ -652,8 +669,8 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 
 	/* on the grid: the source's tile itself, byte for byte */
 	if (x % t == 0 && y % t == 0) {
-		ttile_t index = TIFFComputeTile(r->tiff, (guint32) x, (guint32) y,
-			0, 0);
+		ttile_t index = TIFFComputeTile(r->tiff, (guint32) x,
+			(guint32) y, 0, 0);
 		gint64 n;
 
 		if (sx >= r->tiles_across || sy >= r->tiles_down) {
@@ -662,8 +679,8 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 				(unsigned) index, r->path, r->page);
 			return FALSE;
 		}
-		if ((n = _sp_tiff_read_raw_tile(r->tiff, index, r->path, r->page,
-				 &r->raw, &r->raw_cap, error)) < 0 ||
+		if ((n = _sp_tiff_read_raw_tile(r->tiff, index, r->path,
+			     r->page, &r->raw, &r->raw_cap, error)) < 0 ||
 			!check_raw_tile(r, index, n, error))
 			return FALSE;
 		*data = r->raw;
@@ -696,7 +713,8 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 	}
 	for (int k = 0; k < r->n_comp; k++)
 		arrays[k] = (*c->mem->request_virt_barray)((j_common_ptr) c,
-			JPOOL_IMAGE, FALSE, (JDIMENSION) r->bw[k], (JDIMENSION) r->bh[k],
+			JPOOL_IMAGE, FALSE, (JDIMENSION) r->bw[k],
+			(JDIMENSION) r->bh[k],
 			(JDIMENSION) c->comp_info[k].v_samp_factor);
 	jpeg_write_coefficients(c, arrays);
 	/* a table the JPEGTables hold, the same, is left out of the tile (an
@@ -706,16 +724,21 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 	for (int i = 0; i < NUM_QUANT_TBLS; i++)
 		if (c->quant_tbl_ptrs[i])
 			c->quant_tbl_ptrs[i]->sent_table = r->jt_q[i] &&
-				memcmp(c->quant_tbl_ptrs[i]->quantval, r->jt_qt[i].quantval,
+				memcmp(c->quant_tbl_ptrs[i]->quantval,
+					r->jt_qt[i].quantval,
 					sizeof(r->jt_qt[i].quantval)) == 0;
 	if (!c->optimize_coding)
 		for (int i = 0; i < NUM_HUFF_TBLS; i++) {
 			if (c->dc_huff_tbl_ptrs[i])
-				c->dc_huff_tbl_ptrs[i]->sent_table = r->jt_dc[i] &&
-					same_huff(c->dc_huff_tbl_ptrs[i], &r->jt_dct[i]);
+				c->dc_huff_tbl_ptrs[i]->sent_table =
+					r->jt_dc[i] &&
+					same_huff(c->dc_huff_tbl_ptrs[i],
+						&r->jt_dct[i]);
 			if (c->ac_huff_tbl_ptrs[i])
-				c->ac_huff_tbl_ptrs[i]->sent_table = r->jt_ac[i] &&
-					same_huff(c->ac_huff_tbl_ptrs[i], &r->jt_act[i]);
+				c->ac_huff_tbl_ptrs[i]->sent_table =
+					r->jt_ac[i] &&
+					same_huff(c->ac_huff_tbl_ptrs[i],
+						&r->jt_act[i]);
 		}
 
 	for (int k = 0; k < r->n_comp; k++) {
@@ -725,24 +748,30 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 		int oy = dy / r->mcu_h * c->comp_info[k].v_samp_factor;
 
 		for (int by = 0; by < bh; by++) {
-			JBLOCKARRAY a = (*c->mem->access_virt_barray)((j_common_ptr) c,
-				arrays[k], (JDIMENSION) by, 1, TRUE);
+			JBLOCKARRAY a =
+				(*c->mem->access_virt_barray)((j_common_ptr) c,
+					arrays[k], (JDIMENSION) by, 1, TRUE);
 			int sby = oy + by, j = sby / bh;
 			const CachedTile *left = q[j][0], *right = q[j][1];
 			int n = bw - ox; /* blocks from the left source tile */
 
 			sby %= bh;
 			if (left->blocks[k])
-				memcpy(a[0], left->blocks[k] + (size_t) sby * bw + ox,
+				memcpy(a[0],
+					left->blocks[k] + (size_t) sby * bw +
+						ox,
 					n * sizeof(JBLOCK));
 			else
 				memset(a[0], 0, n * sizeof(JBLOCK));
 			if (ox > 0) {
 				if (right->blocks[k])
-					memcpy(a[0] + n, right->blocks[k] + (size_t) sby * bw,
+					memcpy(a[0] + n,
+						right->blocks[k] +
+							(size_t) sby * bw,
 						ox * sizeof(JBLOCK));
 				else
-					memset(a[0] + n, 0, ox * sizeof(JBLOCK));
+					memset(a[0] + n, 0,
+						ox * sizeof(JBLOCK));
 			}
 		}
 	}

@@ -60,14 +60,15 @@ _sp_tiff_meta_free(SpTiffMeta *meta)
 /* @meta's fields of level @k: level 0's description and ICC profile;
  * SVS's own NewSubfileType and lower levels' descriptions. */
 static void
-set_meta_fields(TIFF *t, const SpTiffMeta *meta, int k, int width,
-	int height, int tile)
+set_meta_fields(TIFF *t, const SpTiffMeta *meta, int k, int width, int height,
+	int tile)
 {
 	if (!meta)
 		return;
 	if (k == 0) {
 		if (meta->description)
-			TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, meta->description);
+			TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION,
+				meta->description);
 		if (meta->icc) {
 			gsize n;
 			const void *data = g_bytes_get_data(meta->icc, &n);
@@ -79,9 +80,11 @@ set_meta_fields(TIFF *t, const SpTiffMeta *meta, int k, int width,
 	/* Aperio marks no directory as reduced-resolution */
 	TIFFSetField(t, TIFFTAG_SUBFILETYPE, 0);
 	if (k > 0) {
-		g_autofree char *d = g_strdup_printf(SVS_HEADER "\r\n%dx%d (%dx%d) "
-												  "-> %dx%d JPEG/RGB",
-			meta->src_width, meta->src_height, tile, tile, width, height);
+		g_autofree char *d = g_strdup_printf(SVS_HEADER
+			"\r\n%dx%d (%dx%d) "
+			"-> %dx%d JPEG/RGB",
+			meta->src_width, meta->src_height, tile, tile, width,
+			height);
 		TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, d);
 	}
 }
@@ -103,9 +106,9 @@ _sp_tiff_layout_set_level(TIFF *t, const SpTiffMeta *meta, int k, int width,
 	TIFFSetField(t, TIFFTAG_JPEGTABLESMODE, 0);
 	if (bands == 3) {
 		TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
-		TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, subsampling, subsampling);
-	}
-	else
+		TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, subsampling,
+			subsampling);
+	} else
 		TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
 	TIFFSetField(t, TIFFTAG_TILEWIDTH, tile);
 	TIFFSetField(t, TIFFTAG_TILELENGTH, tile);
@@ -114,11 +117,12 @@ _sp_tiff_layout_set_level(TIFF *t, const SpTiffMeta *meta, int k, int width,
 		/* pixels per cm, at this level's pixel size */
 		double scale_x = (double) width0 / width;
 		double scale_y = (double) height0 / height;
-		TIFFSetField(t, TIFFTAG_XRESOLUTION, 10000.0 / (mpp_x * scale_x));
-		TIFFSetField(t, TIFFTAG_YRESOLUTION, 10000.0 / (mpp_y * scale_y));
+		TIFFSetField(t, TIFFTAG_XRESOLUTION,
+			10000.0 / (mpp_x * scale_x));
+		TIFFSetField(t, TIFFTAG_YRESOLUTION,
+			10000.0 / (mpp_y * scale_y));
 		TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_CENTIMETER);
-	}
-	else
+	} else
 		TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
 	set_meta_fields(t, meta, k, width, height, tile);
 }
@@ -138,9 +142,11 @@ _sp_tiff_layout_set_source_level(TIFF *t, TIFF *src, const SpTiffMeta *meta,
 		bands, subsampling, tile, mpp_x, mpp_y);
 	TIFFSetField(t, TIFFTAG_PHOTOMETRIC, photometric);
 	if (photometric == PHOTOMETRIC_YCBCR) {
-		TIFFGetFieldDefaulted(src, TIFFTAG_YCBCRSUBSAMPLING, &ss_h, &ss_v);
+		TIFFGetFieldDefaulted(src, TIFFTAG_YCBCRSUBSAMPLING, &ss_h,
+			&ss_v);
 		TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, ss_h, ss_v);
-		if (TIFFGetField(src, TIFFTAG_REFERENCEBLACKWHITE, &refbw) && refbw)
+		if (TIFFGetField(src, TIFFTAG_REFERENCEBLACKWHITE, &refbw) &&
+			refbw)
 			TIFFSetField(t, TIFFTAG_REFERENCEBLACKWHITE, refbw);
 	}
 	if (TIFFGetField(src, TIFFTAG_JPEGTABLES, &n_tables, &tables) &&
@@ -151,11 +157,11 @@ _sp_tiff_layout_set_source_level(TIFF *t, TIFF *src, const SpTiffMeta *meta,
 /* A stripped directory: JPEG (the thumbnail, as Aperio writes it) or
  * LZW with the horizontal predictor (label and macro: lossless). */
 static gboolean
-write_picture(TIFF *t, const SpPicture *p, guint32 subfiletype,
-	gboolean jpeg, const char *description, char **why)
+write_picture(TIFF *t, const SpPicture *p, guint32 subfiletype, gboolean jpeg,
+	const char *description, char **why)
 {
 	int rows = jpeg ? 16 :
-					  MAX(1, MIN(p->height, 65536 / (p->width * p->bands)));
+			  MAX(1, MIN(p->height, 65536 / (p->width * p->bands)));
 	size_t row_bytes = (size_t) p->width * p->bands;
 
 	TIFFSetField(t, TIFFTAG_SUBFILETYPE, subfiletype);
@@ -172,27 +178,28 @@ write_picture(TIFF *t, const SpPicture *p, guint32 subfiletype,
 		if (p->bands == 3) {
 			TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
 			TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, 2, 2);
-			TIFFSetField(t, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
-		}
-		else
-			TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+			TIFFSetField(t, TIFFTAG_JPEGCOLORMODE,
+				JPEGCOLORMODE_RGB);
+		} else
+			TIFFSetField(t, TIFFTAG_PHOTOMETRIC,
+				PHOTOMETRIC_MINISBLACK);
 		TIFFSetField(t, TIFFTAG_JPEGQUALITY, 90);
-	}
-	else {
+	} else {
 		TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_LZW);
 		TIFFSetField(t, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
-		TIFFSetField(t, TIFFTAG_PHOTOMETRIC, p->bands == 3 ?
-				PHOTOMETRIC_RGB :
-				PHOTOMETRIC_MINISBLACK);
+		TIFFSetField(t, TIFFTAG_PHOTOMETRIC,
+			p->bands == 3 ? PHOTOMETRIC_RGB :
+					PHOTOMETRIC_MINISBLACK);
 	}
 	for (int y = 0, strip = 0; y < p->height; y += rows, strip++) {
 		int n = MIN(rows, p->height - y);
 
 		/* libtiff may modify the buffer (predictor): a copy */
-		g_autofree VipsPel *buf =
-			g_memdup2(p->pixels + (size_t) y * row_bytes, n * row_bytes);
-		if (TIFFWriteEncodedStrip(t, strip, buf, (tmsize_t) n * row_bytes) <
-			0) {
+		g_autofree VipsPel *buf = g_memdup2(p->pixels +
+				(size_t) y * row_bytes,
+			n * row_bytes);
+		if (TIFFWriteEncodedStrip(t, strip, buf,
+			    (tmsize_t) n * row_bytes) < 0) {
 			*why = g_strdup("cannot write an associated image");
 			return FALSE;
 		}
@@ -252,8 +259,7 @@ _sp_tiff_layout_tag_image(const SpTiffMeta *meta, const SpWriteOptions *o,
 		gsize n;
 		const void *data = g_bytes_get_data(meta->icc, &n);
 		vips_image_set_blob_copy(copy, VIPS_META_ICC_NAME, data, n);
-	}
-	else
+	} else
 		vips_image_remove(copy, VIPS_META_ICC_NAME);
 	return TRUE;
 }
@@ -315,8 +321,8 @@ _sp_tiff_set_resolution_unit_none(const char *op, const char *path,
 
 	if (!(t.f = fopen(path, "r+b"))) {
 		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot open '%s': %s",
-			op, path, g_strerror(err));
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot open '%s': %s", op, path, g_strerror(err));
 		return FALSE;
 	}
 	if (fread(order, 1, 2, t.f) != 2 ||
@@ -344,11 +350,12 @@ _sp_tiff_set_resolution_unit_none(const char *op, const char *path,
 				!read_uint(&t, entry + 2, 2, &type))
 				goto out;
 			if (tag == TAG_RESOLUTION_UNIT && type == TYPE_SHORT &&
-				!write_short(&t, entry + (t.bigtiff ? 12 : 8), 1))
+				!write_short(&t, entry + (t.bigtiff ? 12 : 8),
+					1))
 				goto out;
 		}
 		if (!read_uint(&t, ifd + count_size + count * entry_size,
-				t.bigtiff ? 8 : 4, &ifd))
+			    t.bigtiff ? 8 : 4, &ifd))
 			goto out;
 	}
 	ok = fflush(t.f) == 0;

@@ -32,19 +32,14 @@ compression_code(const char *name)
 
 /* tiffsave's options from @o (and @image, @subifd) */
 #define TIFFSAVE_OPTIONS \
-	"compression", compression_code(o->compression), \
-	"Q", o->quality, \
-	"tile", TRUE, \
-	"tile_width", o->tile, \
-	"tile_height", o->tile, \
-	"pyramid", o->pyramid, \
-	"bigtiff", o->bigtiff, \
-	"resunit", VIPS_FOREIGN_TIFF_RESUNIT_CM, \
-	"region_shrink", image->Bands == 1 ? \
-		VIPS_REGION_SHRINK_MODE : VIPS_REGION_SHRINK_MEAN, \
-	"predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL, \
-	"subifd", subifd && (o->pyramid || !SP_VIPS_SUBIFD_FORCES_PYRAMID), \
-	NULL
+	"compression", compression_code(o->compression), "Q", o->quality, \
+		"tile", TRUE, "tile_width", o->tile, "tile_height", o->tile, \
+		"pyramid", o->pyramid, "bigtiff", o->bigtiff, "resunit", \
+		VIPS_FOREIGN_TIFF_RESUNIT_CM, "region_shrink", \
+		image->Bands == 1 ? VIPS_REGION_SHRINK_MODE : \
+				    VIPS_REGION_SHRINK_MEAN, \
+		"predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL, "subifd", \
+		subifd && (o->pyramid || !SP_VIPS_SUBIFD_FORCES_PYRAMID), NULL
 
 #if SP_VIPS_TIFFSAVE_FAILURE_CRASHES
 /* tiffsave crashes when anything fails half way, a tile that cannot be
@@ -56,16 +51,15 @@ compression_code(const char *name)
  * more tiles are computed and nothing more is written. */
 typedef struct {
 	GMutex lock;
-	char *pixel_error;    /* the first tile's failure, or NULL */
-	const char *path;     /* the output, whose graph's messages to take */
-	int fd;               /* the temporary output file */
+	char *pixel_error; /* the first tile's failure, or NULL */
+	const char *path; /* the output, whose graph's messages to take */
+	int fd; /* the temporary output file */
 	gint64 position, length;
-	int write_errno;      /* the first failed write, or 0 */
+	int write_errno; /* the first failed write, or 0 */
 } TiffGuard;
 
 static int
-guard_generate(VipsRegion *out, void *seq, void *a, void *b,
-	gboolean *stop)
+guard_generate(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
 {
 	VipsRegion *ir = seq;
 	TiffGuard *guard = b;
@@ -120,8 +114,8 @@ guard_seek(VipsTargetCustom *target, gint64 offset, int whence,
 	TiffGuard *guard)
 {
 	gint64 to = whence == SEEK_SET ? offset :
-		whence == SEEK_CUR         ? guard->position + offset :
-									 guard->length + offset;
+		whence == SEEK_CUR     ? guard->position + offset :
+					 guard->length + offset;
 
 	if (to < 0)
 		return -1;
@@ -162,11 +156,12 @@ tiffsave(VipsImage *image, const SpWriteOptions *o, gboolean subifd,
 	if ((guard.fd = open(o->path, O_RDWR | O_TRUNC | O_CLOEXEC)) < 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': %s", o->op, path, g_strerror(err));
+			"%s: cannot write '%s': %s", o->op, path,
+			g_strerror(err));
 		goto out;
 	}
 	if (vips_image_pipelinev(guarded, VIPS_DEMAND_STYLE_THINSTRIP, image,
-			NULL) ||
+		    NULL) ||
 		vips_image_generate(guarded, vips_start_one, guard_generate,
 			vips_stop_one, image, &guard)) {
 		_sp_set_vips_error(error, o->op, path);
@@ -181,23 +176,23 @@ tiffsave(VipsImage *image, const SpWriteOptions *o, gboolean subifd,
 	 * temporary files, not to memory (vips_target_new_temp()) */
 	VIPS_CONNECTION(target)->filename = g_strdup(o->path);
 
-	r = vips_tiffsave_target(guarded, VIPS_TARGET(target), TIFFSAVE_OPTIONS);
+	r = vips_tiffsave_target(guarded, VIPS_TARGET(target),
+		TIFFSAVE_OPTIONS);
 	if (close(guard.fd) != 0 && !guard.write_errno)
 		guard.write_errno = errno;
 	guard.fd = -1;
 	if (guard.pixel_error) {
 		r = -1;
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "%s: '%s': %s", o->op, path,
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED, "%s: '%s': %s",
+			o->op, path,
 			*guard.pixel_error ? guard.pixel_error :
-								 "a tile could not be computed");
-	}
-	else if (guard.write_errno) {
+					     "a tile could not be computed");
+	} else if (guard.write_errno) {
 		r = -1;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot write '%s': %s", o->op, path,
 			g_strerror(guard.write_errno));
-	}
-	else if (r)
+	} else if (r)
 		_sp_set_vips_error(error, o->op, path);
 	g_free(_sp_vips_error_take(path));
 
@@ -243,8 +238,7 @@ check_tiffsave(VipsImage *image, const SpWriteOptions *o, GError **error)
 }
 
 gboolean
-_sp_vips_tiff_write(VipsImage *image, const SpWriteOptions *o,
-	GError **error)
+_sp_vips_tiff_write(VipsImage *image, const SpWriteOptions *o, GError **error)
 {
 	gboolean subifd = o->meta && o->meta->flavour == SP_TIFF_OME;
 	gboolean ok;
@@ -257,6 +251,8 @@ _sp_vips_tiff_write(VipsImage *image, const SpWriteOptions *o,
 	ok = tiffsave(image, o, subifd, error);
 	g_object_unref(image);
 	/* no pixel size: say so, rather than libvips' default 10 px/cm */
-	return ok && ((o->mpp_x > 0 && o->mpp_y > 0) ||
-					 _sp_tiff_set_resolution_unit_none(o->op, o->path, error));
+	return ok &&
+		((o->mpp_x > 0 && o->mpp_y > 0) ||
+			_sp_tiff_set_resolution_unit_none(o->op, o->path,
+				error));
 }

@@ -17,7 +17,8 @@ _sp_write(VipsImage *in, const SpWriteOptions *o, GError **error)
 		/* JPEG tiles: our writer, tiles compressed on every core */
 		if (strcmp(o->compression, "jpeg") == 0 &&
 			!(o->meta && o->meta->flavour == SP_TIFF_OME))
-			return _sp_pyramid_write(in, in->Xsize, in->Ysize, o, error);
+			return _sp_pyramid_write(in, in->Xsize, in->Ysize, o,
+				error);
 		return _sp_vips_tiff_write(in, o, error);
 	case SP_WRITE_PNG:
 		/* on this thread: see png.c */

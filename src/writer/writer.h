@@ -52,11 +52,11 @@ typedef enum {
  * JPEG MCU grid; src/writer/retile.c). The writer computes the rest from
  * pixels. */
 typedef struct {
-	const char *path;      /* the source TIFF */
-	int n_levels;          /* output levels taken from the source */
-	int n_bytes;           /* of them, the first ones copied byte for byte */
-	int page[32];          /* source directory of each such level */
-	int x[32], y[32];      /* origin in that directory, level pixels */
+	const char *path; /* the source TIFF */
+	int n_levels; /* output levels taken from the source */
+	int n_bytes; /* of them, the first ones copied byte for byte */
+	int page[32]; /* source directory of each such level */
+	int x[32], y[32]; /* origin in that directory, level pixels */
 } SpTileCopy;
 
 /* The JPEG MCU size, in pixels, that a re-cut origin must be a multiple
@@ -65,7 +65,7 @@ typedef struct {
 
 /* An 8-bit picture in memory (an SVS thumbnail, label or macro). */
 typedef struct {
-	VipsPel *pixels;       /* width × height × bands, or NULL: absent */
+	VipsPel *pixels; /* width × height × bands, or NULL: absent */
 	size_t size;
 	int width, height, bands;
 } SpPicture;
@@ -75,8 +75,8 @@ typedef struct {
  * owned; free with _sp_tiff_meta_free(). */
 typedef struct {
 	SpTiffFlavour flavour;
-	GBytes *icc;           /* embedded on level 0, or NULL */
-	char *description;     /* level 0's ImageDescription, or NULL (none) */
+	GBytes *icc; /* embedded on level 0, or NULL */
+	char *description; /* level 0's ImageDescription, or NULL (none) */
 	/* SP_TIFF_SVS only */
 	char *thumb_description;
 	int src_width, src_height; /* the source's level 0, in lower levels'
@@ -90,18 +90,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpTiffMeta, _sp_tiff_meta_free)
 /* How to write one file. Strings and @copy, @meta are borrowed for the
  * call. */
 typedef struct {
-	const char *path;      /* the file written (save: its temporary file) */
-	const char *name;      /* the output as the user named it: messages */
-	const char *op;        /* the operator messages start with ("save") */
+	const char *path; /* the file written (save: its temporary file) */
+	const char *name; /* the output as the user named it: messages */
+	const char *op; /* the operator messages start with ("save") */
 	SpWriteFormat format;
 
 	/* TIFF */
 	const char *compression; /* jpeg, lzw, deflate, zstd, webp or none */
-	int quality;           /* JPEG/WebP Q, 1 … 100 */
-	int tile;              /* tile width and height, a multiple of 16 */
-	gboolean pyramid;      /* levels down to one tile */
+	int quality; /* JPEG/WebP Q, 1 … 100 */
+	int tile; /* tile width and height, a multiple of 16 */
+	gboolean pyramid; /* levels down to one tile */
 	gboolean bigtiff;
-	double mpp_x, mpp_y;   /* µm per level-0 pixel; 0: unknown */
+	double mpp_x, mpp_y; /* µm per level-0 pixel; 0: unknown */
 	const SpTileCopy *copy; /* levels taken from the source, or NULL */
 	const SpTiffMeta *meta; /* the layout's additions; NULL: a bare
 							 * generic pyramid */
@@ -160,10 +160,10 @@ void _sp_tiff_layout_set_level(TIFF *tiff, const SpTiffMeta *meta, int k,
  * directory: the level's own fields, then what the tiles need to decode
  * (photometric, chroma subsampling, reference black and white,
  * JPEGTables). */
-void _sp_tiff_layout_set_source_level(TIFF *tiff, TIFF *src,
-	const SpTiffMeta *meta, int k, int width, int height, int width0,
-	int height0, int bands, int subsampling, int tile, double mpp_x,
-	double mpp_y);
+void
+_sp_tiff_layout_set_source_level(TIFF *tiff, TIFF *src, const SpTiffMeta *meta,
+	int k, int width, int height, int width0, int height0, int bands,
+	int subsampling, int tile, double mpp_x, double mpp_y);
 
 /* @meta's whole directories of their own, written into @tiff (its current
  * directory a fresh one): once right after level 0's directory (@at_end
@@ -190,8 +190,8 @@ gboolean _sp_tiff_set_resolution_unit_none(const char *op, const char *path,
  * a write that fails fails the save, never libvips (compat.h).
  * SP_ERROR_USAGE for WebP tiles of a 1-band image; SP_ERROR_IO when
  * $TMPDIR cannot take the levels' temporary files. */
-gboolean _sp_vips_tiff_write(VipsImage *image, const SpWriteOptions *o,
-	GError **error);
+gboolean
+_sp_vips_tiff_write(VipsImage *image, const SpWriteOptions *o, GError **error);
 
 /* src/writer/retile.c: output tiles of one source directory re-cut on
  * another tile grid from the source's quantized DCT coefficients. One per
@@ -201,8 +201,8 @@ typedef struct _SpRetiler SpRetiler;
 /* Opens directory @page of @path, whose tiles are @tile × @tile baseline
  * JPEG; errors SP_ERROR_IO / SP_ERROR_FAILED naming the file and
  * directory (the caller adds the operator). */
-SpRetiler *_sp_retiler_new(const char *path, int page, int tile,
-	GError **error);
+SpRetiler *
+_sp_retiler_new(const char *path, int page, int tile, GError **error);
 
 /* The compressed output tile whose top-left corner is (@x, @y) in the
  * source directory's pixels (on its JPEG MCU grid): *@data (owned by @r,
@@ -225,9 +225,9 @@ void _sp_png_encoder_free(SpPngEncoder *encoder);
 /* Encodes @width × @height × @bands (1 or 3) uchar pixels, rows @stride
  * bytes apart, into @out (replacing its contents). mpp > 0 writes a
  * pHYs chunk. FALSE if the image is too large or empty. */
-gboolean _sp_png_encode(SpPngEncoder *encoder, const guint8 *pixels,
-	int width, int height, int bands, size_t stride, double mpp_x,
-	double mpp_y, GByteArray *out);
+gboolean _sp_png_encode(SpPngEncoder *encoder, const guint8 *pixels, int width,
+	int height, int bands, size_t stride, double mpp_x, double mpp_y,
+	GByteArray *out);
 
 /* Whether _sp_png_write() can write @image: uchar sRGB or B_W, no
  * metadata that vips_pngsave() would embed (ICC, EXIF, XMP, comments), at
@@ -236,8 +236,7 @@ gboolean _sp_png_writable(VipsImage *image);
 
 /* Writes @in to @o->path as PNG at @o->png_level, on the calling thread;
  * pHYs from @in's resolution. Errors name @o->op and @o->name. */
-gboolean _sp_png_write(VipsImage *in, const SpWriteOptions *o,
-	GError **error);
+gboolean _sp_png_write(VipsImage *in, const SpWriteOptions *o, GError **error);
 
 /* src/writer/patch.c: patch files encoded in memory, for tiles: @o->format
  * PNG (at @o->png_level), JPEG (at @o->quality; full chroma from 90 up)
@@ -250,8 +249,8 @@ void _sp_patch_encoder_free(SpPatchEncoder *e);
 /* Encodes @width × @height × @bands (1 or 3) uchar pixels, rows packed,
  * into @out (replacing its contents). SP_ERROR_FAILED naming the
  * operator when the codec fails. */
-gboolean _sp_patch_encode(SpPatchEncoder *e, const guint8 *pixels,
-	int width, int height, int bands, GByteArray *out, GError **error);
+gboolean _sp_patch_encode(SpPatchEncoder *e, const guint8 *pixels, int width,
+	int height, int bands, GByteArray *out, GError **error);
 
 G_END_DECLS
 
