@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs the Debian 12 packages slidepipe needs to build, test and
 # benchmark (python3-tifffile for tests/svs.sh and tests/ome.sh, gdal-bin for
 # bench/metadata-table.sh), and to fuzz (clang, libFuzzer in libclang-rt-14-dev, llvm's

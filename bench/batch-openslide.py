@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # openslide-python doing the batch job in one process: read_region of
 # each manifest row at level 0, PNG through PIL.
 #   batch-openslide.py MANIFEST OUT_DIR

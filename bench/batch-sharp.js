@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // sharp doing the batch job in one process: extract each manifest row
 // from the slide and write PNG, rows one after another (sharp runs each
 // on its libvips thread pool).

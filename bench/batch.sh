@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Benchmark of slidepipe batch: 300 random 512² crops (seed 1) of the
 # synthetic 100k × 100k slide to PNG, beside a `vips crop` loop,
 # openslide-python (Debian python3-openslide) and sharp in one process;

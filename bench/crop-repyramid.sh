@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Benchmark: crop 50000² at (25000, 25000) of a synthetic 100k × 100k slide
 # and re-save it as a tiled pyramidal JPEG Q75 BigTIFF, slidepipe beside
 # `vips crop` writing the same pyramid. Whole-process wall time, CPU and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Which reader sees which metadata of slidepipe's TIFF outputs.
 
 usage: metadata-table.py LABEL=FILE …

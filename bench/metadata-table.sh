@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Which reader sees which metadata in each of save's TIFF layouts
 # (format=svs, generic, ome): the table in README.md ("Slide metadata in
 # the output"), made by bench/metadata-table.py.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Benchmark of the planner, the pyramid writer and the tile copy against
 # the peers, in one run, on the synthetic 100k × 100k slide of
 # ../shared/tools/mkslide.c. Whole-process figures from /usr/bin/time:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // sharp (libvips 8.18 from npm) doing the benchmark jobs in one process:
 //   node sharp-crop.js IN OUT X Y W H [FACTOR]
 // crop (extract), optionally downsample by FACTOR, and write a tiled

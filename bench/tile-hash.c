@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tile-hash: checks that the raw (compressed) tiles of a region of one
  * TIFF directory are byte-identical to those of another TIFF's first
  * directory, comparing the SHA-256 of each raw tile read with libtiff.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Patch extraction the way a typical openslide-python user script does it:
 the peer of slidepipe's tiles operator in bench/tiles.sh.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Benchmark of patch extraction for training: 224² patches at level 1 of
 # the synthetic 27648 × 29440 slide (../shared/tools/mkslide.c, seed 3),
 # kept where an Otsu saturation mask covers at least half the patch.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* crop-repyramid: the main job through the C API. Crops a region of a
  * slide, downsamples it and re-saves it as a tiled pyramidal TIFF that
  * OpenSlide opens with every level.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* make-slide: writes a deterministic synthetic H&E-like slide, so the
  * demo and the tests need no download.
  *

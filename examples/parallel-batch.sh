@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The same manifest split over 4 processes with GNU parallel: shard K of N
 # takes the rows whose index mod N is K-1, so the four runs together cover
 # it exactly once (on one machine or, with parallel -S, several).

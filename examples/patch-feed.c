@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* patch-feed: hand every tissue patch of a slide to a function in the
  * same process, as a model's data loader would, without writing files.
  *

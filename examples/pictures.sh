@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Makes the pictures in examples/pictures/ that README shows: tissue masks
 # and overlays of the real slides in ../shared/slides. Run from the
 # repository root after `make`:  sh examples/pictures.sh

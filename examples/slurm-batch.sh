@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A Slurm array job that crops every region of a manifest: N tasks each
 # take every N-th row (slidepipe batch --shard slurm reads
 # SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT),

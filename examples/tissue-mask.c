@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tissue-mask: an Otsu tissue mask of a whole slide through the C API.
  *
  * usage: tissue-mask SLIDE MASK.tif [FACTOR]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the Aperio ImageDescription parser and the svs
  * writer (issue 12: empty '|' fields crashed it).
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds slidepipe's libFuzzer targets: the library's sources and each
 # fuzz/*_fuzzer.c compiled with clang, -fsanitize=fuzzer,address,undefined
 # (UBSan findings abort, so libFuzzer keeps the input), linked statically

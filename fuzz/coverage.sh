@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Source coverage of slidepipe's own code (src/, ops/) reached by a fuzz
 # target's corpus: builds TARGET_fuzzer_cov with clang's source coverage
 # (fuzz/build.sh, FUZZ_MODE=coverage), replays fuzz/corpus/TARGET through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shared set-up of slidepipe's libFuzzer targets (fuzz/ *_fuzzer.c).
  *
  * Each target includes this once. It starts libvips quietly on one

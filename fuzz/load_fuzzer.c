@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: load → crop → save on in-memory image bytes (TIFF
  * mostly: tiled JPEG pyramids, striped, LZW, 1-band; PNG and JPEG too).
  *

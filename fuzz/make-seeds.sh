@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Writes the seed corpora of the fuzz targets, so no binary is committed:
 #   OUTDIR/pipeline/  pipeline texts (fixtures s.tif, g.png, p.csv: see
 #                     fuzz/fuzz-common.h)

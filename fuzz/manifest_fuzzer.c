@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the batch manifest parser.
  *
  * The smallest entry point that covers the whole manifest path is

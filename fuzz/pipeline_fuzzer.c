@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the pipeline parser.
  *
  * The input is pipeline text, as `slidepipe explain` or `batch

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs one fuzz target for a given time, in one process on one core.
 #
 # usage: fuzz/run.sh TARGET SECONDS [libFuzzer options…]
@@ -18,7 +19,7 @@
 set -eu
 
 [ $# -ge 2 ] || {
-	sed -n '2,20s/^# \{0,1\}//p' "$0" >&2
+	sed -n '3,21s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 target=$1

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A main() for the fuzz targets without libFuzzer: runs
  * LLVMFuzzerTestOneInput() once on each file named on the command line
  * (directories: on each file in them), as libvips' StandaloneFuzzTargetMain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: batch templates with manifest values, and the
  * confinement of their outputs to --out-dir.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* crop: a region of the slide, in level-0 pixels or micrometres. */
 #include "config.h"
 

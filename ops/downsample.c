@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* downsample: reduce by a factor or to a target pixel size. */
 #include "config.h"
 

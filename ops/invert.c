@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* invert: each 8-bit band value v becomes white - v (a negative; a
  * mask's tissue becomes its background). The example operator of
  * HACKING.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* load: a slide level or associated image as the source of a pipeline. */
 #include "config.h"
 

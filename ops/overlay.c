@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay: paint per-patch classes or scores over a thumbnail, with a
  * legend, for a pathologist to look at.
  *

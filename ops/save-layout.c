@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* save's TIFF layouts (format=, associated=, icc=): their checks, the
  * pixels they change, and what each layout's metadata says, built from
  * the slide and the region. src/writer/tiff-layout.c writes it.

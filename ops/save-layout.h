@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* save's arguments and its TIFF layouts' planning and metadata
  * (ops/save.c, ops/save-layout.c). Not installed. */
 #ifndef SP_SAVE_LAYOUT_H

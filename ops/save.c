@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* save: write the pipeline's image, by default as an OpenSlide-compatible
  * tiled pyramidal TIFF.
  */

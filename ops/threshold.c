@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* threshold: a 0/255 mask from a fixed value or Otsu's method. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tiles: cut a region into a grid of patches, keep those with enough
  * tissue, and write one file per patch (or hand them to a C callback).
  *

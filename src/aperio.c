@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Aperio ImageDescription as slidepipe reads it for an svs output
  * (see ops/save-layout.c): "HEADER|key = value|key = value…". Hostile input:
  * a description is whatever bytes a file holds, so every field is checked

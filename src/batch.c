@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Batch cropping: one pipeline per row of a CSV/TSV manifest, rows on
  * parallel workers, every row independent, outputs atomic and resumable.
  */

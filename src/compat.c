@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Workarounds for the libvips release slidepipe builds on: see
  * compat.h for each one and the release that fixes it.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Workarounds for bugs and gaps of the libvips release slidepipe builds on
  * (Debian 12's 8.14.1), gathered in one place. Each is gated on the
  * release that fixes it, so a newer libvips drops it at compile time;

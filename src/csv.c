@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The one CSV/TSV reader: a batch's manifest and overlay's table.
  *
  * A UTF-8 byte order mark at the start is skipped (a line holding only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The operator graph: nodes carry their operator's arguments and the slide
  * geometry they produce; images are built lazily, sinks pull pixels.
  */

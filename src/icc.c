@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ICC colour profiles: the one a slide embeds, its description, and the
  * icc= choices of save (keep it, convert to sRGB, drop it).
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Writes src/op-table.h, the operator table src/op.c includes, from the
 # operators' source files in table order: `ops/NAME.c` gives the line
 # OP(NAME), so ops/NAME.c must define `const SpOpInfo _sp_op_NAME`.

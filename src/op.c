@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The operator table, argument values and the text derived from the
  * declarations: `slidepipe ops`, `slidepipe OP --help`, the man page.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Pipeline text, in GDAL `raster pipeline` form: `step args ! step args`. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The planner: which pyramid level a node's pixels come from.
  *
  * Every node carries a read plan: the level its chain reads, the region

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Slides: levels, downsamples, mpp, vendor, properties and associated
  * images, read from headers only.
  *

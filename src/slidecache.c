@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Slides shared between graphs (a batch's rows): opened once, their
  * readers shared while they are among the most recently used.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* slidepipe internals shared between src/ and ops/. Not installed. */
 #ifndef SP_PRIVATE_H
 #define SP_PRIVATE_H

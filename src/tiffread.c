@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sp_tiffread: a libvips source operation for one directory of a tiled
  * 8-bit TIFF, decoding JPEG tiles with TurboJPEG and everything else with
  * libtiff.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Start-up, errors, atomic output files. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH, openat2 */

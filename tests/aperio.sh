@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Aperio ImageDescriptions as hostile input (issue 12): the parser in
 # src/svs.c (_sp_aperio_keys) and the load-time bound in src/slide.c.
 # Each case is make-aperio's synthetic SVS (tests/svs-check.py) with level

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # What a batch (and save) must never do, whatever the input (issue 12):
 # write outside --out-dir through an argument given twice, a symbolic
 # link or a template's own path; lose or destroy data (the manifest as

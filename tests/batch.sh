@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # slidepipe batch: good and bad rows in one manifest, the report, dry
 # runs, shards that cover the manifest exactly once, resuming after
 # SIGKILL, TSV/BOM/CRLF manifests, templates and micrometres.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The command line on synthetic slides: info, the load ! crop ! downsample
 # ! threshold ! save chain, output formats and options. Every size, level
 # list and pixel value is compared with what OpenSlide, libtiff or plain

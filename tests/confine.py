@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Confinement property test for `slidepipe batch` (tests/confine.sh).
 
 For generated cases (fixed seed), every way a manifest value or a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Confinement property test (issue 12): generated manifests and templates
 # name paths every way they can (absolute, '..', symbolic links at every
 # depth, named arguments, quotes, {column}s, '!', line breaks); after each

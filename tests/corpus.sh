@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The corpus of bad and unusual inputs (tests/corpus/make-corpus.sh, made
 # fresh in a temporary directory) through slidepipe: every image through
 # `info` and `load → crop → save`, every bad pipeline on the command line,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Bad input on the command line. Each case must exit with the documented
 # status (1 runtime error, 2 usage error), say what is wrong in one line
 # on stderr that starts with "slidepipe: " and names the operator,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The C API examples: crop-repyramid (crop, downsample, pyramidal save)
 # and tissue-mask (Otsu mask, tissue fraction) on a synthetic slide whose
 # tissue layout is known (examples/make-slide.c).

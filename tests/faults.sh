@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Faults around a save: a full disk (a 2 MB tmpfs made here), an
 # unwritable output directory, SIGINT/SIGTERM/SIGHUP during a long save
 # and during a batch, a closed stderr pipe, SIGKILL and then a rerun.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The fuzz targets' inputs replayed without libFuzzer (fuzz/standalone.c),
 # with this build's compiler and flags (so with ASan and UBSan in the
 # sanitizer build): the seed corpora fuzz/make-seeds.sh writes, then every

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # ICC colour (issue 7): `slidepipe info` names the embedded profile (lcms2's
 # description); save keeps it byte for byte (icc=keep, the default), drops
 # it (icc=drop) or converts the pixels to sRGB as `vips icc_transform …

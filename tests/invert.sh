@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # invert, the example operator of HACKING.md: its --help, its pixels
 # against numpy's 255 - v (and white - v, clipped) of the same region as
 # libvips reads it, and the planner running it on the level it reads.

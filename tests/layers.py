@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Checks that slidepipe's files depend on each other one way.
 
 usage: tests/layers.py TOP_SRCDIR TOP_BUILDDIR

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The command's layer and the library's (issue 13): the slidepipe command
 # (tools/) uses only the public header; the library (src/, ops/) prints
 # nothing and nothing in it reaches into the batch layer (src/batch.c);

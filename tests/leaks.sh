@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # libvips' own leak check on the command line: with VIPS_LEAK=1 (as
 # vips_leak_set()), vips_shutdown() lists VipsObjects still alive, tracked
 # memory and files not released, and text left in the error buffer. It

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared helpers for slidepipe's shell tests (POSIX sh, sourced).
 #
 # Environment (set by `make check`, guessed when a script is run by hand):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* make-icc: writes an ICC profile that is not sRGB, for the tests of
  * save's icc= (tests/icc.sh): an RGB display profile with Adobe RGB
  * (1998) primaries, a D65 white point and gamma 2.2 transfer curves,

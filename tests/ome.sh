@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # save format=ome (issue 7): an OME-TIFF pyramid, levels as SubIFDs, with
 # OME-XML giving PhysicalSizeX/Y in µm. tifffile (python3-tifffile) must
 # read it as a pyramid with the right level count and pixel size, and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """What OpenSlide (through python3-openslide) sees in a slide.
 
 usage: openslide-check.py FILE

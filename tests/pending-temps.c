@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Temporary files in flight when a signal comes: every one is removed,
  * however many (the signal handler's table held 256 once, and dropped
  * the rest). Built with its own copy of src/util.c, whose internals the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Real scanned slides from ../shared/slides (skipped when absent): what
 # `slidepipe info` reports must be what OpenSlide reports, and a crop of
 # each, re-saved as a pyramid, must open in OpenSlide with every level and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Round-trip property test of slidepipe (issue 12).
 
 Builds random pipelines (load [level=] ! crop ! [downsample] ! [threshold]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The round-trip property test (issue 12): tests/roundtrip.py with a fixed
 # seed and a bounded case count -- random pipelines over random sources
 # (synthetic slides, striped TIFF, PNG, JPEG, the real slides in

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer: a
 # build of this tree in its own directory (default _asan/ at the top of
 # the source tree) configured with --enable-sanitizers, then its

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # slidepipe batch as a Slurm array job: slurmctld, slurmd and munged are
 # started on localhost in a scratch directory, a 2-task array runs
 # `batch --shard slurm`, and the two tasks must cover the manifest

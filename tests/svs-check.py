@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Checks of save's TIFF layouts (format=svs, generic, ome) for tests/svs.sh.
 
 usage: svs-check.py make-aperio OUT [ICC]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # save format=svs (issue 7): a crop of each real slide in ../shared/slides
 # (skipped when absent) and of two synthetic slides (an Aperio SVS with
 # label and macro written by python3-tifffile, and make-slide's generic

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The C API: argument checks from the declarations, geometry planned
  * without pixels, pixel results of each operator, errors, and no leaked
  * libvips objects. GTest, TAP output.

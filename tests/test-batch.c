@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sp_batch_run() through its callbacks, as a program other than the
  * slidepipe command uses it: rows and their outcomes, progress counts,
  * a refused start, and the manifest reader's cases (byte order mark,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # slidepipe tiles and overlay on a slide whose tissue layout is known:
 # patch counts, coordinates and tissue fractions, pixels against crop +
 # downsample, stride, grid, edge, mpp, masks from files and pipelines,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # `make check-valgrind`: the C API test (tests/test-api) and a set of CLI
 # pipelines under valgrind's memcheck. Fails on any invalid read or write,
 # use of uninitialised memory, bad free, or definitely lost block in them

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libvips 8.14's error buffer is one for the process: when batch rows
  * fail in parallel, each row's message must reach that row, not the row
  * that happens to read the buffer first (issue 12: messages landed on the

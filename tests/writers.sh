@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The writers under hostile input (issue 12): a save onto a file the
 # pipeline reads, libvips' tiffsave kept out of the states where 8.14
 # crashes (a 1-band mask as WebP, a missing or unusable TMPDIR), an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `slidepipe batch`: its options, the per-row report (CSV or JSON
  * Lines), the stderr lines, the progress line, the summary and the exit
  * status. The rows themselves are sp_batch_run()'s.

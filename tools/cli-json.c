@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* JSON output of the slidepipe command, through json-glib. */
 #include "config.h"
 

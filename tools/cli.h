@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The slidepipe command's files (tools/): what they share. Built on the
  * public header only; not library API.
  */

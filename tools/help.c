@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `slidepipe OP --help` and the operators' sections of slidepipe(1),
  * derived from the declarations through the public introspection
  * (sp_op_list(), sp_op_get_args() …): the command's work, not the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The slidepipe command's help texts (tools/help.c). Not library API. */
 #ifndef SP_TOOLS_HELP_H
 #define SP_TOOLS_HELP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* slidepipe: the command line. No per-operator code: operators, their
  * arguments and their help come from the declarations in ops/, read
  * through the public header (tools/help.c). Batch runs: tools/cli-batch.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* slidepipe: lazily evaluated pipelines over whole-slide images.
  *
  * Public API. Everything here is prefixed sp_ / Sp / SP_.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Patch files: small images encoded in memory, many per thread, for
  * tiles (PNG on libdeflate, JPEG with TurboJPEG, deflate-compressed TIFF
  * through libvips). One encoder per thread; it keeps its codec state and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* PNG output, deflated with libdeflate: the one PNG encoder of slidepipe,
  * for save's .png files and tiles' patches.
  *

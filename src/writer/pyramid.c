@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The pyramid writer: a tiled, pyramidal JPEG TIFF written in one pass
  * over level 0, with tiles computed and compressed on every core.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* JPEG tiles re-cut on a new tile grid without decoding pixels.
  *
  * A crop whose origin is not on the source's tile grid but is on its JPEG

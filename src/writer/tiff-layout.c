@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* TIFF layouts: every directory field slidepipe's TIFF writers set, for
  * the generic tiled pyramid, Aperio SVS and OME-TIFF, in one place.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libvips' tiffsave, for the TIFFs the pyramid writer does not make:
  * compressions other than JPEG, and OME-TIFF (SubIFD levels). The
  * layout's description and ICC profile travel on the image

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* _sp_write(): one file from a lazy image, by the writer that suits its
  * format and compression (writer.h).
  */

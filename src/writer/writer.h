@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* slidepipe's writer layer (src/writer/): files from lazy images.
  *
  * Writers know images, files and layouts, never operators: they take a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Damages one JPEG tile of a classic little-endian tiled TIFF, in place.
 
 usage: damage-tile.py FILE DIRECTORY DAMAGE

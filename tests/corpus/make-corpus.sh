@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # make-corpus.sh DIR: writes slidepipe's corpus of bad and unusual inputs
 # into DIR (made if missing), for tests/corpus.sh. Nothing binary is kept
 # in the repository: every file is made here, with the vips CLI
