@@ -179,9 +179,9 @@ test_declarations(void)
 	int n;
 	const SpOpInfo *const *ops = sp_op_list(&n);
 	const char *names[] = { "load", "crop", "downsample", "threshold",
-		"save", "tiles", "overlay", "invert" };
+		"save", "tiles", "overlay", "invert", "label" };
 
-	g_assert_cmpint(n, ==, 8);
+	g_assert_cmpint(n, ==, 9);
 	for (int i = 0; i < n; i++) {
 		g_assert_cmpstr(sp_op_get_name(ops[i]), ==, names[i]);
 		int n_args;
