@@ -685,6 +685,45 @@ own(const Tracer *t, int x, int y)
 	return -1;
 }
 
+/* The runs of row @y: [row_begin, row_end). */
+static gsize
+row_begin(const Tracer *t, int y)
+{
+	if (y < t->y0)
+		return 0;
+	if (y > t->y1)
+		return t->n;
+	return t->row_start[y - t->y0];
+}
+
+static gsize
+row_end(const Tracer *t, int y)
+{
+	if (y < t->y0)
+		return 0;
+	if (y > t->y1)
+		return t->n;
+	return t->row_start[y - t->y0 + 1];
+}
+
+/* The first run of row @y that ends at or after column @x (row_end()
+ * when none does). */
+static gsize
+run_from(const Tracer *t, int y, int x)
+{
+	gsize lo = row_begin(t, y), hi = row_end(t, y);
+
+	while (lo < hi) {
+		gsize mid = lo + (hi - lo) / 2;
+
+		if (t->runs[mid].x1 < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 enum { DIR_E, DIR_S, DIR_W, DIR_N };
 static const int dir_dy[4] = { 0, 1, 0, -1 };
 
@@ -721,7 +760,30 @@ typedef struct {
 	gsize part;
 	gint64 area2; /* twice the signed area */
 	GArray *xy;
+	gint64 order; /* 2 × its polygon, + 1 for a hole */
+	guint index; /* as found */
 } Ring;
+
+static int
+ring_order(gconstpointer a, gconstpointer b)
+{
+	const Ring *p = *(Ring *const *) a, *q = *(Ring *const *) b;
+
+	if (p->order != q->order)
+		return p->order < q->order ? -1 : 1;
+	return p->index < q->index ? -1 : p->index > q->index;
+}
+
+/* Edge keys are (y, x) pairs: g_int64_hash() keeps only x. */
+static guint
+edge_hash(gconstpointer key)
+{
+	guint64 k = *(const guint64 *) key;
+
+	k ^= k >> 29;
+	k *= G_GUINT64_CONSTANT(0x9e3779b97f4a7c15);
+	return (guint) (k ^ (k >> 32));
+}
 
 static void
 ring_free(gpointer data)
@@ -763,18 +825,20 @@ trace(Tracer *t, int sx, int sy, GHashTable *seen)
 			gssize r = own(t, px, py);
 			if (r < 0)
 				break; /* cannot happen on sorted runs */
-			int stop = d == DIR_E ? t->runs[r].x1 + 1 :
-						t->runs[r].x0;
-			/* the first pixel across that is the object's */
-			int step = d == DIR_E ? 1 : -1;
-			int xx = px;
-			while (xx != stop - (d == DIR_E ? 0 : 1)) {
-				gssize q = own(t, xx, qy);
-				if (q >= 0)
-					break;
-				xx += step;
+			if (d == DIR_E) {
+				/* to the run's end or the next pixel above */
+				gsize q = run_from(t, qy, x);
+				x = t->runs[r].x1 + 1;
+				if (q < row_end(t, qy))
+					x = MIN(x, t->runs[q].x0);
+			} else {
+				/* to the run's start or the last pixel below */
+				gsize q = run_from(t, qy, x - 1);
+				int to = t->runs[r].x0;
+				if (q > row_begin(t, qy))
+					to = MAX(to, t->runs[q - 1].x1 + 1);
+				x = to;
 			}
-			x = d == DIR_E ? xx : xx + 1;
 		} else
 			y += dir_dy[d];
 		if (x == sx && y == sy)
@@ -807,11 +871,9 @@ void
 _sp_label_outline(const SpLabelRun *runs, gsize n, SpLabelOutline *outline)
 {
 	Tracer t = { runs, n };
-	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_int64_hash,
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(edge_hash,
 		g_int64_equal, g_free, NULL);
 	g_autoptr(GPtrArray) rings = g_ptr_array_new_with_free_func(ring_free);
-	/* polygons: the part of each, in order of their first ring */
-	g_autoptr(GArray) parts = g_array_new(FALSE, FALSE, sizeof(gsize));
 
 	outline->xy = g_array_new(FALSE, FALSE, sizeof(int));
 	outline->ring_sizes = g_array_new(FALSE, FALSE, sizeof(int));
@@ -854,51 +916,49 @@ _sp_label_outline(const SpLabelRun *runs, gsize n, SpLabelOutline *outline)
 	for (gsize i = 0; i < n; i++) {
 		int y = runs[i].y, x = runs[i].x0;
 
+		gsize q = run_from(&t, y - 1, x), qe = row_end(&t, y - 1);
+
 		while (x <= runs[i].x1) {
-			gssize above = own(&t, x, y - 1);
-			if (above >= 0) {
-				x = runs[above].x1 + 1;
+			if (q < qe && runs[q].x0 <= x) {
+				/* covered from above up to the end of that run */
+				x = runs[q++].x1 + 1;
 				continue;
 			}
 			gint64 key = edge_key(x, y);
 			if (!g_hash_table_contains(seen, &key))
 				g_ptr_array_add(rings, trace(&t, x, y, seen));
 			/* on to the next pixel with the object above */
-			while (x <= runs[i].x1 && own(&t, x, y - 1) < 0)
-				x++;
+			x = q < qe ? runs[q].x0 : runs[i].x1 + 1;
 		}
 	}
 
+	/* polygons in the order of their part's first ring (its exterior:
+	 * the top edge of the part's first pixel), each exterior first */
+	gint *poly_of = g_new(gint, n);
+	int n_polys = 0;
+	for (gsize i = 0; i < n; i++)
+		poly_of[i] = -1;
 	for (guint i = 0; i < rings->len; i++) {
 		Ring *r = g_ptr_array_index(rings, i);
-		guint k;
 
-		for (k = 0; k < parts->len; k++)
-			if (g_array_index(parts, gsize, k) == r->part)
-				break;
-		if (k == parts->len)
-			g_array_append_val(parts, r->part);
+		if (poly_of[r->part] < 0)
+			poly_of[r->part] = n_polys++;
+		r->order = 2 * (gint64) poly_of[r->part] +
+			(r->area2 > 0 ? 0 : 1);
+		r->index = i;
 	}
-	for (guint k = 0; k < parts->len; k++) {
-		gsize part = g_array_index(parts, gsize, k);
-		int count = 0;
+	g_ptr_array_sort(rings, ring_order);
+	g_array_set_size(outline->polygon_sizes, n_polys);
+	memset(outline->polygon_sizes->data, 0, sizeof(int) * n_polys);
+	for (guint i = 0; i < rings->len; i++) {
+		Ring *r = g_ptr_array_index(rings, i);
+		int m = r->xy->len / 2;
 
-		/* the exterior first, then the holes */
-		for (int pass = 0; pass < 2; pass++)
-			for (guint i = 0; i < rings->len; i++) {
-				Ring *r = g_ptr_array_index(rings, i);
-				int m = r->xy->len / 2;
-
-				if (r->part != part ||
-					(pass == 0) != (r->area2 > 0))
-					continue;
-				g_array_append_vals(outline->xy, r->xy->data,
-					r->xy->len);
-				g_array_append_val(outline->ring_sizes, m);
-				count++;
-			}
-		g_array_append_val(outline->polygon_sizes, count);
+		g_array_append_vals(outline->xy, r->xy->data, r->xy->len);
+		g_array_append_val(outline->ring_sizes, m);
+		g_array_index(outline->polygon_sizes, int, r->order / 2)++;
 	}
+	g_free(poly_of);
 	g_free(t.row_start);
 	g_free(t.part);
 }
