@@ -508,12 +508,13 @@ measure(SpLabeler *l, int i, SpLabelObject *out)
 	Wide cxx = n * o->sxx - (Wide) o->sx * o->sx;
 	Wide cyy = n * o->syy - (Wide) o->sy * o->sy;
 	Wide cxy = n * o->sxy - (Wide) o->sx * o->sy;
-	long double nn = (long double) o->area * (long double) o->area;
-	long double a = (long double) cxx, c = (long double) cyy;
-	long double b = (long double) cxy;
-	long double half = (a + c) / 2, d = (a - c) / 2;
-	long double root = sqrtl(d * d + b * b);
-	long double big = half + root, small;
+	/* in double: each of these is within an ulp of the exact value */
+	double nn = (double) o->area * (double) o->area;
+	double a = wide_to_double(cxx), c = wide_to_double(cyy);
+	double b = wide_to_double(cxy);
+	double half = (a + c) / 2, d = (a - c) / 2;
+	double root = hypot(d, b);
+	double big = half + root, small;
 
 	memset(out, 0, sizeof(*out));
 	out->area = o->area;
@@ -531,13 +532,13 @@ measure(SpLabeler *l, int i, SpLabelObject *out)
 #ifdef __SIZEOF_INT128__
 	const Wide lim = (Wide) 1 << 62;
 	if (cxx < lim && cyy < lim && cxy < lim && -cxy < lim && big > 0)
-		small = (long double) (cxx * cyy - cxy * cxy) / big;
+		small = wide_to_double(cxx * cyy - cxy * cxy) / big;
 	else
 #endif
 		small = big > 0 ? (a * c - b * b) / big : 0;
 	if (small < 0)
 		small = 0;
-	double l1 = (double) (big / nn), l2 = (double) (small / nn);
+	double l1 = big / nn, l2 = small / nn;
 	out->major_axis = 4 * sqrt(l1);
 	out->minor_axis = 4 * sqrt(l2);
 	out->eccentricity = l1 > 0 ? sqrt(1 - l2 / l1) : 0;
