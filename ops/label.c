@@ -30,8 +30,8 @@ typedef struct {
 
 static const SpArgInfo label_args[] = {
 	{ "objects", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, FALSE,
-		"CSV file: a header line, then one row per object (columns: see "
-		"below)",
+		"CSV file: a header line, then one row per object (the columns "
+		"are listed above)",
 		SP_ARG_FIELD(SpLabelArgs, objects) },
 	{ "geojson", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"GeoJSON file: a FeatureCollection of the objects' outlines "
