@@ -26,6 +26,8 @@ typedef struct {
 	int connectivity;
 	char *intensity;
 	double min_area;
+	gboolean fill_holes;
+	double max_hole;
 } SpLabelArgs;
 
 static const SpArgInfo label_args[] = {
@@ -52,6 +54,16 @@ static const SpArgInfo label_args[] = {
 		"drop objects of fewer mask pixels (remove small objects); they "
 		"take no id",
 		SP_ARG_FIELD(SpLabelArgs, min_area) },
+	{ "fill-holes", SP_ARG_BOOL, NULL, "false", 0, 0, NULL, -1, FALSE,
+		"fill each object's holes: background components (4-connected for "
+		"8-connected objects, 8- for 4-) that touch no edge of the mask "
+		"and border that object only join it in every measurement and "
+		"its outline",
+		SP_ARG_FIELD(SpLabelArgs, fill_holes) },
+	{ "max-hole", SP_ARG_DOUBLE, "px", NULL, 0, 1e15, NULL, -1, FALSE,
+		"with fill-holes: fill only holes of at most this many mask "
+		"pixels (default: any size)",
+		SP_ARG_FIELD(SpLabelArgs, max_hole) },
 };
 
 typedef struct {
@@ -162,6 +174,11 @@ label_plan(SpNode *node, GError **error)
 			"label: the input has %d bands, and label needs a 1-band mask "
 			"(nonzero = object): end the chain with a threshold",
 			g->bands);
+		return FALSE;
+	}
+	if (_sp_node_given(node, &args->max_hole) && !args->fill_holes) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"label: argument 'max-hole' needs fill-holes");
 		return FALSE;
 	}
 	if (args->connectivity != 4 && args->connectivity != 8) {
@@ -689,6 +706,11 @@ label_execute(SpNode *node, VipsImage *in, GError **error)
 			"{\"type\":\"FeatureCollection\",\"features\":[");
 	run.labeler = _sp_labeler_new(g->width, g->height, args->connectivity,
 		run.bands, run.json.path || state->func, on_object, &run);
+	if (args->fill_holes)
+		_sp_labeler_fill_holes(run.labeler,
+			_sp_node_given(node, &args->max_hole) ?
+				(gint64) floor(args->max_hole) :
+				-1);
 
 	if (vips_sink_disc(pixels, sink_rows, &run)) {
 		/* stopped by an object (its error is set) or a read failure */

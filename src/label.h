@@ -67,6 +67,15 @@ SpLabeler *_sp_labeler_new(int width, int height, int connectivity, int bands,
 	gboolean keep_runs, SpLabelFunc func, void *user_data);
 void _sp_labeler_free(SpLabeler *labeler);
 
+/* Before the first row: fills holes, the background components (4-
+ * connected when objects are 8-connected, 8-connected when they are 4-)
+ * that touch no edge of the mask, border one object only and have at
+ * most @max_hole pixels (< 0: any size). A hole's pixels join its object
+ * in every measurement and its runs; the object is handed over when it
+ * ends, holes filled (it encloses them, so they end first). Runs are then
+ * kept, and the perimeter is taken from them. */
+void _sp_labeler_fill_holes(SpLabeler *labeler, gint64 max_hole);
+
 /* The next row, top to bottom: @width pixels of 1 + bands uchar samples,
  * the mask first (nonzero: object), then the intensity bands. FALSE when
  * the callback stopped the labeling. */

@@ -37,7 +37,7 @@ EOF
 # ------------------------------------------------------------ the command
 sp label --help
 check "label --help: exits 0 and names every argument" eval \
-	'rc_is 0 && has "$SP_OUT" "^usage: slidepipe label" "^  objects " "^  geojson " "^  connectivity " "^  intensity " "^  min-area "'
+	'rc_is 0 && has "$SP_OUT" "^usage: slidepipe label" "^  objects " "^  geojson " "^  connectivity " "^  intensity " "^  min-area " "^  fill-holes " "^  max-hole "'
 sp ops
 check "ops: lists label, a sink, with its summary" has "$SP_OUT" \
 	"^label .*objects of a mask"
@@ -108,6 +108,9 @@ check "min-area=nan: exit 2" eval \
 sp load g1.tif ! threshold value=128 ! label objects=x.csv min-area=1e300
 check "min-area=1e300: exit 2, out of range" eval \
 	'rc_is 2 && has "$SP_ERR" "label: argument .min-area.: .* out of range"'
+sp load g1.tif ! threshold value=128 ! label objects=x.csv max-hole=10
+check "max-hole without fill-holes: exit 2" eval \
+	'rc_is 2 && has "$SP_ERR" "label: argument .max-hole. needs fill-holes"'
 sp load g1.tif ! threshold value=128 ! label objects=x.csv connectivity=6
 check "connectivity=6: exit 2" eval \
 	'rc_is 2 && has "$SP_ERR" "label: argument .connectivity.: 6 is neither 4 nor 8"'

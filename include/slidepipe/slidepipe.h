@@ -952,7 +952,8 @@ gboolean sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data,
  *   CSV file, one row per object), "geojson" (const char *: the GeoJSON
  *   file of outlines), "connectivity" (int, 8 or 4), "intensity" (const
  *   char *: "source", "none", an image file or a pipeline), "min-area"
- *   (double, mask pixels)
+ *   (double, mask pixels), "fill-holes" (gboolean), "max-hole" (double,
+ *   mask pixels)
  *
  * Sink: labels the connected components of @in in one streaming pass
  * over its rows and writes each object's measurements (objects=) and
