@@ -450,8 +450,10 @@ csv_row(Run *run, const SpObject *o)
 	g_string_append_c(s, '\n');
 }
 
-/* The object's outline as a GeoJSON geometry, in level-0 pixels. */
-static void
+/* The object's outline as a GeoJSON geometry, in level-0 pixels,
+ * flushed ring by ring (a giant object's outline runs to hundreds of
+ * MB). FALSE with run->error when writing fails. */
+static gboolean
 json_geometry(Run *run, const SpObject *o, GString *s)
 {
 	SpLabelOutline *out = &run->outline;
@@ -490,14 +492,20 @@ json_geometry(Run *run, const SpObject *o, GString *s)
 			}
 			v += rings[r];
 			g_string_append_c(s, ']');
+			if (!output_flush(&run->json, OUTPUT_BUFFER,
+				    &run->error)) {
+				_sp_label_outline_clear(out);
+				return FALSE;
+			}
 		}
 		g_string_append_c(s, ']');
 	}
 	g_string_append(s, n_polys == 1 ? "}" : "]}");
 	_sp_label_outline_clear(out);
+	return TRUE;
 }
 
-static void
+static gboolean
 json_feature(Run *run, const SpObject *o)
 {
 	GString *s = run->json.buf;
@@ -506,7 +514,8 @@ json_feature(Run *run, const SpObject *o)
 
 	g_string_append(s, run->json.items++ ? ",\n" : "\n");
 	g_string_append(s, "{\"type\":\"Feature\",\"geometry\":");
-	json_geometry(run, o, s);
+	if (!json_geometry(run, o, s))
+		return FALSE;
 	g_string_append(s,
 		",\"properties\":{\"objectType\":\"detection\","
 		"\"measurements\":{");
@@ -531,6 +540,7 @@ json_feature(Run *run, const SpObject *o)
 		add_number(s, o->max[b]);
 	}
 	g_string_append(s, "}}}");
+	return TRUE;
 }
 
 /* An object from the labeler (mask pixels) as the public SpObject. */
@@ -609,8 +619,8 @@ on_object(const SpLabelObject *l, void *data)
 			return FALSE;
 	}
 	if (run->json.path) {
-		json_feature(run, &o);
-		if (!output_flush(&run->json, OUTPUT_BUFFER, &run->error))
+		if (!json_feature(run, &o) ||
+			!output_flush(&run->json, OUTPUT_BUFFER, &run->error))
 			return FALSE;
 	}
 	return TRUE;

@@ -1070,17 +1070,6 @@ ring_order(gconstpointer a, gconstpointer b)
 	return p->index < q->index ? -1 : p->index > q->index;
 }
 
-/* Edge keys are (y, x) pairs: g_int64_hash() keeps only x. */
-static guint
-edge_hash(gconstpointer key)
-{
-	guint64 k = *(const guint64 *) key;
-
-	k ^= k >> 29;
-	k *= G_GUINT64_CONSTANT(0x9e3779b97f4a7c15);
-	return (guint) (k ^ (k >> 32));
-}
-
 static void
 ring_free(gpointer data)
 {
@@ -1096,9 +1085,34 @@ edge_key(int x, int y)
 	return ((gint64) y << 32) | (guint32) x;
 }
 
+/* The starts of the top edges no ring has taken yet: sorted keys and a
+ * flag each (a hash set costs ~10 times the memory on a giant object). */
+typedef struct {
+	GArray *keys; /* gint64 edge_key(), ascending */
+	guint8 *taken;
+} Starts;
+
+static void
+starts_take(Starts *s, gint64 key)
+{
+	const gint64 *k = (const gint64 *) s->keys->data;
+	gsize lo = 0, hi = s->keys->len;
+
+	while (lo < hi) {
+		gsize mid = lo + (hi - lo) / 2;
+
+		if (k[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->keys->len && k[lo] == key)
+		s->taken[lo] = 1;
+}
+
 /* The ring through the top edge of pixel (@x, @y), a segment start. */
 static Ring *
-trace(Tracer *t, int sx, int sy, GHashTable *seen)
+trace(Tracer *t, int sx, int sy, Starts *seen)
 {
 	Ring *ring = g_new0(Ring, 1);
 	int x = sx, y = sy, d = DIR_E;
@@ -1108,7 +1122,7 @@ trace(Tracer *t, int sx, int sy, GHashTable *seen)
 
 	ring->xy = g_array_new(FALSE, FALSE, sizeof(int));
 	ring->part = part_find(t, own(t, sx, sy));
-	g_hash_table_add(seen, g_memdup2(&key, sizeof(key)));
+	starts_take(seen, key);
 	g_array_append_val(ring->xy, x);
 	g_array_append_val(ring->xy, y);
 	for (;;) {
@@ -1147,8 +1161,7 @@ trace(Tracer *t, int sx, int sy, GHashTable *seen)
 			g_array_append_val(ring->xy, y);
 			if (nd == DIR_E) {
 				key = edge_key(x, y);
-				g_hash_table_add(seen,
-					g_memdup2(&key, sizeof(key)));
+				starts_take(seen, key);
 			}
 			d = nd;
 		}
@@ -1167,15 +1180,16 @@ void
 _sp_label_outline(const SpLabelRun *runs, gsize n, SpLabelOutline *outline)
 {
 	Tracer t = { runs, n };
-	g_autoptr(GHashTable) seen = g_hash_table_new_full(edge_hash,
-		g_int64_equal, g_free, NULL);
+	Starts seen = { g_array_new(FALSE, FALSE, sizeof(gint64)), NULL };
 	g_autoptr(GPtrArray) rings = g_ptr_array_new_with_free_func(ring_free);
 
 	outline->xy = g_array_new(FALSE, FALSE, sizeof(int));
 	outline->ring_sizes = g_array_new(FALSE, FALSE, sizeof(int));
 	outline->polygon_sizes = g_array_new(FALSE, FALSE, sizeof(int));
-	if (n == 0)
+	if (n == 0) {
+		g_array_unref(seen.keys);
 		return;
+	}
 	tracer_rows(&t);
 	/* 4-connected parts: runs of consecutive rows sharing a column */
 	t.part = g_new(gsize, n);
@@ -1214,12 +1228,23 @@ _sp_label_outline(const SpLabelRun *runs, gsize n, SpLabelOutline *outline)
 				continue;
 			}
 			gint64 key = edge_key(x, y);
-			if (!g_hash_table_contains(seen, &key))
-				g_ptr_array_add(rings, trace(&t, x, y, seen));
+			g_array_append_val(seen.keys, key);
 			/* on to the next pixel with the object above */
 			x = q < qe ? runs[q].x0 : runs[i].x1 + 1;
 		}
 	}
+
+	seen.taken = g_new0(guint8, MAX(1, seen.keys->len));
+	for (guint i = 0; i < seen.keys->len; i++)
+		if (!seen.taken[i]) {
+			gint64 key = g_array_index(seen.keys, gint64, i);
+
+			g_ptr_array_add(rings,
+				trace(&t, (int) (guint32) key,
+					(int) (key >> 32), &seen));
+		}
+	g_array_unref(seen.keys);
+	g_free(seen.taken);
 
 	/* polygons in the order of their part's first ring (its exterior:
 	 * the top edge of the part's first pixel), each exterior first */
@@ -1244,6 +1269,9 @@ _sp_label_outline(const SpLabelRun *runs, gsize n, SpLabelOutline *outline)
 		int m = r->xy->len / 2;
 
 		g_array_append_vals(outline->xy, r->xy->data, r->xy->len);
+		/* a giant object's rings are large: one copy at a time */
+		g_array_unref(r->xy);
+		r->xy = g_array_new(FALSE, FALSE, sizeof(int));
 		g_array_append_val(outline->ring_sizes, m);
 		g_array_index(outline->polygon_sizes, int, r->order / 2)++;
 	}
