@@ -392,7 +392,7 @@ threshold_build(SpNode *node, VipsImage *in, GError **error)
 
 const SpOpInfo _sp_op_threshold = {
 	.name = "threshold",
-	.summary = "make a 0/255 tissue mask",
+	.summary = "make a 0/255 mask: fixed, Otsu or local threshold",
 	.description =
 		"Makes a one-band 8-bit mask: 255 where the channel is above the "
 		"threshold, 0 elsewhere (the reverse with invert). With "

@@ -170,7 +170,7 @@ for _op in blur deconvolve morph threshold; do
 	check "$_op --help: exit 0, usage, arguments" eval 'rc_is 0 && has "$SP_OUT" "^usage: slidepipe $_op" "^arguments:"'
 done
 check "blur --help: sigma is a length, µm accepted, scipy named" \
-	has "$TMPD/help-blur.txt" "sigma=N\[um\]|SIGMA" "length \(pixels, or µm as 2um\)" "gaussian_filter"
+	has "$TMPD/help-blur.txt" "^usage: slidepipe blur SIGMA" "length, px of the level it runs at, or µm as 2um, 0.3 … 250 px" "gaussian_filter"
 check "deconvolve --help: float output, sources, custom syntax" \
 	has "$TMPD/help-deconvolve.txt" "32-bit float" "Ruifrok" "rgb2hed" "0.65,0.70,0.29"
 check "morph --help: disk as skimage's, square, halo" \

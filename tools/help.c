@@ -40,7 +40,7 @@ type_name(SpArgType type)
 	case SP_ARG_PATH:
 		return "path";
 	case SP_ARG_LENGTH:
-		return "length (pixels, or µm as 2um)";
+		return "length";
 	}
 	return "?";
 }
