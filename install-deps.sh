@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs the Debian 12 packages slidepipe needs to build, test and
 # benchmark (python3-tifffile for tests/svs.sh and tests/ome.sh, gdal-bin for
-# bench/metadata-table.sh), and to fuzz (clang, libFuzzer in libclang-rt-14-dev, llvm's
+# bench/metadata-table.sh; python3-scipy, python3-skimage and python3-shapely
+# as the segmentation tests' references, never the library's dependencies),
+# and to fuzz (clang, libFuzzer in libclang-rt-14-dev, llvm's
 # symbolizer and coverage tools) and check memory (valgrind, libc6-dbg).
 # Safe to run again: apt-get skips what is installed.
 set -eu
@@ -12,6 +14,7 @@ build-essential autoconf automake libtool pkg-config
 libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-dev libjpeg62-turbo-dev libdeflate-dev
 libjson-glib-dev libopenslide-dev openslide-tools python3 python3-openslide python3-numpy python3-pil
 libtiff-tools time python3-tifffile gdal-bin
+python3-scipy python3-skimage python3-shapely
 slurm-wlm munge
 clang libclang-rt-14-dev llvm valgrind libc6-dbg
 "

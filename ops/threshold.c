@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* threshold: a 0/255 mask from a fixed value or Otsu's method. */
+/* threshold: a 0/255 mask from a fixed value, Otsu's method, or a local
+ * (adaptive) threshold as scikit-image's threshold_local. */
 #include "config.h"
 
 #include <math.h>
@@ -7,8 +8,13 @@
 
 #include "sp-private.h"
 
-static const char *const method_choices[] = { "otsu", "value", NULL };
+static const char *const method_choices[] = { "otsu", "value", "local", NULL };
 static const char *const channel_choices[] = { "saturation", "gray", NULL };
+static const char *const mode_choices[] = { "gaussian", "mean", NULL };
+
+/* The largest local block, in pixels of the level threshold runs at: a
+ * mean over 1001 × 1001 is two passes of 1001 taps per pixel. */
+#define MAX_BLOCK 1001
 
 /* SpThresholdArgs is in sp-private.h: tiles reports the channel of its
  * default mask. */
@@ -18,7 +24,8 @@ static const SpArgInfo threshold_args[] = {
 		SP_ARG_FIELD(SpThresholdArgs, value) },
 	{ "method", SP_ARG_CHOICE, NULL, NULL, 0, 0, method_choices, -1, FALSE,
 		"how the threshold is chosen (default: otsu, or value when "
-		"value= is given)",
+		"value= is given); local: a threshold per pixel, the weighted "
+		"mean of the block around it minus offset",
 		SP_ARG_FIELD(SpThresholdArgs, method) },
 	{ "channel", SP_ARG_CHOICE, NULL, "saturation", 0, 0, channel_choices,
 		-1, FALSE,
@@ -29,6 +36,19 @@ static const SpArgInfo threshold_args[] = {
 		"mark pixels at or below the threshold instead of above it (use "
 		"with channel=gray: tissue is darker than glass)",
 		SP_ARG_FIELD(SpThresholdArgs, invert) },
+	{ "block", SP_ARG_LENGTH, "px of the level it runs at, or µm as 20um",
+		NULL, 3, MAX_BLOCK, NULL, -1, FALSE,
+		"method=local: side of the neighbourhood, an odd number of "
+		"pixels (a length in µm is rounded to the nearest odd number)",
+		SP_ARG_FIELD(SpThresholdArgs, block) },
+	{ "offset", SP_ARG_DOUBLE, "channel value", NULL, -1e6, 1e6, NULL, -1,
+		FALSE,
+		"method=local: subtracted from the local mean (default 0)",
+		SP_ARG_FIELD(SpThresholdArgs, offset) },
+	{ "mode", SP_ARG_CHOICE, NULL, NULL, 0, 0, mode_choices, -1, FALSE,
+		"method=local: gaussian (default: weights of a Gaussian of sigma "
+		"(block - 1) / 6) or mean (the block × block box)",
+		SP_ARG_FIELD(SpThresholdArgs, mode) },
 };
 
 /* The largest side of the view Otsu's histogram is taken from. */
@@ -37,6 +57,9 @@ static const SpArgInfo threshold_args[] = {
 typedef struct {
 	gboolean have_value;
 	double value;
+	gboolean local;
+	int block; /* method=local: odd, in pixels */
+	gboolean mean; /* method=local mode=mean */
 } ThresholdState;
 
 /* Otsu's threshold for a 256-bin histogram: the t maximising the
@@ -154,6 +177,42 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 	return TRUE;
 }
 
+/* method=local: the block in pixels, an odd whole number; a length in
+ * µm is rounded to the nearest odd number of pixels. */
+static gboolean
+plan_local(SpNode *node, ThresholdState *state, GError **error)
+{
+	const SpThresholdArgs *args = node->args;
+	double px = args->block.px;
+
+	if (!_sp_node_given(node, &args->block)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"threshold: method=local needs block=N (an odd number of "
+			"pixels, or a length in µm)");
+		return FALSE;
+	}
+	if (args->block.um)
+		state->block = 2 * (int) floor((px - 1) / 2 + 0.5) + 1;
+	else if (px != floor(px) || (int) px % 2 == 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"threshold: argument 'block': %g is not an odd whole number "
+			"of pixels (the block is centred on its pixel, as "
+			"threshold_local's)",
+			px);
+		return FALSE;
+	} else
+		state->block = (int) px;
+	state->block = CLAMP(state->block, 3, MAX_BLOCK);
+	state->local = TRUE;
+	state->mean = args->mode && strcmp(args->mode, "mean") == 0;
+	node->halo = state->mean ?
+		state->block / 2 :
+		_sp_gaussian_radius((state->block - 1) / 6.0);
+	/* the threshold of a pixel depends on its neighbours */
+	node->role = SP_ROLE_FILTER;
+	return TRUE;
+}
+
 static gboolean
 threshold_plan(SpNode *node, GError **error)
 {
@@ -161,8 +220,30 @@ threshold_plan(SpNode *node, GError **error)
 	const char *method = args->method;
 	gboolean has_value = _sp_node_given(node, &args->value);
 	ThresholdState *state = g_new0(ThresholdState, 1);
+	gboolean local = method && strcmp(method, "local") == 0;
 
 	node->priv = state;
+	if (local && has_value) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"threshold: give either method=local or value=V, not both");
+		return FALSE;
+	}
+	if (!local) {
+		const char *only_local = _sp_node_given(node, &args->block) ?
+			"block" :
+			_sp_node_given(node, &args->offset) ? "offset" :
+			_sp_node_given(node, &args->mode)   ? "mode" :
+							      NULL;
+		if (only_local) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"threshold: argument '%s' applies to method=local "
+				"only",
+				only_local);
+			return FALSE;
+		}
+	}
+	if (local && !plan_local(node, state, error))
+		return FALSE;
 	if (method && strcmp(method, "otsu") == 0 && has_value) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"threshold: give either method=otsu or value=V, not both");
@@ -181,6 +262,84 @@ threshold_plan(SpNode *node, GError **error)
 	return TRUE;
 }
 
+/* A mask image with its header set on a copy of its own: @out may be
+ * shared through libvips' operation cache. Takes @out. */
+static VipsImage *
+mask_copy(SpNode *node, VipsImage *out, GError **error)
+{
+	VipsImage *copy;
+	int r = vips_copy(out, &copy, "interpretation", VIPS_INTERPRETATION_B_W,
+		NULL);
+
+	g_object_unref(out);
+	if (r) {
+		_sp_set_vips_error(error, "threshold",
+			sp_slide_get_path(node->slide));
+		return NULL;
+	}
+	return copy;
+}
+
+/* method=local, as skimage.filters.threshold_local (0.19): T = the
+ * local mean of the block around each pixel (mode=gaussian: Gaussian
+ * weights of sigma (block - 1) / 6, truncated at 4 sigma as
+ * scipy.ndimage.gaussian_filter; mode=mean: the block × block box, as
+ * scipy.ndimage.uniform_filter) minus offset; the mask is 255 where the
+ * channel is above T (at or below with invert), as the fixed and Otsu
+ * thresholds, and as skimage's `image > threshold_local(image, …)`.
+ * Float arithmetic (libvips convsep). */
+static VipsImage *
+threshold_local(SpNode *node, VipsImage *in, GError **error)
+{
+	const SpThresholdArgs *args = node->args;
+	ThresholdState *state = node->priv;
+	const char *path = sp_slide_get_path(node->slide);
+	VipsImage *channel, *mean = NULL, *t = NULL, *out = NULL;
+	int r = 0;
+
+	if (!(channel = channel_image(node, in, error)))
+		return NULL;
+	if (state->mean) {
+		/* the box: a row of ones then a column, each divided by its
+		 * sum (the matrix's scale) */
+		VipsImage *box = vips_image_new_matrix(state->block, 1);
+
+		if (!box)
+			r = -1;
+		else {
+			for (int i = 0; i < state->block; i++)
+				*VIPS_MATRIX(box, i, 0) = 1.0;
+			vips_image_set_double(box, "scale", state->block);
+			vips_image_set_double(box, "offset", 0.0);
+			r = vips_convsep(channel, &mean, box, "precision",
+				VIPS_PRECISION_FLOAT, NULL);
+			g_object_unref(box);
+		}
+	} else if (!(mean = _sp_gaussian(channel, (state->block - 1) / 6.0,
+			     "threshold", path, error))) {
+		g_object_unref(channel);
+		return NULL;
+	}
+	if (!r)
+		r = vips_linear1(mean, &t, 1.0, -args->offset, NULL);
+	if (!r)
+		r = args->invert ?
+			vips_relational(channel, t, &out,
+				VIPS_OPERATION_RELATIONAL_LESSEQ, NULL) :
+			vips_relational(channel, t, &out,
+				VIPS_OPERATION_RELATIONAL_MORE, NULL);
+	g_object_unref(channel);
+	if (mean)
+		g_object_unref(mean);
+	if (t)
+		g_object_unref(t);
+	if (r) {
+		_sp_set_vips_error(error, "threshold", path);
+		return NULL;
+	}
+	return mask_copy(node, out, error);
+}
+
 static VipsImage *
 threshold_build(SpNode *node, VipsImage *in, GError **error)
 {
@@ -188,6 +347,18 @@ threshold_build(SpNode *node, VipsImage *in, GError **error)
 	VipsImage *channel, *out;
 	int r;
 
+	if (state->local)
+		return threshold_local(node, in, error);
+	/* Otsu's histogram has 256 bins of 8-bit values */
+	if (!state->have_value && in->BandFmt != VIPS_FORMAT_UCHAR) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"threshold: argument 'method': Otsu's method takes 8-bit "
+			"input, and '%s' gives %s here; give value=V or "
+			"method=local",
+			sp_slide_get_path(node->slide),
+			vips_enum_nick(VIPS_TYPE_BAND_FORMAT, in->BandFmt));
+		return NULL;
+	}
 	/* Otsu's value is measured once, on a small view, never on @in */
 	if (!state->have_value && !compute_otsu(node, state, error))
 		return NULL;
@@ -221,7 +392,7 @@ threshold_build(SpNode *node, VipsImage *in, GError **error)
 
 const SpOpInfo _sp_op_threshold = {
 	.name = "threshold",
-	.summary = "make a 0/255 tissue mask",
+	.summary = "make a 0/255 mask: fixed, Otsu or local threshold",
 	.description =
 		"Makes a one-band 8-bit mask: 255 where the channel is above the "
 		"threshold, 0 elsewhere (the reverse with invert). With "
@@ -231,8 +402,24 @@ const SpOpInfo _sp_op_threshold = {
 		"pyramid level when there is one, so level 0 is never read for "
 		"it; the value used is printed and stored in the image as "
 		"slidepipe-threshold. Tissue detection on H&E: the default, "
-		"saturation with Otsu.",
+		"saturation with Otsu. method=local block=N is an adaptive "
+		"threshold, as scikit-image's threshold_local (0.19): each pixel's "
+		"threshold is the mean of the N × N block around it, weighted by "
+		"a Gaussian of sigma (N - 1) / 6 truncated at 4 sigma "
+		"(mode=gaussian, the default) or unweighted (mode=mean), minus "
+		"offset, so the mask is skimage's image > threshold_local(image, "
+		"N, mode, offset=offset). N is an odd number of pixels of the "
+		"level threshold runs at (3 … 1001), or micrometres (block=25um, "
+		"rounded to the nearest odd number of pixels). It works on any "
+		"one-band input, 8-bit or float (e.g. deconvolve's output), and "
+		"on the channel of an RGB input. At the image's edges the "
+		"outermost pixels are repeated where skimage reflects. Fixed and "
+		"Otsu thresholds are pointwise (after a downsample they run on "
+		"the level the planner reads); a local threshold is a filter: "
+		"it runs at its input's level and reads a halo around each tile "
+		"(the Gaussian's radius, or N / 2), shown by 'slidepipe explain'.",
 	.kind = SP_OP_FILTER,
+	/* method=local makes a node a filter (threshold_plan) */
 	.role = SP_ROLE_POINTWISE,
 	.args = threshold_args,
 	.n_args = G_N_ELEMENTS(threshold_args),

@@ -147,20 +147,6 @@ tiles_state_free(void *data)
 	g_free(state);
 }
 
-/* Whether the chain up to @node can be read from another level (only
- * region, reduction and pointwise operators stand in it). */
-static const char *
-unplannable_op(SpNode *node)
-{
-	for (SpNode *n = node; n; n = n->input)
-		if (n->op->role != SP_ROLE_SOURCE &&
-			n->op->role != SP_ROLE_POINTWISE &&
-			n->op->role != SP_ROLE_REGION &&
-			n->op->role != SP_ROLE_REDUCTION)
-			return n->op->name;
-	return NULL;
-}
-
 static gboolean
 plan_resolution(SpNode *node, TilesState *state, GError **error)
 {
@@ -236,7 +222,7 @@ plan_resolution(SpNode *node, TilesState *state, GError **error)
 		0;
 
 	/* the level read: the planner's choice, unless told to be exact */
-	const char *blocker = unplannable_op(node->input);
+	const char *blocker = _sp_chain_unplannable(node->input);
 	gboolean same = fabs(state->ds_x - in->downsample_x) <
 			1e-9 * in->downsample_x &&
 		fabs(state->ds_y - in->downsample_y) < 1e-9 * in->downsample_y;

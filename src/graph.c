@@ -123,6 +123,8 @@ node_alloc(SpGraph *graph, const SpOpInfo *op, SpNode *input, GError **error)
 	node = g_new0(SpNode, 1);
 	node->graph = graph;
 	node->op = op;
+	/* the operator's plan may make it a filter for its arguments */
+	node->role = op->role;
 	node->input = input;
 	/* node->given is a 64-bit map */
 	g_assert(op->n_args <= 64);
@@ -330,6 +332,12 @@ sp_node_get_geometry(SpNode *node)
 	return &node->geom;
 }
 
+int
+sp_node_get_halo(SpNode *node)
+{
+	return node->halo;
+}
+
 const char *
 sp_node_get_report(SpNode *node)
 {
@@ -380,6 +388,40 @@ sp_node_get_image(SpNode *node, GError **error)
 		g_clear_object(&node->image);
 	}
 	return node->image;
+}
+
+/* In graph.c, not plan.c: a chain with a filter is viewed through the
+ * node's own image, and the planner does not build images. */
+VipsImage *
+_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
+	GError **error)
+{
+	const SpGeometry *g = &node->geom;
+	SpNode *source = _sp_chain_source(node);
+	double extra = MAX(1.0, (double) MAX(g->width, g->height) / max_side);
+	int level = 0;
+	int width = MAX(1, (int) floor(g->width / extra + 0.5));
+	int height = MAX(1, (int) floor(g->height / extra + 0.5));
+
+	if (_sp_chain_unplannable(node)) {
+		/* a filter's pixels are those of its own level: reduce the
+		 * node's image (computing the chain at its level) */
+		VipsImage *image = sp_node_get_image(node, error);
+
+		if (!image)
+			return NULL;
+		if (level_out)
+			*level_out = node->read.level;
+		return _sp_reduce(image, (double) image->Xsize / width,
+			(double) image->Ysize / height, width, height,
+			node->op->name, "view", error);
+	}
+	if (!source->source_associated)
+		level = _sp_plan_level(node->slide, g->downsample_x * extra,
+			g->downsample_y * extra);
+	if (level_out)
+		*level_out = level;
+	return _sp_chain_view(node, level, width, height, error);
 }
 
 /* Progress of the running sink: libvips' eval signal for sinks that are

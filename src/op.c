@@ -137,6 +137,8 @@ format_range(const SpArgInfo *arg)
 	}
 	if (arg->type == SP_ARG_INT || arg->type == SP_ARG_DOUBLE)
 		return g_strdup_printf("%g … %g", arg->min, arg->max);
+	if (arg->type == SP_ARG_LENGTH)
+		return g_strdup_printf("%g … %g px", arg->min, arg->max);
 	return NULL;
 }
 
@@ -146,7 +148,32 @@ typedef union {
 	double d; /* SP_ARG_DOUBLE */
 	gboolean b; /* SP_ARG_BOOL */
 	const char *s; /* the text types */
+	SpLength l; /* SP_ARG_LENGTH */
 } ArgValue;
+
+/* The largest length in µm taken before the mpp is known: 1 m. */
+#define MAX_LENGTH_UM 1e6
+
+/* @text as a length: a number, then nothing or "px" (pixels), or "um" or
+ * "µm" (micrometres). FALSE when it is not one. */
+static gboolean
+parse_length(const char *text, SpLength *length)
+{
+	char *end;
+
+	errno = 0;
+	length->value = g_ascii_strtod(text, &end);
+	if (end == text || errno == ERANGE)
+		return FALSE;
+	if (*end == '\0' || strcmp(end, "px") == 0)
+		length->um = FALSE;
+	else if (strcmp(end, "um") == 0 || strcmp(end, "µm") == 0)
+		length->um = TRUE;
+	else
+		return FALSE;
+	length->px = length->um ? 0 : length->value;
+	return TRUE;
+}
 
 /* Parses @text as a value of @arg; errors name op and arg. */
 static gboolean
@@ -198,6 +225,106 @@ parse_text(const SpOpInfo *op, const SpArgInfo *arg, const char *text,
 	case SP_ARG_PATH:
 		value->s = text;
 		return TRUE;
+	case SP_ARG_LENGTH:
+		if (!text || !parse_length(text, &value->l)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"%s: argument '%s': '%s' is not a length (pixels, as "
+				"3 or 2.5, or micrometres, as 2um)",
+				op->name, arg->name, text ? text : "(null)");
+			return FALSE;
+		}
+		return TRUE;
+	}
+	return TRUE;
+}
+
+/* A length of @px pixels outside its argument's declared range. */
+static void
+set_length_range_error(const SpOpInfo *op, const SpArgInfo *arg,
+	const char *shown, double px, GError **error)
+{
+	if (px > arg->max)
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s': %s is over the limit of %g px (%g … %g "
+			"px): a larger kernel would be slow and huge; downsample "
+			"first",
+			op->name, arg->name, shown, arg->max, arg->min,
+			arg->max);
+	else
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s': %s is below the smallest %g px (%g … "
+			"%g px)",
+			op->name, arg->name, shown, arg->min, arg->min,
+			arg->max);
+}
+
+/* Checks a length as given (finite, above 0; in pixels, the declared
+ * range; in µm, at most MAX_LENGTH_UM until the mpp is known). */
+static gboolean
+check_length(const SpOpInfo *op, const SpArgInfo *arg, const SpLength *l,
+	const char *text, GError **error)
+{
+	char buf[G_ASCII_DTOSTR_BUF_SIZE];
+	const char *shown = text ? text :
+				   g_ascii_dtostr(buf, sizeof(buf), l->value);
+
+	if (!isfinite(l->value)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s': '%s' is not a finite number",
+			op->name, arg->name, shown);
+		return FALSE;
+	}
+	if (l->value <= 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s': %s is not above 0", op->name,
+			arg->name, shown);
+		return FALSE;
+	}
+	if (l->um && l->value > MAX_LENGTH_UM) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s': %s is more than a metre", op->name,
+			arg->name, shown);
+		return FALSE;
+	}
+	if (!l->um && (l->px < arg->min || l->px > arg->max)) {
+		set_length_range_error(op, arg, shown, l->px, error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* An SP_ARG_LENGTH in µm turned into pixels of @node's input level (its
+ * geometry before the plan, a copy of the input's), then checked against
+ * the declared range in pixels. */
+static gboolean
+convert_length(SpNode *node, int i, GError **error)
+{
+	const SpArgInfo *arg = &node->op->args[i];
+	SpLength *l = arg_field(node, i);
+	const SpGeometry *g = &node->geom;
+	const char *path = node->slide ? sp_slide_get_path(node->slide) : "?";
+	char value[G_ASCII_DTOSTR_BUF_SIZE];
+
+	if (!l->um || l->value == 0)
+		return TRUE;
+	g_ascii_formatd(value, sizeof(value), "%g", l->value);
+	if (!(g->mpp_x > 0 && g->mpp_y > 0)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s': %sum needs the slide's pixel size, and "
+			"'%s' records none; give it in pixels",
+			node->op->name, arg->name, value, path);
+		return FALSE;
+	}
+	/* lengths are isotropic: the mean pixel size of the two axes */
+	double mpp = (g->mpp_x + g->mpp_y) / 2;
+	l->px = l->value / mpp;
+	if (!isfinite(l->px) || l->px < arg->min || l->px > arg->max) {
+		g_autofree char *shown =
+			g_strdup_printf("%sum (%g px at %g µm per pixel of '%s')",
+				value, l->px, mpp, path);
+
+		set_length_range_error(node->op, arg, shown, l->px, error);
+		return FALSE;
 	}
 	return TRUE;
 }
@@ -228,6 +355,10 @@ store_value(SpNode *node, int i, const ArgValue *value, const char *text,
 		number = value->d;
 		break;
 	case SP_ARG_BOOL:
+		break;
+	case SP_ARG_LENGTH:
+		if (!check_length(op, arg, &value->l, text, error))
+			return FALSE;
 		break;
 	case SP_ARG_CHOICE: {
 		gboolean ok = FALSE;
@@ -283,6 +414,9 @@ store_value(SpNode *node, int i, const ArgValue *value, const char *text,
 		break;
 	case SP_ARG_BOOL:
 		*(gboolean *) field = value->b;
+		break;
+	case SP_ARG_LENGTH:
+		*(SpLength *) field = value->l;
 		break;
 	default:
 		g_free(*(char **) field);
@@ -353,6 +487,16 @@ _sp_node_set_valist(SpNode *node, GError **error, va_list ap)
 		case SP_ARG_BOOL:
 			value.b = va_arg(ap, gboolean) != FALSE;
 			break;
+		case SP_ARG_LENGTH: {
+			/* text, as on the command line: "3", "2.5um" */
+			const char *text = va_arg(ap, const char *);
+
+			if (!parse_text(node->op, &node->op->args[i], text,
+				    &value, error) ||
+				!store_value(node, i, &value, text, error))
+				return FALSE;
+			continue;
+		}
 		default:
 			value.s = va_arg(ap, const char *);
 		}
@@ -417,5 +561,10 @@ _sp_node_finish_args(SpNode *node, GError **error)
 					error)))
 			return FALSE;
 	}
+	/* lengths in µm, through the mpp of the level the node runs at */
+	for (int i = 0; i < node->op->n_args; i++)
+		if (node->op->args[i].type == SP_ARG_LENGTH &&
+			!convert_length(node, i, error))
+			return FALSE;
 	return TRUE;
 }

@@ -135,6 +135,17 @@ decoded_pixels(SpSlide *slide, const SpPlan *plan)
 	return tx * ty * l->tile_width * l->tile_height;
 }
 
+const char *
+_sp_chain_unplannable(SpNode *node)
+{
+	for (SpNode *n = node; n; n = n->input)
+		if (n->role != SP_ROLE_SOURCE && n->role != SP_ROLE_POINTWISE &&
+			n->role != SP_ROLE_REGION &&
+			n->role != SP_ROLE_REDUCTION)
+			return n->op->name;
+	return NULL;
+}
+
 void
 _sp_node_plan_read(SpNode *node)
 {
@@ -159,10 +170,13 @@ _sp_node_plan_read(SpNode *node)
 
 	if (node == source)
 		p->level = source->source_level;
-	else if (node->op->role == SP_ROLE_REDUCTION && !node->graph->exact &&
-		!node->exact && source->source_level == 0) {
+	else if (node->role == SP_ROLE_REDUCTION && !node->graph->exact &&
+		!node->exact && source->source_level == 0 &&
+		!_sp_chain_unplannable(node->input)) {
 		/* the largest level downsample not above the wanted one, but
-		 * never a finer level than the input already reads */
+		 * never a finer level than the input already reads; a filter
+		 * (blur, morph) in the chain keeps the read where it is: its
+		 * pixels are those of its own level */
 		int best = _sp_plan_level(node->slide, g->downsample_x,
 			g->downsample_y);
 		p->level = MAX(best, node->input->read.level);
@@ -238,7 +252,7 @@ chain_view(SpNode *node, int level, double rx0, double ry0, double rw,
 	 * with them, and they run at the level read, before the remaining
 	 * reduction */
 	for (SpNode *n = node; pointwise_ops && n->input; n = n->input)
-		if (n->op->role == SP_ROLE_POINTWISE)
+		if (n->role == SP_ROLE_POINTWISE)
 			g_ptr_array_insert(pointwise, 0, n);
 
 	if (associated)
@@ -327,23 +341,4 @@ _sp_source_view(SpNode *node, GError **error)
 
 	return chain_view(node, MAX(0, node->read.level), g->x, g->y, g->w,
 		g->h, g->width, g->height, FALSE, error);
-}
-
-VipsImage *
-_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
-	GError **error)
-{
-	const SpGeometry *g = &node->geom;
-	SpNode *source = _sp_chain_source(node);
-	double extra = MAX(1.0, (double) MAX(g->width, g->height) / max_side);
-	int level = 0;
-
-	if (!source->source_associated)
-		level = _sp_plan_level(node->slide, g->downsample_x * extra,
-			g->downsample_y * extra);
-	if (level_out)
-		*level_out = level;
-	return _sp_chain_view(node, level,
-		MAX(1, (int) floor(g->width / extra + 0.5)),
-		MAX(1, (int) floor(g->height / extra + 0.5)), error);
 }

@@ -28,7 +28,9 @@ typedef enum {
 	                    * alone, so it commutes with region and reduction
 	                    * and runs at whatever level is read (threshold) */
 	SP_ROLE_FILTER, /* anything else: the planner reads it at its
-	                    * input's level (overlay) */
+	                    * input's level (overlay, blur, morph); a
+	                    * reduction after it is computed, not read from
+	                    * a lower level */
 	SP_ROLE_SINK, /* writes the image out (save, tiles) */
 } SpOpRole;
 
@@ -63,13 +65,36 @@ struct _SpOpInfo {
 
 /* The storage of an argument in its operator's argument struct T, the
  * last field of its SpArgInfo: member @field holds the value (int for
- * SP_ARG_INT, double, gboolean, or an owned char * for the text types;
- * NULL or 0 when neither given nor defaulted). */
+ * SP_ARG_INT, double, gboolean, an SpLength for SP_ARG_LENGTH, or an
+ * owned char * for the text types; NULL or 0 when neither given nor
+ * defaulted). */
 #define SP_ARG_FIELD(T, field) G_STRUCT_OFFSET(T, field)
+
+/* The value of an SP_ARG_LENGTH argument (a sigma, a radius, a block):
+ * @value as the user gave it, in pixels, or in micrometres when @um
+ * ("2um"); @px, the length in pixels of the level the operator runs at
+ * (its input's: node->geom before the plan), filled in by
+ * _sp_node_finish_args() from the input geometry's mpp and checked
+ * against the declaration's range (in pixels). All 0 when the argument
+ * is neither given nor defaulted. */
+typedef struct {
+	double value;
+	gboolean um;
+	double px;
+} SpLength;
 
 struct _SpNode {
 	SpGraph *graph;
 	const SpOpInfo *op;
+	/* What the planner takes the node for: op->role, unless the
+	 * operator's plan says otherwise for these arguments (threshold
+	 * method=local is a filter, its other methods pointwise). A plan may
+	 * only turn SP_ROLE_POINTWISE into SP_ROLE_FILTER. */
+	SpOpRole role;
+	/* Set by a filter's plan: the border, in pixels of its input, that
+	 * it reads around each output pixel (a Gaussian's kernel radius, a
+	 * morphological mask's); 0 for everything else. Shown by explain. */
+	int halo;
 	SpNode *input;
 	void *args; /* the operator's argument struct (owned) */
 	guint64 given; /* bit i: op->args[i] was given */
@@ -175,7 +200,23 @@ typedef struct {
 	char *method;
 	char *channel;
 	gboolean invert;
+	SpLength block;
+	double offset;
+	char *mode;
 } SpThresholdArgs;
+
+/* ops/blur.c, for the operators that smooth (blur, threshold
+ * method=local): @in (any bands, any format) convolved with a sampled
+ * Gaussian of standard deviation @sigma pixels whose kernel reaches
+ * _sp_gaussian_radius(@sigma) pixels each way, as
+ * scipy.ndimage.gaussian_filter(truncate=4) samples it (libvips
+ * gaussmat + convsep, float arithmetic). Float output (double for double
+ * input), same size and bands; edges extended by copying (libvips').
+ * A new reference, or NULL with @error naming @op and @path. */
+VipsImage *_sp_gaussian(VipsImage *in, double sigma, const char *op,
+	const char *path, GError **error);
+/* round(4 σ): the half-width of that kernel, in pixels. */
+int _sp_gaussian_radius(double sigma);
 
 /* src/util.c: sp_init(NULL) unless it has run: every public entry point
  * that can be the first call (sp_graph_new, sp_slide_open,
@@ -278,6 +319,12 @@ void _sp_tiffread_fit_cache(VipsImage *image, int cache_width, int readers);
  * plan. */
 void _sp_node_plan_read(SpNode *node);
 
+/* Whether the chain up to @node may be read from another pyramid level:
+ * only source, region, reduction and pointwise nodes stand in it (by
+ * node->role). NULL when it may, else the name of the first node (from
+ * @node back) that may not. */
+const char *_sp_chain_unplannable(SpNode *node);
+
 /* The first node of @node's chain: its source. */
 SpNode *_sp_chain_source(SpNode *node);
 
@@ -301,7 +348,8 @@ VipsImage *_sp_reduce(VipsImage *in, double rx, double ry, int out_width,
 
 /* The lazy image of @node's region read from @level of its chain's
  * source, sub-pixel aligned, with the chain's pointwise operators applied
- * at that level, then reduced to @out_width × @out_height. */
+ * at that level, then reduced to @out_width × @out_height. Only for a
+ * chain _sp_chain_unplannable() lets through: filters are not in it. */
 VipsImage *_sp_chain_view(SpNode *node, int level, int out_width,
 	int out_height, GError **error);
 
@@ -332,7 +380,10 @@ void _sp_node_discard(SpNode *node);
  * at most @max_side pixels, read from the smallest pyramid level that
  * still has at least that resolution, with @node's pointwise operators
  * applied. Used for measurements (Otsu) that must not read level 0.
- * *@level_out gets the level read. Returns a new reference. */
+ * A chain with a filter in it (blur, morph …) cannot be read from
+ * another level: its view is @node's own image, reduced, which computes
+ * the filters at their level. *@level_out gets the level read. Returns
+ * a new reference. */
 VipsImage *_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 	GError **error);
 

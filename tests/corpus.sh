@@ -327,7 +327,7 @@ pipe() {
 		{ [ "$(wc -c <"$SP_ERR")" -le 1200 ] || why "the error line is $(wc -c <"$SP_ERR") bytes long"; }
 	case_done "pipeline, $_name: exit $_st, one clear line"
 }
-pipe "unknown operator" pipe-unknown-op.args 2 "unknown operator 'blur'"
+pipe "unknown operator" pipe-unknown-op.args 2 "unknown operator 'sharpen'"
 pipe "missing argument" pipe-missing-arg.args 2 "^slidepipe: crop: missing argument 'h'"
 pipe "load without a path" pipe-missing-path.args 2 "^slidepipe: load: missing argument 'path'"
 pipe "Q=high" pipe-wrong-type-int.args 2 "^slidepipe: save: argument 'Q': 'high' is not an integer"

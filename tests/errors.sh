@@ -114,9 +114,9 @@ check "crop units=um without mpp: exit 2, names the slide" \
 
 # ---------------------------------------------------- operators, arguments
 check "unknown operator: exit 2, lists the operators" \
-	fails_with 2 "$OUT" "unknown operator 'blur'" \
+	fails_with 2 "$OUT" "unknown operator 'sharpen'" \
 	"load, crop, downsample, threshold, save" -- \
-	load "$S" ! blur 3 ! save "$OUT"
+	load "$S" ! sharpen 3 ! save "$OUT"
 check "unknown argument foo=1: exit 2, names it and the known ones" \
 	fails_with 2 "$OUT" "^slidepipe: crop: " "unknown argument 'foo'" "x, y, w, h, units" -- \
 	load "$S" ! crop 0 0 10 10 foo=1 ! save "$OUT"
@@ -190,8 +190,8 @@ check "a sink in the middle: exit 2" \
 check "a second load: exit 2" \
 	fails_with 2 "$OUT" "'load' is a source" -- load "$S" ! load "$S" ! save "$OUT"
 check "a bad pipeline is refused before any file is opened (missing input, bad step)" \
-	fails_with 2 "$OUT" "unknown operator 'blur'" -- \
-	load "$TMPD/nope.tif" ! blur ! save "$OUT"
+	fails_with 2 "$OUT" "unknown operator 'sharpen'" -- \
+	load "$TMPD/nope.tif" ! sharpen ! save "$OUT"
 
 # ----------------------------------------------------------------- load
 # the declaration's range of level is 0 … 63: beyond it is a usage error;

@@ -179,9 +179,10 @@ test_declarations(void)
 	int n;
 	const SpOpInfo *const *ops = sp_op_list(&n);
 	const char *names[] = { "load", "crop", "downsample", "threshold",
-		"save", "tiles", "overlay", "invert", "label" };
+		"save", "tiles", "overlay", "invert", "blur", "deconvolve",
+		"morph", "label" };
 
-	g_assert_cmpint(n, ==, 9);
+	g_assert_cmpint(n, ==, G_N_ELEMENTS(names));
 	for (int i = 0; i < n; i++) {
 		g_assert_cmpstr(sp_op_get_name(ops[i]), ==, names[i]);
 		int n_args;
@@ -201,8 +202,151 @@ test_declarations(void)
 		}
 		g_assert_true(g_str_has_prefix(man, ".SS "));
 	}
-	g_assert_null(sp_op_lookup("blur"));
+	g_assert_null(sp_op_lookup("sharpen"));
 	g_assert_true(sp_op_get_kind(sp_op_lookup("save")) == SP_OP_SINK);
+}
+
+/* SP_ARG_LENGTH through the varargs: text, pixels or µm through the
+ * slide's mpp (the gradient slide's 0.5 µm), checked in pixels; the
+ * filters' halos and roles follow. */
+static void
+test_length_arguments(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	SpNode *blur, *down, *local, *morph;
+	SpPlan plan;
+
+	g_assert_no_error(error);
+	/* 2 µm at 0.5 µm per pixel: sigma 4 px, kernel radius 16 */
+	blur = sp_node_new(graph, "blur", load, &error, "sigma", "2um", NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_halo(blur), ==, 16);
+	blur = sp_node_new(graph, "blur", load, &error, "sigma", "1.5", NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_halo(blur), ==, 6);
+	g_assert_cmpint(sp_node_get_halo(load), ==, 0);
+
+	const char *bad[][2] = { { "0", "is not above 0" },
+		{ "-1", "is not above 0" }, { "nan", "not a finite number" },
+		{ "1e12", "over the limit of 250 px" },
+		{ "abc", "is not a length" }, { "2mm", "is not a length" },
+		{ "1000um", "over the limit of 250 px" } };
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_assert_null(sp_node_new(graph, "blur", load, &error, "sigma",
+			bad[i][0], NULL));
+		g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+		g_assert_nonnull(
+			strstr(error->message, "blur: argument 'sigma'"));
+		g_assert_nonnull(strstr(error->message, bad[i][1]));
+		g_clear_error(&error);
+	}
+	g_assert_null(
+		sp_node_new(graph, "blur", load, &error, "sigma", NULL, NULL));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+
+	/* a local threshold is a filter: a downsample after it is computed
+	 * at its level, not read from a lower one */
+	local = sp_threshold(load, &error, "method", "local", "block", "51",
+		NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_halo(local), ==, 33);
+	down = sp_downsample(local, 4, &error, NULL);
+	g_assert_no_error(error);
+	g_assert_false(sp_node_get_plan(down, &plan));
+	g_assert_cmpint(plan.level, ==, 0);
+	/* Otsu stays pointwise: the same downsample reads level 2 */
+	down = sp_downsample(sp_threshold(load, &error, NULL), 4, &error, NULL);
+	g_assert_no_error(error);
+	g_assert_true(sp_node_get_plan(down, &plan));
+	g_assert_cmpint(plan.level, ==, 2);
+
+	morph = sp_node_new(graph, "morph", local, &error, "operation", "open",
+		"radius", "1.5um", NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_halo(morph), ==, 6);
+	sp_graph_free(graph);
+}
+
+/* The filters' own argument checks, each error naming the operator and
+ * the argument (and the file where the input is the cause). */
+static void
+test_filter_arguments(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	g_autofree char *rgb_path = make_rgb_jpeg_slide();
+	SpNode *rgb;
+
+	g_assert_no_error(error);
+	struct {
+		const char *op, *args[5], *message;
+	} bad[] = {
+		{ "blur", { NULL }, "blur: missing argument 'sigma'" },
+		{ "blur", { "sigma", "inf", NULL },
+			"'inf' is not a finite number" },
+		{ "blur", { "sigma", "1e400", NULL },
+			"'1e400' is not a length" },
+		{ "morph", { "operation", "open", "radius", "0.5", NULL },
+			"morph: argument 'radius': 0.5 is below the smallest 1 px" },
+		{ "morph", { "operation", "erode", "radius", "1000", NULL },
+			"morph: argument 'radius': 1000 is over the limit of 64 px" },
+		{ "morph", { "operation", "thin", "radius", "2", NULL },
+			"morph: argument 'operation': 'thin' is not one of "
+			"open|close|erode|dilate" },
+		{ "threshold", { "method", "local", NULL },
+			"threshold: method=local needs block=N" },
+		{ "deconvolve", { NULL },
+			"deconvolve: argument 'stain': colour deconvolution needs RGB "
+			"input" },
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		const char **a = bad[i].args;
+		/* NAME, value pairs up to the first NULL name */
+		SpNode *node = sp_node_new(graph, bad[i].op, load, &error, a[0],
+			a[1], a[2], a[3], NULL);
+
+		g_assert_null(node);
+		g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+		if (!strstr(error->message, bad[i].message))
+			g_error("'%s' lacks '%s'", error->message,
+				bad[i].message);
+		g_clear_error(&error);
+	}
+	/* the 1-band slide's name is in the message */
+	g_assert_null(sp_node_new(graph, "deconvolve", load, &error, NULL));
+	g_assert_nonnull(strstr(error->message, "gradient.tif"));
+	g_clear_error(&error);
+
+	/* stain matrices need an RGB input */
+	rgb = sp_load(graph, rgb_path, &error, NULL);
+	g_assert_no_error(error);
+	g_assert_null(sp_node_new(graph, "deconvolve", rgb, &error, "stain",
+		"1,0,0,2,0,0,0,0,1", NULL));
+	g_assert_nonnull(strstr(error->message,
+		"deconvolve: argument 'stain': the stain vectors "
+		"'1,0,0,2,0,0,0,0,1' are linearly dependent"));
+	g_clear_error(&error);
+	g_assert_null(sp_node_new(graph, "deconvolve", rgb, &error, "stain",
+		"hdab", "channel", "e", NULL));
+	g_assert_nonnull(strstr(error->message,
+		"deconvolve: argument 'channel': stain=hdab has no e"));
+	g_clear_error(&error);
+	g_assert_null(sp_node_new(graph, "deconvolve", rgb, &error, "stain",
+		"0.65,0.70,0.29,0.07,x,0.11,0.27,0.57,0.78", NULL));
+	g_assert_nonnull(strstr(error->message, "is not he, hdab or 9"));
+	g_clear_error(&error);
+	/* six numbers: the third stain is their cross product */
+	SpNode *six = sp_node_new(graph, "deconvolve", rgb, &error, "stain",
+		"0.65,0.70,0.29,0.07,0.99,0.11", NULL);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_node_get_geometry(six)->bands, ==, 1);
+	sp_graph_free(graph);
 }
 
 /* Each operator's arguments are stored apart (issue 13: by struct
@@ -323,7 +467,7 @@ test_argument_checks(void)
 	g_assert_null(sp_crop(save, 0, 0, 1, 1, &error, NULL));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
 	g_clear_error(&error);
-	g_assert_null(sp_node_new(graph, "blur", load, &error, NULL));
+	g_assert_null(sp_node_new(graph, "sharpen", load, &error, NULL));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
 	g_assert_nonnull(strstr(error->message, "load, crop, downsample"));
 	g_clear_error(&error);
@@ -1490,6 +1634,8 @@ main(int argc, char **argv)
 	g_test_add_func("/ops/declarations", test_declarations);
 	g_test_add_func("/ops/argument-checks", test_argument_checks);
 	g_test_add_func("/ops/argument-storage", test_argument_storage);
+	g_test_add_func("/ops/length-arguments", test_length_arguments);
+	g_test_add_func("/ops/filter-arguments", test_filter_arguments);
 	g_test_add_func("/load/errors", test_load_errors);
 	g_test_add_func("/load/levels", test_slide_levels);
 	g_test_add_func("/load/bands-at-plan-time", test_bands_at_plan_time);

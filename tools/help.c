@@ -18,6 +18,8 @@ format_range(const SpArgInfo *arg)
 		return g_strjoinv("|", (char **) arg->choices);
 	if (arg->type == SP_ARG_INT || arg->type == SP_ARG_DOUBLE)
 		return g_strdup_printf("%g … %g", arg->min, arg->max);
+	if (arg->type == SP_ARG_LENGTH)
+		return g_strdup_printf("%g … %g px", arg->min, arg->max);
 	return NULL;
 }
 
@@ -37,6 +39,8 @@ type_name(SpArgType type)
 		return "choice";
 	case SP_ARG_PATH:
 		return "path";
+	case SP_ARG_LENGTH:
+		return "length";
 	}
 	return "?";
 }
@@ -69,6 +73,8 @@ append_usage(GString *s, const SpOpInfo *op)
 			value = g_strdup("true|false");
 		else if (arg->type == SP_ARG_INT || arg->type == SP_ARG_DOUBLE)
 			value = g_strdup("N");
+		else if (arg->type == SP_ARG_LENGTH)
+			value = g_strdup("N[um]");
 		else
 			value = g_strdup(upper);
 		g_string_append_printf(s, " [%s=%s]", arg->name, value);

@@ -600,6 +600,12 @@ cmd_explain(int argc, char **argv, gboolean exact)
 				p.level, p.level_downsample_x,
 				p.planned ? " [planned]" : "", p.x, p.y, p.w,
 				p.h, p.remaining_x, p.decoded_pixels);
+		if (sp_node_get_halo(n) > 0)
+			printf("   halo %d px: reads %d px of its input around "
+			       "each tile, at downsample %.6g\n",
+				sp_node_get_halo(n), sp_node_get_halo(n),
+				sp_node_get_geometry(sp_node_get_input(n))
+					->downsample_x);
 	}
 	g_ptr_array_free(chain, TRUE);
 	sp_graph_free(graph);

@@ -340,6 +340,13 @@ int sp_slide_best_level_for_downsample(SpSlide *slide, double downsample);
  * @SP_ARG_STRING: text (const char *)
  * @SP_ARG_CHOICE: one of a fixed list of words (const char *)
  * @SP_ARG_PATH: a file name (const char *)
+ * @SP_ARG_LENGTH: a length (a Gaussian's sigma, a mask's radius): a
+ *   number of pixels of the level the operator runs at ("2", "2.5px"), or
+ *   micrometres with the suffix `um` or `µm` ("2um"), converted through
+ *   the slide's mpp when the node is made (%SP_ERROR_USAGE when the slide
+ *   records none). It must be finite and above 0; @min and @max of its
+ *   #SpArgInfo bound it in pixels, after conversion. In C varargs it is
+ *   text (const char *), as on the command line.
  *
  * The type of an operator argument.
  */
@@ -350,6 +357,7 @@ typedef enum {
 	SP_ARG_STRING,
 	SP_ARG_CHOICE,
 	SP_ARG_PATH,
+	SP_ARG_LENGTH,
 } SpArgType;
 
 /**
@@ -575,7 +583,8 @@ void sp_graph_free(SpGraph *graph);
  * @error: return location for a #GError
  * @...: %NULL-terminated list of NAME, VALUE pairs; the C type of VALUE
  *   follows the argument's #SpArgType: %SP_ARG_INT takes an int,
- *   %SP_ARG_DOUBLE a double, %SP_ARG_BOOL a gboolean, strings a const char *
+ *   %SP_ARG_DOUBLE a double, %SP_ARG_BOOL a gboolean, strings and
+ *   %SP_ARG_LENGTH ("3", "2.5um") a const char *
  *
  * Adds a fully specified node: checks every argument against the
  * operator's declaration (type, range, choices, required), then computes
@@ -647,6 +656,23 @@ const SpGeometry *sp_node_get_geometry(SpNode *node);
  * @plan->planned is %TRUE too).
  */
 gboolean sp_node_get_plan(SpNode *node, SpPlan *plan);
+
+/**
+ * sp_node_get_halo:
+ * @node: a node
+ *
+ * The halo of a filter: the border, in pixels of its input (the level it
+ * runs at, see sp_node_get_plan()), that it reads around each output
+ * pixel, so around each tile libvips computes. `blur`: its Gaussian's
+ * kernel radius, round(4 sigma); `morph`: the radius R (erode, dilate) or
+ * 2 R (open, close); `threshold method=local`: the local mean's radius.
+ * Known when the node is made, before any pixel.
+ *
+ * Returns: the halo in pixels; 0 for operators that read each output
+ * pixel's own input pixel only (pointwise, region, sinks) or whose
+ * reach is not a border (reductions).
+ */
+int sp_node_get_halo(SpNode *node);
 
 /**
  * sp_graph_set_exact:

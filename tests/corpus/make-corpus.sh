@@ -440,7 +440,7 @@ args() {
 	shift
 	printf '%s\n' "$@" >"$_f"
 }
-args pipe-unknown-op.args load @S@ ! blur 3 ! save @OUT@
+args pipe-unknown-op.args load @S@ ! sharpen 3 ! save @OUT@
 args pipe-missing-arg.args load @S@ ! crop 0 0 10 ! save @OUT@
 args pipe-missing-path.args load ! save @OUT@
 args pipe-wrong-type-int.args load @S@ ! save @OUT@ Q=high
