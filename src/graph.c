@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sp-private.h"
 
@@ -529,4 +530,70 @@ sp_graph_run(SpGraph *graph, GError **error)
 
 	_sp_vips_error_names_remove(graph);
 	return ok;
+}
+
+/* Whether writing @out would replace @in: the same file (by device and
+ * inode: the path itself, a hard link, a symlink to it, another spelling
+ * of its path), or the same directory entry (the rename replaces the
+ * entry, whatever it is: a symlink the input was read through). */
+static gboolean
+same_file(SpGraph *graph, const char *out, const char *in)
+{
+	struct stat od, of, si;
+	gboolean has_file;
+
+	/* @out as the save will open it: beneath the graph's output root
+	 * (a batch's --out-dir) when it has one */
+	if (!_sp_output_lookup(graph, out, &od, &of, &has_file))
+		return FALSE;
+	if (has_file && stat(in, &si) == 0 && of.st_dev == si.st_dev &&
+		of.st_ino == si.st_ino)
+		return TRUE;
+
+	g_autofree char *ob = g_path_get_basename(out);
+	g_autofree char *id = g_path_get_dirname(in);
+	g_autofree char *ib = g_path_get_basename(in);
+	return strcmp(ob, ib) == 0 && stat(id, &si) == 0 &&
+		od.st_dev == si.st_dev && od.st_ino == si.st_ino;
+}
+
+/* Refuses an output that is a file the graph reads (a load's slide, an
+ * overlay's CSV, a tiles mask file), before any pixel is computed: the
+ * rename at the end would replace it while, or after, it is read. */
+gboolean
+_sp_check_not_an_input(SpNode *node, const char *arg, const char *path,
+	GError **error)
+{
+	GPtrArray *nodes = node->graph->nodes;
+
+	for (guint i = 0; i < nodes->len; i++) {
+		SpNode *n = g_ptr_array_index(nodes, i);
+		const char *in = NULL;
+
+		if (n->op->kind == SP_OP_SOURCE && n->slide)
+			in = sp_slide_get_path(n->slide);
+		if (in && same_file(node->graph, path, in))
+			goto refuse;
+		if (n->op->kind == SP_OP_SINK)
+			/* outputs, but a file it reads (a tiles mask file) */
+			in = n->op->input_file ? n->op->input_file(n) : NULL;
+		else
+			for (int a = 0; a < n->op->n_args && (in = NULL, TRUE);
+				a++)
+				if (n->op->args[a].type == SP_ARG_PATH &&
+					(in = *(char **) ((char *) n->args +
+						 n->op->args[a].offset)) &&
+					same_file(node->graph, path, in))
+					break;
+		if (in && same_file(node->graph, path, in))
+			goto refuse;
+		continue;
+	refuse:
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: argument '%s': '%s' is the file that %s reads "
+			"('%s'); source and destination must be different",
+			node->op->name, arg, path, n->op->name, in);
+		return FALSE;
+	}
+	return TRUE;
 }

@@ -235,9 +235,12 @@ _sp_chain_view(SpNode *node, int level, int out_width, int out_height,
 		out_width, out_height, error);
 }
 
-VipsImage *
-_sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
-	double rw, double rh, int out_width, int out_height, GError **error)
+/* _sp_chain_view_region(), with the chain's pointwise operators applied
+ * (@pointwise_ops) or not (the source's own pixels). */
+static VipsImage *
+chain_view(SpNode *node, int level, double rx0, double ry0, double rw,
+	double rh, int out_width, int out_height, gboolean pointwise_ops,
+	GError **error)
 {
 	SpNode *source = _sp_chain_source(node);
 	const char *associated = source->source_associated;
@@ -248,7 +251,7 @@ _sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
 	/* every pointwise operator of the chain, in order: crop commutes
 	 * with them, and they run at the level read, before the remaining
 	 * reduction */
-	for (SpNode *n = node; n->input; n = n->input)
+	for (SpNode *n = node; pointwise_ops && n->input; n = n->input)
 		if (n->role == SP_ROLE_POINTWISE)
 			g_ptr_array_insert(pointwise, 0, n);
 
@@ -321,4 +324,21 @@ _sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
 fail:
 	g_object_unref(image);
 	return NULL;
+}
+
+VipsImage *
+_sp_chain_view_region(SpNode *node, int level, double rx0, double ry0,
+	double rw, double rh, int out_width, int out_height, GError **error)
+{
+	return chain_view(node, level, rx0, ry0, rw, rh, out_width, out_height,
+		TRUE, error);
+}
+
+VipsImage *
+_sp_source_view(SpNode *node, GError **error)
+{
+	const SpGeometry *g = &node->geom;
+
+	return chain_view(node, MAX(0, node->read.level), g->x, g->y, g->w,
+		g->h, g->width, g->height, FALSE, error);
 }

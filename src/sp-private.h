@@ -358,6 +358,20 @@ VipsImage *_sp_chain_view(SpNode *node, int level, int out_width,
 VipsImage *_sp_chain_view_region(SpNode *node, int level, double x, double y,
 	double w, double h, int out_width, int out_height, GError **error);
 
+/* The source's own pixels (no operator of the chain applied) over the
+ * region @node covers, read from the level @node's pixels come from and
+ * reduced to @node's size: pixel (i, j) is the same place as @node's
+ * pixel (i, j). The intensity image of label. */
+VipsImage *_sp_source_view(SpNode *node, GError **error);
+
+/* src/graph.c: refuses @path, where sink @node writes (its argument
+ * @arg), when it is a file the graph reads (a load's slide, an overlay's
+ * CSV, a tiles mask file), or the directory entry one was read through:
+ * the rename at the end would replace it while, or after, it is read.
+ * SP_ERROR_USAGE naming the operator, the argument and both files. */
+gboolean _sp_check_not_an_input(SpNode *node, const char *arg, const char *path,
+	GError **error);
+
 /* src/graph.c: removes @node, the graph's last node, from its graph and
  * frees it. */
 void _sp_node_discard(SpNode *node);

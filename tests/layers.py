@@ -29,7 +29,7 @@ import sys
 # Lowest first. A file may use files of its own layer and of the layers
 # before it, never those after it. HACKING.md draws the same picture.
 LAYERS = [
-    ("util", ["src/util.c", "src/compat.c", "src/csv.c"]),
+    ("util", ["src/util.c", "src/compat.c", "src/csv.c", "src/label.c"]),
     ("TIFF and slide I/O", ["src/aperio.c", "src/icc.c", "src/tiffread.c",
                             "src/slide.c", "src/slidecache.c"]),
     ("graph and planner", ["src/op.c", "src/graph.c", "src/plan.c",

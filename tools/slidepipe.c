@@ -572,9 +572,11 @@ cmd_explain(int argc, char **argv, gboolean exact)
 				printf("%u. %s %s: writes %d × %d px\n", i + 1,
 					name, sp_node_get_output_path(n),
 					g->width, g->height);
-			else
+			else if (sp_node_get_output_path(n))
 				printf("%u. %s %s\n", i + 1, name,
 					sp_node_get_output_path(n));
+			else
+				printf("%u. %s\n", i + 1, name);
 			if (sp_node_get_report(n))
 				printf("   %s\n", sp_node_get_report(n));
 			continue;

@@ -971,6 +971,169 @@ gboolean sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data,
 	GError **error, ...) G_GNUC_NULL_TERMINATED;
 
 /**
+ * sp_label:
+ * @in: input node: a 1-band mask (nonzero = object), such as a threshold
+ * @error: return location for a #GError
+ * @...: %NULL-terminated optional arguments: "objects" (const char *: the
+ *   CSV file, one row per object), "geojson" (const char *: the GeoJSON
+ *   file of outlines), "connectivity" (int, 8 or 4), "intensity" (const
+ *   char *: "source", "none", an image file or a pipeline), "min-area"
+ *   (double, mask pixels), "fill-holes" (gboolean), "max-hole" (double,
+ *   mask pixels)
+ *
+ * Sink: labels the connected components of @in in one streaming pass
+ * over its rows and writes each object's measurements (objects=) and
+ * outline (geojson=; at least one of the two is required); see
+ * `slidepipe label --help` for the columns. Memory grows with the
+ * mask's width and the number of objects open at once (and, with
+ * geojson=, their runs), not with its area. Run it with sp_node_run();
+ * sp_node_get_report() then tells the objects found and the area they
+ * cover.
+ *
+ * Returns: (transfer none): the sink node, or %NULL: %SP_ERROR_USAGE for
+ * bad arguments (no output, both outputs the same file, an output that is
+ * a file the pipeline reads, a mask of more than one band), %SP_ERROR_IO
+ * when an output's directory cannot be written.
+ */
+SpNode *sp_label(SpNode *in, GError **error, ...) G_GNUC_NULL_TERMINATED;
+
+/**
+ * SpObjectRun:
+ * @y: row, in pixels of the mask (the level read) from its top edge
+ * @x0: first column of the run, mask pixels from its left edge
+ * @x1: last column (inclusive)
+ *
+ * A horizontal run of an object's pixels. Mask pixel (x, y) covers
+ * level-0 pixels [@x + x·@downsample_x, @x + (x + 1)·@downsample_x) × …
+ * of the #SpObject it belongs to.
+ */
+typedef struct {
+	int y;
+	int x0;
+	int x1;
+} SpObjectRun;
+
+/**
+ * SP_OBJECT_MAX_BANDS:
+ *
+ * The most intensity bands an #SpObject measures.
+ */
+#define SP_OBJECT_MAX_BANDS 4
+
+/**
+ * SpObject:
+ * @id: 1, 2, 3 …: the order objects finish, by their last row, then left
+ *   to right along it (objects dropped by min-area take no id)
+ * @area: pixels of the mask (at the level read)
+ * @area_um2: µm², NaN when the slide records no mpp
+ * @centroid_x: centroid, level-0 pixels: the mean of the object's pixel
+ *   centres, @x + (mean column + 0.5)·@downsample_x (the centroid of its
+ *   pixel squares, so the same point as its outline's)
+ * @centroid_y: the same vertically
+ * @centroid_x_um: @centroid_x in µm from the slide's origin, NaN without mpp
+ * @centroid_y_um: the same vertically
+ * @bbox_x: bounding box, level-0 pixels: left edge of its leftmost pixel
+ * @bbox_y: top edge of its top pixel
+ * @bbox_w: width (columns × @downsample_x)
+ * @bbox_h: height (rows × @downsample_y)
+ * @perimeter: mask pixels: scikit-image's perimeter(neighbourhood=4) of
+ *   its own pixels (Benkrid & Crookes' estimator, as regionprops)
+ * @perimeter_um: µm, NaN without mpp
+ * @major_axis: mask pixels: 4·√l1, l1 ≥ l2 the eigenvalues of the
+ *   covariance of its pixel coordinates (regionprops' axis_major_length)
+ * @minor_axis: 4·√l2
+ * @eccentricity: √(1 − l2 / l1), 0 for a single pixel
+ * @orientation: radians, −π/2 … π/2: the angle between the image's
+ *   vertical (rows) axis and the major axis, counter-clockwise as seen on
+ *   screen (regionprops' orientation)
+ * @edge: the object touches the mask's edge: it may be cut (by a crop or
+ *   the slide's border)
+ * @bands: intensity bands measured (0 with intensity=none)
+ * @mean: mean of each band over the object's pixels
+ * @min: smallest value of each band
+ * @max: largest value of each band
+ * @x: the mask's left edge, level-0 pixels (its region's origin)
+ * @y: its top edge
+ * @downsample_x: level-0 pixels per mask pixel, horizontally
+ * @downsample_y: vertically
+ * @runs: (array length=n_runs): the object's pixels, sorted by row then
+ *   column; owned by slidepipe and valid only during the callback
+ * @n_runs: number of @runs
+ *
+ * One finished object, as sp_label_foreach() hands it over. Lengths in
+ * mask pixels and µm use the mask's horizontal pixel size (the same
+ * vertically: slides have square pixels).
+ */
+typedef struct {
+	guint64 id;
+	gint64 area;
+	double area_um2;
+	double centroid_x;
+	double centroid_y;
+	double centroid_x_um;
+	double centroid_y_um;
+	double bbox_x;
+	double bbox_y;
+	double bbox_w;
+	double bbox_h;
+	double perimeter;
+	double perimeter_um;
+	double major_axis;
+	double minor_axis;
+	double eccentricity;
+	double orientation;
+	gboolean edge;
+	int bands;
+	double mean[SP_OBJECT_MAX_BANDS];
+	double min[SP_OBJECT_MAX_BANDS];
+	double max[SP_OBJECT_MAX_BANDS];
+	double x;
+	double y;
+	double downsample_x;
+	double downsample_y;
+	const SpObjectRun *runs;
+	gsize n_runs;
+} SpObject;
+
+/**
+ * SpObjectFunc:
+ * @object: the finished object
+ * @user_data: closure
+ * @error: return location for a #GError, to stop with a reason
+ *
+ * Called once per object, in @object->id order, never two at a time,
+ * from the libvips thread that receives the mask's rows in order (the
+ * mask is computed on libvips' workers meanwhile), while
+ * sp_label_foreach() waits.
+ *
+ * Returns: %TRUE to go on, %FALSE to stop the run (sp_label_foreach()
+ * then fails with @error, or with %SP_ERROR_FAILED when it is not set).
+ */
+typedef gboolean (
+	*SpObjectFunc)(const SpObject *object, void *user_data, GError **error);
+
+/**
+ * sp_label_foreach:
+ * @in: input node: a 1-band mask (nonzero = object)
+ * @func: called with each object
+ * @user_data: closure for @func
+ * @error: return location for a #GError
+ * @...: %NULL-terminated optional arguments, as sp_label() takes them
+ *   ("objects" and "geojson" are optional here: with them the files are
+ *   written too)
+ *
+ * Like sp_label(), but hands each finished object, with its measurements
+ * and runs, to @func as soon as it is finished, for filtering or
+ * classifying objects in the same process. One pass over the mask's rows
+ * in order; memory holds the open objects only.
+ *
+ * Returns: %TRUE when every object was handed over; %FALSE with @error
+ * on bad arguments, a read failure or @func stopping the run.
+ */
+gboolean sp_label_foreach(SpNode *in, SpObjectFunc func, void *user_data,
+	GError **error, ...) G_GNUC_NULL_TERMINATED;
+
+/**
  * sp_overlay:
  * @in: input node: the picture to paint on, usually a thumbnail
  *   (`load S ! downsample mpp=8`), RGB or grey
