@@ -24,6 +24,9 @@ typedef struct {
 	int fd;
 	struct stat st;
 	SpCsv *csv;
+	/* a folder given as the manifest: the CSV made from its images */
+	GString *folder;
+	guint64 folder_rows;
 } Manifest;
 
 /* The next row, or NULL at the end (error unset) or with @error: a row
@@ -60,10 +63,104 @@ manifest_next(Manifest *m, GError **error)
 	}
 }
 
-/* Opens the manifest and reads its header. It is read once, from one
- * descriptor: a pipe or /dev/stdin cannot be read twice. */
+/* One CSV field, quoted, its quotes doubled. */
+static void
+csv_append_field(GString *csv, const char *text)
+{
+	g_string_append_c(csv, '"');
+	for (const char *p = text; *p; p++) {
+		if (*p == '"')
+			g_string_append_c(csv, '"');
+		g_string_append_c(csv, *p);
+	}
+	g_string_append_c(csv, '"');
+}
+
+static int
+compare_names(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* A folder as the manifest: one row per image in it, in byte order of
+ * the names, with columns slide (the folder's path joined to the name),
+ * name (the name without its last extension) and out (name + @suffix).
+ * An image is a regular file (or a link to one) whose name does not
+ * start with '.' and that one of libvips' loaders recognises
+ * (vips_foreign_find_load(), which sniffs its first bytes): anything
+ * else in the folder, outputs written there included, is not a row. Not
+ * recursive. SP_ERROR_USAGE when it holds no image. */
 static gboolean
-manifest_open(Manifest *m, const char *path, GError **error)
+manifest_folder(Manifest *m, const char *path, const char *suffix,
+	GError **error)
+{
+	GError *dir_error = NULL;
+	GDir *dir = g_dir_open(path, 0, &dir_error);
+	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+	const char *name;
+
+	if (!dir) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"batch: folder '%s': %s", path, dir_error->message);
+		g_error_free(dir_error);
+		g_ptr_array_unref(names);
+		return FALSE;
+	}
+	while ((name = g_dir_read_name(dir))) {
+		g_autofree char *file = g_build_filename(path, name, NULL);
+		struct stat st;
+
+		if (name[0] == '.' || stat(file, &st) != 0 ||
+			!S_ISREG(st.st_mode))
+			continue;
+		if (!vips_foreign_find_load(file)) {
+			vips_error_clear();
+			continue;
+		}
+		g_ptr_array_add(names, g_strdup(name));
+	}
+	g_dir_close(dir);
+	g_ptr_array_sort(names, compare_names);
+	if (names->len == 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"batch: folder '%s' holds no image that libvips can "
+			"load (hidden files and subfolders are not read; with "
+			"--trusted-only, neither are files that need an "
+			"untrusted loader)",
+			path);
+		g_ptr_array_unref(names);
+		return FALSE;
+	}
+	m->folder = g_string_new("slide,name,out\n");
+	for (guint i = 0; i < names->len; i++) {
+		const char *n = names->pdata[i];
+		const char *dot = strrchr(n, '.');
+		g_autofree char *file = g_build_filename(path, n, NULL);
+		g_autofree char *stem = dot && dot != n ?
+			g_strndup(n, dot - n) :
+			g_strdup(n);
+		g_autofree char *out = g_strconcat(stem, suffix, NULL);
+
+		csv_append_field(m->folder, file);
+		g_string_append_c(m->folder, ',');
+		csv_append_field(m->folder, stem);
+		g_string_append_c(m->folder, ',');
+		csv_append_field(m->folder, out);
+		g_string_append_c(m->folder, '\n');
+	}
+	m->folder_rows = names->len;
+	g_ptr_array_unref(names);
+	m->csv = _sp_csv_new_from_data(m->folder->str, m->folder->len);
+	return TRUE;
+}
+
+/* Opens the manifest and reads its header. It is read once, from one
+ * descriptor: a pipe or /dev/stdin cannot be read twice. A folder is a
+ * manifest of its images (manifest_folder()) when @folder_suffix is set,
+ * that is with a pipeline template. */
+static gboolean
+manifest_open(Manifest *m, const char *path, const char *folder_suffix,
+	GError **error)
 {
 	m->path = path;
 	if ((m->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
@@ -74,11 +171,18 @@ manifest_open(Manifest *m, const char *path, GError **error)
 		return FALSE;
 	}
 	if (S_ISDIR(m->st.st_mode)) {
-		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"batch: manifest '%s' is a directory", path);
-		return FALSE;
-	}
-	m->csv = _sp_csv_new(m->fd);
+		if (!folder_suffix) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"batch: manifest '%s' is a directory: a folder of "
+				"images needs a pipeline template (--pipeline), "
+				"with {slide}, {name} and {out} for each image",
+				path);
+			return FALSE;
+		}
+		if (!manifest_folder(m, path, folder_suffix, error))
+			return FALSE;
+	} else
+		m->csv = _sp_csv_new(m->fd);
 	SpCsvStatus status = _sp_csv_read_header(m->csv);
 	switch (status) {
 	case SP_CSV_OK:
@@ -136,6 +240,8 @@ manifest_count_rows(Manifest *m)
 	ssize_t got;
 	int last = '\n';
 
+	if (m->folder)
+		return m->folder_rows;
 	if (!S_ISREG(m->st.st_mode))
 		return 0;
 	while ((got = pread(m->fd, buf, sizeof(buf), at)) > 0) {
@@ -154,6 +260,9 @@ manifest_close(Manifest *m)
 {
 	_sp_csv_free(m->csv);
 	m->csv = NULL;
+	if (m->folder)
+		g_string_free(m->folder, TRUE);
+	m->folder = NULL;
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = -1;
@@ -464,7 +573,12 @@ sp_batch_run(const SpBatchOptions *options, GError **error)
 			return FALSE;
 		}
 	}
-	if (!manifest_open(&m, options->manifest, error)) {
+	if (!manifest_open(&m, options->manifest,
+		    options->pipeline ?
+			    (options->out_suffix ? options->out_suffix :
+						   ".csv") :
+			    NULL,
+		    error)) {
 		batch_clear(&b, &m);
 		return FALSE;
 	}

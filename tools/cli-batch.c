@@ -254,6 +254,7 @@ cli_batch(int argc, char **argv, gboolean progress)
 	g_autofree char *out_dir = NULL;
 	g_autofree char *pipeline = NULL;
 	g_autofree char *report = NULL;
+	g_autofree char *out_suffix = NULL;
 	gboolean resume = FALSE, force = FALSE, no_progress = FALSE;
 	gboolean show_progress = FALSE;
 	GError *error = NULL;
@@ -284,6 +285,10 @@ cli_batch(int argc, char **argv, gboolean progress)
 		{ "units", 0, 0, G_OPTION_ARG_STRING, &units,
 			"units of x, y, w, h when the manifest has no units column",
 			"px|um" },
+		{ "out-suffix", 0, 0, G_OPTION_ARG_FILENAME, &out_suffix,
+			"with a folder of images as MANIFEST: each image's {out} "
+			"is its {name} followed by SUFFIX (default: .csv)",
+			"SUFFIX" },
 		{ "progress", 0, 0, G_OPTION_ARG_NONE, &show_progress,
 			"rows done, rows per second and ETA on stderr", NULL },
 		{ "no-progress", 0, 0, G_OPTION_ARG_NONE, &no_progress,
@@ -291,7 +296,8 @@ cli_batch(int argc, char **argv, gboolean progress)
 		{ NULL },
 	};
 	GOptionContext *context = g_option_context_new(
-		"MANIFEST - crop regions listed in a CSV/TSV manifest");
+		"MANIFEST|FOLDER - crop regions listed in a CSV/TSV manifest, or "
+		"run a pipeline over a manifest or a folder of images");
 	int code;
 
 	g_option_context_add_main_entries(context, entries, NULL);
@@ -299,6 +305,9 @@ cli_batch(int argc, char **argv, gboolean progress)
 		"Manifest columns: slide, x, y, w, h (level-0 px, or micrometres with "
 		"units=um), out (relative to --out-dir), optional level, downsample, "
 		"mpp, units, and any others for --pipeline.\n"
+		"A FOLDER (with --pipeline) is one row per image in it, with columns "
+		"slide, name (the file name without its extension) and out (name + "
+		"--out-suffix).\n"
 		"Exit status: 0 all rows done, 1 some rows failed, 2 unusable "
 		"manifest or options.");
 	g_option_context_set_help_enabled(context, TRUE);
@@ -312,7 +321,7 @@ cli_batch(int argc, char **argv, gboolean progress)
 	g_option_context_free(context);
 	if (argc != 2) {
 		fprintf(stderr,
-			"slidepipe: batch: give one MANIFEST (see "
+			"slidepipe: batch: give one MANIFEST or FOLDER (see "
 			"'slidepipe batch --help')\n");
 		return CLI_EXIT_USAGE;
 	}
@@ -367,6 +376,7 @@ cli_batch(int argc, char **argv, gboolean progress)
 	o.pipeline = pipeline;
 	o.force = force;
 	o.units = units;
+	o.out_suffix = out_suffix;
 	o.start = batch_start;
 	o.row = batch_row;
 	o.progress = batch_progress;

@@ -1274,7 +1274,11 @@ typedef void (*SpBatchProgressFunc)(guint64 done, guint64 failed, guint64 total,
  * @manifest: CSV or TSV file (tab in the header line: TSV) with a header;
  *   columns slide, x, y, w, h (level-0 px, or µm with a units column or
  *   @units), optional level, downsample, mpp, units, and out (relative to
- *   @out_dir); extra columns are free for @pipeline
+ *   @out_dir); extra columns are free for @pipeline. With @pipeline, a
+ *   folder instead: one row per image in it (not recursive; regular files
+ *   not starting with '.' that a libvips loader recognises, in byte order
+ *   of their names), with columns slide (its path), name (its file name
+ *   without the last extension) and out (name + @out_suffix)
  * @out_dir: (nullable): directory outputs go under, made if missing;
  *   %NULL: the current directory
  * @pipeline: (nullable): a pipeline template with {column} placeholders,
@@ -1295,6 +1299,8 @@ typedef void (*SpBatchProgressFunc)(guint64 done, guint64 failed, guint64 total,
  *   allowed and writable, no two rows writing one output) without pixels
  * @allow_any_path: let outputs be absolute or leave @out_dir through ..
  * @units: (nullable): default units of x, y, w, h: "px" or "um"
+ * @out_suffix: (nullable): with a folder as @manifest, what each image's
+ *   out is: its name followed by this (%NULL: ".csv", an objects file)
  * @start: (nullable): called before the first row
  * @row: (nullable): called with each row's outcome
  * @progress: (nullable): called after each row with the counts
@@ -1313,6 +1319,7 @@ typedef struct {
 	gboolean dry_run;
 	gboolean allow_any_path;
 	const char *units;
+	const char *out_suffix;
 	SpBatchStartFunc start;
 	SpBatchRowFunc row;
 	SpBatchProgressFunc progress;
