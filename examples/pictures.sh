@@ -9,6 +9,11 @@
 #   cmu-overlay.png  per-patch scores painted with overlay (viridis); the
 #                    score here is each patch's tissue fraction, standing
 #                    in for a model's output
+#   cmu-nuclei.jpg   a 512 × 512 region of CMU-1 at level 0, and the same
+#                    with the outlines (GeoJSON) of the objects that the
+#                    segmentation chain (deconvolve ! blur ! threshold
+#                    method=local ! morph open ! label) finds, drawn in
+#                    green with python3-pil
 set -eu
 sp=${SLIDEPIPE:-src/slidepipe}
 shared=${SHARED_DIR:-../shared}
@@ -40,4 +45,28 @@ awk -F, 'NR == 1 { print $0 ",score" } NR > 1 { print $0 "," $8 }' \
 	"$tmp/c/tiles.csv" >"$tmp/scores.csv"
 "$sp" -q load "$cmu" ! downsample 7 ! overlay "$tmp/scores.csv" \
 	column=score alpha=0.5 ! save "$out/cmu-overlay.png" >/dev/null
+# CMU-1: nuclei outlined by the segmentation chain
+"$sp" -q load "$cmu" ! crop 900 1700 512 512 ! save "$tmp/region.png" >/dev/null
+"$sp" -q load "$cmu" ! crop 900 1700 512 512 ! deconvolve stain=he channel=h \
+	! blur sigma=1 ! threshold method=local block=51 offset=-0.02 \
+	! morph open radius=2 ! label geojson="$tmp/nuclei.geojson" >/dev/null
+/usr/bin/python3 - "$tmp/region.png" "$tmp/nuclei.geojson" "$out/cmu-nuclei.jpg" <<'PY'
+import json, sys
+from PIL import Image, ImageDraw
+region, geojson, out = sys.argv[1:4]
+x0, y0 = 900, 1700  # the crop's level-0 origin: outlines are in level-0 px
+im = Image.open(region).convert("RGB")
+drawn = im.copy()
+d = ImageDraw.Draw(drawn)
+for f in json.load(open(geojson))["features"]:
+    g = f["geometry"]
+    polys = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
+    for poly in polys:
+        for ring in poly:
+            d.line([(x - x0, y - y0) for x, y in ring], fill=(0, 200, 0), width=1)
+both = Image.new("RGB", (im.width * 2 + 6, im.height), "white")
+both.paste(im, (0, 0))
+both.paste(drawn, (im.width + 6, 0))
+both.save(out, quality=90)
+PY
 ls -l "$out"

@@ -148,6 +148,30 @@ if [ -f "$SVS" ]; then
 	done <real.out
 	check "CMU-1-Small-Region: the check ran to its end" eval \
 		'[ $_rc = 0 ] || { diag_file real.err; false; }'
+	# the segmentation chain's nuclei on the real slide, as README shows
+	sp load "$SVS" ! deconvolve stain=he channel=h ! blur sigma=1 \
+		! threshold method=local block=51 offset=-0.02 ! morph open radius=2 \
+		! label objects=nuc.csv geojson=nuc.geojson
+	check "CMU-1-Small-Region nuclei (deconvolve ! blur ! local threshold ! open ! label): exit 0" rc_is 0
+	"$PYTHON" - nuc.geojson nuc.csv >nuc.out 2>&1 <<'EOF2'
+import csv, json, sys
+from shapely.geometry import shape
+feats = json.load(open(sys.argv[1]))["features"]
+rows = list(csv.DictReader(open(sys.argv[2])))
+geoms = [shape(f["geometry"]) for f in feats]
+bad = sum(not g.is_valid or g.geom_type not in ("Polygon", "MultiPolygon") for g in geoms)
+areas = sum(abs(g.area - float(r["area_px"])) > 1e-9 for g, r in zip(geoms, rows))
+print("features %d rows %d invalid %d area-mismatch %d" % (len(feats), len(rows), bad, areas))
+EOF2
+	_nuc=$(($(wc -l <nuc.csv) - 1))
+	check "nuclei GeoJSON: $_nuc valid (Multi)Polygons, areas = area_px (shapely)" has nuc.out \
+		"^features $_nuc rows $_nuc invalid 0 area-mismatch 0$"
+	if command -v ogrinfo >/dev/null 2>&1; then
+		ogrinfo -so -al nuc.geojson >ogr.out 2>&1
+		check "nuclei GeoJSON: ogrinfo reads $_nuc features" has ogr.out "^Feature Count: $_nuc$"
+	else
+		skip "nuclei GeoJSON: ogrinfo" "gdal-bin missing (install-deps.sh)"
+	fi
 	sp explain load "$SVS" ! $C ! $T ! label objects=x.csv
 	check "explain on the slide: label reads level 0 at downsample 2" has "$SP_OUT" \
 		'label: plan: 8-connected objects of a 500 × 400 mask at downsample 2 \(read from level 0\)'
@@ -196,5 +220,33 @@ sp batch m.csv --out-dir B --report rep2.csv \
 	--pipeline 'load {slide} ! threshold value=128 ! label objects={out} geojson={out}.geojson'
 check "batch rerun: done rows skipped, the bad one fails again" has rep2.csv \
 	'^1,.*,a\.csv,skipped,' '^3,.*,sub/c\.csv,skipped,' '^2,.*,b\.csv,failed,'
+
+# ------------------------------------------------- batch over a folder
+mkdir -p stack/sub
+cp g1.tif stack/s1.tif
+cp g2.tif 'stack/two, "quoted".tif'
+printf 'not an image\n' >stack/notes.txt
+cp g1.tif stack/.hidden.tif
+cp g1.tif stack/sub/deeper.tif
+sp batch stack --out-dir F --report frep.csv \
+	--pipeline 'load {slide} ! threshold value=128 ! label objects={out} geojson={name}.geojson'
+check "batch over a folder: exit 0" rc_is 0
+check "folder: one objects file per image, the same as one pipeline's" eval \
+	'cmp -s F/s1.csv g1.csv && [ -s "F/two, \"quoted\".csv" ] && [ -s F/s1.geojson ]'
+check "folder: not a row: a text file, a hidden file, a subfolder's image" eval \
+	'[ "$(ls F | wc -l)" = 4 ] && absent F/notes.csv F/.hidden.csv F/deeper.csv'
+check "folder: the report has its two rows" has frep.csv '^1,.*s1\.tif,s1\.csv,ok,' \
+	'^2,.*quoted.*,ok,'
+sp batch stack --out-dir F --out-suffix .objects.csv \
+	--pipeline 'load {slide} ! threshold value=128 ! label objects={out}'
+check "folder: --out-suffix names the outputs" eval \
+	'rc_is 0 && cmp -s F/s1.objects.csv g1.csv'
+sp batch stack --out-dir F
+check "folder without --pipeline: exit 2, says a folder needs one" eval \
+	'rc_is 2 && has "$SP_ERR" "is a directory: a folder of images needs a pipeline template"'
+mkdir empty
+sp batch empty --pipeline 'load {slide} ! threshold value=128 ! label objects={out}'
+check "empty folder: exit 2, says it holds no image" eval \
+	'rc_is 2 && has "$SP_ERR" "holds no image that libvips can load"'
 
 done_testing
