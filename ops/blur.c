@@ -68,6 +68,7 @@ blur_plan(SpNode *node, GError **error)
 	const SpBlurArgs *args = node->args;
 
 	node->halo = _sp_gaussian_radius(args->sigma.px);
+	node->geom.format = VIPS_FORMAT_FLOAT;
 	return TRUE;
 }
 
@@ -99,6 +100,7 @@ const SpOpInfo _sp_op_blur = {
 		"where scipy reflects. A filter: it runs at its input's level, "
 		"so after 'downsample 4' it blurs the reduced image.",
 	.kind = SP_OP_FILTER,
+	.any_format = TRUE,
 	.role = SP_ROLE_FILTER,
 	.args = blur_args,
 	.n_args = G_N_ELEMENTS(blur_args),

@@ -141,6 +141,7 @@ const SpOpInfo _sp_op_crop = {
 		"size. On a downsampled input the region is widened to whole "
 		"input pixels.",
 	.kind = SP_OP_FILTER,
+	.any_format = TRUE,
 	.role = SP_ROLE_REGION,
 	.args = crop_args,
 	.n_args = G_N_ELEMENTS(crop_args),

@@ -127,6 +127,7 @@ deconvolve_plan(SpNode *node, GError **error)
 	double m[3][3], inv[3][3];
 	int stain;
 
+	node->geom.format = VIPS_FORMAT_FLOAT;
 	if (node->geom.bands != 3) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"deconvolve: argument 'stain': colour deconvolution needs "
@@ -271,6 +272,7 @@ const SpOpInfo _sp_op_deconvolve = {
 		"after a downsample it runs on the pyramid level the planner "
 		"reads.",
 	.kind = SP_OP_FILTER,
+	.any_format = TRUE,
 	.role = SP_ROLE_POINTWISE,
 	.args = deconvolve_args,
 	.n_args = G_N_ELEMENTS(deconvolve_args),

@@ -121,6 +121,7 @@ const SpOpInfo _sp_op_downsample = {
 		"the planner reads the pyramid level whose downsample is the "
 		"largest not above the one wanted and reduces only the rest.",
 	.kind = SP_OP_FILTER,
+	.any_format = TRUE,
 	.role = SP_ROLE_REDUCTION,
 	.args = downsample_args,
 	.n_args = G_N_ELEMENTS(downsample_args),

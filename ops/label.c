@@ -824,6 +824,7 @@ const SpOpInfo _sp_op_label = {
 		"\"measurements\": {…}}, which QuPath imports as detections. "
 		"A 3-band input is refused. Both files are written atomically.",
 	.kind = SP_OP_SINK,
+	.any_format = TRUE,
 	.role = SP_ROLE_SINK,
 	.args = label_args,
 	.n_args = G_N_ELEMENTS(label_args),

@@ -58,6 +58,7 @@ morph_plan(SpNode *node, GError **error)
 	const SpMorphArgs *args = node->args;
 	int r = whole_radius(args);
 
+	node->geom.format = VIPS_FORMAT_UCHAR;
 	if (node->geom.bands != 1) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"morph: argument 'operation': morphology works on a 0/255 "

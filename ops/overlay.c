@@ -787,6 +787,7 @@ const SpOpInfo _sp_op_overlay = {
 		"a colour bar. Rows with an empty value are left unpainted. The "
 		"input must be at most 64 megapixels.",
 	.kind = SP_OP_FILTER,
+	.any_format = TRUE,
 	.role = SP_ROLE_FILTER,
 	.args = overlay_args,
 	.n_args = G_N_ELEMENTS(overlay_args),

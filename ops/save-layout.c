@@ -238,6 +238,9 @@ ome_xml(SpNode *node, int width, int height, int bands)
 	g_autofree char *base = g_path_get_basename(
 		sp_slide_get_path(node->slide));
 	g_autofree char *name = g_markup_escape_text(base, -1);
+	int n_c = MAX(1, g->n_c), n_z = MAX(1, g->n_z), n_t = MAX(1, g->n_t);
+	GPtrArray *names = node->channel_names;
+	GArray *colours = node->channel_colours;
 
 	g_string_append(s,
 		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -258,11 +261,14 @@ ome_xml(SpNode *node, int width, int height, int bands)
 		g_string_append(s,
 			"<InstrumentRef ID=\"Instrument:0\"/>"
 			"<ObjectiveSettings ID=\"Objective:0\"/>\n");
+	/* planes in the order save writes them: c fastest, then z, then t;
+	 * an RGB plane is one Channel of 3 samples */
 	g_string_append_printf(s,
-		"<Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"uint8\" "
-		"SizeX=\"%d\" SizeY=\"%d\" SizeC=\"%d\" SizeZ=\"1\" SizeT=\"1\" "
-		"Interleaved=\"true\"",
-		width, height, bands);
+		"<Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"%s\" "
+		"SizeX=\"%d\" SizeY=\"%d\" SizeC=\"%d\" SizeZ=\"%d\" "
+		"SizeT=\"%d\" Interleaved=\"true\"",
+		sp_format_name(g->format), width, height, n_c * bands, n_z,
+		n_t);
 	if (g->mpp_x > 0 && g->mpp_y > 0) {
 		g_autofree char *x = _sp_format_double(g->mpp_x);
 		g_autofree char *y = _sp_format_double(g->mpp_y);
@@ -271,11 +277,37 @@ ome_xml(SpNode *node, int width, int height, int bands)
 			" PhysicalSizeY=\"%s\" PhysicalSizeYUnit=\"\302\265m\"",
 			x, y);
 	}
+	if (node->mpp_z > 0 && n_z > 1) {
+		g_autofree char *z = _sp_format_double(node->mpp_z);
+		g_string_append_printf(s,
+			" PhysicalSizeZ=\"%s\" PhysicalSizeZUnit=\"\302\265m\"",
+			z);
+	}
+	g_string_append(s, ">\n");
+	for (int c = 0; c < n_c; c++) {
+		const char *cname = names && c < (int) names->len ?
+			g_ptr_array_index(names, c) :
+			NULL;
+		gint64 colour = colours && c < (int) colours->len ?
+			g_array_index(colours, gint64, c) :
+			-1;
+
+		g_string_append_printf(s,
+			"<Channel ID=\"Channel:0:%d\" SamplesPerPixel=\"%d\"",
+			c, bands);
+		if (cname) {
+			g_autofree char *e = g_markup_escape_text(cname, -1);
+			g_string_append_printf(s, " Name=\"%s\"", e);
+		}
+		if (colour >= 0)
+			g_string_append_printf(s, " Color=\"%d\"",
+				(gint32) (guint32) colour);
+		g_string_append(s, "><LightPath/></Channel>\n");
+	}
 	g_string_append_printf(s,
-		">\n<Channel ID=\"Channel:0:0\" SamplesPerPixel=\"%d\"><LightPath/>"
-		"</Channel>\n<TiffData IFD=\"0\" PlaneCount=\"1\"/>\n</Pixels>\n"
+		"<TiffData IFD=\"0\" PlaneCount=\"%d\"/>\n</Pixels>\n"
 		"</Image>\n</OME>\n",
-		bands);
+		n_c * n_z * n_t);
 	return g_string_free(s, FALSE);
 }
 

@@ -354,6 +354,76 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state, gboolean recut,
 	return state->tiles.n_levels > 0;
 }
 
+/* What the pixels' sample type and planes allow: JPEG and WebP hold
+ * 8-bit samples, PNG 8 or 16-bit unsigned, Aperio SVS 8-bit RGB; only a
+ * TIFF holds several planes (one page each). */
+static gboolean
+plan_samples(SpNode *node, const SaveArgs *args, Format format, GError **error)
+{
+	const SpGeometry *g = &node->input->geom;
+	const char *path = args->path;
+	const char *type = sp_format_name(g->format);
+	const char *c = args->compression;
+	int planes = sp_geometry_get_plane_count(g);
+
+	if (planes > 1 && format != FORMAT_TIFF) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: '%s' holds one image, and the pipeline has %d planes "
+			"(C %d × Z %d × T %d): save them as .tif or .ome.tif (one "
+			"page each), pick one with load's c=, z=, t= or page=, or "
+			"reduce them with 'project'",
+			path, planes, g->n_c, g->n_z, g->n_t);
+		return FALSE;
+	}
+	if (planes > 1 && _sp_save_flavour(args) == SP_TIFF_SVS) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: argument 'format': an Aperio SVS ('%s') holds one "
+			"plane, and the pipeline has %d; use format=ome or generic",
+			path, planes);
+		return FALSE;
+	}
+	if (planes > 1 && c && strcmp(c, "copy") == 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: compression=copy is impossible for a stack of %d "
+			"planes ('%s')",
+			planes, path);
+		return FALSE;
+	}
+	if (g->format == VIPS_FORMAT_UCHAR)
+		return TRUE;
+	if (format == FORMAT_JPEG ||
+		(format == FORMAT_TIFF && c &&
+			(strcmp(c, "jpeg") == 0 || strcmp(c, "webp") == 0 ||
+				strcmp(c, "copy") == 0))) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: %s%s holds 8-bit samples, and the pipeline gives %s "
+			"for '%s': save as TIFF with compression=lzw, deflate, zstd "
+			"or none (lossless, any sample type), or convert first with "
+			"'cast format=uint8'",
+			format == FORMAT_JPEG ? "a JPEG file" :
+						"argument "
+						"'compression': ",
+			format == FORMAT_JPEG ? "" : c, type, path);
+		return FALSE;
+	}
+	if (format == FORMAT_PNG && g->format != VIPS_FORMAT_USHORT) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: a PNG file holds 8- or 16-bit unsigned samples, and "
+			"the pipeline gives %s for '%s': save as .tif, or convert "
+			"with 'cast'",
+			type, path);
+		return FALSE;
+	}
+	if (format == FORMAT_TIFF && _sp_save_flavour(args) == SP_TIFF_SVS) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: argument 'format': an Aperio SVS ('%s') holds 8-bit "
+			"RGB, and the pipeline gives %s; use format=ome or generic",
+			path, type);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 save_plan(SpNode *node, GError **error)
 {
@@ -397,6 +467,8 @@ save_plan(SpNode *node, GError **error)
 				compression, path);
 		return FALSE;
 	}
+	if (!plan_samples(node, &args, format, error))
+		return FALSE;
 	if (format == FORMAT_TIFF &&
 		!_sp_save_plan_layout(node, &args, &compression, error))
 		return FALSE;
@@ -456,7 +528,8 @@ save_write_options(SpNode *node, const SaveArgs *args, VipsImage *image,
 		format == FORMAT_PNG      ? SP_WRITE_PNG :
 					    SP_WRITE_JPEG;
 	if (!compression || strcmp(compression, "auto") == 0)
-		compression = image->Bands == 3 || flavour == SP_TIFF_SVS ?
+		compression = image->BandFmt == VIPS_FORMAT_UCHAR &&
+				(image->Bands == 3 || flavour == SP_TIFF_SVS) ?
 			"jpeg" :
 			"lzw";
 	o->compression = compression;
@@ -465,7 +538,7 @@ save_write_options(SpNode *node, const SaveArgs *args, VipsImage *image,
 	o->pyramid = args->pyramid;
 	if (strcmp(args->bigtiff, "auto") == 0) {
 		guint64 bytes = (guint64) image->Xsize * image->Ysize *
-			image->Bands;
+			image->Bands * vips_format_sizeof(image->BandFmt);
 		if (args->pyramid)
 			bytes += bytes / 3;
 		/* leave room for the directories and tile tables */
@@ -655,6 +728,34 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in, GError **error)
 	return _sp_atomic_file_commit(af, error);
 }
 
+/* The input's planes as one image, plane i at rows [i·h, (i+1)·h), with
+ * libvips' page-height set to h: tiffsave writes each as a page (its
+ * levels as SubIFDs), pulling tiles plane by plane, so only the planes
+ * being written are ever read. */
+static VipsImage *
+stack_image(SpNode *node, GError **error)
+{
+	int n = sp_geometry_get_plane_count(&node->input->geom);
+	g_autofree VipsImage **planes = g_new0(VipsImage *, n);
+	VipsImage *joined, *out;
+
+	for (int i = 0; i < n; i++)
+		if (!(planes[i] = sp_node_get_plane(node->input, i, error)))
+			return NULL;
+	if (vips_arrayjoin(planes, &joined, n, "across", 1, NULL)) {
+		_sp_set_vips_error(error, "save", "the planes");
+		return NULL;
+	}
+	int r = vips_copy(joined, &out, NULL);
+	g_object_unref(joined);
+	if (r) {
+		_sp_set_vips_error(error, "save", "the planes");
+		return NULL;
+	}
+	vips_image_set_int(out, VIPS_META_PAGE_HEIGHT, planes[0]->Ysize);
+	return out;
+}
+
 /* The writers name the file they write: the hidden temporary one, which
  * is gone by the time the user reads the message, and which the user
  * never asked for. Errors name the output path instead. */
@@ -663,10 +764,20 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 {
 	GError *local = NULL;
 	VipsImage *pixels;
+	g_autoptr(VipsImage) stack = NULL;
 	gboolean ok = FALSE;
 	SaveArgs args;
 
 	save_args_read(node, &args);
+	if (sp_geometry_get_plane_count(&node->input->geom) > 1) {
+		/* a stack: the planes one below the other, each a page */
+		if (!(stack = stack_image(node, &local))) {
+			_sp_message_name_output(local, args.path);
+			g_propagate_error(error, local);
+			return FALSE;
+		}
+		in = stack;
+	}
 	/* icc=srgb: the pixels converted first (src/icc.c) */
 	if ((pixels = _sp_save_pixels(node, &args, in, &local))) {
 		ok = save_write(node, &args, pixels, &local);
@@ -697,6 +808,8 @@ const SpOpInfo _sp_op_save = {
 		"directory, renamed to PATH only when complete, so a failed or "
 		"interrupted save leaves nothing at PATH.",
 	.kind = SP_OP_SINK,
+	.any_format = TRUE,
+	.planes = TRUE,
 	.role = SP_ROLE_SINK,
 	.args = save_args,
 	.n_args = G_N_ELEMENTS(save_args),

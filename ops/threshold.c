@@ -19,8 +19,10 @@ static const char *const mode_choices[] = { "gaussian", "mean", NULL };
 /* SpThresholdArgs is in sp-private.h: tiles reports the channel of its
  * default mask. */
 static const SpArgInfo threshold_args[] = {
-	{ "value", SP_ARG_DOUBLE, "0 … 255 channel value", NULL, 0, 255, NULL,
-		-1, FALSE, "fixed threshold (implies method=value)",
+	{ "value", SP_ARG_DOUBLE, "channel value", NULL, -3.4e38, 3.4e38, NULL,
+		-1, FALSE,
+		"fixed threshold (implies method=value), in the input's sample "
+		"range: 0 … 255 for 8-bit, 0 … 65535 for uint16, …",
 		SP_ARG_FIELD(SpThresholdArgs, value) },
 	{ "method", SP_ARG_CHOICE, NULL, NULL, 0, 0, method_choices, -1, FALSE,
 		"how the threshold is chosen (default: otsu, or value when "
@@ -127,7 +129,7 @@ static gboolean
 compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 {
 	VipsImage *view, *channel, *hist;
-	double bins[256] = { 0 };
+	double lo = 0, scale = 1;
 	int level;
 
 	if (!(view = _sp_node_low_res_view(node->input, OTSU_VIEW_SIDE, &level,
@@ -138,6 +140,26 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 		g_object_unref(view);
 		return FALSE;
 	}
+	if (channel->BandFmt != VIPS_FORMAT_UCHAR &&
+		channel->BandFmt != VIPS_FORMAT_USHORT) {
+		/* 256 bins over the values found: lo + bin × scale */
+		double hi;
+		VipsImage *t;
+
+		if (vips_min(channel, &lo, NULL) ||
+			vips_max(channel, &hi, NULL) ||
+			(scale = hi > lo ? (hi - lo) / 255.0 : 1,
+				vips_linear1(channel, &t, 1.0 / scale,
+					-lo / scale, "uchar", TRUE, NULL))) {
+			g_object_unref(channel);
+			g_object_unref(view);
+			_sp_set_vips_error(error, "threshold",
+				sp_slide_get_path(node->slide));
+			return FALSE;
+		}
+		g_object_unref(channel);
+		channel = t;
+	}
 	if (vips_hist_find(channel, &hist, NULL)) {
 		g_object_unref(channel);
 		g_object_unref(view);
@@ -145,7 +167,7 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 			sp_slide_get_path(node->slide));
 		return FALSE;
 	}
-	/* hist is 256 × 1, one band, uint or double */
+	/* hist is 256 × 1 (65536 × 1 for 16-bit), one band, uint */
 	VipsImage *d;
 	void *mem;
 	size_t size;
@@ -158,9 +180,11 @@ compute_otsu(SpNode *node, ThresholdState *state, GError **error)
 			sp_slide_get_path(node->slide));
 		return FALSE;
 	}
-	memcpy(bins, mem, MIN(size, sizeof(bins)));
+	state->value = otsu(mem, size / sizeof(double));
 	g_free(mem);
-	state->value = otsu(bins, 256);
+	if (scale != 1 || lo != 0)
+		/* the middle of the bin's values */
+		state->value = lo + (state->value + 0.5) * scale;
 	state->have_value = TRUE;
 	node->report = g_strdup_printf(
 		"threshold: Otsu value %g on %s, from a %d × %d view read at "
@@ -221,8 +245,20 @@ threshold_plan(SpNode *node, GError **error)
 	gboolean has_value = _sp_node_given(node, &args->value);
 	ThresholdState *state = g_new0(ThresholdState, 1);
 	gboolean local = method && strcmp(method, "local") == 0;
+	double lo, hi;
 
 	node->priv = state;
+	node->geom.format = VIPS_FORMAT_UCHAR;
+	/* a value is of the input's samples: 0 … 255 for 8-bit */
+	_sp_format_range(node->input->geom.format, &lo, &hi);
+	if (has_value && (args->value < lo || args->value > hi)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"threshold: argument 'value': %g is out of range (%g … %g "
+			"for %s samples)",
+			args->value, lo, hi,
+			sp_format_name(node->input->geom.format));
+		return FALSE;
+	}
 	if (local && has_value) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"threshold: give either method=local or value=V, not both");
@@ -349,16 +385,6 @@ threshold_build(SpNode *node, VipsImage *in, GError **error)
 
 	if (state->local)
 		return threshold_local(node, in, error);
-	/* Otsu's histogram has 256 bins of 8-bit values */
-	if (!state->have_value && in->BandFmt != VIPS_FORMAT_UCHAR) {
-		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"threshold: argument 'method': Otsu's method takes 8-bit "
-			"input, and '%s' gives %s here; give value=V or "
-			"method=local",
-			sp_slide_get_path(node->slide),
-			vips_enum_nick(VIPS_TYPE_BAND_FORMAT, in->BandFmt));
-		return NULL;
-	}
 	/* Otsu's value is measured once, on a small view, never on @in */
 	if (!state->have_value && !compute_otsu(node, state, error))
 		return NULL;
@@ -419,6 +445,7 @@ const SpOpInfo _sp_op_threshold = {
 		"it runs at its input's level and reads a halo around each tile "
 		"(the Gaussian's radius, or N / 2), shown by 'slidepipe explain'.",
 	.kind = SP_OP_FILTER,
+	.any_format = TRUE,
 	/* method=local makes a node a filter (threshold_plan) */
 	.role = SP_ROLE_POINTWISE,
 	.args = threshold_args,

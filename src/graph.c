@@ -31,6 +31,13 @@ node_free(SpNode *node)
 	_sp_node_free_args(node);
 	if (node->image)
 		g_object_unref(node->image);
+	if (node->plane_images)
+		g_ptr_array_unref(node->plane_images);
+	g_free(node->source_planes);
+	if (node->channel_names)
+		g_ptr_array_unref(node->channel_names);
+	if (node->channel_colours)
+		g_array_unref(node->channel_colours);
 	sp_slide_unref(node->slide);
 	g_free(node->report);
 	g_free(node);
@@ -132,19 +139,62 @@ node_alloc(SpGraph *graph, const SpOpInfo *op, SpNode *input, GError **error)
 	if (input) {
 		node->slide = input->slide ? sp_slide_ref(input->slide) : NULL;
 		node->geom = input->geom;
+		node->channel_names = input->channel_names ?
+			g_ptr_array_ref(input->channel_names) :
+			NULL;
+		node->channel_colours = input->channel_colours ?
+			g_array_ref(input->channel_colours) :
+			NULL;
+		node->mpp_z = input->mpp_z;
 	}
 	return node;
 }
 
 /* Finishes a node whose arguments are set: defaults, required, plan. */
+/* An input an operator cannot take: another sample type than 8-bit, or
+ * several planes for a sink that writes one. */
+static gboolean
+check_input(SpNode *node, GError **error)
+{
+	const SpGeometry *g;
+	const char *path;
+
+	if (!node->input)
+		return TRUE;
+	g = &node->input->geom;
+	path = node->slide ? sp_slide_get_path(node->slide) : "the input";
+	if (!node->op->any_format && g->format != VIPS_FORMAT_UCHAR) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: takes 8-bit input, and '%s' gives %s samples here; "
+			"convert them first with 'cast format=uint8' (range=auto "
+			"stretches the values found)",
+			node->op->name, path, sp_format_name(g->format));
+		return FALSE;
+	}
+	if (node->op->kind == SP_OP_SINK && !node->op->planes &&
+		sp_geometry_get_plane_count(g) > 1) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: writes one plane, and the pipeline has %d (C %d × Z "
+			"%d × T %d of '%s'): pick one with load's c=, z=, t= or "
+			"page=, or reduce them with 'project'",
+			node->op->name, sp_geometry_get_plane_count(g), g->n_c,
+			g->n_z, g->n_t, path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static SpNode *
 node_finish(SpNode *node, GError **error)
 {
-	if (!_sp_node_finish_args(node, error) ||
+	if (!_sp_node_finish_args(node, error) || !check_input(node, error) ||
 		(node->op->plan && !node->op->plan(node, error))) {
 		node_free(node);
 		return NULL;
 	}
+	/* a source that says nothing of planes makes one */
+	if (node->geom.n_c < 1 || node->geom.n_z < 1 || node->geom.n_t < 1)
+		node->geom.n_c = node->geom.n_z = node->geom.n_t = 1;
 	if (node->op->kind != SP_OP_SINK)
 		_sp_node_plan_read(node);
 	g_ptr_array_add(node->graph->nodes, node);
@@ -354,40 +404,93 @@ sp_node_get_output_path(SpNode *node)
 	return *(char **) ((char *) node->args + node->op->args[0].offset);
 }
 
-VipsImage *
-sp_node_get_image(SpNode *node, GError **error)
-{
-	VipsImage *in = NULL;
 
-	if (node->image)
-		return node->image;
+/* Builds @node's image of @plane (a new reference). */
+static VipsImage *
+build_plane(SpNode *node, int plane, GError **error)
+{
+	SpGraph *graph = node->graph;
+	int saved = graph->plane;
+	VipsImage *in = NULL, *image;
+
+	graph->plane = plane;
+	if (node->op->build_plane)
+		image = node->op->build_plane(node, plane, error);
+	else if (node->read.planned)
+		/* the planner moved the read to a lower level: the input's
+		 * image is not needed */
+		image = _sp_chain_view(node, node->read.level, node->geom.width,
+			node->geom.height, error);
+	else if (node->input &&
+		!(in = sp_node_get_plane(node->input, plane, error)))
+		image = NULL;
+	else {
+		/* an input's build may have set it for its own input */
+		graph->plane = plane;
+		image = node->op->build(node, in, error);
+	}
+	graph->plane = saved;
+	if (image &&
+		(image->Xsize != node->geom.width ||
+			image->Ysize != node->geom.height)) {
+		/* the plan and the pixels must agree; a mismatch is our bug */
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"%s: internal error: planned %d × %d, built %d × %d",
+			node->op->name, node->geom.width, node->geom.height,
+			image->Xsize, image->Ysize);
+		g_clear_object(&image);
+	}
+	return image;
+}
+
+static void
+unref_image(gpointer image)
+{
+	if (image)
+		g_object_unref(image);
+}
+
+VipsImage *
+sp_node_get_plane(SpNode *node, int plane, GError **error)
+{
+	int n = sp_geometry_get_plane_count(&node->geom);
+	VipsImage *image;
+
 	if (node->op->kind == SP_OP_SINK) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"%s: a sink has no image", node->op->name);
 		return NULL;
 	}
-	if (node->read.planned) {
-		/* the planner moved the read to a lower level: the input's
-		 * image is not needed */
-		node->image = _sp_chain_view(node, node->read.level,
-			node->geom.width, node->geom.height, error);
-	} else {
-		if (node->input &&
-			!(in = sp_node_get_image(node->input, error)))
-			return NULL;
-		node->image = node->op->build(node, in, error);
+	if (plane < 0 || plane >= n) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: plane %d is out of range (0 … %d)", node->op->name,
+			plane, n - 1);
+		return NULL;
 	}
-	if (node->image &&
-		(node->image->Xsize != node->geom.width ||
-			node->image->Ysize != node->geom.height)) {
-		/* the plan and the pixels must agree; a mismatch is our bug */
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"%s: internal error: planned %d × %d, built %d × %d",
-			node->op->name, node->geom.width, node->geom.height,
-			node->image->Xsize, node->image->Ysize);
-		g_clear_object(&node->image);
+	if (plane == 0) {
+		if (!node->image)
+			node->image = build_plane(node, 0, error);
+		if (node->image && node->image->BandFmt != node->geom.format) {
+			/* what the pixels are wins over the plan's guess */
+			node->geom.format = node->image->BandFmt;
+		}
+		return node->image;
 	}
-	return node->image;
+	if (!node->plane_images) {
+		node->plane_images = g_ptr_array_new_full(n, unref_image);
+		g_ptr_array_set_size(node->plane_images, n);
+	}
+	if (!(image = g_ptr_array_index(node->plane_images, plane))) {
+		image = build_plane(node, plane, error);
+		g_ptr_array_index(node->plane_images, plane) = image;
+	}
+	return image;
+}
+
+VipsImage *
+sp_node_get_image(SpNode *node, GError **error)
+{
+	return sp_node_get_plane(node, 0, error);
 }
 
 /* In graph.c, not plan.c: a chain with a filter is viewed through the
@@ -405,8 +508,13 @@ _sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 
 	if (_sp_chain_unplannable(node)) {
 		/* a filter's pixels are those of its own level: reduce the
-		 * node's image (computing the chain at its level) */
-		VipsImage *image = sp_node_get_image(node, error);
+		 * node's image (computing the chain at its level), of the
+		 * plane being built */
+		int plane = node->graph->plane <
+				sp_geometry_get_plane_count(&node->geom) ?
+			node->graph->plane :
+			0;
+		VipsImage *image = sp_node_get_plane(node, plane, error);
 
 		if (!image)
 			return NULL;

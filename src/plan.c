@@ -46,6 +46,27 @@ _sp_is_whole_factor(double factor)
 	return fabs(factor - floor(factor + 0.5)) < WHOLE_TOLERANCE;
 }
 
+static int
+shrink_signed(VipsImage *in, VipsImage **out, double kx, double ky)
+{
+	VipsImage *f, *s, *r;
+	int ret;
+
+	if (vips_cast_float(in, &f, NULL))
+		return -1;
+	ret = vips_shrink(f, &s, kx, ky, NULL);
+	g_object_unref(f);
+	if (ret)
+		return -1;
+	ret = vips_round(s, &r, VIPS_OPERATION_ROUND_RINT, NULL);
+	g_object_unref(s);
+	if (ret)
+		return -1;
+	ret = vips_cast(r, out, in->BandFmt, NULL);
+	g_object_unref(r);
+	return ret;
+}
+
 VipsImage *
 _sp_reduce(VipsImage *in, double rx, double ry, int out_width, int out_height,
 	const char *op, const char *what, GError **error)
@@ -57,7 +78,15 @@ _sp_reduce(VipsImage *in, double rx, double ry, int out_width, int out_height,
 		floor(rx + 0.5) >= 1 && floor(ry + 0.5) >= 1) {
 		/* area averaging of whole blocks: output pixel i averages input
 		 * [i·k, (i+1)·k) */
-		if (floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1)
+		if ((floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1) &&
+			vips_band_format_isint(in->BandFmt) &&
+			!vips_band_format_isuint(in->BandFmt))
+			/* libvips rounds a signed block's mean towards +∞
+			 * only for positive sums (-1.25 comes out 0): the mean
+			 * in float, rounded to nearest */
+			r = shrink_signed(in, &image, floor(rx + 0.5),
+				floor(ry + 0.5));
+		else if (floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1)
 			r = vips_shrink(in, &image, floor(rx + 0.5),
 				floor(ry + 0.5), NULL);
 		else
@@ -265,8 +294,13 @@ chain_view(SpNode *node, int level, double rx0, double ry0, double rw,
 	int ix = (int) floor(u0 + 1e-6), iy = (int) floor(v0 + 1e-6);
 	double fx = MAX(0, u0 - ix), fy = MAX(0, v0 - iy);
 
-	if (!(image = _sp_slide_load(source->slide, level, associated,
-		      (int) ceil(uw) + 2, error)))
+	int plane = source->source_planes &&
+			node->graph->plane <
+				sp_geometry_get_plane_count(&source->geom) ?
+		source->source_planes[node->graph->plane] :
+		0;
+	if (!(image = _sp_slide_load_plane(source->slide, level, plane,
+		      associated, (int) ceil(uw) + 2, error)))
 		return NULL;
 
 	int ew = MIN((int) ceil(u0 + uw) + 1, image->Xsize) - ix;

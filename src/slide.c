@@ -45,6 +45,8 @@ struct _SpSlide {
 	GArray *levels; /* LevelEntry */
 	double mpp_x, mpp_y; /* 0 = unknown */
 	int bands; /* of the pixels _sp_slide_load() gives */
+	VipsBandFormat format; /* of the samples _sp_slide_load() gives */
+	SpPlanes planes; /* channels, z planes, time points (1 × 1 × 1) */
 	GHashTable *properties; /* char * -> char * */
 	char **property_names; /* sorted, NULL-terminated */
 	char **associated; /* NULL-terminated */
@@ -320,6 +322,70 @@ add_subifd_levels(SpSlide *slide, TIFF *tiff, GError **error)
 	return TRUE;
 }
 
+/* Whether slidepipe keeps samples of @format as they are. */
+static gboolean
+format_kept(VipsBandFormat format)
+{
+	return format == VIPS_FORMAT_UCHAR || format == VIPS_FORMAT_CHAR ||
+		format == VIPS_FORMAT_USHORT || format == VIPS_FORMAT_SHORT ||
+		format == VIPS_FORMAT_UINT || format == VIPS_FORMAT_INT ||
+		format == VIPS_FORMAT_FLOAT;
+}
+
+/* The libvips sample format of a TIFF's BitsPerSample and SampleFormat
+ * (1-bit and palette images come out as uchar from libvips). */
+static VipsBandFormat
+tiff_band_format(guint16 bps, guint16 sampleformat)
+{
+	gboolean sign = sampleformat == SAMPLEFORMAT_INT;
+
+	if (sampleformat == SAMPLEFORMAT_IEEEFP)
+		return bps == 64 ? VIPS_FORMAT_DOUBLE : VIPS_FORMAT_FLOAT;
+	switch (bps) {
+	case 16:
+		return sign ? VIPS_FORMAT_SHORT : VIPS_FORMAT_USHORT;
+	case 32:
+		return sign ? VIPS_FORMAT_INT : VIPS_FORMAT_UINT;
+	case 8:
+		return sign ? VIPS_FORMAT_CHAR : VIPS_FORMAT_UCHAR;
+	default:
+		return VIPS_FORMAT_UCHAR;
+	}
+}
+
+/* The slide's planes: from the OME-XML of directory 0 when there is one
+ * that reads (else the slide is taken as a plain TIFF, and the reason is
+ * kept as the property slidepipe.ome-error), or the main-chain
+ * directories @stack (of @n_pages) as z planes. */
+static void
+find_planes(SpSlide *slide, GArray *stack, int n_pages)
+{
+	const char *desc = g_hash_table_lookup(slide->properties,
+		"tiff.ImageDescription");
+	SpPlanes *pl = &slide->planes;
+	GError *error = NULL;
+
+	if (desc && strstr(desc, "<OME")) {
+		if (_sp_planes_from_ome(desc, 0, n_pages, pl, &error)) {
+			/* OME's sizes are µm per pixel too; the TIFF's
+			 * resolution, when it has one, was read already */
+			if (slide->mpp_x <= 0 && mpp_plausible(pl->mpp_x) &&
+				mpp_plausible(pl->mpp_y)) {
+				slide->mpp_x = pl->mpp_x;
+				slide->mpp_y = pl->mpp_y;
+			}
+			return;
+		}
+		set_property(slide, "slidepipe.ome-error", error->message);
+		g_error_free(error);
+	}
+	pl->n_c = 1;
+	pl->n_z = stack->len;
+	pl->n_t = 1;
+	pl->pages = g_memdup2(stack->data, stack->len * sizeof(int));
+	pl->samples_per_channel = 1;
+}
+
 static gboolean
 open_tiff(SpSlide *slide, GError **error)
 {
@@ -333,6 +399,9 @@ open_tiff(SpSlide *slide, GError **error)
 	gboolean all_tiled = TRUE;
 	guint32 w0 = 0, h0 = 0;
 	int spp0 = 0;
+	guint16 bps0 = 8, format0 = SAMPLEFORMAT_UINT;
+	/* the main-chain directories that could be planes of a stack */
+	g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(int));
 
 	if (!tiff) {
 		/* one line: libtiff's reason, if it gave one */
@@ -352,11 +421,23 @@ open_tiff(SpSlide *slide, GError **error)
 		TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h);
 		TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp);
 		TIFFGetField(tiff, TIFFTAG_SUBFILETYPE, &subfile);
+		guint16 bps = 1, sampleformat = SAMPLEFORMAT_UINT;
+		TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &bps);
+		TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLEFORMAT,
+			&sampleformat);
 		if (TIFFIsTiled(tiff)) {
 			TIFFGetField(tiff, TIFFTAG_TILEWIDTH, &tw);
 			TIFFGetField(tiff, TIFFTAG_TILELENGTH, &th);
 		}
+		if (page == 0 ||
+			(!(subfile & FILETYPE_REDUCEDIMAGE) && w == w0 &&
+				h == h0 && spp == spp0 && bps == bps0 &&
+				sampleformat == format0))
+			g_array_append_val(stack, page);
 		if (page == 0) {
+			bps0 = bps;
+			format0 = sampleformat;
+			slide->format = tiff_band_format(bps, sampleformat);
 			if (w == 0 || h == 0) {
 				TIFFClose(tiff);
 				g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
@@ -452,6 +533,7 @@ open_tiff(SpSlide *slide, GError **error)
 		return FALSE;
 	}
 	slide->vendor = g_strdup(all_tiled ? "generic-tiff" : "tiff");
+	find_planes(slide, stack, page);
 	return TRUE;
 }
 
@@ -472,6 +554,7 @@ open_vips(SpSlide *slide, GError **error)
 	e.level.downsample = 1.0;
 	g_array_append_val(slide->levels, e);
 	slide->bands = normalised_bands(image->Bands);
+	slide->format = image->BandFmt;
 
 	/* libvips reports 1 px/mm when a file has no resolution */
 	if (image->Xres > 1.0 && image->Yres > 1.0 &&
@@ -693,8 +776,21 @@ sp_slide_open(const char *path, GError **error)
 		if (!open_vips(slide, error))
 			return NULL;
 	}
+	if (!format_kept(slide->format)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s' has %s samples; slidepipe reads 8-, 16- and "
+			"32-bit integer and 32-bit float images",
+			path, sp_format_name(slide->format));
+		return NULL;
+	}
 	if (!slide->associated)
 		slide->associated = g_new0(char *, 1);
+	if (!slide->planes.pages) {
+		/* one plane: the image itself */
+		slide->planes.n_c = slide->planes.n_z = slide->planes.n_t = 1;
+		slide->planes.pages = g_new0(int, 1);
+		slide->planes.samples_per_channel = 1;
+	}
 	finish_property_names(slide);
 	return g_steal_pointer(&slide);
 }
@@ -717,6 +813,7 @@ sp_slide_unref(SpSlide *slide)
 	g_hash_table_unref(slide->properties);
 	g_strfreev(slide->property_names);
 	g_strfreev(slide->associated);
+	_sp_planes_clear(&slide->planes);
 	_sp_slide_drop_readers(slide);
 	g_mutex_clear(&slide->lock);
 	g_free(slide);
@@ -762,6 +859,57 @@ shared_tiff_reader(SpSlide *slide, int level, int page, int read_width,
 	}
 	g_mutex_unlock(&slide->lock);
 	return image;
+}
+
+const SpPlanes *
+_sp_slide_get_planes(SpSlide *slide)
+{
+	return &slide->planes;
+}
+
+VipsBandFormat
+sp_slide_get_format(SpSlide *slide)
+{
+	return slide->format;
+}
+
+void
+sp_slide_get_plane_sizes(SpSlide *slide, int *n_c, int *n_z, int *n_t)
+{
+	if (n_c)
+		*n_c = slide->planes.n_c;
+	if (n_z)
+		*n_z = slide->planes.n_z;
+	if (n_t)
+		*n_t = slide->planes.n_t;
+}
+
+const char *
+sp_slide_get_channel_name(SpSlide *slide, int c)
+{
+	if (c < 0 || c >= slide->planes.n_c || !slide->planes.names)
+		return NULL;
+	return slide->planes.names[c];
+}
+
+gboolean
+sp_slide_get_channel_colour(SpSlide *slide, int c, guint8 rgb[3])
+{
+	gint64 colour;
+
+	if (c < 0 || c >= slide->planes.n_c || !slide->planes.colours ||
+		(colour = slide->planes.colours[c]) < 0)
+		return FALSE;
+	rgb[0] = (colour >> 24) & 0xff;
+	rgb[1] = (colour >> 16) & 0xff;
+	rgb[2] = (colour >> 8) & 0xff;
+	return TRUE;
+}
+
+double
+sp_slide_get_mpp_z(SpSlide *slide)
+{
+	return slide->planes.mpp_z;
 }
 
 const char *
@@ -869,14 +1017,18 @@ sp_slide_best_level_for_downsample(SpSlide *slide, double downsample)
 	return best;
 }
 
-/* Brings what a loader gives to uchar sRGB or 1-band uchar: alpha is
- * flattened on white, as OpenSlide's readers composite, CMYK converted,
- * 16-bit scaled to 8. */
+
+/* Brings what a loader gives to 1 or 3 bands of the file's own sample
+ * type (uint8, int8, uint16, int16, uint32, int32, float32: never
+ * rescaled): alpha is flattened on white (the type's maximum), as
+ * OpenSlide's readers composite, CMYK converted to sRGB, bands past the
+ * third dropped. */
 static VipsImage *
 normalise(SpSlide *slide, VipsImage *in, GError **error)
 {
 	VipsImage *image = g_object_ref(in);
 	VipsImage *t;
+	VipsBandFormat format = in->BandFmt;
 
 #define STEP(call) \
 	do { \
@@ -889,44 +1041,59 @@ normalise(SpSlide *slide, VipsImage *in, GError **error)
 		image = t; \
 	} while (0)
 
-	if (image->Type == VIPS_INTERPRETATION_CMYK && image->Bands >= 4)
-		STEP(vips_colourspace(image, &t, VIPS_INTERPRETATION_sRGB,
-			NULL));
-	if (image->BandFmt == VIPS_FORMAT_USHORT) {
-		STEP(vips_rshift_const1(image, &t, 8, NULL));
-		STEP(vips_cast_uchar(image, &t, NULL));
-		/* the samples are 8-bit now: say so, or pngsave reads the
-		 * RGB16/GREY16 interpretation and writes a 16-bit PNG */
-		STEP(vips_copy(image, &t, "interpretation",
-			image->Bands >= 3 ? VIPS_INTERPRETATION_sRGB :
-					    VIPS_INTERPRETATION_B_W,
-			NULL));
-	} else if (image->BandFmt != VIPS_FORMAT_UCHAR &&
-		image->BandFmt != VIPS_FORMAT_CHAR) {
+	if (!format_kept(format)) {
 		g_object_unref(image);
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"load: '%s' has %s samples; slidepipe reads 8- and 16-bit "
-			"images",
+			"load: '%s' has %s samples; slidepipe reads 8-, 16- and "
+			"32-bit integer and 32-bit float images",
 			slide->path,
-			vips_enum_nick(VIPS_TYPE_BAND_FORMAT, image->BandFmt));
+			vips_enum_nick(VIPS_TYPE_BAND_FORMAT, format));
 		return NULL;
-	} else if (image->BandFmt == VIPS_FORMAT_CHAR)
-		STEP(vips_cast_uchar(image, &t, "shift", FALSE, NULL));
+	}
+	if (image->Type == VIPS_INTERPRETATION_CMYK && image->Bands >= 4) {
+		STEP(vips_colourspace(image, &t, VIPS_INTERPRETATION_sRGB,
+			NULL));
+		format = image->BandFmt;
+	}
 	if (image->Bands == 4 || image->Bands == 2) {
-		double white[3] = { 255, 255, 255 };
+		/* as libvips takes alpha: 65535 for 16-bit, else 255 */
+		double max = format == VIPS_FORMAT_USHORT ||
+				format == VIPS_FORMAT_SHORT ?
+			65535 :
+			255;
+		double white[3];
+
+		white[0] = white[1] = white[2] = max;
 		VipsArrayDouble *bg = vips_array_double_new(white,
 			image->Bands == 4 ? 3 : 1);
-		int r = vips_flatten(image, &t, "background", bg, NULL);
+		int r = vips_flatten(image, &t, "background", bg, "max_alpha",
+			max, NULL);
 		vips_area_unref(VIPS_AREA(bg));
 		STEP(r);
-		/* flatten gives float when the input was not uchar */
-		if (image->BandFmt != VIPS_FORMAT_UCHAR)
-			STEP(vips_cast_uchar(image, &t, NULL));
+		/* flatten gives float: back to the file's type */
+		if (image->BandFmt != format)
+			STEP(vips_cast(image, &t, format, NULL));
 	} else if (image->Bands > 4) {
 		STEP(vips_extract_band(image, &t, 0, "n", 3, NULL));
 	}
 #undef STEP
 	return image;
+}
+
+/* The directory of @plane at the level whose plane 0 is in directory
+ * @level_page: level 0's planes are the plane table's; a lower level of
+ * a plane other than the first exists only as a SubIFD of the plane's
+ * directory (levels in the main chain belong to directory 0). */
+static int
+plane_page(SpSlide *slide, int plane, int level_page)
+{
+	int n = slide->planes.n_c * slide->planes.n_z * slide->planes.n_t;
+
+	if (plane <= 0 || plane >= n)
+		return level_page;
+	return level_page == slide->planes.pages[0] ?
+		slide->planes.pages[plane] :
+		-1;
 }
 
 /* The TIFF directory of an OpenSlide-read @level that OpenSlide 3.4.1
@@ -956,6 +1123,14 @@ rgba_decoded_page(SpSlide *slide, int level)
 VipsImage *
 _sp_slide_load(SpSlide *slide, int level, const char *associated,
 	int read_width, GError **error)
+{
+	return _sp_slide_load_plane(slide, level, 0, associated, read_width,
+		error);
+}
+
+VipsImage *
+_sp_slide_load_plane(SpSlide *slide, int level, int plane,
+	const char *associated, int read_width, GError **error)
 {
 	VipsImage *raw = NULL;
 	VipsImage *t;
@@ -1014,14 +1189,26 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 
 		/* a SubIFD level: libvips' reader (slidepipe's walks the main
 		 * chain of directories only) */
-		r = vips_tiffload(slide->path, &raw, "page", e->page, "subifd",
+		r = vips_tiffload(slide->path, &raw, "page",
+			plane_page(slide, plane, e->page), "subifd",
 			e->subifd - 1, NULL);
 	} else if (slide->backend == BACKEND_TIFF) {
-		int page = g_array_index(slide->levels, LevelEntry, level).page;
+		int level_page =
+			g_array_index(slide->levels, LevelEntry, level).page;
+		int page = plane_page(slide, plane, level_page);
 
+		if (page < 0) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"load: '%s': level %d is stored for the first plane "
+				"only; read level 0 (load ... exact)",
+				slide->path, level);
+			return NULL;
+		}
+
+		/* the shared readers are plane 0's */
 		gboolean shared = g_atomic_int_get(&slide->shared_readers) >
 				0 &&
-			level < SP_SHARED_LEVELS;
+			level < SP_SHARED_LEVELS && page == level_page;
 
 		if (read_width <= 0)
 			read_width = G_MAXINT;
@@ -1042,6 +1229,13 @@ _sp_slide_load(SpSlide *slide, int level, const char *associated,
 			raw = _sp_tiffread_new(slide->path, page, read_width,
 				error);
 			if (!raw)
+				return NULL;
+			r = 0;
+		} else if (_sp_stripread_can_read(slide->path, page)) {
+			/* uncompressed strips: rows read where they lie,
+			 * nothing buffered (a stack's hundreds of pages) */
+			if (!(raw = _sp_stripread_new(slide->path, page,
+				      error)))
 				return NULL;
 			r = 0;
 		} else

@@ -57,6 +57,18 @@ struct _SpOpInfo {
 	gboolean (*run)(SpNode *node, VipsImage *in, GError **error);
 	/* Optional: free node->priv. */
 	void (*free_priv)(void *priv);
+	/* Optional, for operators that change the planes (project,
+	 * channels): the image of output plane @plane, made from whichever
+	 * planes of the input it needs (sp_node_get_plane()). Without it,
+	 * build() runs on each plane of the input in turn. */
+	VipsImage *(*build_plane)(SpNode *node, int plane, GError **error);
+	/* Sample types the operator takes: FALSE, 8-bit (uchar) input only,
+	 * and an input of another type is refused before anything runs
+	 * with a message that names 'cast'; TRUE, any of slidepipe's. */
+	gboolean any_format;
+	/* For sinks: TRUE when it writes several planes (save); others
+	 * refuse an input of more than one plane. */
+	gboolean planes;
 	/* Optional: a file @node reads that is not one of its SP_ARG_PATH
 	 * arguments (a sink's are outputs), or NULL: save refuses to
 	 * overwrite it. */
@@ -100,7 +112,8 @@ struct _SpNode {
 	guint64 given; /* bit i: op->args[i] was given */
 	SpSlide *slide; /* the slide this chain reads (ref) */
 	SpGeometry geom;
-	VipsImage *image; /* built lazily (ref) */
+	VipsImage *image; /* built lazily (ref): plane 0 */
+	GPtrArray *plane_images; /* VipsImage * of planes 1 …, or NULL */
 	char *report; /* a line for the user, or NULL */
 	SpPlan read; /* where the pixels come from (src/plan.c) */
 	/* Set by a source's plan, read by the planner: the level it reads
@@ -108,6 +121,16 @@ struct _SpNode {
 	 * its arguments). */
 	int source_level;
 	const char *source_associated;
+	/* Set by a source's plan: the file's plane (sp_slide_get_planes()
+	 * order) of each plane of its output; NULL for plane 0 only. Owned. */
+	int *source_planes;
+	/* The output's channel names (char *, entries nullable) and OME
+	 * colours (gint64, -1 none), or NULL: set by the source, passed on
+	 * (a reference) by every operator that keeps the channels. */
+	GPtrArray *channel_names;
+	GArray *channel_colours;
+	/* µm between z planes (OME PhysicalSizeZ), 0 unknown; passed on */
+	double mpp_z;
 	/* Set by a reduction's plan: compute it from the input's level (the
 	 * planner may not move the read: downsample exact) */
 	gboolean exact;
@@ -123,7 +146,42 @@ struct _SpGraph {
 	gboolean batch_row; /* one of a batch's rows: _sp_graph_set_batch_row() */
 	SpProgressFunc progress;
 	void *progress_data;
+	/* While an image is built: the plane of it being built, as the
+	 * source (load, or the planner's view of a level) reads it. */
+	int plane;
 };
+
+/* src/planes.c: the planes (channels, z planes, time points) of a TIFF
+ * and the directory that holds each. */
+typedef struct {
+	int n_c, n_z, n_t; /* OME SizeC, SizeZ, SizeT; 1 when absent */
+	/* n_c × n_z × n_t TIFF directories (main chain), plane
+	 * c + n_c × (z + n_z × t) at index the same */
+	int *pages;
+	char **names; /* n_c channel names (entries nullable), or NULL */
+	gint64 *colours; /* n_c: -1 none, else OME's 0xRRGGBBAA */
+	double mpp_x, mpp_y, mpp_z; /* µm, 0 when not given */
+	gint64 width, height; /* OME SizeX, SizeY (0: not given) */
+	int samples_per_channel; /* 3 for an RGB OME Image, else 1 */
+	gboolean ome; /* from OME-XML, not from the directories */
+} SpPlanes;
+
+/* Reads @xml's Image number @series (0 first) into @planes; the file has
+ * @n_pages main-chain directories. FALSE with @error (SP_ERROR_FORMAT:
+ * bad XML or a plane outside the file; SP_ERROR_USAGE: no such series),
+ * the message without the operator or file, for the caller to prefix. */
+gboolean _sp_planes_from_ome(const char *xml, int series, int n_pages,
+	SpPlanes *planes, GError **error);
+void _sp_planes_clear(SpPlanes *planes);
+/* A plane selection as load's c=, z=, t=, page= take it: N, A-B, A,B,…
+ * and mixtures, or "all" (NULL too), each index < @size, into @out (int,
+ * in the order given). FALSE with SP_ERROR_USAGE and a message saying
+ * what is wrong with @text, without the argument's name. */
+gboolean _sp_plane_selection_parse(const char *text, int size, GArray *out,
+	GError **error);
+
+/* src/util.c: the values a sample of @format can hold (float: ±FLT_MAX). */
+void _sp_format_range(VipsBandFormat format, double *lo, double *hi);
 
 /* src/slidecache.c: a slide from the shared cache (a new reference). */
 SpSlide *
@@ -244,11 +302,18 @@ void _sp_vips_error_names_remove(gconstpointer owner);
 char *_sp_vips_error_take(const char *mine);
 
 /* A VipsImage of @slide's level @level (or associated image @associated if
- * non-NULL), as uchar RGB (RGBA flattened on white) or 1-band.
+ * non-NULL), RGB (RGBA flattened on white) or 1-band, of the file's
+ * sample type (sp_slide_get_format()).
  * @read_width: the widest span, in the level's pixels, that the pipeline
  * will read (0: the whole level); sizes the tile cache. */
 VipsImage *_sp_slide_load(SpSlide *slide, int level, const char *associated,
 	int read_width, GError **error);
+/* _sp_slide_load() of plane @plane (c + n_c × (z + n_z × t) of the file's
+ * planes, sp_slide_get_planes()); plane 0 is what _sp_slide_load() reads. */
+VipsImage *_sp_slide_load_plane(SpSlide *slide, int level, int plane,
+	const char *associated, int read_width, GError **error);
+/* The slide's planes (owned by @slide). */
+const SpPlanes *_sp_slide_get_planes(SpSlide *slide);
 
 /* Levels whose reader a slide can share. */
 #define SP_SHARED_LEVELS 64
@@ -304,6 +369,11 @@ gboolean _sp_tiff_layout_at(TIFF *tiff, int page, SpTiffLayout *layout);
  * 64 MB, SP_ERROR_IO when it cannot be read. */
 gint64 _sp_tiff_read_raw_tile(TIFF *tiff, guint32 index, const char *path,
 	int page, unsigned char **buf, gint64 *cap, GError **error);
+
+/* src/stripread.c: an uncompressed striped directory, its rows read
+ * straight from the file (pread) into each region; nothing buffered. */
+gboolean _sp_stripread_can_read(const char *path, int page);
+VipsImage *_sp_stripread_new(const char *path, int page, GError **error);
 
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <math.h>
@@ -1101,4 +1102,76 @@ sp_remove_partial_outputs(void)
 				dup2(null_fd, p->dirfd);
 		}
 	remove_vips_temps();
+}
+
+static const struct {
+	const char *ome;
+	const char *vips;
+	VipsBandFormat format;
+} format_names[] = {
+	{ "uint8", "uchar", VIPS_FORMAT_UCHAR },
+	{ "int8", "char", VIPS_FORMAT_CHAR },
+	{ "uint16", "ushort", VIPS_FORMAT_USHORT },
+	{ "int16", "short", VIPS_FORMAT_SHORT },
+	{ "uint32", "uint", VIPS_FORMAT_UINT },
+	{ "int32", "int", VIPS_FORMAT_INT },
+	{ "float", "float32", VIPS_FORMAT_FLOAT },
+};
+
+const char *
+sp_format_name(VipsBandFormat format)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(format_names); i++)
+		if (format_names[i].format == format)
+			return format_names[i].ome;
+	if (format == VIPS_FORMAT_DOUBLE)
+		return "double";
+	return vips_enum_nick(VIPS_TYPE_BAND_FORMAT, format);
+}
+
+gboolean
+sp_format_from_name(const char *name, VipsBandFormat *format)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(format_names); i++)
+		if (g_ascii_strcasecmp(name, format_names[i].ome) == 0 ||
+			g_ascii_strcasecmp(name, format_names[i].vips) == 0) {
+			*format = format_names[i].format;
+			return TRUE;
+		}
+	return FALSE;
+}
+
+void
+_sp_format_range(VipsBandFormat format, double *lo, double *hi)
+{
+	switch (format) {
+	case VIPS_FORMAT_UCHAR:
+		*lo = 0, *hi = UCHAR_MAX;
+		break;
+	case VIPS_FORMAT_CHAR:
+		*lo = SCHAR_MIN, *hi = SCHAR_MAX;
+		break;
+	case VIPS_FORMAT_USHORT:
+		*lo = 0, *hi = USHRT_MAX;
+		break;
+	case VIPS_FORMAT_SHORT:
+		*lo = SHRT_MIN, *hi = SHRT_MAX;
+		break;
+	case VIPS_FORMAT_UINT:
+		*lo = 0, *hi = UINT_MAX;
+		break;
+	case VIPS_FORMAT_INT:
+		*lo = INT_MIN, *hi = INT_MAX;
+		break;
+	default:
+		*lo = -FLT_MAX, *hi = FLT_MAX;
+		break;
+	}
+}
+
+int
+sp_geometry_get_plane_count(const SpGeometry *geometry)
+{
+	return MAX(1, geometry->n_c) * MAX(1, geometry->n_z) *
+		MAX(1, geometry->n_t);
 }

@@ -201,9 +201,12 @@ err "block < 3" "threshold: argument .block.: 1 is below the smallest 3 px" load
 err "block without method=local" "threshold: argument .block. applies to method=local only" load "$TMPD/gray.tif" ! threshold block=51 ! save "$O/e.tif"
 err "stain unknown" "deconvolve: argument .stain.: .hex. is not he, hdab or 9" load "$TMPD/rgb.tif" ! deconvolve stain=hex ! save "$O/e.tif"
 err "deconvolve on 1 band" "deconvolve: argument .stain.: colour deconvolution needs RGB input, and '.*gray.tif' gives 1 band" load "$TMPD/gray.tif" ! deconvolve ! save "$O/e.tif"
-sp load "$TMPD/rgb.tif" ! deconvolve ! threshold ! save "$O/e.tif"
-check "Otsu on float input: refused, naming the file" eval \
-	'[ "$RC" != 0 ] && has "$SP_ERR" "threshold: argument .method.: Otsu.s method takes 8-bit input, and .*rgb.tif. gives float"'
+# Otsu on float input (issue 15: on the native range, 256 bins over the
+# values found), not refused as before
+sp load "$TMPD/rgb.tif" ! deconvolve ! threshold ! save "$TMPD/otsu-float.tif"
+check "Otsu on float input: a 0/255 mask, the value reported" eval \
+	'[ "$RC" = 0 ] && has "$SP_ERR" "threshold: Otsu value [-0-9.e]* on the grey input" &&
+		eq "mask" "1" "$(vipsheader -f bands "$TMPD/otsu-float.tif")" && vipsheader "$TMPD/otsu-float.tif" | grep -q "uchar, 1 band"'
 check "errors: nothing written" absent "$O/e.tif"
 check "errors: no temporary file left" no_temp "$O"
 

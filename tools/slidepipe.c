@@ -244,6 +244,41 @@ info_json(SpSlide *slide, const char *path, const char *icc_description,
 	cli_json_add_string(b, sp_slide_get_vendor(slide));
 	json_builder_set_member_name(b, "bands");
 	json_builder_add_int_value(b, sp_slide_get_bands(slide));
+	json_builder_set_member_name(b, "pixel_type");
+	cli_json_add_string(b, sp_format_name(sp_slide_get_format(slide)));
+	int n_c, n_z, n_t;
+	sp_slide_get_plane_sizes(slide, &n_c, &n_z, &n_t);
+	json_builder_set_member_name(b, "planes");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "c");
+	json_builder_add_int_value(b, n_c);
+	json_builder_set_member_name(b, "z");
+	json_builder_add_int_value(b, n_z);
+	json_builder_set_member_name(b, "t");
+	json_builder_add_int_value(b, n_t);
+	json_builder_end_object(b);
+	json_builder_set_member_name(b, "channels");
+	json_builder_begin_array(b);
+	for (int c = 0; c < n_c; c++) {
+		const char *name = sp_slide_get_channel_name(slide, c);
+		guint8 rgb[3];
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "name");
+		if (name)
+			cli_json_add_string(b, name);
+		else
+			json_builder_add_null_value(b);
+		json_builder_set_member_name(b, "colour");
+		if (sp_slide_get_channel_colour(slide, c, rgb)) {
+			g_autofree char *hex = g_strdup_printf("#%02X%02X%02X",
+				rgb[0], rgb[1], rgb[2]);
+			json_builder_add_string_value(b, hex);
+		} else
+			json_builder_add_null_value(b);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
 	json_builder_set_member_name(b, "level_count");
 	json_builder_add_int_value(b, n);
 	json_builder_set_member_name(b, "levels");
@@ -396,6 +431,32 @@ cmd_info(int argc, char **argv)
 			else
 				g_string_append(s, "not tiled (strips)\n");
 		}
+		int n_c, n_z, n_t;
+		sp_slide_get_plane_sizes(slide, &n_c, &n_z, &n_t);
+		g_string_append_printf(s, "pixel type: %s\n",
+			sp_format_name(sp_slide_get_format(slide)));
+		g_string_append_printf(s, "planes: C %d × Z %d × T %d\n", n_c,
+			n_z, n_t);
+		for (int c = 0; c < n_c &&
+			(n_c > 1 || sp_slide_get_channel_name(slide, c));
+			c++) {
+			const char *name = sp_slide_get_channel_name(slide, c);
+			g_autofree char *e = sp_escape_text(name ? name : "");
+			guint8 rgb[3];
+
+			g_string_append_printf(s, "  channel %d: %s", c,
+				name ? e : "(no name)");
+			if (sp_slide_get_channel_colour(slide, c, rgb))
+				g_string_append_printf(s,
+					", colour #%02X%02X%02X", rgb[0],
+					rgb[1], rgb[2]);
+			g_string_append_c(s, '\n');
+		}
+		if (sp_slide_get_mpp_z(slide) > 0) {
+			g_autofree char *z = cli_format_number(
+				sp_slide_get_mpp_z(slide));
+			g_string_append_printf(s, "z spacing: %s µm\n", z);
+		}
 		if (has_mpp) {
 			g_autofree char *x = cli_format_number(mpp_x);
 			g_autofree char *y = cli_format_number(mpp_y);
@@ -529,6 +590,14 @@ print_written(const char *path)
 		}
 		g_string_append_c(s, ')');
 	}
+	int n_c, n_z, n_t;
+	sp_slide_get_plane_sizes(out, &n_c, &n_z, &n_t);
+	if (n_c * n_z * n_t > 1)
+		g_string_append_printf(s, ", %d planes (C %d × Z %d × T %d)",
+			n_c * n_z * n_t, n_c, n_z, n_t);
+	if (sp_slide_get_format(out) != VIPS_FORMAT_UCHAR)
+		g_string_append_printf(s, ", %s",
+			sp_format_name(sp_slide_get_format(out)));
 	if (sp_slide_get_mpp(out, &mpp_x, &mpp_y)) {
 		g_autofree char *x = cli_format_number(mpp_x);
 		g_autofree char *y = cli_format_number(mpp_y);

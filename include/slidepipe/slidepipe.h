@@ -139,6 +139,29 @@ char *sp_printable(const char *text);
  */
 char *sp_escape_text(const char *text);
 
+/**
+ * sp_format_name:
+ * @format: a libvips band format
+ *
+ * The sample type as OME-XML's Pixels Type and numpy name it: "uint8",
+ * "int8", "uint16", "int16", "uint32", "int32", "float" (32-bit),
+ * "double"; libvips' nickname for the others.
+ *
+ * Returns: (transfer none): a static string.
+ */
+const char *sp_format_name(VipsBandFormat format);
+
+/**
+ * sp_format_from_name:
+ * @name: a sample type: OME/numpy's name (uint8 … float32, float) or
+ *   libvips' (uchar, char, ushort, short, uint, int, float)
+ * @format: (out): the libvips band format
+ *
+ * Returns: %TRUE when @name is one of slidepipe's pixel types (uint8,
+ * int8, uint16, int16, uint32, int32, float32).
+ */
+gboolean sp_format_from_name(const char *name, VipsBandFormat *format);
+
 /* ------------------------------------------------------------------ */
 /* Slides                                                              */
 
@@ -217,6 +240,64 @@ const char *sp_slide_get_vendor(SpSlide *slide);
  * Returns: 1 or 3.
  */
 int sp_slide_get_bands(SpSlide *slide);
+
+/**
+ * sp_slide_get_format:
+ * @slide: a slide
+ *
+ * The sample type of the pixels slidepipe reads, from the header: the
+ * file's own (uint8, int8, uint16, int16, uint32, int32 or float32),
+ * never rescaled. Vendor slides read through OpenSlide are always
+ * %VIPS_FORMAT_UCHAR.
+ *
+ * Returns: the libvips band format.
+ */
+VipsBandFormat sp_slide_get_format(SpSlide *slide);
+
+/**
+ * sp_slide_get_plane_sizes:
+ * @slide: a slide
+ * @n_c: (out) (optional): channels (OME SizeC; an RGB image is 1 channel
+ *   of 3 bands)
+ * @n_z: (out) (optional): z planes (OME SizeZ; the pages of a plain
+ *   multi-page TIFF stack)
+ * @n_t: (out) (optional): time points (OME SizeT)
+ *
+ * The planes the file stores, each a whole image with its own pyramid:
+ * from the OME-XML of an OME-TIFF (series 0), or the main-chain pages of
+ * a multi-page TIFF that have the first page's size and samples and are
+ * not reduced-resolution subfiles. 1 × 1 × 1 for everything else. Plane
+ * (c, z, t) has index c + n_c × (z + n_z × t) (OME's XYCZT order).
+ */
+void sp_slide_get_plane_sizes(SpSlide *slide, int *n_c, int *n_z, int *n_t);
+
+/**
+ * sp_slide_get_channel_name:
+ * @slide: a slide
+ * @c: channel, 0 … n_c - 1
+ *
+ * Returns: (nullable) (transfer none): the OME Channel Name, or %NULL.
+ */
+const char *sp_slide_get_channel_name(SpSlide *slide, int c);
+
+/**
+ * sp_slide_get_channel_colour:
+ * @slide: a slide
+ * @c: channel, 0 … n_c - 1
+ * @rgb: (out): the OME Channel Color's red, green and blue (0 … 255)
+ *
+ * Returns: %TRUE when the file gives channel @c a colour.
+ */
+gboolean sp_slide_get_channel_colour(SpSlide *slide, int c, guint8 rgb[3]);
+
+/**
+ * sp_slide_get_mpp_z:
+ * @slide: a slide
+ *
+ * Returns: the distance between z planes in µm (OME PhysicalSizeZ), 0
+ * when unknown.
+ */
+double sp_slide_get_mpp_z(SpSlide *slide);
 
 /** sp_slide_get_level_count: @slide: a slide. Returns: number of levels, >= 1. */
 int sp_slide_get_level_count(SpSlide *slide);
@@ -502,11 +583,21 @@ const SpArgInfo *sp_op_get_args(const SpOpInfo *op, int *n_args);
  * @downsample_y: level-0 pixels per output pixel, vertically
  * @mpp_x: µm per output pixel horizontally, 0 when the slide has no mpp
  * @mpp_y: µm per output pixel vertically, 0 when unknown
+ * @format: the sample type of every band (%VIPS_FORMAT_UCHAR for 8-bit
+ *   slides; the file's own for 16-bit, signed and float images; a
+ *   threshold's mask is uchar); sp_format_name() names it
+ * @n_c: channels: the planes the node produces are @n_c × @n_z × @n_t
+ *   images of @width × @height × @bands, plane (c, z, t) at index
+ *   c + @n_c × (z + @n_z × t) (OME's XYCZT order); 1 for a plain slide
+ * @n_z: z planes (1 for a plain slide)
+ * @n_t: time points (1 for a plain slide)
  *
  * What a node produces, known before any pixel is computed. Output pixel
  * (i, j) covers level-0 area [x + i·downsample_x, x + (i+1)·downsample_x) ×
  * [y + j·downsample_y, …). This is what lets a planner pick a pyramid level
- * instead of reading level 0.
+ * instead of reading level 0. Every plane has the same geometry: a chain
+ * of operators runs on each plane of its source (load's c=, z=, t= and
+ * page= pick them) until an operator such as project reduces them.
  */
 typedef struct {
 	int width;
@@ -520,6 +611,10 @@ typedef struct {
 	double downsample_y;
 	double mpp_x;
 	double mpp_y;
+	VipsBandFormat format;
+	int n_c;
+	int n_z;
+	int n_t;
 } SpGeometry;
 
 /**
@@ -698,14 +793,39 @@ const char *sp_node_get_report(SpNode *node);
  * @node: a node (not a sink)
  * @error: return location for a #GError
  *
- * Builds (once) and returns the lazy libvips image for @node. The image
- * is @geometry.width × height × bands, band format uchar, sRGB or B_W.
- * Building it computes no pixels except what an operator must measure
- * (threshold's Otsu value, from a small view of its input).
+ * Builds (once) and returns the lazy libvips image for @node's first
+ * plane. The image is @geometry.width × height × bands of band format
+ * @geometry.format (uchar for 8-bit slides), sRGB or B_W. Building it
+ * computes no pixels except what an operator must measure (threshold's
+ * Otsu value, from a small view of its input).
  *
  * Returns: (transfer none): the image, owned by @node; %NULL with @error.
  */
 VipsImage *sp_node_get_image(SpNode *node, GError **error);
+
+/**
+ * sp_node_get_plane:
+ * @node: a node (not a sink)
+ * @plane: 0 … n_c × n_z × n_t - 1 of the node's #SpGeometry, plane
+ *   (c, z, t) being c + n_c × (z + n_z × t)
+ * @error: return location for a #GError
+ *
+ * sp_node_get_image() for one plane of a stack: the same chain of
+ * operators on that plane of the source. Plane 0 is sp_node_get_image().
+ * An index out of range is SP_ERROR_USAGE.
+ *
+ * Returns: (transfer none): the image, owned by @node; %NULL with @error.
+ */
+VipsImage *sp_node_get_plane(SpNode *node, int plane, GError **error);
+
+/**
+ * sp_geometry_get_plane_count:
+ * @geometry: a node's geometry
+ *
+ * Returns: n_c × n_z × n_t, the number of planes the node produces (1 for
+ * a plain slide).
+ */
+int sp_geometry_get_plane_count(const SpGeometry *geometry);
 
 /**
  * SpProgressFunc:

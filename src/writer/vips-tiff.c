@@ -37,8 +37,9 @@ compression_code(const char *name)
 		"tile", TRUE, "tile_width", o->tile, "tile_height", o->tile, \
 		"pyramid", o->pyramid, "bigtiff", o->bigtiff, "resunit", \
 		VIPS_FOREIGN_TIFF_RESUNIT_CM, "region_shrink", \
-		image->Bands == 1 ? VIPS_REGION_SHRINK_MODE : \
-				    VIPS_REGION_SHRINK_MEAN, \
+		image->Bands == 1 && image->BandFmt == VIPS_FORMAT_UCHAR ? \
+		VIPS_REGION_SHRINK_MODE : \
+		VIPS_REGION_SHRINK_MEAN, \
 		"predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL, "subifd", \
 		subifd && (o->pyramid || !SP_VIPS_SUBIFD_FORCES_PYRAMID), NULL
 
@@ -241,7 +242,9 @@ check_tiffsave(VipsImage *image, const SpWriteOptions *o, GError **error)
 gboolean
 _sp_vips_tiff_write(VipsImage *image, const SpWriteOptions *o, GError **error)
 {
-	gboolean subifd = o->meta && o->meta->flavour == SP_TIFF_OME;
+	/* a stack's pages are its planes: levels go below them */
+	gboolean subifd = (o->meta && o->meta->flavour == SP_TIFF_OME) ||
+		_sp_is_stack(image);
 	gboolean ok;
 
 	if (!check_tiffsave(image, o, error))

@@ -17,7 +17,8 @@ _sp_write(VipsImage *in, const SpWriteOptions *o, GError **error)
 	case SP_WRITE_TIFF:
 		/* JPEG tiles: our writer, tiles compressed on every core */
 		if (strcmp(o->compression, "jpeg") == 0 &&
-			!(o->meta && o->meta->flavour == SP_TIFF_OME))
+			!(o->meta && o->meta->flavour == SP_TIFF_OME) &&
+			!_sp_is_stack(in))
 			return _sp_pyramid_write(in, in->Xsize, in->Ysize, o,
 				error);
 		return _sp_vips_tiff_write(in, o, error);

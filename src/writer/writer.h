@@ -253,6 +253,14 @@ void _sp_patch_encoder_free(SpPatchEncoder *e);
 gboolean _sp_patch_encode(SpPatchEncoder *e, const guint8 *pixels, int width,
 	int height, int bands, GByteArray *out, GError **error);
 
+/* Whether @image is a stack of pages (libvips' page-height shorter than
+ * the image): save's planes one below the other. */
+static inline gboolean
+_sp_is_stack(VipsImage *image)
+{
+	return vips_image_get_page_height(image) < image->Ysize;
+}
+
 G_END_DECLS
 
 #endif /* SP_WRITER_H */

@@ -55,6 +55,8 @@ vips copy rgb.v ok-image.png
 vips copy rgb.v ok-image.jpg
 vips cast rgb.v float.v float
 vips copy float.v "float.tif[tile,tile-width=64,tile-height=64]"
+vips cast float.v double.v double
+vips copy double.v "double.tif[tile,tile-width=64,tile-height=64]"
 # a pyramid libvips writes (levels in order), the base of some damage
 vips copy rgb.v "ok-pyramid.tif[tile,pyramid,tile-width=64,tile-height=64,compression=jpeg]"
 rm -f xy.v xy8.v rgb.v gray.v ga.v rgba.v u16a.v u16b.v u16.v cmyk0.v cmyk.v float.v

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Uncompressed striped TIFF directories, read row by row where they lie.
+ *
+ * A microscope's stack is often hundreds of uncompressed pages, each one
+ * strip of a whole plane (tifffile and ImageJ write them so). libvips'
+ * tiffload reads a strip whole into a buffer it keeps while the image
+ * lives: 8 MB a 2048 × 2048 16-bit page, for each page of a stack a
+ * pipeline holds open. Uncompressed samples need no decoding, so here the
+ * rows a region needs are read from the file (pread, one per strip they
+ * lie in) into a buffer of the thread reading them, with about a
+ * megabyte of rows below them (libvips' shrinkv asks for one row at a
+ * time), which the regions that follow in those rows reuse; an image
+ * holds nothing but its strip
+ * table and a file descriptor, and a thread only the rows it last read.
+ * Byte order is swapped for files of the other endianness, as libtiff
+ * does.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tiffio.h>
+
+#include "sp-private.h"
+
+typedef struct {
+	char *path;
+	int fd;
+	int width, height, bands;
+	int sample_bytes;
+	gboolean swap;
+	guint32 rows_per_strip;
+	guint32 n_strips;
+	guint64 *offsets;
+	gint64 row_bytes;
+} StripRead;
+
+static void
+stripread_free(StripRead *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	g_free(s->offsets);
+	g_free(s->path);
+	g_free(s);
+}
+
+static void
+close_cb(VipsImage *image, StripRead *s)
+{
+	stripread_free(s);
+}
+
+/* The strip layout of directory @page, or NULL when it is not one this
+ * reader takes: uncompressed, striped, contiguous samples of 8, 16 or 32
+ * bits (unsigned, signed or float), grey or RGB with or without extra
+ * samples, every strip complete. */
+static StripRead *
+layout(const char *path, int page)
+{
+	TIFF *tiff = _sp_tiff_open(path, "rm");
+	StripRead *s;
+	guint32 w = 0, h = 0, rps = 0;
+	guint16 spp = 1, bps = 1, compression = 0, planar = 1, photometric = 0;
+	guint16 sampleformat = SAMPLEFORMAT_UINT;
+
+	if (!tiff)
+		return NULL;
+	if (!TIFFSetDirectory(tiff, page) || TIFFIsTiled(tiff)) {
+		TIFFClose(tiff);
+		return NULL;
+	}
+	TIFFGetField(tiff, TIFFTAG_IMAGEWIDTH, &w);
+	TIFFGetField(tiff, TIFFTAG_IMAGELENGTH, &h);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &bps);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_COMPRESSION, &compression);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_PLANARCONFIG, &planar);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLEFORMAT, &sampleformat);
+	TIFFGetFieldDefaulted(tiff, TIFFTAG_ROWSPERSTRIP, &rps);
+	if (!TIFFGetField(tiff, TIFFTAG_PHOTOMETRIC, &photometric) ||
+		compression != COMPRESSION_NONE ||
+		planar != PLANARCONFIG_CONTIG ||
+		(photometric != PHOTOMETRIC_MINISBLACK &&
+			photometric != PHOTOMETRIC_RGB) ||
+		(bps != 8 && bps != 16 && bps != 32) ||
+		(bps != 32 && sampleformat == SAMPLEFORMAT_IEEEFP) ||
+		(sampleformat != SAMPLEFORMAT_UINT &&
+			sampleformat != SAMPLEFORMAT_INT &&
+			sampleformat != SAMPLEFORMAT_IEEEFP) ||
+		spp < 1 || spp > 4 || w == 0 || h == 0 || w > G_MAXINT / 2 ||
+		h > G_MAXINT / 2 || rps == 0) {
+		TIFFClose(tiff);
+		return NULL;
+	}
+	rps = MIN(rps, h);
+
+	s = g_new0(StripRead, 1);
+	s->fd = -1;
+	s->width = w;
+	s->height = h;
+	s->bands = spp;
+	s->sample_bytes = bps / 8;
+	s->swap = TIFFIsByteSwapped(tiff) && bps > 8;
+	s->rows_per_strip = rps;
+	s->row_bytes = (gint64) w * spp * s->sample_bytes;
+	s->n_strips = TIFFNumberOfStrips(tiff);
+	if (s->n_strips != (h + rps - 1) / rps) {
+		TIFFClose(tiff);
+		stripread_free(s);
+		return NULL;
+	}
+	s->offsets = g_new(guint64, s->n_strips);
+	for (guint32 i = 0; i < s->n_strips; i++) {
+		int err = 0;
+		guint64 bytes = TIFFGetStrileByteCountWithErr(tiff, i, &err);
+		guint32 rows = MIN(rps, h - i * rps);
+
+		s->offsets[i] = TIFFGetStrileOffsetWithErr(tiff, i, &err);
+		/* a strip cut short: libvips' reader says what is wrong */
+		if (err || s->offsets[i] == 0 ||
+			bytes < (guint64) rows * s->row_bytes) {
+			TIFFClose(tiff);
+			stripread_free(s);
+			return NULL;
+		}
+	}
+	TIFFClose(tiff);
+	s->path = g_strdup(path);
+	return s;
+}
+
+gboolean
+_sp_stripread_can_read(const char *path, int page)
+{
+	StripRead *s = layout(path, page);
+
+	if (!s)
+		return FALSE;
+	stripread_free(s);
+	return TRUE;
+}
+
+static void
+swap_samples(void *p, gint64 n, int bytes)
+{
+	if (bytes == 2) {
+		guint16 *v = p;
+		for (gint64 i = 0; i < n; i++)
+			v[i] = GUINT16_SWAP_LE_BE(v[i]);
+	} else if (bytes == 4) {
+		guint32 *v = p;
+		for (gint64 i = 0; i < n; i++)
+			v[i] = GUINT32_SWAP_LE_BE(v[i]);
+	}
+}
+
+/* Per thread: the last rows read, whole: regions side by side in one
+ * band of rows (tiles) take their columns from it, and rows are read by
+ * the strip, one pread each, not one per row and region. */
+/* Bytes of rows read at once beyond a region asking for fewer. */
+#define READ_AHEAD (1 << 20)
+
+typedef struct {
+	char *buf;
+	gint64 cap;
+	int y0, y1; /* rows in @buf; y1 = y0 when none */
+} Seq;
+
+static void *
+seq_start(VipsImage *out, void *a, void *b)
+{
+	return g_new0(Seq, 1);
+}
+
+static int
+seq_stop(void *seq, void *a, void *b)
+{
+	Seq *q = seq;
+
+	g_free(q->buf);
+	g_free(q);
+	return 0;
+}
+
+/* Rows [y0, y1) whole into q->buf. */
+static int
+read_rows(StripRead *s, Seq *q, int y0, int y1)
+{
+	gint64 bytes = (gint64) (y1 - y0) * s->row_bytes;
+
+	if (bytes > q->cap) {
+		g_free(q->buf);
+		q->buf = g_malloc(bytes);
+		q->cap = bytes;
+	}
+	q->y0 = q->y1 = y0;
+	for (int y = y0; y < y1;) {
+		guint32 strip = y / s->rows_per_strip;
+		int end = MIN(y1, (int) ((strip + 1) * s->rows_per_strip));
+		gint64 span = (gint64) (end - y) * s->row_bytes;
+		off_t at = s->offsets[strip] +
+			(gint64) (y - strip * s->rows_per_strip) * s->row_bytes;
+		char *to = q->buf + (gint64) (y - y0) * s->row_bytes;
+		gint64 done = 0;
+
+		while (done < span) {
+			ssize_t n = pread(s->fd, to + done, span - done,
+				at + done);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				vips_error("slidepipe",
+					"'%s': cannot read row %d: %s", s->path,
+					y,
+					n < 0 ? g_strerror(errno) :
+						"the file ends early");
+				return -1;
+			}
+			done += n;
+		}
+		if (s->swap)
+			swap_samples(to, span / s->sample_bytes,
+				s->sample_bytes);
+		y = end;
+	}
+	q->y1 = y1;
+	return 0;
+}
+
+static int
+stripread_generate(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
+{
+	StripRead *s = a;
+	Seq *q = seq;
+	const VipsRect *r = &out->valid;
+	gint64 pixel_bytes = (gint64) s->bands * s->sample_bytes;
+	gint64 span = r->width * pixel_bytes;
+
+	if (r->top < q->y0 || VIPS_RECT_BOTTOM(r) > q->y1) {
+		/* libvips' shrinkv asks for one row at a time: read
+		 * ahead, about a megabyte */
+		int ahead = MAX(1, (int) (READ_AHEAD / s->row_bytes));
+		int bottom = MIN(s->height,
+			MAX(VIPS_RECT_BOTTOM(r), r->top + ahead));
+
+		if (read_rows(s, q, r->top, bottom))
+			return -1;
+	}
+	for (int y = r->top; y < VIPS_RECT_BOTTOM(r); y++)
+		memcpy(VIPS_REGION_ADDR(out, r->left, y),
+			q->buf + (gint64) (y - q->y0) * s->row_bytes +
+				r->left * pixel_bytes,
+			span);
+	return 0;
+}
+
+VipsImage *
+_sp_stripread_new(const char *path, int page, GError **error)
+{
+	StripRead *s = layout(path, page);
+	VipsImage *image;
+	VipsBandFormat format;
+	SpTiffLayout l;
+
+	if (!s || !_sp_tiff_layout(path, page, &l)) {
+		if (s)
+			stripread_free(s);
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"load: '%s': directory %d is not an uncompressed striped "
+			"image",
+			path, page);
+		return NULL;
+	}
+	if ((s->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		int err = errno;
+		stripread_free(s);
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"load: cannot open '%s': %s", path, g_strerror(err));
+		return NULL;
+	}
+	if (l.sampleformat == SAMPLEFORMAT_IEEEFP)
+		format = VIPS_FORMAT_FLOAT;
+	else if (s->sample_bytes == 1)
+		format = l.sampleformat == SAMPLEFORMAT_INT ? VIPS_FORMAT_CHAR :
+							      VIPS_FORMAT_UCHAR;
+	else if (s->sample_bytes == 2)
+		format = l.sampleformat == SAMPLEFORMAT_INT ?
+			VIPS_FORMAT_SHORT :
+			VIPS_FORMAT_USHORT;
+	else
+		format = l.sampleformat == SAMPLEFORMAT_INT ? VIPS_FORMAT_INT :
+							      VIPS_FORMAT_UINT;
+
+	image = vips_image_new();
+	vips_image_init_fields(image, s->width, s->height, s->bands, format,
+		VIPS_CODING_NONE,
+		s->bands >= 3 ? (format == VIPS_FORMAT_USHORT ?
+						VIPS_INTERPRETATION_RGB16 :
+						VIPS_INTERPRETATION_sRGB) :
+				(format == VIPS_FORMAT_USHORT ?
+						VIPS_INTERPRETATION_GREY16 :
+						VIPS_INTERPRETATION_B_W),
+		1.0, 1.0);
+	g_signal_connect(image, "close", G_CALLBACK(close_cb), s);
+	if (vips_image_pipelinev(image, VIPS_DEMAND_STYLE_THINSTRIP, NULL) ||
+		vips_image_generate(image, seq_start, stripread_generate,
+			seq_stop, s, NULL)) {
+		g_object_unref(image);
+		_sp_set_vips_error(error, "load", path);
+		return NULL;
+	}
+	return image;
+}
