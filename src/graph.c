@@ -524,7 +524,7 @@ _sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 			(double) image->Ysize / height, width, height,
 			node->op->name, "view", error);
 	}
-	if (!source->source_associated)
+	if (!source->source_associated && _sp_chain_planes_have_levels(node))
 		level = _sp_plan_level(node->slide, g->downsample_x * extra,
 			g->downsample_y * extra);
 	if (level_out)

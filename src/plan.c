@@ -27,6 +27,20 @@ _sp_chain_source(SpNode *node)
 	return node;
 }
 
+gboolean
+_sp_chain_planes_have_levels(SpNode *node)
+{
+	SpNode *source = _sp_chain_source(node);
+	int n = sp_geometry_get_plane_count(&source->geom);
+
+	if (!source->source_planes || !node->slide)
+		return TRUE;
+	for (int i = 0; i < n; i++)
+		if (source->source_planes[i] != 0)
+			return _sp_slide_planes_have_levels(node->slide);
+	return TRUE;
+}
+
 int
 _sp_plan_level(SpSlide *slide, double downsample_x, double downsample_y)
 {
@@ -206,8 +220,10 @@ _sp_node_plan_read(SpNode *node)
 		 * never a finer level than the input already reads; a filter
 		 * (blur, morph) in the chain keeps the read where it is: its
 		 * pixels are those of its own level */
-		int best = _sp_plan_level(node->slide, g->downsample_x,
-			g->downsample_y);
+		int best = _sp_chain_planes_have_levels(node) ?
+			_sp_plan_level(node->slide, g->downsample_x,
+				g->downsample_y) :
+			0;
 		p->level = MAX(best, node->input->read.level);
 		p->planned = p->level != node->input->read.level;
 	} else

@@ -861,6 +861,15 @@ shared_tiff_reader(SpSlide *slide, int level, int page, int read_width,
 	return image;
 }
 
+gboolean
+_sp_slide_planes_have_levels(SpSlide *slide)
+{
+	for (guint i = 1; i < slide->levels->len; i++)
+		if (g_array_index(slide->levels, LevelEntry, i).subifd == 0)
+			return FALSE;
+	return TRUE;
+}
+
 const SpPlanes *
 _sp_slide_get_planes(SpSlide *slide)
 {
@@ -1200,7 +1209,7 @@ _sp_slide_load_plane(SpSlide *slide, int level, int plane,
 		if (page < 0) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 				"load: '%s': level %d is stored for the first plane "
-				"only; read level 0 (load ... exact)",
+				"only; read level 0",
 				slide->path, level);
 			return NULL;
 		}

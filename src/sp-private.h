@@ -312,6 +312,13 @@ VipsImage *_sp_slide_load(SpSlide *slide, int level, const char *associated,
  * planes, sp_slide_get_planes()); plane 0 is what _sp_slide_load() reads. */
 VipsImage *_sp_slide_load_plane(SpSlide *slide, int level, int plane,
 	const char *associated, int read_width, GError **error);
+/* Whether every plane has the slide's lower levels: they are SubIFDs of
+ * each plane's directory (an OME-TIFF pyramid), or there are none.
+ * Levels in the main chain are the first directory's only. */
+gboolean _sp_slide_planes_have_levels(SpSlide *slide);
+/* Whether the planner may read @node's chain from a lower level: its
+ * source reads only the first plane, or every plane has the levels. */
+gboolean _sp_chain_planes_have_levels(SpNode *node);
 /* The slide's planes (owned by @slide). */
 const SpPlanes *_sp_slide_get_planes(SpSlide *slide);
 
