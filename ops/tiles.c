@@ -642,7 +642,8 @@ typedef struct {
 	const char *dir;
 	GArray *patches; /* Patch, in reading order */
 	int bands;
-	int pad_value;
+	int pad_value; /* byte the padding is filled with */
+	int sample_bytes; /* of the view's band format */
 	SpWriteOptions write; /* how patch files are encoded */
 
 	gint next; /* atomic: the next patch to take */
@@ -702,8 +703,10 @@ worker(gpointer data)
 	Run *run = data;
 	TilesState *state = run->state;
 	int size = state->size, bands = run->bands;
+	/* bytes per pixel: the samples of the view's type */
+	int pixel = bands * run->sample_bytes;
 	VipsRegion *region = vips_region_new(run->view);
-	guint8 *pixels = g_malloc((size_t) size * size * bands);
+	guint8 *pixels = g_malloc((size_t) size * size * pixel);
 	GByteArray *out = g_byte_array_new();
 	SpPatchEncoder *encoder = !state->func ?
 		_sp_patch_encoder_new(&run->write) :
@@ -727,7 +730,7 @@ worker(gpointer data)
 		vips_rect_intersectrect(&want, &bounds, &clip);
 		if (clip.width < size || clip.height < size)
 			memset(pixels, run->pad_value,
-				(size_t) size * size * bands);
+				(size_t) size * size * pixel);
 		if (!vips_rect_isempty(&clip)) {
 			if (vips_region_prepare(region, &clip)) {
 				g_autofree char *what =
@@ -743,10 +746,10 @@ worker(gpointer data)
 							 y) * size +
 							(clip.left -
 								want.left)) *
-							bands,
+							pixel,
 					VIPS_REGION_ADDR(region, clip.left,
 						clip.top + y),
-					(size_t) clip.width * bands);
+					(size_t) clip.width * pixel);
 		}
 
 		gboolean ok;
@@ -763,6 +766,7 @@ worker(gpointer data)
 				.bands = bands,
 				.tissue = p->tissue,
 				.pixels = pixels,
+				.format = run->view->BandFmt,
 			};
 			g_mutex_lock(&callback_lock);
 			/* no call after one has stopped the run */
@@ -912,7 +916,17 @@ tiles_execute(SpNode *node, GError **error)
 	gboolean have_mask = state->mask_node || state->mask_file;
 	Run run = { 0 };
 	int total = state->cols * state->rows;
+	VipsBandFormat format = node->input->geom.format;
 
+	if (format != VIPS_FORMAT_UCHAR && !state->func) {
+		/* sp_tiles_foreach() hands typed buffers; files are 8-bit */
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"tiles: writes 8-bit patches, and '%s' gives %s samples "
+			"here; convert them first with 'cast format=uint8' "
+			"(range=auto stretches the values found)",
+			sp_slide_get_path(node->slide), sp_format_name(format));
+		return FALSE;
+	}
 	run.node = node;
 	run.state = state;
 	run.dir = dir;
@@ -987,7 +1001,13 @@ tiles_execute(SpNode *node, GError **error)
 			return FALSE;
 		}
 		run.bands = run.view->Bands;
-		run.pad_value = run.bands == 1 ? 0 : 255;
+		run.sample_bytes = vips_format_sizeof(run.view->BandFmt);
+		/* white, or for samples that have no white (signed, float)
+		 * and for masks, 0 */
+		run.pad_value = run.bands == 1 ||
+				!vips_band_format_isuint(run.view->BandFmt) ?
+			0 :
+			255;
 		g_array_sort_with_data(run.patches, reading_order, state);
 
 		int n_threads = MAX(1, MIN(vips_concurrency_get(), 64));
@@ -1072,6 +1092,7 @@ const SpOpInfo _sp_op_tiles = {
 		"atomically; tiles.csv is written last, so it exists only when "
 		"every patch does.",
 	.kind = SP_OP_SINK,
+	.any_format = TRUE,
 	.role = SP_ROLE_SINK,
 	.args = tiles_args,
 	.n_args = G_N_ELEMENTS(tiles_args),

@@ -59,10 +59,11 @@ make_gradient_slide(int w, int h)
 	VipsImage *u;
 	g_assert_cmpint(vips_cast_uchar(t3, &u, NULL), ==, 0);
 	g_assert_cmpint(vips_tiffsave(u, path, "tile", TRUE, "tile_width", 64,
-						"tile_height", 64, "pyramid", TRUE, "compression",
-						VIPS_FOREIGN_TIFF_COMPRESSION_LZW, "resunit",
-						VIPS_FOREIGN_TIFF_RESUNIT_CM, "xres", 2000.0, "yres",
-						2000.0, NULL),
+				"tile_height", 64, "pyramid", TRUE,
+				"compression",
+				VIPS_FOREIGN_TIFF_COMPRESSION_LZW, "resunit",
+				VIPS_FOREIGN_TIFF_RESUNIT_CM, "xres", 2000.0,
+				"yres", 2000.0, NULL),
 		==, 0);
 	g_object_unref(u);
 	g_object_unref(t3);
@@ -91,7 +92,7 @@ make_two_class_image(void)
 	g_assert_cmpint(vips_linear1(cls, &scaled, 150.0 / 255.0, 50.0, NULL),
 		==, 0);
 	g_assert_cmpint(vips_gaussnoise(&noise, w, h, "sigma", 5.0, "mean", 0.0,
-						"seed", 7, NULL),
+				"seed", 7, NULL),
 		==, 0);
 	g_assert_cmpint(vips_add(scaled, noise, &sum, NULL), ==, 0);
 	g_assert_cmpint(vips_cast_uchar(sum, &u, NULL), ==, 0);
@@ -129,8 +130,10 @@ make_rgb_jpeg_slide(void)
 	g_assert_cmpint(vips_cast_uchar(rgb, &u, NULL), ==, 0);
 	u->Type = VIPS_INTERPRETATION_sRGB;
 	g_assert_cmpint(vips_tiffsave(u, path, "tile", TRUE, "tile_width", 64,
-						"tile_height", 64, "pyramid", TRUE, "compression",
-						VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 75, NULL),
+				"tile_height", 64, "pyramid", TRUE,
+				"compression",
+				VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 75,
+				NULL),
 		==, 0);
 	VipsImage *all[] = { u, rgb, bands[0], bands[1], bands[2], sum, y, x,
 		xy };
@@ -366,7 +369,8 @@ test_argument_storage(void)
 
 		for (int j = 0; j < n_args; j++)
 			for (int k = 0; k < j; k++)
-				g_assert_cmpint(args[j].offset, !=, args[k].offset);
+				g_assert_cmpint(args[j].offset, !=,
+					args[k].offset);
 	}
 
 	SpNode *load = sp_load(graph, path, &error, NULL);
@@ -375,7 +379,8 @@ test_argument_storage(void)
 	/* a fixed argument given again among the optional ones */
 	g_assert_null(sp_crop(load, 0, 0, 10, 10, &error, "x", 5.0, NULL));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
-	g_assert_nonnull(strstr(error->message, "crop: argument 'x' given twice"));
+	g_assert_nonnull(
+		strstr(error->message, "crop: argument 'x' given twice"));
 	g_clear_error(&error);
 	g_assert_null(sp_load(graph, path, &error, "path", path, NULL));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
@@ -383,8 +388,8 @@ test_argument_storage(void)
 	g_clear_error(&error);
 
 	/* an int through the varargs, range-checked as the command line's */
-	g_assert_null(sp_node_new(graph, "invert", load, &error, "white", 0,
-		NULL));
+	g_assert_null(
+		sp_node_new(graph, "invert", load, &error, "white", 0, NULL));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
 	g_assert_nonnull(strstr(error->message,
 		"invert: argument 'white': 0 is out of range (1 … 255)"));
@@ -398,7 +403,8 @@ test_argument_storage(void)
 	/* a NULL text argument is an error, not a crash */
 	g_assert_null(sp_save(inv, NULL, &error, NULL));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
-	g_assert_nonnull(strstr(error->message, "save: argument 'path' is NULL"));
+	g_assert_nonnull(
+		strstr(error->message, "save: argument 'path' is NULL"));
 	g_clear_error(&error);
 
 	sp_graph_free(graph);
@@ -534,7 +540,8 @@ test_slide_levels(void)
 	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 1), ==, 0);
 	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 3.9), ==, 1);
 	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 4), ==, 2);
-	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 3.999), ==, 2);
+	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 3.999), ==,
+		2);
 	g_assert_cmpint(sp_slide_best_level_for_downsample(slide, 1000), ==, 4);
 	sp_slide_unref(slide);
 }
@@ -562,8 +569,8 @@ test_icc_profile(void)
 		"not an ICC profile, not an ICC profile, not an ICC profile, "
 		"not an ICC profile, not an ICC profile, not an ICC profile, "
 		"not an ICC profile";
-	g_autoptr(GBytes) junk =
-		g_bytes_new_static(junk_text, sizeof junk_text - 1);
+	g_autoptr(GBytes)
+		junk = g_bytes_new_static(junk_text, sizeof junk_text - 1);
 	g_assert_null(sp_icc_profile_get_description(junk));
 
 	/* lcms2's own sRGB profile, embedded by libvips */
@@ -576,7 +583,7 @@ test_icc_profile(void)
 	g_assert_cmpint(vips_copy(in, &copy, NULL), ==, 0);
 	vips_image_set_blob_copy(copy, VIPS_META_ICC_NAME, bytes, n);
 	g_assert_cmpint(vips_tiffsave(copy, tagged, "tile", TRUE, "tile_width",
-						64, "tile_height", 64, "pyramid", TRUE, NULL),
+				64, "tile_height", 64, "pyramid", TRUE, NULL),
 		==, 0);
 	g_object_unref(copy);
 	g_object_unref(in);
@@ -685,7 +692,8 @@ test_downsample_box(void)
 			for (int j = 0; j < 4; j++)
 				for (int i = 0; i < 4; i++)
 					sum += pixel(src, 4 * x + i, 4 * y + j);
-			g_assert_cmpfloat(fabs(pixel(image, x, y) - sum / 16), <=, 2);
+			g_assert_cmpfloat(fabs(pixel(image, x, y) - sum / 16),
+				<=, 2);
 		}
 
 	/* fractional: size rounds, mpp scales */
@@ -724,7 +732,7 @@ test_otsu_two_class(void)
 	g_assert_cmpint(image->Bands, ==, 1);
 	g_assert_cmpint(image->BandFmt, ==, VIPS_FORMAT_UCHAR);
 	g_assert_cmpint(vips_image_get_double(image, "slidepipe-threshold",
-						&value),
+				&value),
 		==, 0);
 	/* between the classes, and reported */
 	g_assert_cmpfloat(value, >, 70);
@@ -841,7 +849,7 @@ check_png_matches_pngsave(SpNode *node, const char *name)
 	g_assert_no_error(error);
 	if (g->mpp_x > 0)
 		g_assert_cmpint(vips_copy(image, &t, "xres", 1000.0 / g->mpp_x,
-							"yres", 1000.0 / g->mpp_y, NULL),
+					"yres", 1000.0 / g->mpp_y, NULL),
 			==, 0);
 	else
 		t = g_object_ref(image);
@@ -881,10 +889,10 @@ test_png_matches_pngsave(void)
 	/* 1200 × 3 bytes a line: the writer's 1 MB strips split 900 lines */
 	check_png_matches_pngsave(rgb_load, "rgb.png");
 	check_png_matches_pngsave(sp_crop(rgb_load, 33, 17, 301, 211, &error,
-								  NULL),
+					  NULL),
 		"rgb-crop.png");
 	check_png_matches_pngsave(sp_crop(grey_load, 5, 7, 640, 480, &error,
-								  NULL),
+					  NULL),
 		"grey-crop.png");
 	check_png_matches_pngsave(sp_downsample(grey_load, 3, &error, NULL),
 		"grey-ds.png");
@@ -911,9 +919,10 @@ test_writer_matches_tiffsave(void)
 	g_assert_true(sp_node_run(save, &error));
 	g_assert_no_error(error);
 	g_assert_cmpint(vips_tiffsave(sp_node_get_image(crop, &error), theirs,
-						"tile", TRUE, "tile_width", 256, "tile_height", 256,
-						"pyramid", TRUE, "compression",
-						VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 85, NULL),
+				"tile", TRUE, "tile_width", 256, "tile_height",
+				256, "pyramid", TRUE, "compression",
+				VIPS_FOREIGN_TIFF_COMPRESSION_JPEG, "Q", 85,
+				NULL),
 		==, 0);
 	/* 1000 × 700, 500 × 350, 250 × 175: the same levels, the same
 	 * pixels within JPEG tolerance at every level */
@@ -937,7 +946,8 @@ level_sizes(const char *path)
 	g_assert_no_error(error);
 	for (int i = 0; i < sp_slide_get_level_count(slide); i++) {
 		const SpLevel *l = sp_slide_get_level(slide, i);
-		g_string_append_printf(s, "%s%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT,
+		g_string_append_printf(s,
+			"%s%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT,
 			i ? " " : "", l->width, l->height);
 	}
 	sp_slide_unref(slide);
@@ -975,7 +985,8 @@ test_writer_edges(void)
 		SpGraph *graph = sp_graph_new();
 		GError *error = NULL;
 		SpNode *crop = sp_crop(sp_load(graph, path, &error, NULL),
-			cases[i].x, cases[i].y, cases[i].w, cases[i].h, &error, NULL);
+			cases[i].x, cases[i].y, cases[i].w, cases[i].h, &error,
+			NULL);
 		SpNode *save = sp_save(crop, out, &error, "tile", cases[i].tile,
 			"Q", 95, NULL);
 
@@ -989,9 +1000,9 @@ test_writer_edges(void)
 		VipsImage *written, *d, *ad;
 		double mad;
 		g_assert_cmpint(vips_tiffload(out, &written, NULL), ==, 0);
-		g_assert_cmpint(vips_subtract(written, sp_node_get_image(crop,
-												   &error),
-							&d, NULL),
+		g_assert_cmpint(vips_subtract(written,
+					sp_node_get_image(crop, &error), &d,
+					NULL),
 			==, 0);
 		g_assert_cmpint(vips_abs(d, &ad, NULL), ==, 0);
 		g_assert_cmpint(vips_avg(ad, &mad, NULL), ==, 0);
@@ -1020,7 +1031,7 @@ interior_max_diff(const char *out, int page, const char *src, int src_page,
 	g_assert_cmpint(vips_tiffload(out, &a, "page", page, NULL), ==, 0);
 	g_assert_cmpint(vips_tiffload(src, &b, "page", src_page, NULL), ==, 0);
 	g_assert_cmpint(vips_extract_area(b, &cb, ox, oy, a->Xsize, a->Ysize,
-						NULL),
+				NULL),
 		==, 0);
 	VipsPel *pa = vips_image_write_to_memory(a, &na);
 	VipsPel *pb = vips_image_write_to_memory(cb, &nb);
@@ -1035,7 +1046,8 @@ interior_max_diff(const char *out, int page, const char *src, int src_page,
 				continue;
 			for (int c = 0; c < bands; c++) {
 				size_t i = ((size_t) y * w + x) * bands + c;
-				worst = MAX(worst, abs((int) pa[i] - (int) pb[i]));
+				worst = MAX(worst,
+					abs((int) pa[i] - (int) pb[i]));
 			}
 		}
 	}
@@ -1081,15 +1093,18 @@ test_copy_tiles(void)
 	int n = 0;
 	for (int y = 0; y < 500; y += 64)
 		for (int x = 0; x < 700; x += 64) {
-			ttile_t a = TIFFComputeTile(src, 128 + x, 128 + y, 0, 0);
+			ttile_t a = TIFFComputeTile(src, 128 + x, 128 + y, 0,
+				0);
 			ttile_t b = TIFFComputeTile(dst, x, y, 0, 0);
 			tmsize_t sa = (tmsize_t) TIFFGetStrileByteCount(src, a);
 			tmsize_t sb = (tmsize_t) TIFFGetStrileByteCount(dst, b);
 			g_assert_cmpint(sa, ==, sb);
 			g_autofree unsigned char *ba = g_malloc(sa);
 			g_autofree unsigned char *bb = g_malloc(sb);
-			g_assert_cmpint(TIFFReadRawTile(src, a, ba, sa), ==, sa);
-			g_assert_cmpint(TIFFReadRawTile(dst, b, bb, sb), ==, sb);
+			g_assert_cmpint(TIFFReadRawTile(src, a, ba, sa), ==,
+				sa);
+			g_assert_cmpint(TIFFReadRawTile(dst, b, bb, sb), ==,
+				sb);
 			g_assert_cmpint(memcmp(ba, bb, sa), ==, 0);
 			n++;
 		}
@@ -1132,8 +1147,10 @@ test_copy_tiles(void)
 		double mad;
 
 		g_assert_cmpint(vips_tiffload(out, &a, "page", 0, NULL), ==, 0);
-		g_assert_cmpint(vips_tiffload(path, &b, "page", 0, NULL), ==, 0);
-		g_assert_cmpint(vips_extract_area(b, &cb, 80, 48, 500, 400, NULL),
+		g_assert_cmpint(vips_tiffload(path, &b, "page", 0, NULL), ==,
+			0);
+		g_assert_cmpint(vips_extract_area(b, &cb, 80, 48, 500, 400,
+					NULL),
 			==, 0);
 		g_assert_cmpint(vips_subtract(a, cb, &d, NULL), ==, 0);
 		g_assert_cmpint(vips_abs(d, &ad, NULL), ==, 0);
@@ -1170,14 +1187,18 @@ test_plan(void)
 	g_autofree char *path = make_gradient_slide(1000, 700);
 	SpGraph *graph = sp_graph_new();
 	SpPlan p;
-	g_autofree char *t1 = g_strdup_printf(
-		"load %s ! crop 100 60 800 600 ! downsample 4", path);
-	g_autofree char *t2 = g_strdup_printf(
-		"load %s ! crop 101 61 400 300 ! downsample 4", path);
-	g_autofree char *t3 = g_strdup_printf(
-		"load %s ! crop 0 0 600 600 ! downsample mpp=3", path);
+	g_autofree char *t1 =
+		g_strdup_printf("load %s ! crop 100 60 800 600 ! downsample 4",
+			path);
+	g_autofree char *t2 =
+		g_strdup_printf("load %s ! crop 101 61 400 300 ! downsample 4",
+			path);
+	g_autofree char *t3 =
+		g_strdup_printf("load %s ! crop 0 0 600 600 ! downsample mpp=3",
+			path);
 	g_autofree char *t4 = g_strdup_printf(
-		"load %s ! crop 100 60 800 600 ! downsample 4 exact=true", path);
+		"load %s ! crop 100 60 800 600 ! downsample 4 exact=true",
+		path);
 	g_autofree char *t5 = g_strdup_printf(
 		"load %s ! crop 100 60 800 600 ! threshold value=99 ! downsample 4",
 		path);
@@ -1228,8 +1249,9 @@ test_plan_pixels(void)
 {
 	g_autofree char *path = make_gradient_slide(1000, 700);
 	SpGraph *graph = sp_graph_new();
-	g_autofree char *text = g_strdup_printf(
-		"load %s ! crop 100 60 800 600 ! downsample 4", path);
+	g_autofree char *text =
+		g_strdup_printf("load %s ! crop 100 60 800 600 ! downsample 4",
+			path);
 	SpNode *planned = chain(graph, text);
 	GError *error = NULL;
 
@@ -1243,7 +1265,8 @@ test_plan_pixels(void)
 	/* level 2 holds 4 × 4 means of level 0 (rounded twice): within 1 */
 	for (int y = 0; y < a->Ysize; y += 13)
 		for (int x = 0; x < a->Xsize; x += 11)
-			g_assert_cmpfloat(fabs(pixel(a, x, y) - pixel(b, x, y)), <=, 1);
+			g_assert_cmpfloat(fabs(pixel(a, x, y) - pixel(b, x, y)),
+				<=, 1);
 	sp_graph_free(graph);
 	g_assert_cmpint(live_objects(), ==, 0);
 }
@@ -1259,8 +1282,9 @@ test_pipeline_parse(void)
 		"value=10 invert",
 		path);
 	/* only a lone '!' separates steps: '512!' is an argument */
-	g_autofree char *glued = g_strdup_printf(
-		"load '%s' ! crop 0 0 512 512! downsample factor=2", path);
+	g_autofree char *glued =
+		g_strdup_printf("load '%s' ! crop 0 0 512 512! downsample factor=2",
+			path);
 	g_assert_null(sp_pipeline_parse_string(graph, glued, &error));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
 	g_assert_nonnull(strstr(error->message, "'512!'"));
@@ -1274,16 +1298,16 @@ test_pipeline_parse(void)
 	g_assert_cmpstr(sp_op_get_name(sp_node_get_op(sp_node_get_input(last))),
 		==, "downsample");
 
-	g_assert_null(sp_pipeline_parse_string(graph, "load a.tif ! ! save b.tif",
-		&error));
+	g_assert_null(sp_pipeline_parse_string(graph,
+		"load a.tif ! ! save b.tif", &error));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
 	g_assert_nonnull(strstr(error->message, "empty"));
 	g_clear_error(&error);
 	g_assert_null(sp_pipeline_parse_string(graph, "crop 0 0 1 1", &error));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
 	g_clear_error(&error);
-	g_assert_null(sp_pipeline_parse_string(graph, "load 'unterminated",
-		&error));
+	g_assert_null(
+		sp_pipeline_parse_string(graph, "load 'unterminated", &error));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
 	g_clear_error(&error);
 	sp_graph_free(graph);
@@ -1367,7 +1391,7 @@ test_tiles_foreach(void)
 	g_assert_true(sp_tiles_foreach(load, tally_patch, &t, &error, "size",
 		100, NULL));
 	g_assert_no_error(error);
-	g_assert_cmpint(t.count, ==, 70);          /* 10 × 7 */
+	g_assert_cmpint(t.count, ==, 70); /* 10 × 7 */
 	g_assert_cmpint(t.index_sum, ==, 69 * 70 / 2); /* each index once */
 	g_assert_cmpint(t.bad_pixels, ==, 0);
 	g_assert_cmpfloat(t.tissue, ==, -1);
@@ -1387,7 +1411,8 @@ test_tiles_foreach(void)
 	g_assert_true(sp_tiles_foreach(crop, tally_patch, &t, &error, "size",
 		100, "edge", "pad", NULL));
 	g_assert_cmpint(t.count, ==, 6);
-	g_assert_cmpint(t.bad_pixels, >, 0); /* the padding is 0, not gradient */
+	g_assert_cmpint(t.bad_pixels, >,
+		0); /* the padding is 0, not gradient */
 
 	/* the callback stops the run with its own error */
 	memset(&t, 0, sizeof(t));
@@ -1509,8 +1534,8 @@ test_tiff_global_handlers(void)
 	sp_slide_unref(slide);
 
 	/* one libtiff cannot read */
-	g_assert_true(g_file_set_contents(broken, "II*\0\xff\xff\xff\x7f", 8,
-		NULL));
+	g_assert_true(
+		g_file_set_contents(broken, "II*\0\xff\xff\xff\x7f", 8, NULL));
 	g_assert_null(sp_slide_open(broken, &error));
 	g_assert_nonnull(error);
 	g_clear_error(&error);
@@ -1618,6 +1643,114 @@ test_bands_at_plan_time(void)
 	sp_graph_free(graph);
 }
 
+/* A 1-band uint16 TIFF of 3 pages, 300 × 200: page p's pixel (x, y) is
+ * 100 x + 7 y + 10000 p (up to 51293: above 8 bits), uncompressed strips
+ * (slidepipe's own strip reader). */
+static char *
+make_u16_stack(void)
+{
+	char *path = tmp_path("u16-stack.tif");
+	VipsImage *pages[3], *joined, *tagged;
+
+	if (g_file_test(path, G_FILE_TEST_EXISTS))
+		return path;
+	for (int p = 0; p < 3; p++) {
+		VipsImage *xy, *x, *y, *t1, *t2;
+		g_assert_cmpint(vips_xyz(&xy, 300, 200, NULL), ==, 0);
+		g_assert_cmpint(vips_extract_band(xy, &x, 0, NULL), ==, 0);
+		g_assert_cmpint(vips_extract_band(xy, &y, 1, NULL), ==, 0);
+		g_assert_cmpint(vips_linear1(y, &t1, 7.0, 10000.0 * p, NULL),
+			==, 0);
+		g_assert_cmpint(vips_linear1(x, &t2, 100.0, 0.0, NULL), ==, 0);
+		VipsImage *sum;
+		g_assert_cmpint(vips_add(t1, t2, &sum, NULL), ==, 0);
+		g_assert_cmpint(vips_cast_ushort(sum, &pages[p], NULL), ==, 0);
+		g_object_unref(sum);
+		g_object_unref(t2);
+		g_object_unref(t1);
+		g_object_unref(y);
+		g_object_unref(x);
+		g_object_unref(xy);
+	}
+	g_assert_cmpint(vips_arrayjoin(pages, &joined, 3, "across", 1, NULL),
+		==, 0);
+	g_assert_cmpint(vips_copy(joined, &tagged, NULL), ==, 0);
+	vips_image_set_int(tagged, VIPS_META_PAGE_HEIGHT, 200);
+	g_assert_cmpint(vips_tiffsave(tagged, path, NULL), ==, 0);
+	g_object_unref(tagged);
+	g_object_unref(joined);
+	for (int p = 0; p < 3; p++)
+		g_object_unref(pages[p]);
+	return path;
+}
+
+typedef struct {
+	int count;
+	int bad;
+} TypedTally;
+
+static gboolean
+typed_patch(const SpPatch *patch, void *user_data, GError **error)
+{
+	TypedTally *t = user_data;
+	const guint16 *v = (const guint16 *) patch->pixels;
+
+	t->count++;
+	g_assert_cmpint(patch->format, ==, VIPS_FORMAT_USHORT);
+	for (int y = 0; y < patch->height; y++)
+		for (int x = 0; x < patch->width; x++)
+			if (patch->x + x < 300 && patch->y + y < 200 &&
+				v[y * patch->width + x] !=
+					100 * ((int) patch->x + x) +
+						7 * ((int) patch->y + y) +
+						10000)
+				t->bad++;
+	return TRUE;
+}
+
+/* 16-bit samples stay 16-bit: the geometry says so before any pixel,
+ * every plane of a page=all stack is its page, and sp_tiles_foreach()
+ * hands uint16 patches with the file's values. */
+static void
+test_typed_planes(void)
+{
+	g_autofree char *path = make_u16_stack();
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *all = sp_load(graph, path, &error, "page", "all", NULL);
+	SpNode *one;
+	double v;
+
+	g_assert_no_error(error);
+	const SpGeometry *g = sp_node_get_geometry(all);
+	g_assert_cmpint(g->format, ==, VIPS_FORMAT_USHORT);
+	g_assert_cmpint(sp_geometry_get_plane_count(g), ==, 3);
+	g_assert_cmpint(g->n_z, ==, 3);
+	for (int p = 0; p < 3; p++) {
+		VipsImage *image = sp_node_get_plane(all, p, &error);
+		g_assert_no_error(error);
+		g_assert_cmpint(image->BandFmt, ==, VIPS_FORMAT_USHORT);
+		g_assert_cmpint(vips_avg(image, &v, NULL), ==, 0);
+		/* mean of 100 x + 7 y over the page, + 10000 p */
+		g_assert_cmpfloat(fabs(v -
+					  (100 * 149.5 + 7 * 99.5 + 10000 * p)),
+			<, 1e-6);
+	}
+	g_assert_null(sp_node_get_plane(all, 3, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+
+	one = sp_load(graph, path, &error, "page", "1", NULL);
+	g_assert_no_error(error);
+	TypedTally t = { 0 };
+	g_assert_true(sp_tiles_foreach(one, typed_patch, &t, &error, "size",
+		128, "edge", "pad", NULL));
+	g_assert_no_error(error);
+	g_assert_cmpint(t.count, ==, 6);
+	g_assert_cmpint(t.bad, ==, 0);
+	sp_graph_free(graph);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1639,8 +1772,10 @@ main(int argc, char **argv)
 	g_test_add_func("/load/errors", test_load_errors);
 	g_test_add_func("/load/levels", test_slide_levels);
 	g_test_add_func("/load/bands-at-plan-time", test_bands_at_plan_time);
+	g_test_add_func("/load/typed-planes", test_typed_planes);
 	g_test_add_func("/load/icc-profile", test_icc_profile);
-	g_test_add_func("/load/tiff-global-handlers", test_tiff_global_handlers);
+	g_test_add_func("/load/tiff-global-handlers",
+		test_tiff_global_handlers);
 	g_test_add_func("/crop/pixels", test_crop_pixels);
 	g_test_add_func("/downsample/box", test_downsample_box);
 	g_test_add_func("/threshold/otsu-two-class", test_otsu_two_class);
@@ -1654,7 +1789,8 @@ main(int argc, char **argv)
 	g_test_add_func("/errors/printable", test_printable);
 	g_test_add_func("/plan/levels", test_plan);
 	g_test_add_func("/plan/pixels", test_plan_pixels);
-	g_test_add_func("/writer/matches-tiffsave", test_writer_matches_tiffsave);
+	g_test_add_func("/writer/matches-tiffsave",
+		test_writer_matches_tiffsave);
 	g_test_add_func("/writer/edges", test_writer_edges);
 	g_test_add_func("/writer/copy-tiles", test_copy_tiles);
 	g_test_add_func("/tiles/foreach", test_tiles_foreach);

@@ -1035,10 +1035,17 @@ SpNode *sp_tiles(SpNode *in, const char *dir, GError **error,
  * @height: patch height in pixels
  * @bands: 3 (RGB) or 1 (grey or mask)
  * @tissue: tissue fraction 0 … 1 of the patch's area, or -1 without a mask
- * @pixels: @width × @height × @bands uchar samples, row-major, bands
- *   interleaved, rows @width × @bands bytes apart; padding (edge=pad) is
- *   white (0 for 1-band). Owned by slidepipe and valid only during the
- *   callback: copy what you keep.
+ * @pixels: @width × @height × @bands samples of @format, row-major,
+ *   bands interleaved, rows @width × @bands × vips_format_sizeof(@format)
+ *   bytes apart, in the machine's byte order (cast to the type @format
+ *   names: guint16 for %VIPS_FORMAT_USHORT, float for
+ *   %VIPS_FORMAT_FLOAT …); padding (edge=pad) is white, the type's
+ *   maximum, for unsigned RGB, and 0 for 1-band, signed and float
+ *   patches. Owned by slidepipe and valid only during the callback:
+ *   copy what you keep.
+ * @format: the sample type: the pipeline's (#SpGeometry format), uchar
+ *   for 8-bit slides; a 16-bit image's patches are 16-bit unless the
+ *   pipeline has a 'cast'
  *
  * One kept patch, as sp_tiles_foreach() hands it over.
  */
@@ -1054,6 +1061,7 @@ typedef struct {
 	int bands;
 	double tissue;
 	const guint8 *pixels;
+	VipsBandFormat format;
 } SpPatch;
 
 /**
