@@ -127,6 +127,14 @@ deconvolve_plan(SpNode *node, GError **error)
 	double m[3][3], inv[3][3];
 	int stain;
 
+	if (node->input->geom.format != VIPS_FORMAT_UCHAR) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"deconvolve: argument 'stain': colour deconvolution needs "
+			"8-bit RGB input, and '%s' gives %s samples here; convert "
+			"them first with 'cast format=uint8'",
+			path, sp_format_name(node->input->geom.format));
+		return FALSE;
+	}
 	node->geom.format = VIPS_FORMAT_FLOAT;
 	if (node->geom.bands != 3) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
