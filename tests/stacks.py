@@ -4,15 +4,16 @@
 
   shared   the OME z-series of ../shared/images (C 3 x Z 5, int8, stored
            XYZCT): every plane on its own, the whole file and one channel
-           as OME-TIFF, a selection of channels and planes, project max
-           along z per channel
+           as OME-TIFF, a selection of channels and planes, the channels
+           operator, project max along z per channel
   stack    a generated 16-bit multi-page TIFF (12 pages, uncompressed and
            LZW pages, full 0..65535 range): random crops and downsamples
            of all pages against numpy's box mean, page selections,
            project max/min/mean/sum along z
   ome      a generated 16-bit OME-TIFF pyramid (C 2 named and coloured,
            Z 3, T 1, SubIFD levels, physical sizes): random crops and
-           downsamples saved as OME-TIFF, pixels and OME-XML
+           downsamples saved as OME-TIFF, pixels and OME-XML; a channel
+           selection keeps its name and colour
 
 Cases are random but seeded (--seed, printed). The files it makes are
 left in --tmp (stack.tif, pyramid.ome.tif) for tests/stacks.sh.
@@ -294,6 +295,16 @@ def shared_checks(args):
     check("z-series: load c=0,2 z=1-3 ! save .ome.tif: SizeC 2, SizeZ 3, those planes",
           selection)
 
+    def channels_op():
+        out = os.path.join(d, "zs-ch.ome.tif")
+        sp(args, "load", path, "!", "channels", "0,2", "!", "save", out)
+        px, _, arr, _ = ome_pixels(out)
+        attr_is("OME-XML", px, "SizeC", 2)
+        attr_is("OME-XML", px, "SizeZ", 5)
+        same("channels 0,2", arr, a[[0, 2]])
+    check("z-series: load ! channels 0,2 ! save .ome.tif: SizeC 2, SizeZ 5, those planes",
+          channels_op)
+
     # (e) maximum along z, per channel
     bad = []
     for c in range(3):
@@ -544,6 +555,23 @@ def ome_checks(args, rng):
                 diag("%s: SubIFD levels per page %s" % (name, nsub))
         check(name + ": box mean within 0.5, SizeC 2 SizeZ 3 SizeT 1, uint16, "
               "names and colours, PhysicalSizeX/Y %g, Z 2" % (0.5 * f), case)
+
+
+    # a channel selection keeps that channel's name and colour
+    def one_channel():
+        out = os.path.join(d, "om-c1.ome.tif")
+        sp(args, "load", path, "c=1", "!", "save", out, "compression=deflate")
+        px, chans, arr, _ = ome_pixels(out)
+        attr_is("OME-XML", px, "SizeC", 1)
+        attr_is("OME-XML", px, "SizeZ", z)
+        names = [ch_.get("Name") for ch_ in chans]
+        colors = [ch_.get("Color") for ch_ in chans]
+        if names != CHANNELS[1:] or colors != [str(COLORS[1])]:
+            raise Fail("OME-XML: channels %s colours %s, expected %s %s" % (
+                names, colors, CHANNELS[1:], COLORS[1:]))
+        same("channel 1", arr, src[1:2])
+    check("OME pyramid: load c=1 ! save .ome.tif: SizeC 1, named FITC with its "
+          "colour, its planes", one_channel)
 
 
 def main():
