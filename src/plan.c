@@ -61,7 +61,7 @@ _sp_is_whole_factor(double factor)
 }
 
 static int
-shrink_signed(VipsImage *in, VipsImage **out, double kx, double ky)
+shrink_rounded(VipsImage *in, VipsImage **out, double kx, double ky)
 {
 	VipsImage *f, *s, *r;
 	int ret;
@@ -94,11 +94,15 @@ _sp_reduce(VipsImage *in, double rx, double ry, int out_width, int out_height,
 		 * [i·k, (i+1)·k) */
 		if ((floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1) &&
 			vips_band_format_isint(in->BandFmt) &&
-			!vips_band_format_isuint(in->BandFmt))
-			/* libvips rounds a signed block's mean towards +∞
-			 * only for positive sums (-1.25 comes out 0): the mean
-			 * in float, rounded to nearest */
-			r = shrink_signed(in, &image, floor(rx + 0.5),
+			in->BandFmt != VIPS_FORMAT_UCHAR)
+			/* libvips' integer shrink rounds twice (the column
+			 * means, then the row means of those: up to 1 off),
+			 * and a signed block's mean towards +∞ only for
+			 * positive sums (-1.25 comes out 0): for samples above
+			 * 8 bits and signed ones, the mean in float, rounded to
+			 * nearest once. 8-bit keeps libvips' integer path, as
+			 * the pyramids always had. */
+			r = shrink_rounded(in, &image, floor(rx + 0.5),
 				floor(ry + 0.5));
 		else if (floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1)
 			r = vips_shrink(in, &image, floor(rx + 0.5),
