@@ -47,6 +47,7 @@ struct _SpSlide {
 	int bands; /* of the pixels _sp_slide_load() gives */
 	VipsBandFormat format; /* of the samples _sp_slide_load() gives */
 	SpPlanes planes; /* channels, z planes, time points (1 × 1 × 1) */
+	GArray *page_offsets; /* guint64: each main-chain directory's offset */
 	GHashTable *properties; /* char * -> char * */
 	char **property_names; /* sorted, NULL-terminated */
 	char **associated; /* NULL-terminated */
@@ -422,6 +423,9 @@ open_tiff(SpSlide *slide, GError **error)
 		TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLESPERPIXEL, &spp);
 		TIFFGetField(tiff, TIFFTAG_SUBFILETYPE, &subfile);
 		guint16 bps = 1, sampleformat = SAMPLEFORMAT_UINT;
+		guint64 offset = TIFFCurrentDirOffset(tiff);
+
+		g_array_append_val(slide->page_offsets, offset);
 		TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &bps);
 		TIFFGetFieldDefaulted(tiff, TIFFTAG_SAMPLEFORMAT,
 			&sampleformat);
@@ -726,6 +730,7 @@ sp_slide_open(const char *path, GError **error)
 	g_mutex_init(&slide->lock);
 	slide->path = g_strdup(path);
 	slide->levels = g_array_new(FALSE, TRUE, sizeof(LevelEntry));
+	slide->page_offsets = g_array_new(FALSE, FALSE, sizeof(guint64));
 	slide->properties = g_hash_table_new_full(g_str_hash, g_str_equal,
 		g_free, g_free);
 
@@ -810,6 +815,7 @@ sp_slide_unref(SpSlide *slide)
 	g_free(slide->path);
 	g_free(slide->vendor);
 	g_array_unref(slide->levels);
+	g_array_unref(slide->page_offsets);
 	g_hash_table_unref(slide->properties);
 	g_strfreev(slide->property_names);
 	g_strfreev(slide->associated);
@@ -1231,6 +1237,20 @@ _sp_slide_load_plane(SpSlide *slide, int level, int plane,
 				return NULL;
 			}
 		}
+		GError *local = NULL;
+
+		/* uncompressed strips: rows read where they lie, nothing
+		 * buffered (a stack's hundreds of pages); the directory is
+		 * found by its offset, not by walking the chain */
+		if (!raw && !shared && page < (int) slide->page_offsets->len)
+			raw = _sp_stripread_new(slide->path,
+				g_array_index(slide->page_offsets, guint64,
+					page),
+				&local);
+		if (local) {
+			g_propagate_error(error, local);
+			return NULL;
+		}
 		if (raw)
 			r = 0;
 		else if (!shared && _sp_tiffread_can_read(slide->path, page)) {
@@ -1238,13 +1258,6 @@ _sp_slide_load_plane(SpSlide *slide, int level, int plane,
 			raw = _sp_tiffread_new(slide->path, page, read_width,
 				error);
 			if (!raw)
-				return NULL;
-			r = 0;
-		} else if (_sp_stripread_can_read(slide->path, page)) {
-			/* uncompressed strips: rows read where they lie,
-			 * nothing buffered (a stack's hundreds of pages) */
-			if (!(raw = _sp_stripread_new(slide->path, page,
-				      error)))
 				return NULL;
 			r = 0;
 		} else

@@ -379,8 +379,12 @@ gint64 _sp_tiff_read_raw_tile(TIFF *tiff, guint32 index, const char *path,
 
 /* src/stripread.c: an uncompressed striped directory, its rows read
  * straight from the file (pread) into each region; nothing buffered. */
-gboolean _sp_stripread_can_read(const char *path, int page);
-VipsImage *_sp_stripread_new(const char *path, int page, GError **error);
+/* The directory at file offset @offset (TIFFCurrentDirOffset()); NULL
+ * without @error when it is not an uncompressed striped image of 8, 16 or
+ * 32-bit samples (the caller reads it otherwise), NULL with @error
+ * (SP_ERROR_IO) when the file cannot be opened. */
+VipsImage *_sp_stripread_new(const char *path, guint64 offset,
+	GError **error);
 
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);

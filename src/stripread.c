@@ -36,6 +36,7 @@ typedef struct {
 	guint32 n_strips;
 	guint64 *offsets;
 	gint64 row_bytes;
+	VipsBandFormat format;
 } StripRead;
 
 static void
@@ -59,9 +60,11 @@ close_cb(VipsImage *image, StripRead *s)
  * bits (unsigned, signed or float), grey or RGB with or without extra
  * samples, every strip complete. */
 static StripRead *
-layout(const char *path, int page)
+layout(const char *path, guint64 offset)
 {
-	TIFF *tiff = _sp_tiff_open(path, "rm");
+	/* c: no strip chopping, or libtiff shows one 8 MB strip as a
+	 * thousand of 8 KB, and every read stops at each */
+	TIFF *tiff = _sp_tiff_open(path, "rmc");
 	StripRead *s;
 	guint32 w = 0, h = 0, rps = 0;
 	guint16 spp = 1, bps = 1, compression = 0, planar = 1, photometric = 0;
@@ -69,7 +72,7 @@ layout(const char *path, int page)
 
 	if (!tiff)
 		return NULL;
-	if (!TIFFSetDirectory(tiff, page) || TIFFIsTiled(tiff)) {
+	if (!TIFFSetSubDirectory(tiff, offset) || TIFFIsTiled(tiff)) {
 		TIFFClose(tiff);
 		return NULL;
 	}
@@ -106,6 +109,19 @@ layout(const char *path, int page)
 	s->sample_bytes = bps / 8;
 	s->swap = TIFFIsByteSwapped(tiff) && bps > 8;
 	s->rows_per_strip = rps;
+	if (sampleformat == SAMPLEFORMAT_IEEEFP)
+		s->format = VIPS_FORMAT_FLOAT;
+	else if (bps == 8)
+		s->format = sampleformat == SAMPLEFORMAT_INT ?
+			VIPS_FORMAT_CHAR :
+			VIPS_FORMAT_UCHAR;
+	else if (bps == 16)
+		s->format = sampleformat == SAMPLEFORMAT_INT ?
+			VIPS_FORMAT_SHORT :
+			VIPS_FORMAT_USHORT;
+	else
+		s->format = sampleformat == SAMPLEFORMAT_INT ? VIPS_FORMAT_INT :
+							       VIPS_FORMAT_UINT;
 	s->row_bytes = (gint64) w * spp * s->sample_bytes;
 	s->n_strips = TIFFNumberOfStrips(tiff);
 	if (s->n_strips != (h + rps - 1) / rps) {
@@ -131,17 +147,6 @@ layout(const char *path, int page)
 	TIFFClose(tiff);
 	s->path = g_strdup(path);
 	return s;
-}
-
-gboolean
-_sp_stripread_can_read(const char *path, int page)
-{
-	StripRead *s = layout(path, page);
-
-	if (!s)
-		return FALSE;
-	stripread_free(s);
-	return TRUE;
 }
 
 static void
@@ -260,22 +265,14 @@ stripread_generate(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
 }
 
 VipsImage *
-_sp_stripread_new(const char *path, int page, GError **error)
+_sp_stripread_new(const char *path, guint64 offset, GError **error)
 {
-	StripRead *s = layout(path, page);
+	StripRead *s = layout(path, offset);
 	VipsImage *image;
 	VipsBandFormat format;
-	SpTiffLayout l;
 
-	if (!s || !_sp_tiff_layout(path, page, &l)) {
-		if (s)
-			stripread_free(s);
-		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"load: '%s': directory %d is not an uncompressed striped "
-			"image",
-			path, page);
+	if (!s)
 		return NULL;
-	}
 	if ((s->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		int err = errno;
 		stripread_free(s);
@@ -283,18 +280,7 @@ _sp_stripread_new(const char *path, int page, GError **error)
 			"load: cannot open '%s': %s", path, g_strerror(err));
 		return NULL;
 	}
-	if (l.sampleformat == SAMPLEFORMAT_IEEEFP)
-		format = VIPS_FORMAT_FLOAT;
-	else if (s->sample_bytes == 1)
-		format = l.sampleformat == SAMPLEFORMAT_INT ? VIPS_FORMAT_CHAR :
-							      VIPS_FORMAT_UCHAR;
-	else if (s->sample_bytes == 2)
-		format = l.sampleformat == SAMPLEFORMAT_INT ?
-			VIPS_FORMAT_SHORT :
-			VIPS_FORMAT_USHORT;
-	else
-		format = l.sampleformat == SAMPLEFORMAT_INT ? VIPS_FORMAT_INT :
-							      VIPS_FORMAT_UINT;
+	format = s->format;
 
 	image = vips_image_new();
 	vips_image_init_fields(image, s->width, s->height, s->bands, format,
