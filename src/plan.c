@@ -93,6 +93,13 @@ _sp_reduce(VipsImage *in, double rx, double ry, int out_width, int out_height,
 		/* area averaging of whole blocks: output pixel i averages input
 		 * [i·k, (i+1)·k) */
 		if ((floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1) &&
+			(image = _sp_stripread_shrink(in, floor(rx + 0.5),
+				 floor(ry + 0.5))))
+			/* uncompressed strips: averaged as they are read,
+			 * one pass and no full-resolution image in between
+			 * (a stack of hundreds of 16-bit pages) */
+			r = 0;
+		else if ((floor(rx + 0.5) > 1 || floor(ry + 0.5) > 1) &&
 			vips_band_format_isint(in->BandFmt) &&
 			in->BandFmt != VIPS_FORMAT_UCHAR)
 			/* libvips' integer shrink rounds twice (the column

@@ -385,6 +385,12 @@ gint64 _sp_tiff_read_raw_tile(TIFF *tiff, guint32 index, const char *path,
  * (SP_ERROR_IO) when the file cannot be opened. */
 VipsImage *_sp_stripread_new(const char *path, guint64 offset,
 	GError **error);
+/* @in box-reduced by whole factors @kx × @ky, read and averaged by the
+ * strip reader itself (each output row from its block of input rows,
+ * rounded to nearest once), when @in is an image of
+ * _sp_stripread_new() whose sides the factors divide (up to 64); else
+ * NULL, and the caller reduces with libvips. */
+VipsImage *_sp_stripread_shrink(VipsImage *in, int kx, int ky);
 
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);

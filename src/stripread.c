@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,11 +38,21 @@ typedef struct {
 	guint64 *offsets;
 	gint64 row_bytes;
 	VipsBandFormat format;
+	gint ref_count; /* the images reading it */
 } StripRead;
+
+/* What one image reads: the directory, box-reduced by kx × ky (1 × 1:
+ * as it is). */
+typedef struct {
+	StripRead *s;
+	int kx, ky;
+} View;
 
 static void
 stripread_free(StripRead *s)
 {
+	if (!g_atomic_int_dec_and_test(&s->ref_count))
+		return;
 	if (s->fd >= 0)
 		close(s->fd);
 	g_free(s->offsets);
@@ -50,9 +61,10 @@ stripread_free(StripRead *s)
 }
 
 static void
-close_cb(VipsImage *image, StripRead *s)
+close_cb(VipsImage *image, View *v)
 {
-	stripread_free(s);
+	stripread_free(v->s);
+	g_free(v);
 }
 
 /* The strip layout of directory @page, or NULL when it is not one this
@@ -102,6 +114,7 @@ layout(const char *path, guint64 offset)
 	rps = MIN(rps, h);
 
 	s = g_new0(StripRead, 1);
+	s->ref_count = 1;
 	s->fd = -1;
 	s->width = w;
 	s->height = h;
@@ -173,6 +186,8 @@ typedef struct {
 	char *buf;
 	gint64 cap;
 	int y0, y1; /* rows in @buf; y1 = y0 when none */
+	double *acc; /* a reduced row's sums */
+	gint64 acc_cap;
 } Seq;
 
 static void *
@@ -187,6 +202,7 @@ seq_stop(void *seq, void *a, void *b)
 	Seq *q = seq;
 
 	g_free(q->buf);
+	g_free(q->acc);
 	g_free(q);
 	return 0;
 }
@@ -237,31 +253,159 @@ read_rows(StripRead *s, Seq *q, int y0, int y1)
 	return 0;
 }
 
+/* Input rows [y0, y1) are in q->buf, reading ahead about a megabyte
+ * when fewer are asked for (libvips' shrinkv asks for a few at a time). */
+static int
+have_rows(StripRead *s, Seq *q, int y0, int y1)
+{
+	if (y0 >= q->y0 && y1 <= q->y1)
+		return 0;
+	int ahead = MAX(1, (int) (READ_AHEAD / s->row_bytes));
+	return read_rows(s, q, y0, MIN(s->height, MAX(y1, y0 + ahead)));
+}
+
+/* Box means of kx × ky blocks, one output row: @acc sums the block's
+ * samples in double (exact: at most 64 × 64 32-bit values), and the mean
+ * is rounded to nearest, ties to even, as numpy's rint. */
+#define REDUCE_ROW(T, ROUND) \
+	do { \
+		T *to = (T *) VIPS_REGION_ADDR(out, r->left, oy); \
+		memset(q->acc, 0, n * sizeof(double)); \
+		for (int j = 0; j < v->ky; j++) { \
+			const T *from = (const T *) (q->buf + \
+						(gint64) (oy * v->ky + j - \
+							q->y0) * \
+							s->row_bytes) + \
+				(gint64) r->left * v->kx * bands; \
+			if (bands == 1) \
+				for (int x = 0; x < r->width; x++) { \
+					double sum = 0; \
+					for (int i = 0; i < v->kx; i++) \
+						sum += from[x * v->kx + i]; \
+					q->acc[x] += sum; \
+				} \
+			else \
+				for (int x = 0; x < r->width; x++) \
+					for (int i = 0; i < v->kx; i++) \
+						for (int b = 0; b < bands; \
+							b++) \
+							q->acc[x * bands + \
+								b] += from \
+								[(x * v->kx + \
+									 i) * bands + \
+									b]; \
+		} \
+		for (gint64 k = 0; k < n; k++) \
+			to[k] = (T) ROUND(q->acc[k] * scale); \
+	} while (0)
+
+#define NO_ROUND(x) (x)
+
 static int
 stripread_generate(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop)
 {
-	StripRead *s = a;
+	View *v = a;
+	StripRead *s = v->s;
 	Seq *q = seq;
 	const VipsRect *r = &out->valid;
-	gint64 pixel_bytes = (gint64) s->bands * s->sample_bytes;
-	gint64 span = r->width * pixel_bytes;
+	int bands = s->bands;
+	gint64 pixel_bytes = (gint64) bands * s->sample_bytes;
 
-	if (r->top < q->y0 || VIPS_RECT_BOTTOM(r) > q->y1) {
-		/* libvips' shrinkv asks for one row at a time: read
-		 * ahead, about a megabyte */
-		int ahead = MAX(1, (int) (READ_AHEAD / s->row_bytes));
-		int bottom = MIN(s->height,
-			MAX(VIPS_RECT_BOTTOM(r), r->top + ahead));
-
-		if (read_rows(s, q, r->top, bottom))
-			return -1;
+	if (have_rows(s, q, r->top * v->ky, VIPS_RECT_BOTTOM(r) * v->ky))
+		return -1;
+	if (v->kx == 1 && v->ky == 1) {
+		for (int y = r->top; y < VIPS_RECT_BOTTOM(r); y++)
+			memcpy(VIPS_REGION_ADDR(out, r->left, y),
+				q->buf + (gint64) (y - q->y0) * s->row_bytes +
+					r->left * pixel_bytes,
+				r->width * pixel_bytes);
+		return 0;
 	}
-	for (int y = r->top; y < VIPS_RECT_BOTTOM(r); y++)
-		memcpy(VIPS_REGION_ADDR(out, r->left, y),
-			q->buf + (gint64) (y - q->y0) * s->row_bytes +
-				r->left * pixel_bytes,
-			span);
+
+	gint64 n = (gint64) r->width * bands;
+	double scale = 1.0 / (v->kx * v->ky);
+
+	if (n > q->acc_cap) {
+		g_free(q->acc);
+		q->acc = g_new(double, n);
+		q->acc_cap = n;
+	}
+	for (int oy = r->top; oy < VIPS_RECT_BOTTOM(r); oy++)
+		switch (s->format) {
+		case VIPS_FORMAT_UCHAR:
+			REDUCE_ROW(guint8, rint);
+			break;
+		case VIPS_FORMAT_CHAR:
+			REDUCE_ROW(gint8, rint);
+			break;
+		case VIPS_FORMAT_USHORT:
+			REDUCE_ROW(guint16, rint);
+			break;
+		case VIPS_FORMAT_SHORT:
+			REDUCE_ROW(gint16, rint);
+			break;
+		case VIPS_FORMAT_UINT:
+			REDUCE_ROW(guint32, rint);
+			break;
+		case VIPS_FORMAT_INT:
+			REDUCE_ROW(gint32, rint);
+			break;
+		default:
+			REDUCE_ROW(float, NO_ROUND);
+			break;
+		}
 	return 0;
+}
+
+/* A new image of @s box-reduced by @kx × @ky (1 × 1: as it is), holding
+ * a reference to @s. */
+static VipsImage *
+view_image(StripRead *s, int kx, int ky, const char *path, GError **error)
+{
+	VipsImage *image = vips_image_new();
+	View *v = g_new0(View, 1);
+	VipsBandFormat format = s->format;
+
+	g_atomic_int_inc(&s->ref_count);
+	v->s = s;
+	v->kx = kx;
+	v->ky = ky;
+	vips_image_init_fields(image, s->width / kx, s->height / ky, s->bands,
+		format, VIPS_CODING_NONE,
+		s->bands >= 3 ? (format == VIPS_FORMAT_USHORT ?
+						VIPS_INTERPRETATION_RGB16 :
+						VIPS_INTERPRETATION_sRGB) :
+				(format == VIPS_FORMAT_USHORT ?
+						VIPS_INTERPRETATION_GREY16 :
+						VIPS_INTERPRETATION_B_W),
+		1.0, 1.0);
+	g_signal_connect(image, "close", G_CALLBACK(close_cb), v);
+	/* how _sp_stripread_shrink() knows its own images */
+	g_object_set_data(G_OBJECT(image), "slidepipe-stripread", v);
+	if (vips_image_pipelinev(image, VIPS_DEMAND_STYLE_THINSTRIP, NULL) ||
+		vips_image_generate(image, seq_start, stripread_generate,
+			seq_stop, v, NULL)) {
+		g_object_unref(image);
+		_sp_set_vips_error(error, "load", path);
+		return NULL;
+	}
+	return image;
+}
+
+VipsImage *
+_sp_stripread_shrink(VipsImage *in, int kx, int ky)
+{
+	View *v = g_object_get_data(G_OBJECT(in), "slidepipe-stripread");
+	GError *error = NULL;
+	VipsImage *out;
+
+	if (!v || v->kx != 1 || v->ky != 1 || kx < 1 || ky < 1 || kx > 64 ||
+		ky > 64 || in->Xsize % kx != 0 || in->Ysize % ky != 0)
+		return NULL;
+	if (!(out = view_image(v->s, kx, ky, v->s->path, &error)))
+		/* libvips' shrink then */
+		g_error_free(error);
+	return out;
 }
 
 VipsImage *
@@ -269,7 +413,6 @@ _sp_stripread_new(const char *path, guint64 offset, GError **error)
 {
 	StripRead *s = layout(path, offset);
 	VipsImage *image;
-	VipsBandFormat format;
 
 	if (!s)
 		return NULL;
@@ -280,25 +423,8 @@ _sp_stripread_new(const char *path, guint64 offset, GError **error)
 			"load: cannot open '%s': %s", path, g_strerror(err));
 		return NULL;
 	}
-	format = s->format;
-
-	image = vips_image_new();
-	vips_image_init_fields(image, s->width, s->height, s->bands, format,
-		VIPS_CODING_NONE,
-		s->bands >= 3 ? (format == VIPS_FORMAT_USHORT ?
-						VIPS_INTERPRETATION_RGB16 :
-						VIPS_INTERPRETATION_sRGB) :
-				(format == VIPS_FORMAT_USHORT ?
-						VIPS_INTERPRETATION_GREY16 :
-						VIPS_INTERPRETATION_B_W),
-		1.0, 1.0);
-	g_signal_connect(image, "close", G_CALLBACK(close_cb), s);
-	if (vips_image_pipelinev(image, VIPS_DEMAND_STYLE_THINSTRIP, NULL) ||
-		vips_image_generate(image, seq_start, stripread_generate,
-			seq_stop, s, NULL)) {
-		g_object_unref(image);
-		_sp_set_vips_error(error, "load", path);
-		return NULL;
-	}
+	image = view_image(s, 1, 1, path, error);
+	/* the image holds it now */
+	stripread_free(s);
 	return image;
 }

@@ -574,26 +574,85 @@ def ome_checks(args, rng):
           "colour, its planes", one_channel)
 
 
+def reduce_checks(args, rng):
+    """load page=all ! downsample F straight from uncompressed strips
+    (slidepipe averages them as it reads) against numpy's box mean, for
+    every sample type, grey and RGB, sides the factor divides or not (the
+    libvips path: within 0.5 too, except 8-bit, which libvips' integer
+    shrink rounds twice, within 1), strips of 1 row, a few rows and a whole
+    page."""
+    types = ["uint8", "int8", "uint16", "int16", "uint32", "int32",
+             "float32"]
+    for case in range(10):
+        dtype = types[case % len(types)]
+        bands = 3 if case % 3 == 0 and dtype in ("uint8", "uint16") else 1
+        f = int(rng.choice([2, 3, 4, 5]))
+        h = int(rng.integers(2, 40)) * f + (int(rng.integers(1, f)) if case % 4 == 3 else 0)
+        w = int(rng.integers(2, 40)) * f
+        n = int(rng.integers(1, 4))
+        info = np.iinfo(dtype) if dtype != "float32" else None
+        lo, hi = (info.min, info.max) if info else (-1e6, 1e6)
+        shape = (n, h, w, bands) if bands > 1 else (n, h, w)
+        a = rng.uniform(lo, hi, shape)
+        a = a.astype(dtype) if info is None else np.clip(np.rint(a), lo, hi).astype(dtype)
+        rps = [1, 3, h][case % 3]
+        path = os.path.join(args.tmp, "reduce%d.tif" % case)
+        out = os.path.join(args.tmp, "reduce%d-out.tif" % case)
+        tifffile.imwrite(path, a, photometric="rgb" if bands > 1 else "minisblack",
+                         rowsperstrip=rps, metadata=None)
+        name = ("reduce case %d: %d page(s) %d × %d × %d %s, rows per strip %d, "
+                "downsample %d: each page the box mean" % (
+                    case, n, w, h, bands, dtype, rps, f))
+
+        def one():
+            sp(args, "load", path, "page=all", "!", "downsample", f, "!",
+               "save", out, "compression=deflate", "pyramid=false")
+            pages = pages_of(out)
+            if len(pages) != n:
+                raise Fail("%d pages, expected %d" % (len(pages), n))
+            for i, got in enumerate(pages):
+                src = a[i]
+                hh, ww = h // f * f, w // f * f
+                if bands > 1:
+                    want = np.stack([box_mean(src[:hh, :ww, b], f)
+                                     for b in range(bands)], axis=-1)
+                    got = got[:h // f, :w // f]
+                else:
+                    want = box_mean(src[:hh, :ww], f)
+                    got = got[:h // f, :w // f]
+                # 8-bit through libvips' integer shrink (a side the
+                # factor does not divide) rounds twice: within 1
+                tol = (1.0 if dtype == "uint8" and (h % f or w % f) else
+                       0.5) if info else \
+                    1e-3 * max(1.0, float(np.abs(want).max()))
+                near("page %d" % i, got, want, dtype, tol)
+        check(name, one)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--slidepipe", required=True)
     ap.add_argument("--tmp", required=True)
     ap.add_argument("--shared", default="")
     ap.add_argument("--seed", default="1")
-    ap.add_argument("--only", choices=["shared", "stack", "ome"], action="append")
+    ap.add_argument("--only", choices=["shared", "stack", "ome", "reduce"],
+                    action="append")
     args = ap.parse_args()
     seed = random.randrange(1 << 31) if args.seed == "random" else int(args.seed)
     print("# stacks.py: seed %d (STACKS_SEED=%d replays it)" % (seed, seed))
-    parts = args.only or ["shared", "stack", "ome"]
+    parts = args.only or ["shared", "stack", "ome", "reduce"]
     # the same seed gives the same files and cases whatever --only says
     rngs = {"stack": np.random.default_rng([seed, 1]),
-            "ome": np.random.default_rng([seed, 2])}
+            "ome": np.random.default_rng([seed, 2]),
+            "reduce": np.random.default_rng([seed, 3])}
     if "shared" in parts:
         shared_checks(args)
     if "stack" in parts:
         stack_checks(args, rngs["stack"])
     if "ome" in parts:
         ome_checks(args, rngs["ome"])
+    if "reduce" in parts:
+        reduce_checks(args, rngs["reduce"])
 
 
 if __name__ == "__main__":
