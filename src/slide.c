@@ -1323,3 +1323,110 @@ _sp_slide_tiff_page(SpSlide *slide, int level)
 	}
 	return found;
 }
+
+/* The pixel of a level of downsample @ds where a region starting at
+ * level-0 coordinate @c starts. Left of (or above) the slide,
+ * openslide_read_region() moves the region's start to the slide's edge,
+ * truncating -@c / @ds; inside, it paints the level at the fractional
+ * position @c / @ds, interpolating: the nearest pixel comes closest. */
+static gint64
+region_origin(gint64 c, double ds)
+{
+	if (c < 0)
+		return -(gint64) ((double) -c / ds);
+	return (gint64) floor((double) c / ds + 0.5);
+}
+
+VipsImage *
+sp_slide_read_region(SpSlide *slide, gint64 x, gint64 y, int level, int w,
+	int h, gboolean alpha, GError **error)
+{
+	const SpLevel *l = sp_slide_get_level(slide, level);
+	int bands = alpha ? 4 : 3;
+	VipsImage *image, *t;
+
+	if (!l) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"read_region: '%s' has %d level%s (0 … %d), not %d",
+			slide->path, sp_slide_get_level_count(slide),
+			sp_slide_get_level_count(slide) == 1 ? "" : "s",
+			sp_slide_get_level_count(slide) - 1, level);
+		return NULL;
+	}
+	if (w < 1 || h < 1 || w > SP_MAX_DIM || h > SP_MAX_DIM) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"read_region: size %d × %d (level %d px) of '%s' is out of "
+			"range: 1 … %" G_GINT64_FORMAT " each",
+			w, h, level, slide->path, SP_MAX_DIM);
+		return NULL;
+	}
+	if (slide->format != VIPS_FORMAT_UCHAR) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"read_region: '%s' has %s samples; read_region gives "
+			"8-bit RGBA (read it with load and cast instead)",
+			slide->path, sp_format_name(slide->format));
+		return NULL;
+	}
+
+	gint64 lx = region_origin(x, l->downsample);
+	gint64 ly = region_origin(y, l->downsample);
+	/* the part of the region inside the level */
+	gint64 left = MAX(lx, 0), top = MAX(ly, 0);
+	gint64 right = MIN(lx + w, l->width), bottom = MIN(ly + h, l->height);
+
+#define STEP(call) \
+	do { \
+		if (call) { \
+			g_object_unref(image); \
+			_sp_set_vips_error(error, "read_region", slide->path); \
+			return NULL; \
+		} \
+		g_object_unref(image); \
+		image = t; \
+	} while (0)
+
+	if (right <= left || bottom <= top) {
+		/* nothing of the slide: transparent black */
+		if (vips_black(&image, w, h, "bands", bands, NULL)) {
+			_sp_set_vips_error(error, "read_region", slide->path);
+			return NULL;
+		}
+		STEP(vips_cast(image, &t, VIPS_FORMAT_UCHAR, NULL));
+	} else {
+		if (!(image = _sp_slide_load(slide, level, NULL,
+			      (int) (right - left), error)))
+			return NULL;
+		/* the level image is the level's size; a file that lied about
+		 * it is cut to what is there */
+		right = MIN(right, image->Xsize);
+		bottom = MIN(bottom, image->Ysize);
+		if (right <= left || bottom <= top) {
+			g_object_unref(image);
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"read_region: level %d of '%s' is %d × %d px, not "
+				"the %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
+				" its header says",
+				level, slide->path, image->Xsize, image->Ysize,
+				l->width, l->height);
+			return NULL;
+		}
+		STEP(vips_extract_area(image, &t, (int) left, (int) top,
+			(int) (right - left), (int) (bottom - top), NULL));
+		if (image->Bands == 1) {
+			VipsImage *grey[3] = { image, image, image };
+
+			STEP(vips_bandjoin(grey, &t, 3, NULL));
+		}
+		if (alpha)
+			STEP(vips_bandjoin_const1(image, &t, 255, NULL));
+		/* outside the level: zero in every band, alpha too */
+		if (image->Xsize != w || image->Ysize != h)
+			STEP(vips_embed(image, &t, (int) (left - lx),
+				(int) (top - ly), w, h, "extend",
+				VIPS_EXTEND_BLACK, NULL));
+	}
+	STEP(vips_copy(image, &t, "interpretation", VIPS_INTERPRETATION_sRGB,
+		NULL));
+#undef STEP
+	return image;
+}

@@ -622,6 +622,87 @@ test_icc_profile(void)
 	sp_slide_unref(slide);
 }
 
+/* band @b of pixel (@x, @y) */
+static double
+pixel_band(VipsImage *image, int x, int y, int b)
+{
+	double *v;
+	int n;
+	double r;
+
+	g_assert_cmpint(vips_getpoint(image, &v, &n, x, y, NULL), ==, 0);
+	g_assert_cmpint(b, <, n);
+	r = v[b];
+	g_free(v);
+	return r;
+}
+
+/* sp_slide_read_region(): OpenSlide's read_region on a grey gradient:
+ * R = G = B, opaque inside, (0, 0, 0, 0) outside, a region over the top
+ * left edge shifted by -x / downsample, level 1 at x / 2. */
+static void
+test_read_region(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	GError *error = NULL;
+	SpSlide *slide = sp_slide_open(path, &error);
+
+	g_assert_no_error(error);
+	VipsImage *r = sp_slide_read_region(slide, 990, 690, 0, 20, 30, TRUE,
+		&error);
+	g_assert_no_error(error);
+	g_assert_cmpint(r->Xsize, ==, 20);
+	g_assert_cmpint(r->Ysize, ==, 30);
+	g_assert_cmpint(r->Bands, ==, 4);
+	g_assert_cmpint(r->BandFmt, ==, VIPS_FORMAT_UCHAR);
+	for (int b = 0; b < 3; b++)
+		g_assert_cmpfloat(pixel_band(r, 0, 0, b), ==,
+			(990 + 3 * 690) % 256);
+	g_assert_cmpfloat(pixel_band(r, 9, 9, 3), ==, 255);
+	for (int b = 0; b < 4; b++) {
+		g_assert_cmpfloat(pixel_band(r, 10, 0, b), ==, 0);
+		g_assert_cmpfloat(pixel_band(r, 0, 10, b), ==, 0);
+	}
+	g_object_unref(r);
+
+	/* over the top left corner; RGB: black outside */
+	r = sp_slide_read_region(slide, -5, -2, 0, 10, 10, FALSE, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(r->Bands, ==, 3);
+	g_assert_cmpfloat(pixel_band(r, 4, 1, 0), ==, 0);
+	g_assert_cmpfloat(pixel_band(r, 5, 2, 1), ==, 0);
+	g_assert_cmpfloat(pixel_band(r, 6, 3, 2), ==, 1 + 3 * 1);
+	g_object_unref(r);
+
+	/* level 1 (downsample 2): level-0 (200, 100) is its pixel (100, 50) */
+	SpGraph *graph = sp_graph_new();
+	SpNode *l1 = sp_load(graph, path, &error, "level", 1, NULL);
+	g_assert_no_error(error);
+	VipsImage *level = sp_node_get_image(l1, &error);
+	g_assert_no_error(error);
+	r = sp_slide_read_region(slide, 200, 100, 1, 8, 8, TRUE, &error);
+	g_assert_no_error(error);
+	g_assert_cmpfloat(pixel_band(r, 0, 0, 0), ==, pixel(level, 100, 50));
+	g_assert_cmpfloat(pixel_band(r, 7, 7, 2), ==, pixel(level, 107, 57));
+	g_object_unref(r);
+	sp_graph_free(graph);
+
+	/* wholly outside */
+	r = sp_slide_read_region(slide, 5000, 0, 0, 4, 4, TRUE, &error);
+	g_assert_no_error(error);
+	g_assert_cmpfloat(pixel_band(r, 3, 3, 3), ==, 0);
+	g_object_unref(r);
+
+	g_assert_null(sp_slide_read_region(slide, 0, 0, 9, 4, 4, TRUE, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	g_assert_null(sp_slide_read_region(slide, 0, 0, 0, 0, 4, TRUE, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	sp_slide_unref(slide);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
 static void
 test_crop_pixels(void)
 {
@@ -1776,6 +1857,7 @@ main(int argc, char **argv)
 	g_test_add_func("/load/icc-profile", test_icc_profile);
 	g_test_add_func("/load/tiff-global-handlers",
 		test_tiff_global_handlers);
+	g_test_add_func("/slide/read-region", test_read_region);
 	g_test_add_func("/crop/pixels", test_crop_pixels);
 	g_test_add_func("/downsample/box", test_downsample_box);
 	g_test_add_func("/threshold/otsu-two-class", test_otsu_two_class);

@@ -409,6 +409,42 @@ char *sp_icc_profile_get_description(GBytes *profile);
  */
 int sp_slide_best_level_for_downsample(SpSlide *slide, double downsample);
 
+/**
+ * sp_slide_read_region:
+ * @slide: a slide whose samples are 8-bit (sp_slide_get_format() is
+ *   %VIPS_FORMAT_UCHAR)
+ * @x: left edge, level-0 pixels; may be negative or past the slide
+ * @y: top edge, level-0 pixels; may be negative or past the slide
+ * @level: 0 … level count - 1
+ * @w: width, pixels of @level, 1 … 2^30
+ * @h: height, pixels of @level, 1 … 2^30
+ * @alpha: %TRUE for RGBA (4 bands), %FALSE for RGB (3 bands)
+ * @error: return location for a #GError
+ *
+ * A region as OpenSlide's openslide_read_region() reads it: @w × @h
+ * pixels of @level, the first of them the level's pixel (@x / d, @y / d)
+ * for the level's downsample d. Where a quotient is a whole number that
+ * is exactly OpenSlide's pixel; where it is not, OpenSlide interpolates
+ * between pixels and slidepipe takes the nearest pixel instead (rounding
+ * halves up), except left of or above the slide (@x or @y < 0), where
+ * both truncate toward zero. Pixels inside the level
+ * are opaque (alpha 255; an RGBA slide is flattened on white at load, as
+ * sp_load() reads it); pixels outside it are transparent black, (0, 0, 0,
+ * 0), or black (0, 0, 0) without @alpha. A grey slide gives R = G = B.
+ * OpenSlide's premultiplied ARGB becomes straight RGBA, as
+ * openslide-python's read_region() returns it.
+ *
+ * The result is lazy: pixels are read (only the level's tiles under the
+ * region) when they are asked for, e.g. by vips_image_write_to_memory().
+ *
+ * Returns: (transfer full): a new @w × @h 8-bit sRGB image; unref it
+ * with g_object_unref(). %NULL with @error: %SP_ERROR_USAGE for a level
+ * or size out of range, %SP_ERROR_FORMAT for a slide of other samples
+ * (read it with sp_load() and cast), the errors of opening the level.
+ */
+VipsImage *sp_slide_read_region(SpSlide *slide, gint64 x, gint64 y, int level,
+	int w, int h, gboolean alpha, GError **error);
+
 /* ------------------------------------------------------------------ */
 /* Operators and their declarations                                    */
 
