@@ -13,6 +13,7 @@ packages="
 build-essential autoconf automake libtool pkg-config
 libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-dev libjpeg62-turbo-dev libdeflate-dev
 libjson-glib-dev libopenslide-dev openslide-tools python3 python3-openslide python3-numpy python3-pil
+python3-cffi python3-pytest
 libtiff-tools time python3-tifffile gdal-bin
 python3-scipy python3-skimage python3-shapely
 slurm-wlm munge
