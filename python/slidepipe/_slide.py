@@ -168,8 +168,8 @@ class OpenSlide:
         what slidepipe read: openslide.vendor, openslide.level-count,
         openslide.level[N].width / height / downsample / tile-width /
         tile-height, openslide.mpp-x / mpp-y (µm per level-0 pixel)."""
+        h = self._h
         if self._properties is None:
-            h = self._h
             props = {name: api.property(h, name)
                      for name in api.property_names(h)}
             std = {PROPERTY_NAME_VENDOR: api.vendor(h)}

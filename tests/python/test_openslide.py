@@ -259,6 +259,8 @@ def test_errors(synthetic_slide, tmp_path):
         s.dimensions
     with pytest.raises(slidepipe.UsageError, match="closed"):
         s.read_region((0, 0), 0, (1, 1))
+    with pytest.raises(slidepipe.UsageError, match="closed"):
+        s.properties
 
 
 def test_not_8bit(tmp_path):
