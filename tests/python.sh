@@ -37,6 +37,7 @@ done
 run_pytest() {
 	_kind=$1
 	SLIDEPIPE_FFI=$_kind "$PY" -m pytest -p no:cacheprovider -v -rs \
+		--basetemp="$TMPD/pytest-tmp-$_kind" \
 		"$TESTS_SRCDIR/python" >"$TMPD/pytest-$_kind.out" 2>&1
 	_rc=$?
 	sed -n -E 's/^.*::([^ ]+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)( \((.*)\))? *\[ *[0-9]+%\]$/\2 \1 \4/p' \
