@@ -88,22 +88,9 @@ cast_plan(SpNode *node, GError **error)
 static gboolean
 measure(SpNode *node, CastState *state, GError **error)
 {
-	VipsImage *view = _sp_node_low_res_view(node->input, AUTO_VIEW_SIDE,
-		NULL, error);
-	int r;
-
-	if (!view)
+	if (!_sp_node_view_range(node->input, AUTO_VIEW_SIDE, "cast",
+		    &state->lo, &state->hi, error))
 		return FALSE;
-	r = vips_min(view, &state->lo, NULL) ||
-		vips_max(view, &state->hi, NULL);
-	g_object_unref(view);
-	if (r) {
-		_sp_set_vips_error(error, "cast",
-			sp_slide_get_path(node->slide));
-		return FALSE;
-	}
-	if (state->hi <= state->lo)
-		state->hi = state->lo + 1;
 	state->measured = TRUE;
 	node->report = g_strdup_printf("cast: range=auto maps %g … %g to %s",
 		state->lo, state->hi, sp_format_name(state->format));
@@ -116,13 +103,8 @@ measure(SpNode *node, CastState *state, GError **error)
 static VipsImage *
 interpret(VipsImage *image, const char *path, GError **error)
 {
-	VipsInterpretation type = image->Bands >= 3 ?
-		(image->BandFmt == VIPS_FORMAT_USHORT ?
-				VIPS_INTERPRETATION_RGB16 :
-				VIPS_INTERPRETATION_sRGB) :
-		(image->BandFmt == VIPS_FORMAT_USHORT ?
-				VIPS_INTERPRETATION_GREY16 :
-				VIPS_INTERPRETATION_B_W);
+	VipsInterpretation type = _sp_interpretation(image->Bands,
+		image->BandFmt);
 	VipsImage *out;
 	int r = vips_copy(image, &out, "interpretation", type, NULL);
 

@@ -333,27 +333,6 @@ format_kept(VipsBandFormat format)
 		format == VIPS_FORMAT_FLOAT;
 }
 
-/* The libvips sample format of a TIFF's BitsPerSample and SampleFormat
- * (1-bit and palette images come out as uchar from libvips). */
-static VipsBandFormat
-tiff_band_format(guint16 bps, guint16 sampleformat)
-{
-	gboolean sign = sampleformat == SAMPLEFORMAT_INT;
-
-	if (sampleformat == SAMPLEFORMAT_IEEEFP)
-		return bps == 64 ? VIPS_FORMAT_DOUBLE : VIPS_FORMAT_FLOAT;
-	switch (bps) {
-	case 16:
-		return sign ? VIPS_FORMAT_SHORT : VIPS_FORMAT_USHORT;
-	case 32:
-		return sign ? VIPS_FORMAT_INT : VIPS_FORMAT_UINT;
-	case 8:
-		return sign ? VIPS_FORMAT_CHAR : VIPS_FORMAT_UCHAR;
-	default:
-		return VIPS_FORMAT_UCHAR;
-	}
-}
-
 /* The slide's planes: from the OME-XML of directory 0 when there is one
  * that reads (else the slide is taken as a plain TIFF, and the reason is
  * kept as the property slidepipe.ome-error), or the main-chain
@@ -441,7 +420,7 @@ open_tiff(SpSlide *slide, GError **error)
 		if (page == 0) {
 			bps0 = bps;
 			format0 = sampleformat;
-			slide->format = tiff_band_format(bps, sampleformat);
+			slide->format = _sp_tiff_band_format(bps, sampleformat);
 			if (w == 0 || h == 0) {
 				TIFFClose(tiff);
 				g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,

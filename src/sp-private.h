@@ -180,6 +180,13 @@ void _sp_planes_clear(SpPlanes *planes);
 gboolean _sp_plane_selection_parse(const char *text, int size, GArray *out,
 	GError **error);
 
+/* src/util.c: the interpretation libvips savers expect of @bands bands of
+ * @format: RGB16/GREY16 for 16-bit unsigned (pngsave writes 16 bits), else
+ * sRGB or B_W. */
+VipsInterpretation _sp_interpretation(int bands, VipsBandFormat format);
+/* src/stripread.c: the libvips sample format of a TIFF's BitsPerSample
+ * and SampleFormat (1-bit and palette come out as uchar from libvips). */
+VipsBandFormat _sp_tiff_band_format(guint16 bps, guint16 sampleformat);
 /* src/util.c: the values a sample of @format can hold (float: ±FLT_MAX). */
 void _sp_format_range(VipsBandFormat format, double *lo, double *hi);
 
@@ -473,6 +480,11 @@ void _sp_node_discard(SpNode *node);
  * a new reference. */
 VipsImage *_sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 	GError **error);
+/* The lowest and highest sample of @node's plane being built, on its
+ * _sp_node_low_res_view() of at most @max_side px a side; @hi is made
+ * @lo + 1 when they are equal. FALSE with @error naming @op. */
+gboolean _sp_node_view_range(SpNode *node, int max_side, const char *op,
+	double *lo, double *hi, GError **error);
 
 /* Where a graph's outputs are created (src/util.c). A batch opens its
  * --out-dir once as an SpOutRoot and sets it on the graph of each row:

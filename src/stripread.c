@@ -48,6 +48,27 @@ typedef struct {
 	int kx, ky;
 } View;
 
+/* The libvips sample format of a TIFF's BitsPerSample and SampleFormat
+ * (1-bit and palette images come out as uchar from libvips). */
+VipsBandFormat
+_sp_tiff_band_format(guint16 bps, guint16 sampleformat)
+{
+	gboolean sign = sampleformat == SAMPLEFORMAT_INT;
+
+	if (sampleformat == SAMPLEFORMAT_IEEEFP)
+		return bps == 64 ? VIPS_FORMAT_DOUBLE : VIPS_FORMAT_FLOAT;
+	switch (bps) {
+	case 16:
+		return sign ? VIPS_FORMAT_SHORT : VIPS_FORMAT_USHORT;
+	case 32:
+		return sign ? VIPS_FORMAT_INT : VIPS_FORMAT_UINT;
+	case 8:
+		return sign ? VIPS_FORMAT_CHAR : VIPS_FORMAT_UCHAR;
+	default:
+		return VIPS_FORMAT_UCHAR;
+	}
+}
+
 static void
 stripread_free(StripRead *s)
 {
@@ -122,19 +143,7 @@ layout(const char *path, guint64 offset)
 	s->sample_bytes = bps / 8;
 	s->swap = TIFFIsByteSwapped(tiff) && bps > 8;
 	s->rows_per_strip = rps;
-	if (sampleformat == SAMPLEFORMAT_IEEEFP)
-		s->format = VIPS_FORMAT_FLOAT;
-	else if (bps == 8)
-		s->format = sampleformat == SAMPLEFORMAT_INT ?
-			VIPS_FORMAT_CHAR :
-			VIPS_FORMAT_UCHAR;
-	else if (bps == 16)
-		s->format = sampleformat == SAMPLEFORMAT_INT ?
-			VIPS_FORMAT_SHORT :
-			VIPS_FORMAT_USHORT;
-	else
-		s->format = sampleformat == SAMPLEFORMAT_INT ? VIPS_FORMAT_INT :
-							       VIPS_FORMAT_UINT;
+	s->format = _sp_tiff_band_format(bps, sampleformat);
 	s->row_bytes = (gint64) w * spp * s->sample_bytes;
 	s->n_strips = TIFFNumberOfStrips(tiff);
 	if (s->n_strips != (h + rps - 1) / rps) {
@@ -371,13 +380,7 @@ view_image(StripRead *s, int kx, int ky, const char *path, GError **error)
 	v->kx = kx;
 	v->ky = ky;
 	vips_image_init_fields(image, s->width / kx, s->height / ky, s->bands,
-		format, VIPS_CODING_NONE,
-		s->bands >= 3 ? (format == VIPS_FORMAT_USHORT ?
-						VIPS_INTERPRETATION_RGB16 :
-						VIPS_INTERPRETATION_sRGB) :
-				(format == VIPS_FORMAT_USHORT ?
-						VIPS_INTERPRETATION_GREY16 :
-						VIPS_INTERPRETATION_B_W),
+		format, VIPS_CODING_NONE, _sp_interpretation(s->bands, format),
 		1.0, 1.0);
 	g_signal_connect(image, "close", G_CALLBACK(close_cb), v);
 	/* how _sp_stripread_shrink() knows its own images */

@@ -1175,3 +1175,14 @@ sp_geometry_get_plane_count(const SpGeometry *geometry)
 	return MAX(1, geometry->n_c) * MAX(1, geometry->n_z) *
 		MAX(1, geometry->n_t);
 }
+
+VipsInterpretation
+_sp_interpretation(int bands, VipsBandFormat format)
+{
+	if (bands >= 3)
+		return format == VIPS_FORMAT_USHORT ?
+			VIPS_INTERPRETATION_RGB16 :
+			VIPS_INTERPRETATION_sRGB;
+	return format == VIPS_FORMAT_USHORT ? VIPS_INTERPRETATION_GREY16 :
+					      VIPS_INTERPRETATION_B_W;
+}
