@@ -18,8 +18,8 @@ static const SpArgInfo colorize_args[] = {
 		"one colour per channel (default: the file's OME Channel Color, "
 		"else blue, green, red, magenta, cyan, yellow, grey in turn)",
 		SP_ARG_FIELD(SpColorizeArgs, colours) },
-	{ "ranges", SP_ARG_STRING, "auto, type or MIN:MAX,…", "auto", 0, 0, NULL,
-		-1, FALSE,
+	{ "ranges", SP_ARG_STRING, "auto, type or MIN:MAX,…", "auto", 0, 0,
+		NULL, -1, FALSE,
 		"each channel's display range, mapped to 0 … full colour: auto "
 		"the lowest to the highest value found (measured once on a "
 		"view of at most 2048 px a side), type the sample type's own "
@@ -124,8 +124,9 @@ colorize_plan(SpNode *node, GError **error)
 		} else
 			for (int i = 0; i < 3; i++)
 				state->rgb[c][i] =
-					default_colours[c % G_N_ELEMENTS(
-								default_colours)][i] /
+					default_colours[c %
+						G_N_ELEMENTS(default_colours)]
+						       [i] /
 					255.0;
 	}
 
@@ -184,29 +185,17 @@ measure(SpNode *node, ColorizeState *state, GError **error)
 	GString *report = g_string_new("colorize: ranges=auto:");
 
 	for (int c = 0; c < state->n; c++) {
-		VipsImage *view;
-		int r;
+		gboolean ok;
 
 		/* the view reads the plane being built */
 		graph->plane = c;
-		view = _sp_node_low_res_view(node->input, AUTO_VIEW_SIDE, NULL,
-			error);
+		ok = _sp_node_view_range(node->input, AUTO_VIEW_SIDE,
+			"colorize", &state->lo[c], &state->hi[c], error);
 		graph->plane = saved;
-		if (!view) {
+		if (!ok) {
 			g_string_free(report, TRUE);
 			return FALSE;
 		}
-		r = vips_min(view, &state->lo[c], NULL) ||
-			vips_max(view, &state->hi[c], NULL);
-		g_object_unref(view);
-		if (r) {
-			g_string_free(report, TRUE);
-			_sp_set_vips_error(error, "colorize",
-				sp_slide_get_path(node->slide));
-			return FALSE;
-		}
-		if (state->hi[c] <= state->lo[c])
-			state->hi[c] = state->lo[c] + 1;
 		g_string_append_printf(report, "%s channel %d %g … %g",
 			c ? "," : "", c, state->lo[c], state->hi[c]);
 	}
@@ -246,8 +235,8 @@ colorize_build_plane(SpNode *node, int plane, GError **error)
 			goto fail;
 		for (int i = 0; i < 3; i++)
 			colour[i] = state->rgb[c][i];
-		r = vips_linear(clipped, &rgb, colour,
-			(double[3]){ 0, 0, 0 }, 3, NULL);
+		r = vips_linear(clipped, &rgb, colour, (double[3]){ 0, 0, 0 },
+			3, NULL);
 		g_object_unref(clipped);
 		if (r)
 			goto fail;

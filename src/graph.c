@@ -532,6 +532,27 @@ _sp_node_low_res_view(SpNode *node, int max_side, int *level_out,
 	return _sp_chain_view(node, level, width, height, error);
 }
 
+gboolean
+_sp_node_view_range(SpNode *node, int max_side, const char *op, double *lo,
+	double *hi, GError **error)
+{
+	VipsImage *view = _sp_node_low_res_view(node, max_side, NULL, error);
+	int r;
+
+	if (!view)
+		return FALSE;
+	r = vips_min(view, lo, NULL) || vips_max(view, hi, NULL);
+	g_object_unref(view);
+	if (r) {
+		_sp_set_vips_error(error, op,
+			node->slide ? sp_slide_get_path(node->slide) : "image");
+		return FALSE;
+	}
+	if (*hi <= *lo)
+		*hi = *lo + 1;
+	return TRUE;
+}
+
 /* Progress of the running sink: libvips' eval signal for sinks that are
  * libvips savers, _sp_node_progress() for slidepipe's own writer. */
 typedef struct {
