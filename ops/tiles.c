@@ -38,6 +38,7 @@ typedef struct {
 	char *grid;
 	char *edge;
 	char *prefix;
+	char *shard;
 } SpTilesArgs;
 
 static const SpArgInfo tiles_args[] = {
@@ -95,6 +96,12 @@ static const SpArgInfo tiles_args[] = {
 		"file name prefix (default: the slide's file name without its "
 		"extension, and '_')",
 		SP_ARG_FIELD(SpTilesArgs, prefix) },
+	{ "shard", SP_ARG_STRING, "K/N", NULL, 0, 0, NULL, -1, FALSE,
+		"cut only the K-th of N equal shares of the kept patches "
+		"(1-based; shares are consecutive runs in reading order, so "
+		"N processes given 1/N … N/N cut every kept patch exactly "
+		"once); every share computes the same mask",
+		SP_ARG_FIELD(SpTilesArgs, shard) },
 };
 
 /* The mask's long side, in pixels: enough for a patch to cover ~16 × 16
@@ -132,6 +139,7 @@ typedef struct {
 	char *mask_file; /* or an image file */
 	double min_tissue; /* < 0: keep every patch */
 	char *prefix;
+	int shard_k, shard_n; /* shard=K/N; 1/1 without it */
 	/* sp_tiles_foreach() */
 	SpPatchFunc func;
 	void *func_data;
@@ -382,6 +390,22 @@ tiles_plan(SpNode *node, GError **error)
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"tiles: argument 'compression' applies to format=png only");
 		return FALSE;
+	}
+	state->shard_k = state->shard_n = 1;
+	if (args->shard) {
+		int k, n;
+		char tail;
+
+		if (sscanf(args->shard, "%d/%d%c", &k, &n, &tail) != 2 ||
+			n < 1 || k < 1 || k > n) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"tiles: argument 'shard': '%s' is not K/N with "
+				"1 <= K <= N",
+				args->shard);
+			return FALSE;
+		}
+		state->shard_k = k;
+		state->shard_n = n;
 	}
 	if (!plan_resolution(node, state, error) ||
 		!plan_grid(node, state, error) ||
@@ -968,6 +992,17 @@ tiles_execute(SpNode *node, GError **error)
 			g_array_append_val(run.patches, p);
 		}
 	g_free(mask.pixels);
+	g_array_sort_with_data(run.patches, reading_order, state);
+	if (state->shard_n > 1) {
+		/* the K-th of N consecutive runs, in reading order: shares
+		 * of equal size that read neighbouring patches */
+		guint64 len = run.patches->len;
+		guint start = len * (state->shard_k - 1) / state->shard_n;
+		guint end = len * state->shard_k / state->shard_n;
+
+		g_array_remove_range(run.patches, end, len - end);
+		g_array_remove_range(run.patches, 0, start);
+	}
 
 	/* the patch plane, read from the planned level */
 	if (state->width > 0 && state->height > 0 && run.patches->len > 0) {
@@ -1008,7 +1043,6 @@ tiles_execute(SpNode *node, GError **error)
 				!vips_band_format_isuint(run.view->BandFmt) ?
 			0 :
 			255;
-		g_array_sort_with_data(run.patches, reading_order, state);
 
 		int n_threads = MAX(1, MIN(vips_concurrency_get(), 64));
 		GThread *threads[64];
@@ -1033,15 +1067,20 @@ tiles_execute(SpNode *node, GError **error)
 		if (state->mpp_x > 0)
 			g_snprintf(mpp, sizeof(mpp), ", %.4g µm per pixel",
 				state->mpp_x);
+		char shard[64] = "";
+
+		if (state->shard_n > 1)
+			g_snprintf(shard, sizeof(shard), " in shard %d/%d",
+				state->shard_k, state->shard_n);
 		node->report =
 			g_strdup_printf("%s%s"
-					"tiles: %u of %d patches kept (%d × %d "
+					"tiles: %u of %d patches kept%s (%d × %d "
 					"at downsample %g%s, read from level "
 					"%d)%s%s",
 				mask_report ? mask_report : "",
 				mask_report ? "\n" : "", run.patches->len,
-				total, state->size, state->size, state->ds_x,
-				mpp, state->level,
+				total, shard, state->size, state->size,
+				state->ds_x, mpp, state->level,
 				state->func ? "" : ", written to ",
 				state->func ? "" : dir);
 		if (!state->func) {

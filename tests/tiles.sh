@@ -71,6 +71,25 @@ check "files: 256 × 256 RGB" eq "header" "256 256 3" \
 	"$(hdr out/slide_x1024_y1024.png | cut -d' ' -f1-3)"
 check "files: no temporary file left" no_temp out
 
+# shard=K/N: N shares that together are the whole set, each once
+for k in 1 2 3 4; do
+	sp load "$S" ! tiles "shard$k" size=256 level=1 min-tissue=0.5 shard=$k/4
+done
+check "shard: 4 shares of 9 kept patches hold 2, 2, 2, 3" eq "rows" "2 2 2 3" \
+	"$(for k in 1 2 3 4; do rows shard$k/tiles.csv; done | tr '\n' ' ' | sed 's/ $//')"
+check "shard: together they are the unsharded set, each patch once" eq "rows" \
+	"$(tail -n +2 out/tiles.csv | sort)" \
+	"$(for k in 1 2 3 4; do tail -n +2 shard$k/tiles.csv; done | sort)"
+check "shard: the report names the share" has "$SP_ERR" \
+	'tiles: 3 of 64 patches kept in shard 4/4'
+for bad in 0/4 5/4 1/0 x 1/2/3 '2/4 '; do
+	sp load "$S" ! tiles shardbad size=256 shard="$bad"
+	check "shard: '$bad' refused, exit 2" rc_is 2
+	check "shard: '$bad': the message names the argument" has "$SP_ERR" \
+		"tiles: argument 'shard': .* is not K/N"
+done
+check "shard: a refused shard writes nothing" sh -c "! test -e shardbad"
+
 sp load "$S" ! crop 1024 1024 512 512 ! downsample 2 ! save ref.png
 check "pixels: a patch equals crop + downsample of its region (MAD 0)" \
 	mad_le "patch" out/slide_x1024_y1024.png ref.png 0

@@ -1045,7 +1045,10 @@ SpNode *sp_save(SpNode *in, const char *path, GError **error,
  *   pixel), "format" ("png", "jpeg", "tiff"), "Q" (int), "compression"
  *   (int, PNG deflate level 0 … 12), "mask" (const char *: an image file
  *   or a pipeline), "min-tissue" (double, 0 … 1), "grid" ("level",
- *   "level0"), "edge" ("skip", "pad"), "prefix" (const char *)
+ *   "level0"), "edge" ("skip", "pad"), "prefix" (const char *), "shard"
+ *   (const char *: "K/N", the K-th of N equal consecutive runs of the
+ *   kept patches in reading order, for splitting one grid across
+ *   processes)
  *
  * Sink: cuts @in's region into a grid of size × size patches and writes
  * those with enough tissue, one file each, plus `DIR/tiles.csv`; see
