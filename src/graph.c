@@ -388,6 +388,73 @@ sp_node_get_halo(SpNode *node)
 	return node->halo;
 }
 
+char *
+sp_node_explain(SpNode *node)
+{
+	GPtrArray *chain = g_ptr_array_new();
+	GString *s = g_string_new(NULL);
+
+	g_return_val_if_fail(node != NULL, NULL);
+	for (SpNode *n = node; n; n = sp_node_get_input(n))
+		g_ptr_array_insert(chain, 0, n);
+	for (guint i = 0; i < chain->len; i++) {
+		SpNode *n = g_ptr_array_index(chain, i);
+		const SpGeometry *g = sp_node_get_geometry(n);
+		const char *name = sp_op_get_name(sp_node_get_op(n));
+		SpPlan p;
+
+		if (sp_op_get_kind(sp_node_get_op(n)) == SP_OP_SINK) {
+			if (sp_node_get_op(n) == sp_op_lookup("save"))
+				g_string_append_printf(s,
+					"%u. %s %s: writes %d × %d px\n", i + 1,
+					name, sp_node_get_output_path(n),
+					g->width, g->height);
+			else if (sp_node_get_output_path(n))
+				g_string_append_printf(s, "%u. %s %s\n", i + 1,
+					name, sp_node_get_output_path(n));
+			else
+				g_string_append_printf(s, "%u. %s\n", i + 1,
+					name);
+			if (sp_node_get_report(n))
+				g_string_append_printf(s, "   %s\n",
+					sp_node_get_report(n));
+			continue;
+		}
+		sp_node_get_plan(n, &p);
+		g_string_append_printf(s,
+			"%u. %s: %d × %d × %d px, level-0 region x=%.6g y=%.6g "
+			"w=%.6g h=%.6g, downsample %.6g",
+			i + 1, name, g->width, g->height, g->bands, g->x, g->y,
+			g->w, g->h, g->downsample_x);
+		if (g->mpp_x > 0)
+			g_string_append_printf(s, ", mpp %.6g", g->mpp_x);
+		g_string_append_c(s, '\n');
+		if (p.level < 0)
+			g_string_append_printf(s,
+				"   reads the associated image, region x=%.6g "
+				"y=%.6g w=%.6g h=%.6g\n",
+				p.x, p.y, p.w, p.h);
+		else
+			g_string_append_printf(s,
+				"   reads level %d (downsample %.6g)%s, region "
+				"x=%.6g y=%.6g w=%.6g h=%.6g (level px), then "
+				"reduces by %.6g; decodes %" G_GUINT64_FORMAT
+				" px\n",
+				p.level, p.level_downsample_x,
+				p.planned ? " [planned]" : "", p.x, p.y, p.w,
+				p.h, p.remaining_x, p.decoded_pixels);
+		if (sp_node_get_halo(n) > 0)
+			g_string_append_printf(s,
+				"   halo %d px: reads %d px of its input around "
+				"each tile, at downsample %.6g\n",
+				sp_node_get_halo(n), sp_node_get_halo(n),
+				sp_node_get_geometry(sp_node_get_input(n))
+					->downsample_x);
+	}
+	g_ptr_array_free(chain, TRUE);
+	return g_string_free(s, FALSE);
+}
+
 const char *
 sp_node_get_report(SpNode *node)
 {

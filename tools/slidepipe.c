@@ -618,65 +618,16 @@ cmd_explain(int argc, char **argv, gboolean exact)
 {
 	GError *error = NULL;
 	SpGraph *graph = sp_graph_new();
-	GPtrArray *chain = g_ptr_array_new();
 	SpNode *last;
 
 	sp_graph_set_exact(graph, exact);
 	last = sp_pipeline_parse(graph, (const char *const *) argv, &error);
 	if (!last) {
-		g_ptr_array_free(chain, TRUE);
 		sp_graph_free(graph);
 		return cli_fail(error);
 	}
-	for (SpNode *n = last; n; n = sp_node_get_input(n))
-		g_ptr_array_insert(chain, 0, n);
-	for (guint i = 0; i < chain->len; i++) {
-		SpNode *n = g_ptr_array_index(chain, i);
-		const SpGeometry *g = sp_node_get_geometry(n);
-		const char *name = sp_op_get_name(sp_node_get_op(n));
-		SpPlan p;
-
-		if (sp_op_get_kind(sp_node_get_op(n)) == SP_OP_SINK) {
-			if (sp_node_get_op(n) == sp_op_lookup("save"))
-				printf("%u. %s %s: writes %d × %d px\n", i + 1,
-					name, sp_node_get_output_path(n),
-					g->width, g->height);
-			else if (sp_node_get_output_path(n))
-				printf("%u. %s %s\n", i + 1, name,
-					sp_node_get_output_path(n));
-			else
-				printf("%u. %s\n", i + 1, name);
-			if (sp_node_get_report(n))
-				printf("   %s\n", sp_node_get_report(n));
-			continue;
-		}
-		sp_node_get_plan(n, &p);
-		printf("%u. %s: %d × %d × %d px, level-0 region x=%.6g y=%.6g "
-		       "w=%.6g h=%.6g, downsample %.6g",
-			i + 1, name, g->width, g->height, g->bands, g->x, g->y,
-			g->w, g->h, g->downsample_x);
-		if (g->mpp_x > 0)
-			printf(", mpp %.6g", g->mpp_x);
-		printf("\n");
-		if (p.level < 0)
-			printf("   reads the associated image, region x=%.6g y=%.6g "
-			       "w=%.6g h=%.6g\n",
-				p.x, p.y, p.w, p.h);
-		else
-			printf("   reads level %d (downsample %.6g)%s, region x=%.6g "
-			       "y=%.6g w=%.6g h=%.6g (level px), then reduces by %.6g; "
-			       "decodes %" G_GUINT64_FORMAT " px\n",
-				p.level, p.level_downsample_x,
-				p.planned ? " [planned]" : "", p.x, p.y, p.w,
-				p.h, p.remaining_x, p.decoded_pixels);
-		if (sp_node_get_halo(n) > 0)
-			printf("   halo %d px: reads %d px of its input around "
-			       "each tile, at downsample %.6g\n",
-				sp_node_get_halo(n), sp_node_get_halo(n),
-				sp_node_get_geometry(sp_node_get_input(n))
-					->downsample_x);
-	}
-	g_ptr_array_free(chain, TRUE);
+	g_autofree char *text = sp_node_explain(last);
+	fputs(text, stdout);
 	sp_graph_free(graph);
 	return 0;
 }

@@ -816,6 +816,23 @@ int sp_node_get_halo(SpNode *node);
 void sp_graph_set_exact(SpGraph *graph, gboolean exact);
 
 /**
+ * sp_node_explain:
+ * @node: the last node of a chain (a sink or not)
+ *
+ * The plan of every step of the chain ending at @node, computed without
+ * pixels, as `slidepipe explain` prints it: one numbered paragraph per
+ * step, first the source, giving its output (width × height × bands px),
+ * the level-0 region it covers, its downsample and mpp, then the pyramid
+ * level it reads, the region in that level's pixels, the reduction left
+ * and the stored pixels decoded (#SpPlan), and a filter's halo (see
+ * sp_node_get_halo()); a sink gives its output path and report.
+ *
+ * Returns: (transfer full): the text, lines ending in newlines (UTF-8,
+ * paths as given). Free with g_free().
+ */
+char *sp_node_explain(SpNode *node);
+
+/**
  * sp_node_get_report:
  * @node: a node
  *
