@@ -8,6 +8,15 @@ images, ``read_region`` as an RGBA PIL image, thumbnails), plus
 and every fact comes from libslidepipe (loaded with cffi, or ctypes without
 it; ``$SLIDEPIPE_LIBRARY`` names the library file to use).
 
+Pipelines: ``slidepipe.load(path).crop(x, y, w, h).downsample(4)`` … chain
+libslidepipe's operators (one method per operator), ``Pipeline.parse()``
+takes the command line's form, ``.geometry`` and ``.explain()`` tell what
+a pipeline makes without pixels, ``.to_numpy()`` computes it, a sink
+(``.save(path)``, ``.tiles(dir)`` …) runs it, and ``.patches()`` yields
+the tiles sink's patches as numpy arrays. ``slidepipe.batch()`` runs a
+manifest. ``slidepipe.torch.PatchDataset`` feeds patches to a PyTorch
+DataLoader.
+
 Errors are :class:`slidepipe.Error` subclasses carrying libslidepipe's error
 code (``code``) and message.
 """
@@ -25,6 +34,16 @@ from ._errors import (
     FormatError,
     RegionError,
     UsageError,
+)
+from ._pipeline import (
+    TO_NUMPY_LIMIT,
+    Geometry,
+    Patch,
+    Pipeline,
+    Result,
+    batch,
+    load,
+    operators,
 )
 from ._slide import (
     PROPERTY_NAME_BACKGROUND_COLOR,
@@ -50,6 +69,14 @@ __library__ = _api.path
 __ffi__ = _api.name
 
 __all__ = [
+    "load",
+    "Pipeline",
+    "Geometry",
+    "Patch",
+    "Result",
+    "batch",
+    "operators",
+    "TO_NUMPY_LIMIT",
     "OpenSlide",
     "open_slide",
     "Error",

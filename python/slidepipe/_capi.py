@@ -78,6 +78,83 @@ void g_free(void *mem);
 void g_error_free(GError *error);
 """
 
+# The pipeline API (cffi only): graphs of operators, their geometry and
+# plan, sinks, patches and batches; from include/slidepipe/slidepipe.h.
+PIPELINE_CDEF = """
+typedef struct _SpOpInfo SpOpInfo;
+typedef struct {
+    int width; int height; int bands;
+    double x; double y; double w; double h;
+    double downsample_x; double downsample_y;
+    double mpp_x; double mpp_y;
+    int format;
+    int n_c; int n_z; int n_t;
+} SpGeometry;
+typedef struct {
+    int index; double x; double y; int level; double downsample;
+    double mpp; int width; int height; int bands; double tissue;
+    const uint8_t *pixels; int format;
+} SpPatch;
+typedef gboolean (*SpPatchFunc)(const SpPatch *patch, void *user_data,
+    GError **error);
+typedef void (*SpProgressFunc)(SpNode *node, int percent, int eta_seconds,
+    void *user_data);
+typedef struct {
+    uint64_t index; uint64_t line; const char *slide; const char *out;
+    int status; const char *error; double seconds; int64_t bytes;
+} SpBatchRow;
+typedef gboolean (*SpBatchStartFunc)(uint64_t total, void *user_data,
+    GError **error);
+typedef void (*SpBatchRowFunc)(const SpBatchRow *row, void *user_data);
+typedef void (*SpBatchProgressFunc)(uint64_t done, uint64_t failed,
+    uint64_t total, void *user_data);
+typedef struct {
+    const char *manifest; const char *out_dir; const char *pipeline;
+    int jobs; int shard_index; int shard_count;
+    gboolean force; gboolean dry_run; gboolean allow_any_path;
+    const char *units; const char *out_suffix;
+    SpBatchStartFunc start; SpBatchRowFunc row;
+    SpBatchProgressFunc progress; void *user_data;
+} SpBatchOptions;
+
+void sp_graph_set_exact(SpGraph *graph, gboolean exact);
+void sp_graph_set_progress(SpGraph *graph, SpProgressFunc func,
+    void *user_data);
+SpNode *sp_node_new_from_strings(SpGraph *graph, const char *op_name,
+    SpNode *input, const char *const *words, GError **error);
+SpNode *sp_pipeline_parse(SpGraph *graph, const char *const *words,
+    GError **error);
+SpNode *sp_pipeline_parse_string(SpGraph *graph, const char *text,
+    GError **error);
+const SpGeometry *sp_node_get_geometry(SpNode *node);
+const SpOpInfo *sp_node_get_op(SpNode *node);
+const SpOpInfo *sp_op_lookup(const char *name);
+const SpOpInfo *const *sp_op_list(int *n);
+const char *sp_op_get_name(const SpOpInfo *op);
+const char *sp_op_get_summary(const SpOpInfo *op);
+const char *sp_op_get_description(const SpOpInfo *op);
+int sp_op_get_kind(const SpOpInfo *op);
+char *sp_node_explain(SpNode *node);
+const char *sp_node_get_report(SpNode *node);
+const char *sp_node_get_output_path(SpNode *node);
+gboolean sp_node_run(SpNode *node, GError **error);
+VipsImage *sp_node_get_plane(SpNode *node, int plane, GError **error);
+const char *sp_format_name(int format);
+gboolean sp_tiles_foreach_from_strings(SpNode *in, const char *const *words,
+    SpPatchFunc func, void *user_data, GError **error);
+gboolean sp_batch_run(const SpBatchOptions *options, GError **error);
+int vips_format_sizeof(int format);
+"""
+
+# VipsBandFormat -> numpy dtype (the formats slidepipe keeps)
+NUMPY_DTYPES = {0: np.uint8, 1: np.int8, 2: np.uint16, 3: np.int16,
+                4: np.uint32, 5: np.int32, 6: np.float32, 8: np.float64}
+
+# SpOpKind
+OP_SOURCE, OP_FILTER, OP_SINK = 0, 1, 2
+# SpBatchStatus, as names
+BATCH_STATUS = ("ok", "skipped", "valid", "invalid", "failed")
+
 
 def library_path():
     """The libslidepipe to open (str): a path, or the bare soname for the
@@ -104,6 +181,32 @@ def _vips_failure(what, buffer_text):
     return FailedError(f"{what}: {text}" if text else what)
 
 
+# libvips keeps worker threads once it has computed pixels, and a forked
+# child has none of them: computing pixels there hangs for ever. Pixel
+# calls note that they ran; in a child forked after that they raise.
+_fork_state = {"pixels": False, "forked_after_pixels": False}
+
+
+def _after_fork_in_child():
+    _fork_state["forked_after_pixels"] = _fork_state["pixels"]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _pixel_work(what):
+    """Called before every call that computes pixels."""
+    if _fork_state["forked_after_pixels"]:
+        raise FailedError(
+            f"{what}: this process was forked from one in which libvips "
+            "had computed pixels, and libvips cannot compute any in it (it "
+            "would hang); start workers with multiprocessing's 'spawn' or "
+            "'forkserver' method (DataLoader(..., "
+            "multiprocessing_context='spawn')), or fork before any pixel")
+    _fork_state["pixels"] = True
+
+
 class _CffiBindings:
     """The C calls through cffi; every method takes and returns Python
     values (str, int, float, tuples, numpy arrays) or opaque handles."""
@@ -115,6 +218,7 @@ class _CffiBindings:
 
         self.ffi = ffi = cffi.FFI()
         ffi.cdef(CDEF)
+        ffi.cdef(PIPELINE_CDEF)
         self.path = path
         self.sp = ffi.dlopen(path)
         # libslidepipe links these, so they are open already: the same
@@ -219,6 +323,7 @@ class _CffiBindings:
         return np.frombuffer(ffi.buffer(buf, size[0]), np.uint8).reshape(shape)
 
     def read_region(self, slide, x, y, level, w, h, alpha):
+        _pixel_work("read_region")
         errp = self.ffi.new("GError **")
         image = self.sp.sp_slide_read_region(slide, x, y, level, w, h,
                                              1 if alpha else 0, errp)
@@ -231,6 +336,7 @@ class _CffiBindings:
 
     def pipeline_pixels(self, path, associated=None, downsample=None):
         """Pixels of `load PATH [associated=NAME] [! downsample F]`."""
+        _pixel_work("load")
         ffi, sp = self.ffi, self.sp
         errp = ffi.new("GError **")
         graph = sp.sp_graph_new()
@@ -255,11 +361,244 @@ class _CffiBindings:
         finally:
             sp.sp_graph_free(graph)
 
+    # --- pipelines (cffi only) -------------------------------------------
+    has_pipelines = True
+
+    def _words(self, words):
+        """A NULL-terminated char *[] of @words, and what keeps it alive."""
+        ffi = self.ffi
+        keep = [ffi.new("char[]", os.fsencode(w)) for w in words]
+        arr = ffi.new("char *[]", keep + [ffi.NULL])
+        return arr, keep
+
+    def op_list(self):
+        """[(name, kind, summary, description)] of every operator."""
+        n = self.ffi.new("int *")
+        ops = self.sp.sp_op_list(n)
+        return [(self._str(self.sp.sp_op_get_name(ops[i])),
+                 self.sp.sp_op_get_kind(ops[i]),
+                 self._str(self.sp.sp_op_get_summary(ops[i])),
+                 self._str(self.sp.sp_op_get_description(ops[i])))
+                for i in range(n[0])]
+
+    def graph_new(self, exact=False):
+        graph = self.sp.sp_graph_new()
+        self.sp.sp_graph_set_exact(graph, 1 if exact else 0)
+        return graph
+
+    def graph_free(self, graph):
+        self.sp.sp_graph_free(graph)
+
+    def parse(self, graph, text):
+        errp = self.ffi.new("GError **")
+        node = self.sp.sp_pipeline_parse_string(
+            graph, text.encode("utf-8", "surrogateescape"), errp)
+        if node == self.ffi.NULL:
+            self._raise(errp)
+        return node
+
+    def parse_words(self, graph, words):
+        errp = self.ffi.new("GError **")
+        arr, _keep = self._words(words)
+        node = self.sp.sp_pipeline_parse(graph, arr, errp)
+        if node == self.ffi.NULL:
+            self._raise(errp)
+        return node
+
+    def node_new(self, graph, op, input_node, words):
+        errp = self.ffi.new("GError **")
+        arr, _keep = self._words(words)
+        node = self.sp.sp_node_new_from_strings(
+            graph, op.encode(), input_node or self.ffi.NULL, arr, errp)
+        if node == self.ffi.NULL:
+            self._raise(errp)
+        return node
+
+    def node_kind(self, node):
+        return self.sp.sp_op_get_kind(self.sp.sp_node_get_op(node))
+
+    def node_op_name(self, node):
+        return self._str(self.sp.sp_op_get_name(self.sp.sp_node_get_op(node)))
+
+    def geometry(self, node):
+        g = self.sp.sp_node_get_geometry(node)
+        return dict(width=g.width, height=g.height, bands=g.bands,
+                    x=g.x, y=g.y, w=g.w, h=g.h,
+                    downsample_x=g.downsample_x, downsample_y=g.downsample_y,
+                    mpp_x=g.mpp_x, mpp_y=g.mpp_y, format=g.format,
+                    format_name=self._str(self.sp.sp_format_name(g.format)),
+                    n_c=g.n_c, n_z=g.n_z, n_t=g.n_t)
+
+    def explain(self, node):
+        text = self.sp.sp_node_explain(node)
+        try:
+            return self._str(text)
+        finally:
+            self.glib.g_free(text)
+
+    def report(self, node):
+        return self._str(self.sp.sp_node_get_report(node))
+
+    def output_path(self, node):
+        return self._str(self.sp.sp_node_get_output_path(node))
+
+    def run(self, graph, node, progress=None):
+        """Runs the sink @node; @progress(percent, eta_seconds) is called a
+        few times a second from the thread running it."""
+        _pixel_work("run")
+        ffi = self.ffi
+        failure = []
+        cb = ffi.NULL
+        if progress is not None:
+            def on_progress(_node, percent, eta, _data):
+                if failure:
+                    return
+                try:
+                    progress(percent, eta if eta >= 0 else None)
+                except BaseException as e:  # noqa: B036 - re-raised below
+                    failure.append(e)
+            cb = ffi.callback("SpProgressFunc", on_progress)
+        self.sp.sp_graph_set_progress(graph, cb, ffi.NULL)
+        errp = ffi.new("GError **")
+        try:
+            ok = self.sp.sp_node_run(node, errp)
+        finally:
+            self.sp.sp_graph_set_progress(graph, ffi.NULL, ffi.NULL)
+        if not ok:
+            self._raise(errp)
+        if failure:
+            raise failure[0]
+
+    def plane_pixels(self, node, plane):
+        """Plane @plane of @node as a (height, width, bands) array of the
+        node's sample type, owning libvips' buffer."""
+        _pixel_work("to_numpy")
+        ffi = self.ffi
+        errp = ffi.new("GError **")
+        image = self.sp.sp_node_get_plane(node, plane, errp)
+        if image == ffi.NULL:
+            self._raise(errp)
+        fmt = self.vips.vips_image_get_format(image)
+        dtype = NUMPY_DTYPES.get(fmt)
+        if dtype is None:
+            raise FailedError(f"to_numpy: sample format {fmt} has no numpy type")
+        size = ffi.new("size_t *")
+        buf = self.vips.vips_image_write_to_memory(image, size)
+        if buf == ffi.NULL:
+            text = self._str(self.vips.vips_error_buffer()) or ""
+            self.vips.vips_error_clear()
+            raise _vips_failure("to_numpy", text)
+        buf = ffi.gc(buf, self.glib.g_free)
+        shape = (self.vips.vips_image_get_height(image),
+                 self.vips.vips_image_get_width(image),
+                 self.vips.vips_image_get_bands(image))
+        return np.frombuffer(ffi.buffer(buf, size[0]), dtype).reshape(shape)
+
+    def tiles_foreach(self, node, words, on_patch):
+        """Calls @on_patch(index, x, y, level, downsample, mpp, tissue,
+        array) for each kept patch (array copied, (h, w, bands)); it
+        returns False to stop. Returns normally, or raises the C error or
+        what @on_patch raised."""
+        _pixel_work("patches")
+        ffi = self.ffi
+        failure = []
+
+        def cb(patch, _data, _errp):
+            try:
+                dtype = NUMPY_DTYPES[patch.format]
+                shape = (patch.height, patch.width, patch.bands)
+                n = patch.width * patch.height * patch.bands * \
+                    np.dtype(dtype).itemsize
+                arr = np.frombuffer(ffi.buffer(patch.pixels, n),
+                                    dtype).reshape(shape).copy()
+                return 1 if on_patch(patch.index, patch.x, patch.y,
+                                     patch.level, patch.downsample,
+                                     patch.mpp, patch.tissue, arr) else 0
+            except BaseException as e:  # noqa: B036 - re-raised below
+                failure.append(e)
+                return 0
+        c_cb = ffi.callback("SpPatchFunc", cb)
+        arr, _keep = self._words(words)
+        errp = ffi.new("GError **")
+        ok = self.sp.sp_tiles_foreach_from_strings(node, arr, c_cb, ffi.NULL,
+                                                   errp)
+        if failure:
+            if errp[0] != ffi.NULL:
+                self.glib.g_error_free(errp[0])
+            raise failure[0]
+        if not ok:
+            self._raise(errp)
+        return True
+
+    def batch(self, manifest, out_dir, pipeline, jobs, shard, force, dry_run,
+              allow_any_path, units, out_suffix, on_row, on_progress):
+        _pixel_work("batch")
+        ffi = self.ffi
+        keep = []
+        failure = []
+
+        def cstr(v):
+            if v is None:
+                return ffi.NULL
+            c = ffi.new("char[]", os.fsencode(v))
+            keep.append(c)
+            return c
+
+        o = ffi.new("SpBatchOptions *")
+        o.manifest = cstr(manifest)
+        o.out_dir = cstr(out_dir)
+        o.pipeline = cstr(pipeline)
+        o.jobs = jobs
+        o.shard_index, o.shard_count = shard if shard else (0, 0)
+        o.force = 1 if force else 0
+        o.dry_run = 1 if dry_run else 0
+        o.allow_any_path = 1 if allow_any_path else 0
+        o.units = cstr(units)
+        o.out_suffix = cstr(out_suffix)
+
+        def row_cb(row, _data):
+            try:
+                on_row(dict(index=row.index, line=row.line,
+                            slide=self._str(row.slide),
+                            out=self._str(row.out),
+                            status=BATCH_STATUS[row.status],
+                            error=self._str(row.error),
+                            seconds=row.seconds, bytes=row.bytes))
+            except BaseException as e:  # noqa: B036 - re-raised below
+                failure.append(e)
+
+        def progress_cb(done, failed, total, _data):
+            if on_progress is None or failure:
+                return
+            try:
+                on_progress(done, failed, total or None)
+            except BaseException as e:  # noqa: B036 - re-raised below
+                failure.append(e)
+
+        c_row = ffi.callback("SpBatchRowFunc", row_cb)
+        c_progress = ffi.callback("SpBatchProgressFunc", progress_cb)
+        o.row = c_row
+        o.progress = c_progress
+        errp = ffi.new("GError **")
+        ok = self.sp.sp_batch_run(o, errp)
+        if not ok:
+            self._raise(errp)
+        if failure:
+            raise failure[0]
+
 
 class _CtypesBindings(_CffiBindings):
     """The same calls through ctypes, for a Python without cffi."""
 
     name = "ctypes"
+    has_pipelines = False
+
+    def __getattribute__(self, attr):
+        if attr in _PIPELINE_CALLS:
+            raise FailedError(
+                "slidepipe: pipelines, patches and batches need cffi "
+                "(python3-cffi); these bindings are ctypes")
+        return object.__getattribute__(self, attr)
 
     def __init__(self, path):
         import ctypes as C
@@ -393,6 +732,7 @@ class _CtypesBindings(_CffiBindings):
         return arr.reshape(shape)
 
     def read_region(self, slide, x, y, level, w, h, alpha):
+        _pixel_work("read_region")
         err = self._errp()
         image = self.sp.sp_slide_read_region(slide, x, y, level, w, h,
                                              1 if alpha else 0,
@@ -405,6 +745,7 @@ class _CtypesBindings(_CffiBindings):
             self.gobject.g_object_unref(image)
 
     def pipeline_pixels(self, path, associated=None, downsample=None):
+        _pixel_work("load")
         C, sp = self.C, self.sp
         err = self._errp()
         errp = C.byref(err)
@@ -430,6 +771,14 @@ class _CtypesBindings(_CffiBindings):
             return self._pixels(image, "load")
         finally:
             sp.sp_graph_free(graph)
+
+
+# what _CtypesBindings refuses (they exist in _CffiBindings only)
+_PIPELINE_CALLS = frozenset((
+    "op_list", "graph_new", "graph_free", "parse", "parse_words",
+    "node_new", "node_kind", "node_op_name", "geometry", "explain",
+    "report", "output_path", "run", "plane_pixels", "tiles_foreach",
+    "batch"))
 
 
 def _open_bindings():
