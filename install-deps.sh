@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs the Debian 12 packages slidepipe needs to build, test and
-# benchmark (python3-tifffile for tests/svs.sh and tests/ome.sh, gdal-bin for
+# benchmark (python3-torch for the Python package's DataLoader test,
+# python3-tifffile for tests/svs.sh and tests/ome.sh, gdal-bin for
 # bench/metadata-table.sh; python3-scipy, python3-skimage and python3-shapely
 # as the segmentation tests' references, never the library's dependencies),
 # and to fuzz (clang, libFuzzer in libclang-rt-14-dev, llvm's
@@ -13,7 +14,7 @@ packages="
 build-essential autoconf automake libtool pkg-config
 libvips-dev libvips-tools libglib2.0-dev libtiff-dev liblcms2-dev libturbojpeg0-dev libjpeg62-turbo-dev libdeflate-dev
 libjson-glib-dev libopenslide-dev openslide-tools python3 python3-openslide python3-numpy python3-pil
-python3-cffi python3-pytest
+python3-cffi python3-pytest python3-torch
 libtiff-tools time python3-tifffile gdal-bin
 python3-scipy python3-skimage python3-shapely
 slurm-wlm munge

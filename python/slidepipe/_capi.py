@@ -136,6 +136,7 @@ const char *sp_op_get_description(const SpOpInfo *op);
 int sp_op_get_kind(const SpOpInfo *op);
 char *sp_node_explain(SpNode *node);
 const char *sp_node_get_report(SpNode *node);
+SpNode *sp_node_get_input(SpNode *node);
 const char *sp_node_get_output_path(SpNode *node);
 gboolean sp_node_run(SpNode *node, GError **error);
 VipsImage *sp_node_get_plane(SpNode *node, int plane, GError **error);
@@ -437,7 +438,15 @@ class _CffiBindings:
             self.glib.g_free(text)
 
     def report(self, node):
-        return self._str(self.sp.sp_node_get_report(node))
+        """The report lines of @node's chain, source first (str), or
+        None when no step made one."""
+        lines = []
+        while node != self.ffi.NULL:
+            text = self._str(self.sp.sp_node_get_report(node))
+            if text:
+                lines.insert(0, text)
+            node = self.sp.sp_node_get_input(node)
+        return "\n".join(lines) or None
 
     def output_path(self, node):
         return self._str(self.sp.sp_node_get_output_path(node))

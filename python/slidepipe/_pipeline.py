@@ -70,8 +70,9 @@ Patch = collections.namedtuple(
               "index"))
 
 #: What running a sink gives: the path it wrote (None for sinks without
-#: one) and the report lines it made (str or None), e.g. the Otsu
-#: threshold chosen or the patches kept.
+#: one) and the report lines the pipeline's steps made, source first
+#: (str or None), e.g. the Otsu threshold chosen or the patches kept, as
+#: the command prints them.
 Result = collections.namedtuple("Result", ("output", "report"))
 
 _OPS = None

@@ -282,3 +282,16 @@ def test_context_manager_and_library(synthetic_slide):
     assert slidepipe.__ffi__ == os.environ.get("SLIDEPIPE_FFI", slidepipe.__ffi__)
     if os.environ.get("SLIDEPIPE_LIBRARY"):
         assert slidepipe.__library__ == os.environ["SLIDEPIPE_LIBRARY"]
+
+
+def test_pipelines_need_cffi_under_ctypes(synthetic_slide):
+    """The ctypes bindings read slides but refuse pipelines, saying why."""
+    import slidepipe
+    from slidepipe import _capi
+    if _capi.api.name == "ctypes":
+        assert not _capi.api.has_pipelines
+        with pytest.raises(slidepipe.FailedError, match="need cffi"):
+            slidepipe.load(synthetic_slide)
+    else:
+        assert _capi.api.has_pipelines
+        assert slidepipe.load(synthetic_slide).geometry.width == 3000
