@@ -876,3 +876,49 @@ sp_label_foreach(SpNode *in, SpObjectFunc func, void *user_data, GError **error,
 	_sp_node_discard(node);
 	return ok;
 }
+
+/* _sp_node_end() with no more NAME, VALUE pairs */
+static SpNode *
+node_end_empty(SpNode *node, gboolean ok, GError **error, ...)
+{
+	va_list ap;
+
+	va_start(ap, error);
+	node = _sp_node_end(node, ok, error, ap);
+	va_end(ap);
+	return node;
+}
+
+gboolean
+sp_label_foreach_from_strings(SpNode *in, const char *const *words,
+	SpObjectFunc func, void *user_data, GError **error)
+{
+	SpNode *node;
+	LabelState *state;
+	gboolean ok;
+
+	g_return_val_if_fail(func != NULL, FALSE);
+	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_label, in,
+		      error)))
+		return FALSE;
+	node->priv = state = g_new0(LabelState, 1);
+	state->foreach = TRUE;
+	state->func = func;
+	state->func_data = user_data;
+	for (int i = 0; words && words[i]; i++) {
+		const char *eq = strchr(words[i], '=');
+		g_autofree char *name = eq ? g_strndup(words[i], eq - words[i]) :
+					     g_strdup(words[i]);
+
+		/* label takes named arguments only; a bare NAME is a boolean */
+		if (!_sp_node_set_string(node, name, eq ? eq + 1 : "true",
+			    error))
+			return node_end_empty(node, FALSE, error, NULL) != NULL;
+	}
+	if (!(node = node_end_empty(node, TRUE, error, NULL)))
+		return FALSE;
+	VipsImage *image = sp_node_get_image(node->input, error);
+	ok = image && label_execute(node, image, error);
+	_sp_node_discard(node);
+	return ok;
+}

@@ -1155,6 +1155,25 @@ gboolean sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data,
 	GError **error, ...) G_GNUC_NULL_TERMINATED;
 
 /**
+ * sp_tiles_foreach_from_strings:
+ * @in: input node
+ * @words: (nullable): %NULL-terminated NAME=VALUE words, as the command
+ *   line's `tiles` takes them after its directory ("size=224",
+ *   "mpp=0.5", "min-tissue=0.5", "shard=1/2" …)
+ * @func: called with each kept patch
+ * @user_data: closure for @func
+ * @error: return location for a #GError
+ *
+ * sp_tiles_foreach() with its arguments as text, for bindings that cannot
+ * pass C variable arguments (the Python module).
+ *
+ * Returns: as sp_tiles_foreach(); bad words fail with %SP_ERROR_USAGE
+ * naming `tiles` and the argument.
+ */
+gboolean sp_tiles_foreach_from_strings(SpNode *in, const char *const *words,
+	SpPatchFunc func, void *user_data, GError **error);
+
+/**
  * sp_label:
  * @in: input node: a 1-band mask (nonzero = object), such as a threshold
  * @error: return location for a #GError
@@ -1316,6 +1335,25 @@ typedef gboolean (
  */
 gboolean sp_label_foreach(SpNode *in, SpObjectFunc func, void *user_data,
 	GError **error, ...) G_GNUC_NULL_TERMINATED;
+
+/**
+ * sp_label_foreach_from_strings:
+ * @in: input node: a 1-band mask (nonzero = object)
+ * @words: (nullable): %NULL-terminated NAME=VALUE words, as the command
+ *   line's `label` takes them ("connectivity=4", "min-area=20",
+ *   "intensity=source", "fill-holes" …)
+ * @func: called with each object
+ * @user_data: closure for @func
+ * @error: return location for a #GError
+ *
+ * sp_label_foreach() with its arguments as text, for bindings that
+ * cannot pass C variable arguments (the Python module).
+ *
+ * Returns: as sp_label_foreach(); bad words fail with %SP_ERROR_USAGE
+ * naming `label` and the argument.
+ */
+gboolean sp_label_foreach_from_strings(SpNode *in, const char *const *words,
+	SpObjectFunc func, void *user_data, GError **error);
 
 /**
  * sp_overlay:

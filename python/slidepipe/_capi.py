@@ -117,6 +117,24 @@ typedef struct {
     SpBatchProgressFunc progress; void *user_data;
 } SpBatchOptions;
 
+typedef struct { int y; int x0; int x1; } SpObjectRun;
+typedef struct {
+    uint64_t id; int64_t area; double area_um2;
+    double centroid_x; double centroid_y;
+    double centroid_x_um; double centroid_y_um;
+    double bbox_x; double bbox_y; double bbox_w; double bbox_h;
+    double perimeter; double perimeter_um;
+    double major_axis; double minor_axis; double eccentricity;
+    double orientation;
+    gboolean edge; int bands;
+    double mean[4]; double min[4]; double max[4];
+    double x; double y; double downsample_x; double downsample_y;
+    const SpObjectRun *runs; size_t n_runs;
+} SpObject;
+typedef gboolean (*SpObjectFunc)(const SpObject *object, void *user_data,
+    GError **error);
+gboolean sp_label_foreach_from_strings(SpNode *in, const char *const *words,
+    SpObjectFunc func, void *user_data, GError **error);
 void sp_graph_set_exact(SpGraph *graph, gboolean exact);
 void sp_graph_set_progress(SpGraph *graph, SpProgressFunc func,
     void *user_data);
@@ -539,6 +557,56 @@ class _CffiBindings:
             self._raise(errp)
         return True
 
+    def label_foreach(self, node, words, on_object, runs=False):
+        """Calls @on_object(dict) for each object sp_label_foreach() finds
+        (see Pipeline.objects() for the keys); it returns False to stop."""
+        _pixel_work("objects")
+        ffi = self.ffi
+        failure = []
+
+        def nan_none(v):
+            return None if v != v else v
+
+        def cb(o, _data, _errp):
+            try:
+                n = o.bands
+                d = dict(id=o.id, area=o.area, area_um2=nan_none(o.area_um2),
+                         centroid_x=o.centroid_x, centroid_y=o.centroid_y,
+                         centroid_x_um=nan_none(o.centroid_x_um),
+                         centroid_y_um=nan_none(o.centroid_y_um),
+                         bbox_x=o.bbox_x, bbox_y=o.bbox_y, bbox_w=o.bbox_w,
+                         bbox_h=o.bbox_h, perimeter=o.perimeter,
+                         perimeter_um=nan_none(o.perimeter_um),
+                         major_axis=o.major_axis, minor_axis=o.minor_axis,
+                         eccentricity=o.eccentricity,
+                         orientation=o.orientation, edge=bool(o.edge),
+                         mean=[o.mean[i] for i in range(n)],
+                         min=[o.min[i] for i in range(n)],
+                         max=[o.max[i] for i in range(n)],
+                         mask_x=o.x, mask_y=o.y,
+                         downsample_x=o.downsample_x,
+                         downsample_y=o.downsample_y)
+                if runs:
+                    raw = ffi.buffer(o.runs, o.n_runs * 12)
+                    d["runs"] = np.frombuffer(raw, np.int32).reshape(
+                        o.n_runs, 3).copy()
+                return 1 if on_object(d) else 0
+            except BaseException as e:  # noqa: B036 - re-raised below
+                failure.append(e)
+                return 0
+        c_cb = ffi.callback("SpObjectFunc", cb)
+        arr, _keep = self._words(words)
+        errp = ffi.new("GError **")
+        ok = self.sp.sp_label_foreach_from_strings(node, arr, c_cb, ffi.NULL,
+                                                   errp)
+        if failure:
+            if errp[0] != ffi.NULL:
+                self.glib.g_error_free(errp[0])
+            raise failure[0]
+        if not ok:
+            self._raise(errp)
+        return True
+
     def batch(self, manifest, out_dir, pipeline, jobs, shard, force, dry_run,
               allow_any_path, units, out_suffix, on_row, on_progress):
         _pixel_work("batch")
@@ -787,7 +855,7 @@ _PIPELINE_CALLS = frozenset((
     "op_list", "graph_new", "graph_free", "parse", "parse_words",
     "node_new", "node_kind", "node_op_name", "geometry", "explain",
     "report", "output_path", "run", "plane_pixels", "tiles_foreach",
-    "batch"))
+    "label_foreach", "batch"))
 
 
 def _open_bindings():

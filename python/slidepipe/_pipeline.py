@@ -378,7 +378,36 @@ class Pipeline:
             words.append(f"shard={i + 1}/{n}")
         return self._patches(tuple(words), max(1, int(queue_size)))
 
+    def objects(self, runs=False, *, queue_size=64, **options):
+        """The connected components of a 1-band mask pipeline (such as
+        ``load(s).threshold(...)``), measured as the `label` sink measures
+        them, streamed: one dict per object as soon as it is finished.
+
+        options: label's arguments, ``_`` for ``-``: connectivity (8, 4),
+            min_area (mask pixels), fill_holes, max_hole, intensity
+            ("source", "none", an image file or pipeline), objects=/geojson=
+            (also write those files).
+        runs: add "runs", an int32 array of (row, first column, last
+            column) rows, mask pixels.
+
+        Each dict: id, area (mask pixels), area_um2, centroid_x,
+        centroid_y (level-0 px), centroid_x_um, centroid_y_um, bbox_x,
+        bbox_y, bbox_w, bbox_h (level-0 px), perimeter, perimeter_um,
+        major_axis, minor_axis (mask px), eccentricity, orientation
+        (radians), edge (bool: touches the mask's edge), mean, min, max
+        (lists, one value per intensity band), mask_x, mask_y,
+        downsample_x, downsample_y (where mask pixel (0, 0) is and its
+        size, level-0 px). µm values are None when the slide has no mpp.
+        Raises UsageError for bad options or a mask of more than 1 band.
+        """
+        words = _words((), options)
+        return self._stream("objects", (words, bool(runs)),
+                            max(1, int(queue_size)))
+
     def _patches(self, words, queue_size):
+        return self._stream("patches", words, queue_size)
+
+    def _stream(self, kind, words, queue_size):
         # a graph of its own, made here: a worker process (fork or spawn)
         # opens its own files
         graph, node = self._make()
@@ -386,9 +415,7 @@ class Pipeline:
         stop = threading.Event()
         end = object()
 
-        def on_patch(index, x, y, level, downsample, mpp, tissue, array):
-            item = Patch(array, x, y, level, downsample, mpp or None,
-                         tissue if tissue >= 0 else None, index)
+        def put(item):
             while not stop.is_set():
                 try:
                     q.put(item, timeout=0.1)
@@ -397,15 +424,22 @@ class Pipeline:
                     pass
             return False
 
+        def on_patch(index, x, y, level, downsample, mpp, tissue, array):
+            return put(Patch(array, x, y, level, downsample, mpp or None,
+                             tissue if tissue >= 0 else None, index))
+
         def produce():
             try:
-                api.tiles_foreach(node, words, on_patch)
+                if kind == "patches":
+                    api.tiles_foreach(node, words, on_patch)
+                else:
+                    api.label_foreach(node, words[0], put, runs=words[1])
                 q.put((end, None))
             except BaseException as e:  # noqa: B036 - handed to the consumer
                 if not stop.is_set():
                     q.put((end, e))
 
-        thread = threading.Thread(target=produce, name="slidepipe-patches",
+        thread = threading.Thread(target=produce, name=f"slidepipe-{kind}",
                                   daemon=True)
         thread.start()
         try:

@@ -310,3 +310,31 @@ def test_operators_and_docs():
         assert name in ops
     doc = slidepipe.Pipeline([("load", ("x",))]).threshold.__doc__
     assert doc.startswith("threshold: ")
+
+
+def test_objects_equal_the_label_sinks_csv(tissue_slide, tmp_path):
+    csv = tmp_path / "objects.csv"
+    cli("load", tissue_slide, "!", "downsample", 4, "!", "threshold",
+        "method=otsu", "channel=saturation", "!", "label", f"objects={csv}",
+        "min-area=20")
+    rows = csv.read_text().splitlines()
+    head = rows[0].split(",")
+    want = [dict(zip(head, r.split(","))) for r in rows[1:]]
+    mask = slidepipe.load(tissue_slide).downsample(4).threshold(
+        method="otsu", channel="saturation")
+    got = list(mask.objects(min_area=20, runs=True))
+    assert len(got) == len(want) >= 1
+    for o, w in zip(sorted(got, key=lambda o: o["id"]), want):
+        assert o["id"] == int(w["id"]) and o["area"] == int(w["area_px"])
+        assert o["centroid_x"] == pytest.approx(float(w["centroid_x"]))
+        assert o["centroid_y"] == pytest.approx(float(w["centroid_y"]))
+        assert o["bbox_w"] == pytest.approx(float(w["bbox_w"]))
+        assert o["edge"] == (w["edge"] == "1")
+        assert o["mean"][0] == pytest.approx(float(w["mean_r"]))
+        # the runs hold the object's area
+        r = o["runs"]
+        assert int((r[:, 2] - r[:, 1] + 1).sum()) == o["area"]
+    with pytest.raises(slidepipe.UsageError, match="label: "):
+        next(mask.objects(connectivity=5))
+    with pytest.raises(slidepipe.UsageError, match="1-band|one band|bands"):
+        next(slidepipe.load(tissue_slide).downsample(8).objects())
