@@ -1516,6 +1516,89 @@ test_tiles_foreach(void)
 	g_assert_cmpint(live_objects(), ==, 0);
 }
 
+static gboolean
+count_object(const SpObject *object, void *user_data, GError **error)
+{
+	gint64 *area = user_data;
+
+	for (gsize i = 0; i < object->n_runs; i++)
+		area[0] += object->runs[i].x1 - object->runs[i].x0 + 1;
+	area[1] += object->area;
+	area[2]++;
+	return TRUE;
+}
+
+/* The text forms the Python module calls: the same patches as the
+ * variadic one, shard=K/N shares that add up to the grid once each, the
+ * label objects of a mask, and usage errors naming the argument. */
+static void
+test_foreach_from_strings(void)
+{
+	g_autofree char *path = make_gradient_slide(1000, 700);
+	SpGraph *graph = sp_graph_new();
+	GError *error = NULL;
+	SpNode *load = sp_load(graph, path, &error, NULL);
+	PatchTally t = { 0 };
+	const char *size100[] = { "size=100", NULL };
+
+	g_assert_no_error(error);
+	g_assert_true(sp_tiles_foreach_from_strings(load, size100, tally_patch,
+		&t, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(t.count, ==, 70);
+	g_assert_cmpint(t.index_sum, ==, 69 * 70 / 2);
+	g_assert_cmpint(t.bad_pixels, ==, 0);
+
+	/* three shares: 23, 23, 24 patches, each index once in all */
+	guint64 sum = 0;
+	int count = 0;
+	for (int k = 1; k <= 3; k++) {
+		g_autofree char *shard = g_strdup_printf("shard=%d/3", k);
+		const char *words[] = { "size=100", shard, NULL };
+
+		memset(&t, 0, sizeof(t));
+		g_assert_true(sp_tiles_foreach_from_strings(load, words,
+			tally_patch, &t, &error));
+		g_assert_no_error(error);
+		g_assert_cmpint(t.count, ==, k < 3 ? 23 : 24);
+		g_assert_cmpint(t.bad_pixels, ==, 0);
+		sum += t.index_sum;
+		count += t.count;
+	}
+	g_assert_cmpint(count, ==, 70);
+	g_assert_cmpint(sum, ==, 69 * 70 / 2);
+
+	const char *bad[] = { "size=100", "shard=4/3", NULL };
+	g_assert_false(sp_tiles_foreach_from_strings(load, bad, tally_patch,
+		&t, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "tiles: argument 'shard'"));
+	g_clear_error(&error);
+
+	/* label: the gradient's values >= 128 in a threshold mask */
+	SpNode *mask = sp_threshold(sp_crop(load, 0, 0, 256, 64, &error, NULL),
+		&error, "value", 128.0, NULL);
+	gint64 area[3] = { 0 };
+	const char *conn[] = { "connectivity=4", NULL };
+
+	g_assert_no_error(error);
+	g_assert_true(sp_label_foreach_from_strings(mask, conn, count_object,
+		area, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(area[2], >, 0);
+	g_assert_cmpint(area[0], ==, area[1]);
+
+	const char *badlabel[] = { "connectivity=5", NULL };
+	g_assert_false(sp_label_foreach_from_strings(mask, badlabel,
+		count_object, area, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_assert_nonnull(strstr(error->message, "label: argument 'connectivity'"));
+	g_clear_error(&error);
+
+	sp_graph_free(graph);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
 /* Shuts libvips down with its leak report on (vips_leak_set()), which
  * lists live objects, tracked memory and files left, and text left in
  * the error buffer, and only prints. The report is caught and searched:
@@ -1876,6 +1959,8 @@ main(int argc, char **argv)
 	g_test_add_func("/writer/edges", test_writer_edges);
 	g_test_add_func("/writer/copy-tiles", test_copy_tiles);
 	g_test_add_func("/tiles/foreach", test_tiles_foreach);
+	g_test_add_func("/tiles/foreach-from-strings",
+		test_foreach_from_strings);
 	result = g_test_run();
 
 	/* remove the scratch directory */
