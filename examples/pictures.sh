@@ -14,6 +14,9 @@
 #                    segmentation chain (deconvolve ! blur ! threshold
 #                    method=local ! morph open ! label) finds, drawn in
 #                    green with python3-pil
+#   seed-workflow.png  examples/seed_workflow.py's overlay of a random-weight
+#                    CNN's per-patch scores on CMU-1 (Python package, torch),
+#                    reduced to 256 colours with python3-pil
 set -eu
 sp=${SLIDEPIPE:-src/slidepipe}
 shared=${SHARED_DIR:-../shared}
@@ -69,4 +72,10 @@ both.paste(im, (0, 0))
 both.paste(drawn, (im.width + 6, 0))
 both.save(out, quality=90)
 PY
+SLIDEPIPE_LIBRARY=${SLIDEPIPE_LIBRARY:-src/.libs/libslidepipe.so} \
+PYTHONPATH=python${PYTHONPATH:+:$PYTHONPATH} \
+	/usr/bin/python3 examples/seed_workflow.py "$cmu" "$tmp/seed.png"
+/usr/bin/python3 -c 'import sys; from PIL import Image
+Image.open(sys.argv[1]).quantize(256, method=Image.Quantize.LIBIMAGEQUANT).save(sys.argv[2], optimize=True)' \
+	"$tmp/seed.png" "$out/seed-workflow.png"
 ls -l "$out"

@@ -1155,13 +1155,27 @@ sp_tiles(SpNode *in, const char *dir, GError **error, ...)
 	return node;
 }
 
+/* Hands @node's kept patches to @func, then drops the node. */
+static gboolean
+tiles_foreach_node(SpNode *node, SpPatchFunc func, void *user_data,
+	GError **error)
+{
+	TilesState *state = node->priv;
+	gboolean ok;
+
+	state->func = func;
+	state->func_data = user_data;
+	ok = tiles_execute(node, error);
+	_sp_node_discard(node);
+	return ok;
+}
+
 gboolean
 sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data, GError **error,
 	...)
 {
 	va_list ap;
 	SpNode *node;
-	gboolean ok;
 
 	g_return_val_if_fail(func != NULL, FALSE);
 	va_start(ap, error);
@@ -1171,10 +1185,27 @@ sp_tiles_foreach(SpNode *in, SpPatchFunc func, void *user_data, GError **error,
 	va_end(ap);
 	if (!node)
 		return FALSE;
-	TilesState *state = node->priv;
-	state->func = func;
-	state->func_data = user_data;
-	ok = tiles_execute(node, error);
-	_sp_node_discard(node);
-	return ok;
+	return tiles_foreach_node(node, func, user_data, error);
+}
+
+gboolean
+sp_tiles_foreach_from_strings(SpNode *in, const char *const *words,
+	SpPatchFunc func, void *user_data, GError **error)
+{
+	GPtrArray *all = g_ptr_array_new();
+	SpNode *node;
+
+	g_return_val_if_fail(in != NULL, FALSE);
+	g_return_val_if_fail(func != NULL, FALSE);
+	/* no file is written: any directory that passes the checks */
+	g_ptr_array_add(all, (gpointer) g_get_tmp_dir());
+	for (int i = 0; words && words[i]; i++)
+		g_ptr_array_add(all, (gpointer) words[i]);
+	g_ptr_array_add(all, NULL);
+	node = sp_node_new_from_strings(in->graph, "tiles", in,
+		(const char *const *) all->pdata, error);
+	g_ptr_array_free(all, TRUE);
+	if (!node)
+		return FALSE;
+	return tiles_foreach_node(node, func, user_data, error);
 }

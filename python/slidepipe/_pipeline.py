@@ -12,6 +12,7 @@ import collections
 import os
 import queue
 import shlex
+import tempfile
 import threading
 import weakref
 
@@ -366,7 +367,7 @@ class Pipeline:
         grid order). Pixels are decoded by libslidepipe's worker threads
         outside the GIL, while the loop body runs. Stopping early (break,
         close()) stops the decoding. Raises UsageError for bad options at
-        the first next(), and read errors where they happen.
+        once, and read errors where they happen.
         """
         words = list(_words((), dict(size=size, **options)))
         if shard is not None:
@@ -376,7 +377,14 @@ class Pipeline:
                 raise UsageError(f"patches: shard={shard!r} is not (i, n) "
                                  "with 0 <= i < n")
             words.append(f"shard={i + 1}/{n}")
-        return self._patches(tuple(words), max(1, int(queue_size)))
+        words = tuple(words)
+        # the options are checked now, not at the first next() (which may
+        # be in a DataLoader worker): a tiles sink is planned, not run
+        check = Pipeline(self._steps + (("tiles", (tempfile.gettempdir(),) +
+                                         words),), self._exact)
+        check._build()
+        check._graph.free()
+        return self._patches(words, max(1, int(queue_size)))
 
     def objects(self, runs=False, *, queue_size=64, **options):
         """The connected components of a 1-band mask pipeline (such as

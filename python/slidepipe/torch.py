@@ -51,6 +51,8 @@ class PatchDataset(IterableDataset):
         self.size = size
         self.transform = transform
         self.options = options
+        # bad options fail here, not in a worker
+        self.pipeline.patches(size, **options).close()
 
     def __iter__(self):
         info = get_worker_info()

@@ -234,9 +234,12 @@ def test_patches_shards_split_exactly_once(tissue_slide):
     assert sorted(sum(parts, [])) == every
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
     with pytest.raises(slidepipe.UsageError, match="shard"):
-        next(p.patches(96, shard=(3, 3)))
+        p.patches(96, shard=(3, 3))
+    # checked at the call, before any next()
     with pytest.raises(slidepipe.UsageError, match="tiles: argument 'size'"):
-        next(p.patches(0))
+        p.patches(0)
+    with pytest.raises(slidepipe.UsageError, match="min-tisue"):
+        p.patches(96, min_tisue=0.5)
 
 
 def test_patches_stop_early_and_again(tissue_slide):

@@ -105,3 +105,22 @@ def test_single_process_and_transform(slide):
     assert values and all(v.dtype == torch.float32 for v in values)
     n = sum(1 for _ in slidepipe.load(slide).patches(96, min_tissue=0.5))
     assert len(values) == n
+
+
+def test_seed_workflow_example(tmp_path):
+    """examples/seed_workflow.py end to end on a real slide, --check:
+    one score per patch, scores in [0, 1], the picture's planned size."""
+    from conftest import SHARED_DIR
+    slide = os.path.join(SHARED_DIR, "slides", "CMU-1-Small-Region.svs")
+    if not os.path.exists(slide):
+        pytest.skip(f"{slide} is absent (../shared/slides)")
+    pytest.importorskip("PIL")
+    example = os.path.join(os.path.dirname(__file__), "..", "..",
+                           "examples", "seed_workflow.py")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(
+        os.path.dirname(os.path.abspath(slidepipe.__file__))))
+    r = subprocess.run([sys.executable, example, slide,
+                        str(tmp_path / "out.png"), "--check"],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "out.png").exists()
