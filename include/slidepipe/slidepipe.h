@@ -1570,6 +1570,131 @@ typedef struct {
  */
 gboolean sp_batch_run(const SpBatchOptions *options, GError **error);
 
+/* ------------------------------------------------------------------ */
+/* Annotations (GeoJSON polygons)                                       */
+
+/**
+ * SpAnnotations:
+ *
+ * Polygon annotations read from a GeoJSON file: features, each a Polygon
+ * or MultiPolygon (holes included) in level-0 pixels of a slide, x right
+ * and y down (QuPath's export), with their properties' name and
+ * classification. Reference-counted; immutable once loaded, so it may be
+ * shared between threads.
+ */
+typedef struct _SpAnnotations SpAnnotations;
+
+/**
+ * sp_annotations_load:
+ * @path: a GeoJSON file: a FeatureCollection, a JSON array of Features
+ *   (QuPath's "export as array"), one Feature, or a bare Polygon or
+ *   MultiPolygon
+ * @error: return location for a #GError
+ *
+ * Reads every feature that has a geometry (unlocated features, geometry
+ * null, are skipped; feature indices count only the others). Keeps
+ * properties.name, properties.classification.name (or a string
+ * classification), its colour (classification.color [r, g, b], or
+ * colorRGB) and properties.objectType. Memory: 16 bytes per vertex once
+ * read; the JSON text is parsed whole by json-glib first.
+ *
+ * Returns: (transfer full): the annotations (sp_annotations_unref()), or
+ * %NULL with @error: %SP_ERROR_IO when the file cannot be read,
+ * %SP_ERROR_FORMAT naming the file (and the feature's index) for invalid
+ * JSON, a geometry other than Polygon and MultiPolygon, a coordinate
+ * that is not a finite number or beyond ±1e12, a ring of under 3
+ * distinct points.
+ */
+SpAnnotations *sp_annotations_load(const char *path, GError **error);
+
+/** sp_annotations_ref: @annotations: annotations. Returns: (transfer full): @annotations. */
+SpAnnotations *sp_annotations_ref(SpAnnotations *annotations);
+
+/** sp_annotations_unref: @annotations: (nullable): drops a reference; the last frees them. */
+void sp_annotations_unref(SpAnnotations *annotations);
+
+/** sp_annotations_get_path: @annotations: annotations. Returns: (transfer none): the file read. */
+const char *sp_annotations_get_path(SpAnnotations *annotations);
+
+/** sp_annotations_get_count: @annotations: annotations. Returns: the number of features. */
+int sp_annotations_get_count(SpAnnotations *annotations);
+
+/**
+ * sp_annotations_get_name:
+ * @annotations: annotations
+ * @feature: 0 … count - 1
+ *
+ * Returns: (transfer none) (nullable): the feature's properties.name.
+ */
+const char *sp_annotations_get_name(SpAnnotations *annotations, int feature);
+
+/**
+ * sp_annotations_get_class:
+ * @annotations: annotations
+ * @feature: 0 … count - 1
+ *
+ * Returns: (transfer none) (nullable): its classification's name.
+ */
+const char *sp_annotations_get_class(SpAnnotations *annotations, int feature);
+
+/**
+ * sp_annotations_get_colour:
+ * @annotations: annotations
+ * @feature: 0 … count - 1
+ * @rgb: (out caller-allocates): its class colour, when it has one
+ *
+ * Returns: %TRUE when the feature's classification gives a colour.
+ */
+gboolean sp_annotations_get_colour(SpAnnotations *annotations, int feature,
+	guint8 rgb[3]);
+
+/**
+ * sp_annotations_get_bounds:
+ * @annotations: annotations
+ * @feature: 0 … count - 1
+ * @x: (out): left edge of the bounding box of its vertices, level-0 px
+ * @y: (out): top edge
+ * @w: (out): width (0 for a vertical sliver)
+ * @h: (out): height
+ */
+void sp_annotations_get_bounds(SpAnnotations *annotations, int feature,
+	double *x, double *y, double *w, double *h);
+
+/**
+ * sp_annotations_mask:
+ * @annotations: annotations
+ * @features: (nullable) (array length=n_features): the features to draw
+ *   (indices); %NULL for all
+ * @n_features: length of @features
+ * @x: level-0 x of the mask's left edge
+ * @y: level-0 y of its top edge
+ * @downsample_x: level-0 pixels per mask pixel, horizontally (> 0)
+ * @downsample_y: vertically
+ * @width: mask width in pixels (>= 1)
+ * @height: mask height in pixels
+ * @error: return location for a #GError
+ *
+ * The lazy mask of the features on a grid: a @width × @height × 1 uchar
+ * image, 255 where a feature covers a pixel's centre and 0 elsewhere.
+ * Pixel (i, j) covers level-0 [@x + i·@downsample_x, @x + (i + 1)·
+ * @downsample_x) × [@y + j·@downsample_y, …). The rule is
+ * gdal_rasterize's default (GDAL alg/llrasterize.cpp): rows scanned at
+ * their centres, each polygon's rings (outline, holes, self-crossings)
+ * combined by the even-odd rule, polygons (of a MultiPolygon too) and
+ * features by union; a
+ * centre exactly on a crossing is inside on a right edge, outside on a
+ * left one. Tiles are filled when libvips asks for them, from an index
+ * of cells (256² mask pixels) and, for features of many edges, row
+ * bands: memory grows with the vertices and the cells their boxes cover,
+ * not with the area. The image holds a reference to @annotations.
+ *
+ * Returns: (transfer full): the image, or %NULL with @error
+ * (%SP_ERROR_USAGE for a bad grid).
+ */
+VipsImage *sp_annotations_mask(SpAnnotations *annotations, const int *features,
+	int n_features, double x, double y, double downsample_x,
+	double downsample_y, int width, int height, GError **error);
+
 G_END_DECLS
 
 #endif /* SLIDEPIPE_H */

@@ -1,0 +1,886 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Annotations: polygons read from GeoJSON (QuPath's export and plain
+ * FeatureCollections), and the lazy mask image they rasterise to.
+ *
+ * Reading: json-glib parses the file; each feature's Polygon or
+ * MultiPolygon becomes a flat array of vertices (level-0 pixels, y down)
+ * and the sizes of its rings. The JSON tree is freed once read, so what
+ * stays is 16 bytes per vertex.
+ *
+ * Rasterising: the mask's tiles are filled on demand by scan conversion,
+ * with gdal_rasterize's default rule (GDAL alg/llrasterize.cpp,
+ * GDALdllImageFilledPolygon, read for its semantics): rows are scanned
+ * at their pixel centres (v = j + 0.5); an edge from (u1, v1) to (u2, v2),
+ * v1 < v2, crosses row j when v1 <= j + 0.5 < v2, at u = (v - v1) (u2 -
+ * u1) / (v2 - v1) + u1; all the crossings of a polygon's rings (its
+ * outline and holes, self-crossings included) are sorted together and
+ * filled pairwise from floor(a + 0.5) to floor(b + 0.5) - 1, which is
+ * the even-odd rule on pixel centres; an edge lying on a centre line,
+ * drawn right to left, is filled along its length. The polygons of a
+ * MultiPolygon, like features, are united: gdal_rasterize burns a
+ * multi-geometry part by part.
+ * Vertices map to mask pixels as GDAL's inverse geotransform maps them,
+ * u = -x / ds + X · (1 / ds), so the two agree to the bit.
+ *
+ * Index: features are registered in the cells (CELL × CELL mask pixels)
+ * their bounding boxes cover, so a tile visits only the features that
+ * reach it; a feature of many edges also buckets its edges by bands of
+ * BAND rows, so a row visits only the edges that can cross it. Memory
+ * grows with the vertices and the cells covered, never with the area.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "sp-private.h"
+
+typedef struct {
+	char *name; /* properties.name, or NULL */
+	char *class_name; /* properties.classification.name, or NULL */
+	char *object_type; /* properties.objectType, or NULL */
+	gboolean has_colour;
+	guint8 colour[3]; /* properties.classification.color */
+	int n_polygons; /* 1 for a Polygon */
+	/* vertices of every ring, in order: x, y pairs (level-0 px) */
+	double *xy;
+	int n_points;
+	int *ring_sizes; /* points in each ring */
+	int *polygon_rings; /* rings in each polygon (n_polygons) */
+	int n_rings;
+	double x0, y0, x1, y1; /* bounding box, level-0 px */
+} Feature;
+
+struct _SpAnnotations {
+	gint ref_count;
+	char *path;
+	Feature *features;
+	int n_features;
+};
+
+static void
+feature_clear(Feature *f)
+{
+	g_free(f->name);
+	g_free(f->class_name);
+	g_free(f->object_type);
+	g_free(f->xy);
+	g_free(f->ring_sizes);
+	g_free(f->polygon_rings);
+}
+
+SpAnnotations *
+sp_annotations_ref(SpAnnotations *annotations)
+{
+	g_atomic_int_inc(&annotations->ref_count);
+	return annotations;
+}
+
+void
+sp_annotations_unref(SpAnnotations *annotations)
+{
+	if (!annotations || !g_atomic_int_dec_and_test(&annotations->ref_count))
+		return;
+	for (int i = 0; i < annotations->n_features; i++)
+		feature_clear(&annotations->features[i]);
+	g_free(annotations->features);
+	g_free(annotations->path);
+	g_free(annotations);
+}
+
+/* --- reading ---------------------------------------------------------- */
+
+typedef struct {
+	const char *path;
+	int feature; /* index, for messages */
+	GArray *xy; /* double */
+	GArray *ring_sizes; /* int */
+	GArray *polygon_rings; /* int */
+} Reader;
+
+static gboolean G_GNUC_PRINTF(3, 4)
+	read_fail(Reader *r, GError **error, const char *format, ...)
+{
+	va_list ap;
+
+	va_start(ap, format);
+	g_autofree char *what = g_strdup_vprintf(format, ap);
+	va_end(ap);
+	g_autofree char *shown = sp_printable(r->path);
+	if (r->feature >= 0)
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"'%s': feature %d: %s", shown, r->feature, what);
+	else
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT, "'%s': %s", shown,
+			what);
+	return FALSE;
+}
+
+static gboolean
+read_number(Reader *r, JsonNode *node, double *out, GError **error)
+{
+	if (!JSON_NODE_HOLDS_VALUE(node))
+		return read_fail(r, error, "a coordinate is not a number");
+	GType t = json_node_get_value_type(node);
+	if (t == G_TYPE_DOUBLE)
+		*out = json_node_get_double(node);
+	else if (t == G_TYPE_INT64)
+		*out = (double) json_node_get_int(node);
+	else
+		return read_fail(r, error, "a coordinate is not a number");
+	if (!isfinite(*out))
+		return read_fail(r, error,
+			"a coordinate is not a finite number (%g)", *out);
+	/* beyond any slide, and where double arithmetic stops being exact
+	 * enough for pixel centres */
+	if (fabs(*out) > 1e12)
+		return read_fail(r, error,
+			"coordinate %g is out of range (-1e12 … 1e12)", *out);
+	return TRUE;
+}
+
+/* One ring: an array of [x, y, …] positions. */
+static gboolean
+read_ring(Reader *r, JsonNode *node, GError **error)
+{
+	if (!JSON_NODE_HOLDS_ARRAY(node))
+		return read_fail(r, error, "a ring is not an array of positions");
+	JsonArray *ring = json_node_get_array(node);
+	guint n = json_array_get_length(ring);
+	guint start = r->xy->len / 2;
+	int distinct = 0;
+	double px = NAN, py = NAN, fx = NAN, fy = NAN;
+
+	for (guint i = 0; i < n; i++) {
+		JsonNode *pos = json_array_get_element(ring, i);
+		double xy[2];
+
+		if (!JSON_NODE_HOLDS_ARRAY(pos) ||
+			json_array_get_length(json_node_get_array(pos)) < 2)
+			return read_fail(r, error,
+				"a position is not an array of 2 or more "
+				"numbers");
+		JsonArray *a = json_node_get_array(pos);
+		if (!read_number(r, json_array_get_element(a, 0), &xy[0],
+			    error) ||
+			!read_number(r, json_array_get_element(a, 1), &xy[1],
+				error))
+			return FALSE;
+		g_array_append_vals(r->xy, xy, 2);
+		/* distinct points, consecutive duplicates and the closing
+		 * point not counted */
+		if (i == 0) {
+			fx = xy[0];
+			fy = xy[1];
+			distinct = 1;
+		} else if ((xy[0] != px || xy[1] != py) &&
+			!(i == n - 1 && xy[0] == fx && xy[1] == fy))
+			distinct++;
+		px = xy[0];
+		py = xy[1];
+	}
+	if (distinct < 3)
+		return read_fail(r, error,
+			"a ring has %d distinct point%s; a polygon needs 3 or "
+			"more",
+			distinct, distinct == 1 ? "" : "s");
+	int size = (int) (r->xy->len / 2 - start);
+	g_array_append_val(r->ring_sizes, size);
+	return TRUE;
+}
+
+/* A Polygon's coordinates: an array of rings, the first the outline. */
+static gboolean
+read_polygon(Reader *r, JsonNode *node, GError **error)
+{
+	if (!JSON_NODE_HOLDS_ARRAY(node))
+		return read_fail(r, error, "a polygon is not an array of rings");
+	JsonArray *rings = json_node_get_array(node);
+	int n = (int) json_array_get_length(rings);
+
+	if (n == 0)
+		return read_fail(r, error, "a polygon has no ring");
+	for (int i = 0; i < n; i++)
+		if (!read_ring(r, json_array_get_element(rings, i), error))
+			return FALSE;
+	g_array_append_val(r->polygon_rings, n);
+	return TRUE;
+}
+
+static const char *
+member_string(JsonObject *o, const char *name)
+{
+	JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+	if (n && JSON_NODE_HOLDS_VALUE(n) &&
+		json_node_get_value_type(n) == G_TYPE_STRING)
+		return json_node_get_string(n);
+	return NULL;
+}
+
+/* QuPath's classification: {"name": "Tumor", "color": [r, g, b]} (older
+ * exports: "colorRGB": an int), or a plain string. */
+static void
+read_classification(Feature *f, JsonObject *props)
+{
+	JsonNode *c = props ? json_object_get_member(props, "classification") :
+			      NULL;
+
+	if (!c)
+		return;
+	if (JSON_NODE_HOLDS_VALUE(c) &&
+		json_node_get_value_type(c) == G_TYPE_STRING) {
+		f->class_name = g_strdup(json_node_get_string(c));
+		return;
+	}
+	if (!JSON_NODE_HOLDS_OBJECT(c))
+		return;
+	JsonObject *o = json_node_get_object(c);
+	f->class_name = g_strdup(member_string(o, "name"));
+	JsonNode *colour = json_object_get_member(o, "color");
+	if (colour && JSON_NODE_HOLDS_ARRAY(colour) &&
+		json_array_get_length(json_node_get_array(colour)) >= 3) {
+		JsonArray *a = json_node_get_array(colour);
+		f->has_colour = TRUE;
+		for (int i = 0; i < 3; i++) {
+			JsonNode *v = json_array_get_element(a, i);
+			gint64 x = JSON_NODE_HOLDS_VALUE(v) &&
+					json_node_get_value_type(v) ==
+						G_TYPE_INT64 ?
+				json_node_get_int(v) :
+				0;
+			f->colour[i] = (guint8) CLAMP(x, 0, 255);
+		}
+	} else if ((colour = json_object_get_member(o, "colorRGB")) &&
+		JSON_NODE_HOLDS_VALUE(colour) &&
+		json_node_get_value_type(colour) == G_TYPE_INT64) {
+		guint32 rgb = (guint32) json_node_get_int(colour);
+		f->has_colour = TRUE;
+		f->colour[0] = (rgb >> 16) & 255;
+		f->colour[1] = (rgb >> 8) & 255;
+		f->colour[2] = rgb & 255;
+	}
+}
+
+/* A geometry object into @f; %FALSE with @error for what is not a
+ * polygon. */
+static gboolean
+read_geometry(Reader *r, Feature *f, JsonNode *node, GError **error)
+{
+	if (!node || !JSON_NODE_HOLDS_OBJECT(node))
+		return read_fail(r, error, "the geometry is not an object");
+	JsonObject *g = json_node_get_object(node);
+	const char *type = member_string(g, "type");
+	JsonNode *coords = json_object_get_member(g, "coordinates");
+
+	if (!type)
+		return read_fail(r, error, "the geometry has no \"type\"");
+	if (strcmp(type, "Polygon") != 0 && strcmp(type, "MultiPolygon") != 0) {
+		g_autofree char *shown = sp_printable(type);
+		return read_fail(r, error,
+			"geometry type '%s' is not supported (Polygon, "
+			"MultiPolygon)",
+			shown);
+	}
+	if (!coords)
+		return read_fail(r, error, "the geometry has no \"coordinates\"");
+	g_array_set_size(r->xy, 0);
+	g_array_set_size(r->ring_sizes, 0);
+	g_array_set_size(r->polygon_rings, 0);
+	if (strcmp(type, "Polygon") == 0) {
+		if (!read_polygon(r, coords, error))
+			return FALSE;
+	} else {
+		if (!JSON_NODE_HOLDS_ARRAY(coords))
+			return read_fail(r, error,
+				"a MultiPolygon's coordinates are not an "
+				"array of polygons");
+		JsonArray *polys = json_node_get_array(coords);
+		guint n = json_array_get_length(polys);
+		if (n == 0)
+			return read_fail(r, error, "a MultiPolygon has no polygon");
+		for (guint i = 0; i < n; i++)
+			if (!read_polygon(r, json_array_get_element(polys, i),
+				    error))
+				return FALSE;
+	}
+	f->n_points = (int) (r->xy->len / 2);
+	f->xy = g_memdup2(r->xy->data, r->xy->len * sizeof(double));
+	f->n_rings = (int) r->ring_sizes->len;
+	f->ring_sizes = g_memdup2(r->ring_sizes->data,
+		r->ring_sizes->len * sizeof(int));
+	f->n_polygons = (int) r->polygon_rings->len;
+	f->polygon_rings = g_memdup2(r->polygon_rings->data,
+		r->polygon_rings->len * sizeof(int));
+	f->x0 = f->y0 = INFINITY;
+	f->x1 = f->y1 = -INFINITY;
+	for (int i = 0; i < f->n_points; i++) {
+		f->x0 = MIN(f->x0, f->xy[2 * i]);
+		f->x1 = MAX(f->x1, f->xy[2 * i]);
+		f->y0 = MIN(f->y0, f->xy[2 * i + 1]);
+		f->y1 = MAX(f->y1, f->xy[2 * i + 1]);
+	}
+	return TRUE;
+}
+
+/* A Feature object (or a bare geometry) appended to @features. */
+static gboolean
+read_feature(Reader *r, GArray *features, JsonNode *node, GError **error)
+{
+	Feature f = { 0 };
+
+	if (!JSON_NODE_HOLDS_OBJECT(node))
+		return read_fail(r, error, "not a JSON object");
+	JsonObject *o = json_node_get_object(node);
+	const char *type = member_string(o, "type");
+
+	if (!type)
+		return read_fail(r, error, "no \"type\"");
+	if (strcmp(type, "Feature") == 0) {
+		JsonNode *geometry = json_object_get_member(o, "geometry");
+		JsonNode *props = json_object_get_member(o, "properties");
+		JsonObject *p = props && JSON_NODE_HOLDS_OBJECT(props) ?
+			json_node_get_object(props) :
+			NULL;
+
+		/* an unlocated feature (geometry null) has nothing to mask */
+		if (!geometry || JSON_NODE_HOLDS_NULL(geometry))
+			return TRUE;
+		if (!read_geometry(r, &f, geometry, error)) {
+			feature_clear(&f);
+			return FALSE;
+		}
+		f.name = g_strdup(member_string(p, "name"));
+		f.object_type = g_strdup(member_string(p, "objectType"));
+		read_classification(&f, p);
+	} else if (!read_geometry(r, &f, node, error)) {
+		feature_clear(&f);
+		return FALSE;
+	}
+	g_array_append_val(features, f);
+	return TRUE;
+}
+
+SpAnnotations *
+sp_annotations_load(const char *path, GError **error)
+{
+	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	GError *local = NULL;
+	g_autofree char *shown = sp_printable(path);
+
+	g_return_val_if_fail(path != NULL, NULL);
+	if (!json_parser_load_from_mapped_file(parser, path, &local)) {
+		int code = local->domain == G_FILE_ERROR ? SP_ERROR_IO :
+							   SP_ERROR_FORMAT;
+		g_set_error(error, SP_ERROR, code, "'%s': %s%s", shown,
+			code == SP_ERROR_IO ? "" : "not valid JSON: ",
+			local->message);
+		g_error_free(local);
+		return NULL;
+	}
+
+	JsonNode *root = json_parser_get_root(parser);
+	Reader r = { path, -1, g_array_new(FALSE, FALSE, sizeof(double)),
+		g_array_new(FALSE, FALSE, sizeof(int)),
+		g_array_new(FALSE, FALSE, sizeof(int)) };
+	GArray *features = g_array_new(FALSE, TRUE, sizeof(Feature));
+	gboolean ok = TRUE;
+	JsonArray *list = NULL;
+
+	if (!root)
+		ok = read_fail(&r, error, "the file is empty");
+	else if (JSON_NODE_HOLDS_ARRAY(root))
+		/* QuPath's "export as array": the features themselves */
+		list = json_node_get_array(root);
+	else if (JSON_NODE_HOLDS_OBJECT(root)) {
+		JsonObject *o = json_node_get_object(root);
+		const char *type = member_string(o, "type");
+
+		if (type && strcmp(type, "FeatureCollection") == 0) {
+			JsonNode *f = json_object_get_member(o, "features");
+			if (!f || !JSON_NODE_HOLDS_ARRAY(f))
+				ok = read_fail(&r, error,
+					"a FeatureCollection without a "
+					"\"features\" array");
+			else
+				list = json_node_get_array(f);
+		} else {
+			r.feature = 0;
+			ok = read_feature(&r, features, root, error);
+		}
+	} else
+		ok = read_fail(&r, error,
+			"not a GeoJSON object (FeatureCollection, Feature, "
+			"Polygon or MultiPolygon)");
+	for (guint i = 0; ok && list && i < json_array_get_length(list); i++) {
+		r.feature = (int) i;
+		ok = read_feature(&r, features, json_array_get_element(list, i),
+			error);
+	}
+	g_array_unref(r.xy);
+	g_array_unref(r.ring_sizes);
+	g_array_unref(r.polygon_rings);
+	if (!ok) {
+		for (guint i = 0; i < features->len; i++)
+			feature_clear(&g_array_index(features, Feature, i));
+		g_array_unref(features);
+		return NULL;
+	}
+
+	SpAnnotations *a = g_new0(SpAnnotations, 1);
+	a->ref_count = 1;
+	a->path = g_strdup(path);
+	a->n_features = (int) features->len;
+	a->features = (Feature *) g_array_free(features, FALSE);
+	return a;
+}
+
+const char *
+sp_annotations_get_path(SpAnnotations *annotations)
+{
+	return annotations->path;
+}
+
+int
+sp_annotations_get_count(SpAnnotations *annotations)
+{
+	return annotations->n_features;
+}
+
+const char *
+sp_annotations_get_name(SpAnnotations *annotations, int feature)
+{
+	g_return_val_if_fail(feature >= 0 && feature < annotations->n_features,
+		NULL);
+	return annotations->features[feature].name;
+}
+
+const char *
+sp_annotations_get_class(SpAnnotations *annotations, int feature)
+{
+	g_return_val_if_fail(feature >= 0 && feature < annotations->n_features,
+		NULL);
+	return annotations->features[feature].class_name;
+}
+
+gboolean
+sp_annotations_get_colour(SpAnnotations *annotations, int feature,
+	guint8 rgb[3])
+{
+	g_return_val_if_fail(feature >= 0 && feature < annotations->n_features,
+		FALSE);
+	const Feature *f = &annotations->features[feature];
+	if (f->has_colour)
+		memcpy(rgb, f->colour, 3);
+	return f->has_colour;
+}
+
+void
+sp_annotations_get_bounds(SpAnnotations *annotations, int feature, double *x,
+	double *y, double *w, double *h)
+{
+	g_return_if_fail(feature >= 0 && feature < annotations->n_features);
+	const Feature *f = &annotations->features[feature];
+	*x = f->x0;
+	*y = f->y0;
+	*w = f->x1 - f->x0;
+	*h = f->y1 - f->y0;
+}
+
+/* --- the mask --------------------------------------------------------- */
+
+#define CELL 256 /* mask pixels per index cell side */
+#define BAND 64 /* rows per edge band of a feature of many edges */
+#define BAND_MIN_EDGES 32 /* fewer edges: every row visits them all */
+
+typedef struct {
+	double u1, v1, u2, v2; /* as drawn, mask pixels */
+} Edge;
+
+typedef struct {
+	int first, n; /* its edges in Mask.edges */
+	int row0, row1; /* the rows it can touch, clamped to the mask */
+	int col0, col1;
+	/* bands: band b holds band_index[band_start[b] … band_start[b+1]) */
+	int *band_start;
+	int *band_index;
+} MaskFeature;
+
+typedef struct {
+	SpAnnotations *annotations; /* ref */
+	int width, height;
+	Edge *edges;
+	MaskFeature *features;
+	int n_features;
+	int cells_x, cells_y;
+	int *cell_start; /* cells_x · cells_y + 1 */
+	int *cell_features;
+} Mask;
+
+typedef struct {
+	Mask *mask;
+	int *stamp; /* per feature: the last region that visited it */
+	int region;
+	double *crossings;
+	int n_crossings_cap;
+} MaskSeq;
+
+static void
+mask_free(Mask *m)
+{
+	for (int i = 0; i < m->n_features; i++) {
+		g_free(m->features[i].band_start);
+		g_free(m->features[i].band_index);
+	}
+	g_free(m->features);
+	g_free(m->edges);
+	g_free(m->cell_start);
+	g_free(m->cell_features);
+	sp_annotations_unref(m->annotations);
+	g_free(m);
+}
+
+static void
+mask_close_cb(VipsImage *image, Mask *m)
+{
+	mask_free(m);
+}
+
+static int
+clamp_int(double v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : (int) v;
+}
+
+/* The edges of rings [@ring0, @ring0 + @n_rings) of @f (whose first
+ * point is @point0) in mask pixels, appended to @edges; their box in
+ * @mf. */
+static void
+polygon_edges(const Feature *f, int ring0, int n_rings, int point0,
+	double ix0, double ix1, double iy0, double iy1, GArray *edges,
+	MaskFeature *mf, int width, int height)
+{
+	int p = point0;
+	double u0 = INFINITY, u1 = -INFINITY, v0 = INFINITY, v1 = -INFINITY;
+
+	mf->first = (int) edges->len;
+	for (int r = ring0; r < ring0 + n_rings; r++) {
+		int n = f->ring_sizes[r];
+		for (int i = 0; i < n; i++) {
+			/* as GDAL: the last point to the first closes it */
+			int a = p + (i == 0 ? n - 1 : i - 1), b = p + i;
+			Edge e = {
+				ix0 + f->xy[2 * a] * ix1,
+				iy0 + f->xy[2 * a + 1] * iy1,
+				ix0 + f->xy[2 * b] * ix1,
+				iy0 + f->xy[2 * b + 1] * iy1,
+			};
+			g_array_append_val(edges, e);
+			u0 = MIN(u0, e.u2);
+			u1 = MAX(u1, e.u2);
+			v0 = MIN(v0, e.v2);
+			v1 = MAX(v1, e.v2);
+		}
+		p += n;
+	}
+	mf->n = (int) edges->len - mf->first;
+	/* rows whose centre j + 0.5 can lie in [v0, v1]; columns that a
+	 * crossing in [u0, u1] can fill */
+	mf->row0 = clamp_int(floor(v0 - 0.5), 0, height);
+	mf->row1 = clamp_int(floor(v1), -1, height - 1);
+	mf->col0 = clamp_int(floor(u0 - 0.5), 0, width);
+	mf->col1 = clamp_int(floor(u1 + 0.5), -1, width - 1);
+}
+
+static void
+feature_bands(MaskFeature *mf, const Edge *edges)
+{
+	int n_bands = (mf->row1 - mf->row0) / BAND + 1;
+	int *count = g_new0(int, n_bands + 1);
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < mf->n; k++) {
+			const Edge *e = &edges[mf->first + k];
+			double lo = MIN(e->v1, e->v2), hi = MAX(e->v1, e->v2);
+			int b0 = clamp_int(floor(lo - 0.5), mf->row0, mf->row1);
+			int b1 = clamp_int(floor(hi), mf->row0, mf->row1);
+
+			b0 = (b0 - mf->row0) / BAND;
+			b1 = (b1 - mf->row0) / BAND;
+			for (int b = b0; b <= b1; b++)
+				if (pass == 0)
+					count[b + 1]++;
+				else
+					mf->band_index[count[b]++] = k;
+		}
+		if (pass == 0) {
+			for (int b = 0; b < n_bands; b++)
+				count[b + 1] += count[b];
+			mf->band_start = g_memdup2(count,
+				(n_bands + 1) * sizeof(int));
+			mf->band_index = g_new(int, count[n_bands]);
+			memcpy(count, mf->band_start, (n_bands + 1) * sizeof(int));
+		}
+	}
+	g_free(count);
+}
+
+static Mask *
+mask_new(SpAnnotations *a, const int *which, int n_which, double x, double y,
+	double ds_x, double ds_y, int width, int height)
+{
+	Mask *m = g_new0(Mask, 1);
+	GArray *edges = g_array_new(FALSE, FALSE, sizeof(Edge));
+	/* GDAL's inverse geotransform (GDALInvGeoTransform without rotation) */
+	double ix0 = -x / ds_x, ix1 = 1.0 / ds_x;
+	double iy0 = -y / ds_y, iy1 = 1.0 / ds_y;
+
+	m->annotations = sp_annotations_ref(a);
+	m->width = width;
+	m->height = height;
+	int n_polygons = 0;
+	for (int i = 0; i < n_which; i++)
+		n_polygons += a->features[which[i]].n_polygons;
+	m->features = g_new0(MaskFeature, MAX(1, n_polygons));
+	for (int i = 0; i < n_which; i++) {
+		const Feature *f = &a->features[which[i]];
+		int ring0 = 0, point0 = 0;
+
+		/* wholly outside the mask: nothing to keep */
+		if ((f->x1 - x) * ix1 < -1 || (f->x0 - x) * ix1 > width + 1 ||
+			(f->y1 - y) * iy1 < -1 || (f->y0 - y) * iy1 > height + 1)
+			continue;
+		/* each polygon of a MultiPolygon on its own, united with the
+		 * others (gdal_rasterize burns a multi-geometry part by part) */
+		for (int k = 0; k < f->n_polygons; k++) {
+			int n_rings = f->polygon_rings[k];
+			int n_points = 0;
+			MaskFeature mf;
+
+			for (int r = ring0; r < ring0 + n_rings; r++)
+				n_points += f->ring_sizes[r];
+			polygon_edges(f, ring0, n_rings, point0, ix0, ix1, iy0,
+				iy1, edges, &mf, width, height);
+			ring0 += n_rings;
+			point0 += n_points;
+			if (mf.row0 > mf.row1 || mf.col0 > mf.col1) {
+				g_array_set_size(edges, mf.first);
+				continue;
+			}
+			m->features[m->n_features++] = mf;
+		}
+	}
+	m->edges = (Edge *) g_array_free(edges, FALSE);
+	for (int i = 0; i < m->n_features; i++)
+		if (m->features[i].n >= BAND_MIN_EDGES)
+			feature_bands(&m->features[i], m->edges);
+
+	/* the cell index, counted then filled */
+	m->cells_x = (width + CELL - 1) / CELL;
+	m->cells_y = (height + CELL - 1) / CELL;
+	guint64 n_cells = (guint64) m->cells_x * m->cells_y;
+	m->cell_start = g_new0(int, n_cells + 1);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < m->n_features; i++) {
+			const MaskFeature *mf = &m->features[i];
+			for (int cy = mf->row0 / CELL; cy <= mf->row1 / CELL; cy++)
+				for (int cx = mf->col0 / CELL;
+					cx <= mf->col1 / CELL; cx++) {
+					guint64 c = (guint64) cy * m->cells_x + cx;
+					if (pass == 0)
+						m->cell_start[c + 1]++;
+					else
+						m->cell_features
+							[m->cell_start[c]++] = i;
+				}
+		}
+		if (pass == 0) {
+			for (guint64 c = 0; c < n_cells; c++)
+				m->cell_start[c + 1] += m->cell_start[c];
+			m->cell_features = g_new(int,
+				MAX(1, m->cell_start[n_cells]));
+		} else {
+			/* the fill advanced each start to the next's */
+			for (guint64 c = n_cells; c > 0; c--)
+				m->cell_start[c] = m->cell_start[c - 1];
+			m->cell_start[0] = 0;
+		}
+	}
+	return m;
+}
+
+static void *
+mask_start(VipsImage *out, void *a, void *b)
+{
+	Mask *m = a;
+	MaskSeq *seq = g_new0(MaskSeq, 1);
+
+	seq->mask = m;
+	seq->stamp = g_new0(int, MAX(1, m->n_features));
+	return seq;
+}
+
+static int
+mask_stop(void *vseq, void *a, void *b)
+{
+	MaskSeq *seq = vseq;
+
+	g_free(seq->stamp);
+	g_free(seq->crossings);
+	g_free(seq);
+	return 0;
+}
+
+static int
+compare_double(const void *a, const void *b)
+{
+	double x = *(const double *) a, y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sets columns [x0, x1) of @row (clipped to [left, right)) to 255. */
+static void
+fill_span(VipsPel *row, int left, int right, double x0, double x1)
+{
+	int a = clamp_int(x0, left, right), b = clamp_int(x1, left, right);
+
+	if (b > a)
+		memset(row + (a - left), 255, b - a);
+}
+
+/* One feature's pixels in row @j of the region. */
+static void
+scan_feature(MaskSeq *seq, const MaskFeature *mf, int j, VipsPel *row,
+	int left, int right)
+{
+	const Mask *m = seq->mask;
+	const double dy = j + 0.5;
+	const int *list = NULL;
+	int n = mf->n, ints = 0;
+
+	if (mf->band_start) {
+		int b = (j - mf->row0) / BAND;
+		list = mf->band_index + mf->band_start[b];
+		n = mf->band_start[b + 1] - mf->band_start[b];
+	}
+	if (seq->n_crossings_cap < n) {
+		seq->n_crossings_cap = MAX(n, 2 * seq->n_crossings_cap);
+		seq->crossings = g_renew(double, seq->crossings,
+			seq->n_crossings_cap);
+	}
+	for (int k = 0; k < n; k++) {
+		const Edge *e = &m->edges[mf->first + (list ? list[k] : k)];
+		double dy1 = e->v1, dy2 = e->v2, dx1, dx2;
+
+		if ((dy1 < dy && dy2 < dy) || (dy1 > dy && dy2 > dy))
+			continue;
+		if (dy1 < dy2) {
+			dx1 = e->u1;
+			dx2 = e->u2;
+		} else if (dy1 > dy2) {
+			dy1 = e->v2;
+			dy2 = e->v1;
+			dx1 = e->u2;
+			dx2 = e->u1;
+		} else {
+			/* on the centre line: filled when drawn right to
+			 * left (GDAL fills these "bottom" edges on their own) */
+			if (e->u1 > e->u2)
+				fill_span(row, left, right, floor(e->u2 + 0.5),
+					floor(e->u1 + 0.5));
+			continue;
+		}
+		if (dy < dy2 && dy >= dy1)
+			seq->crossings[ints++] =
+				(dy - dy1) * (dx2 - dx1) / (dy2 - dy1) + dx1;
+	}
+	if (ints > 1)
+		qsort(seq->crossings, ints, sizeof(double), compare_double);
+	for (int k = 0; k + 1 < ints; k += 2)
+		fill_span(row, left, right, floor(seq->crossings[k] + 0.5),
+			floor(seq->crossings[k + 1] + 0.5));
+}
+
+static int
+mask_generate(VipsRegion *out, void *vseq, void *a, void *b, gboolean *stop)
+{
+	MaskSeq *seq = vseq;
+	const Mask *m = seq->mask;
+	const VipsRect *r = &out->valid;
+	int left = r->left, right = VIPS_RECT_RIGHT(r);
+
+	for (int j = r->top; j < VIPS_RECT_BOTTOM(r); j++)
+		memset(VIPS_REGION_ADDR(out, left, j), 0, r->width);
+	seq->region++;
+	for (int cy = r->top / CELL; cy <= (VIPS_RECT_BOTTOM(r) - 1) / CELL;
+		cy++)
+		for (int cx = left / CELL; cx <= (right - 1) / CELL; cx++) {
+			int c = cy * m->cells_x + cx;
+			for (int k = m->cell_start[c]; k < m->cell_start[c + 1];
+				k++) {
+				int i = m->cell_features[k];
+				const MaskFeature *mf = &m->features[i];
+
+				if (seq->stamp[i] == seq->region)
+					continue;
+				seq->stamp[i] = seq->region;
+				if (mf->col1 < left || mf->col0 >= right)
+					continue;
+				int j0 = MAX(r->top, mf->row0);
+				int j1 = MIN(VIPS_RECT_BOTTOM(r) - 1, mf->row1);
+				for (int j = j0; j <= j1; j++)
+					scan_feature(seq, mf, j,
+						VIPS_REGION_ADDR(out, left, j),
+						left, right);
+			}
+		}
+	return 0;
+}
+
+VipsImage *
+sp_annotations_mask(SpAnnotations *annotations, const int *features,
+	int n_features, double x, double y, double downsample_x,
+	double downsample_y, int width, int height, GError **error)
+{
+	g_autofree int *all = NULL;
+
+	g_return_val_if_fail(annotations != NULL, NULL);
+	if (!(downsample_x > 0) || !(downsample_y > 0) || width < 1 ||
+		height < 1 || !isfinite(x) || !isfinite(y)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"annotation mask: bad grid (%d × %d px at %g, %g, "
+			"downsample %g × %g)",
+			width, height, x, y, downsample_x, downsample_y);
+		return NULL;
+	}
+	if (!features) {
+		all = g_new(int, MAX(1, annotations->n_features));
+		for (int i = 0; i < annotations->n_features; i++)
+			all[i] = i;
+		features = all;
+		n_features = annotations->n_features;
+	}
+	for (int i = 0; i < n_features; i++)
+		g_return_val_if_fail(features[i] >= 0 &&
+				features[i] < annotations->n_features,
+			NULL);
+
+	Mask *m = mask_new(annotations, features, n_features, x, y,
+		downsample_x, downsample_y, width, height);
+	VipsImage *image = vips_image_new();
+
+	vips_image_init_fields(image, width, height, 1, VIPS_FORMAT_UCHAR,
+		VIPS_CODING_NONE, VIPS_INTERPRETATION_B_W, 1.0, 1.0);
+	g_signal_connect(image, "close", G_CALLBACK(mask_close_cb), m);
+	if (vips_image_pipelinev(image, VIPS_DEMAND_STYLE_SMALLTILE, NULL) ||
+		vips_image_generate(image, mask_start, mask_generate, mask_stop,
+			m, NULL)) {
+		g_object_unref(image);
+		_sp_set_vips_error(error, "annotation mask", annotations->path);
+		return NULL;
+	}
+	return image;
+}
