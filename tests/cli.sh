@@ -365,7 +365,7 @@ check "JPEG input: downsample 2 gives 400 × 300, matching vips shrink (MAD <= 3
 # ------------------------------------------------------- the command line
 sp ops
 check "ops: lists the sixteen operators, in order" \
-	eq "operators" "load crop downsample threshold save tiles overlay invert blur deconvolve morph label cast project channels colorize" \
+	eq "operators" "load crop downsample threshold save tiles overlay invert blur deconvolve morph label cast project channels colorize rasterize" \
 	"$(awk '{ print $1 }' "$SP_OUT" | paste -sd' ' -)"
 sp crop --help
 _helps=0

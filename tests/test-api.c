@@ -183,7 +183,8 @@ test_declarations(void)
 	const SpOpInfo *const *ops = sp_op_list(&n);
 	const char *names[] = { "load", "crop", "downsample", "threshold",
 		"save", "tiles", "overlay", "invert", "blur", "deconvolve",
-		"morph", "label", "cast", "project", "channels", "colorize" };
+		"morph", "label", "cast", "project", "channels", "colorize",
+		"rasterize" };
 
 	g_assert_cmpint(n, ==, G_N_ELEMENTS(names));
 	for (int i = 0; i < n; i++) {
