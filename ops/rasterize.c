@@ -66,33 +66,18 @@ rasterize_plan(SpNode *node, GError **error)
 	int n = sp_annotations_get_count(state->annotations);
 	gboolean by_feature = _sp_node_given(node, &args->feature);
 
-	state->features = g_new(int, MAX(1, n));
-	for (int i = 0; i < n; i++) {
-		const char *c = sp_annotations_get_class(state->annotations, i);
-		const char *nm = sp_annotations_get_name(state->annotations, i);
-
-		if (by_feature && i != args->feature)
-			continue;
-		if (args->class_name && g_strcmp0(c, args->class_name) != 0)
-			continue;
-		if (args->name && g_strcmp0(nm, args->name) != 0)
-			continue;
-		state->features[state->n_features++] = i;
-	}
-	if (state->n_features == 0 &&
-		(by_feature || args->class_name || args->name)) {
-		g_autofree char *shown = sp_printable(args->path);
-		g_autofree char *what = by_feature ?
-			g_strdup_printf("feature=%d", args->feature) :
-			args->class_name ?
-			g_strdup_printf("class=%s", args->class_name) :
-			g_strdup_printf("name=%s", args->name);
-		g_autofree char *what_shown = sp_printable(what);
-		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"rasterize: no feature of '%s' (%d feature%s) matches "
-			"%s",
-			shown, n, n == 1 ? "" : "s", what_shown);
-		return FALSE;
+	if (by_feature || args->class_name || args->name) {
+		if (!(state->features = _sp_annotations_select(
+			      state->annotations, by_feature ? args->feature : -1,
+			      args->class_name, args->name, &state->n_features,
+			      "rasterize", error)))
+			return FALSE;
+	} else {
+		/* every feature; none at all gives an empty mask */
+		state->features = g_new(int, MAX(1, n));
+		for (int i = 0; i < n; i++)
+			state->features[i] = i;
+		state->n_features = n;
 	}
 	g->bands = 1;
 	g->format = VIPS_FORMAT_UCHAR;

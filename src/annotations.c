@@ -141,7 +141,67 @@ read_number(Reader *r, JsonNode *node, double *out, GError **error)
 	return TRUE;
 }
 
-/* One ring: an array of [x, y, …] positions. */
+static int
+compare_point(const void *a, const void *b)
+{
+	const double *p = a, *q = b;
+
+	if (p[0] != q[0])
+		return p[0] < q[0] ? -1 : 1;
+	return p[1] < q[1] ? -1 : p[1] > q[1];
+}
+
+/* OGRLinearRing::isClockwise() of GDAL (ogr/ogrlinearring.cpp, read for
+ * its semantics) on a closed ring of @n points, in GDAL's y-up sense:
+ * with y negated. The turn at the lowest, rightmost vertex decides,
+ * unless that vertex is repeated or a neighbour lies on it; then the
+ * sign of the area does. */
+static gboolean
+ring_is_clockwise(const double *xy, int n)
+{
+#define PX(i) (xy[2 * (i)])
+#define PY(i) (-xy[2 * (i) + 1])
+	const double eps = 1e-5;
+	gboolean fallback = FALSE;
+	int v = 0;
+
+	if (n < 2)
+		return TRUE;
+	for (int i = 1; i < n - 1; i++) {
+		if (PY(i) < PY(v) || (PY(i) == PY(v) && PX(i) > PX(v))) {
+			v = i;
+			fallback = FALSE;
+		} else if (PY(i) == PY(v) && PX(i) == PX(v))
+			fallback = TRUE;
+	}
+	int prev = v - 1 < 0 ? n - 2 : v - 1;
+	if (fabs(PX(prev) - PX(v)) <= eps && fabs(PY(prev) - PY(v)) <= eps)
+		fallback = TRUE;
+	double dx0 = PX(prev) - PX(v), dy0 = PY(prev) - PY(v);
+	int next = v + 1 >= n - 1 ? 0 : v + 1;
+	if (fabs(PX(next) - PX(v)) <= eps && fabs(PY(next) - PY(v)) <= eps)
+		fallback = TRUE;
+	double dx1 = PX(next) - PX(v), dy1 = PY(next) - PY(v);
+	double cross = dx1 * dy0 - dx0 * dy1;
+
+	if (!fallback) {
+		if (cross > 0)
+			return FALSE;
+		if (cross < 0)
+			return TRUE;
+	}
+	double sum = PX(0) * (PY(1) - PY(n - 1));
+	for (int i = 1; i < n - 1; i++)
+		sum += PX(i) * (PY(i + 1) - PY(i - 1));
+	sum += PX(n - 1) * (PY(0) - PY(n - 2));
+	return sum < 0;
+#undef PX
+#undef PY
+}
+
+/* One ring: an array of [x, y, …] positions, stored closed and wound
+ * clockwise as gdal_rasterize rewinds rings before it fills them (which
+ * decides what an edge lying on a row's centre line fills). */
 static gboolean
 read_ring(Reader *r, JsonNode *node, GError **error)
 {
@@ -150,8 +210,6 @@ read_ring(Reader *r, JsonNode *node, GError **error)
 	JsonArray *ring = json_node_get_array(node);
 	guint n = json_array_get_length(ring);
 	guint start = r->xy->len / 2;
-	int distinct = 0;
-	double px = NAN, py = NAN, fx = NAN, fy = NAN;
 
 	for (guint i = 0; i < n; i++) {
 		JsonNode *pos = json_array_get_element(ring, i);
@@ -169,24 +227,40 @@ read_ring(Reader *r, JsonNode *node, GError **error)
 				error))
 			return FALSE;
 		g_array_append_vals(r->xy, xy, 2);
-		/* distinct points, consecutive duplicates and the closing
-		 * point not counted */
-		if (i == 0) {
-			fx = xy[0];
-			fy = xy[1];
-			distinct = 1;
-		} else if ((xy[0] != px || xy[1] != py) &&
-			!(i == n - 1 && xy[0] == fx && xy[1] == fy))
-			distinct++;
-		px = xy[0];
-		py = xy[1];
 	}
+
+	double *pts = &g_array_index(r->xy, double, 2 * start);
+	int size = (int) n;
+	/* distinct points, wherever they are in the ring */
+	double *sorted = g_memdup2(pts, size * 2 * sizeof(double));
+	int distinct = size > 0;
+	qsort(sorted, size, 2 * sizeof(double), compare_point);
+	for (int i = 1; i < size; i++)
+		if (compare_point(sorted + 2 * i, sorted + 2 * (i - 1)) != 0)
+			distinct++;
+	g_free(sorted);
 	if (distinct < 3)
 		return read_fail(r, error,
 			"a ring has %d distinct point%s; a polygon needs 3 or "
 			"more",
 			distinct, distinct == 1 ? "" : "s");
-	int size = (int) (r->xy->len / 2 - start);
+
+	/* closed, as GDAL closes rings */
+	if (pts[0] != pts[2 * (size - 1)] ||
+		pts[1] != pts[2 * (size - 1) + 1]) {
+		double first[2] = { pts[0], pts[1] };
+		g_array_append_vals(r->xy, first, 2);
+		size++;
+		pts = &g_array_index(r->xy, double, 2 * start);
+	}
+	if (!ring_is_clockwise(pts, size))
+		for (int i = 0, j = size - 1; i < j; i++, j--) {
+			double t[2] = { pts[2 * i], pts[2 * i + 1] };
+			pts[2 * i] = pts[2 * j];
+			pts[2 * i + 1] = pts[2 * j + 1];
+			pts[2 * j] = t[0];
+			pts[2 * j + 1] = t[1];
+		}
 	g_array_append_val(r->ring_sizes, size);
 	return TRUE;
 }
@@ -487,6 +561,58 @@ sp_annotations_get_bounds(SpAnnotations *annotations, int feature, double *x,
 	*y = f->y0;
 	*w = f->x1 - f->x0;
 	*h = f->y1 - f->y0;
+}
+
+int *
+_sp_annotations_select(SpAnnotations *a, int feature, const char *class_name,
+	const char *name, int *n_selected, const char *op, GError **error)
+{
+	int *out = g_new(int, MAX(1, a->n_features));
+	int n = 0;
+
+	for (int i = 0; i < a->n_features; i++) {
+		if (feature >= 0 && i != feature)
+			continue;
+		if (class_name &&
+			g_strcmp0(a->features[i].class_name, class_name) != 0)
+			continue;
+		if (name && g_strcmp0(a->features[i].name, name) != 0)
+			continue;
+		out[n++] = i;
+	}
+	if (n == 0) {
+		g_autofree char *shown = sp_printable(a->path);
+		g_autofree char *what = feature >= 0 ?
+			g_strdup_printf("feature=%d", feature) :
+			class_name ? g_strdup_printf("class=%s", class_name) :
+			name	   ? g_strdup_printf("name=%s", name) :
+				     g_strdup("any selection");
+		g_autofree char *what_shown = sp_printable(what);
+
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: no feature of '%s' (%d feature%s) matches %s", op,
+			shown, a->n_features, a->n_features == 1 ? "" : "s",
+			what_shown);
+		g_free(out);
+		return NULL;
+	}
+	*n_selected = n;
+	return out;
+}
+
+void
+_sp_annotations_bounds(SpAnnotations *a, const int *features, int n,
+	double *x0, double *y0, double *x1, double *y1)
+{
+	*x0 = *y0 = INFINITY;
+	*x1 = *y1 = -INFINITY;
+	for (int i = 0; i < n; i++) {
+		const Feature *f = &a->features[features[i]];
+		*x0 = MIN(*x0, f->x0);
+		*y0 = MIN(*y0, f->y0);
+		*x1 = MAX(*x1, f->x1);
+		*y1 = MAX(*y1, f->y1);
+	}
 }
 
 /* --- the mask --------------------------------------------------------- */

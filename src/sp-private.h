@@ -640,4 +640,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpCsv, _sp_csv_free)
 
 G_END_DECLS
 
+/* src/annotations.c: the features of @a that match every criterion
+ * given (@feature >= 0, @class_name, @name non-NULL; none: all), as a new
+ * array of indices (g_free) of length *@n_selected; %NULL with a usage
+ * error naming @op and the file when none matches. */
+int *_sp_annotations_select(SpAnnotations *a, int feature,
+	const char *class_name, const char *name, int *n_selected,
+	const char *op, GError **error);
+/* The bounding box of @features, level-0 px. */
+void _sp_annotations_bounds(SpAnnotations *a, const int *features, int n,
+	double *x0, double *y0, double *x1, double *y1);
+
 #endif /* SP_PRIVATE_H */
