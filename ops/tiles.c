@@ -39,6 +39,9 @@ typedef struct {
 	char *edge;
 	char *prefix;
 	char *shard;
+	char *annotations;
+	char *class_name;
+	double min_annotation;
 } SpTilesArgs;
 
 static const SpArgInfo tiles_args[] = {
@@ -102,6 +105,23 @@ static const SpArgInfo tiles_args[] = {
 		"N processes given 1/N … N/N cut every kept patch exactly "
 		"once); every share computes the same mask",
 		SP_ARG_FIELD(SpTilesArgs, shard) },
+	{ "annotations", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, -1, FALSE,
+		"keep only patches that annotation polygons (GeoJSON, QuPath's "
+		"export, level-0 pixels) cover by at least min-annotation, on "
+		"top of the tissue mask's test (both must hold); tiles.csv "
+		"gets the annotation coverage and the class at each patch's "
+		"centre. mask=FILE.geojson instead makes the polygons the only "
+		"test, with min-tissue as its threshold",
+		SP_ARG_FIELD(SpTilesArgs, annotations) },
+	{ "class", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
+		"with annotations= or mask=FILE.geojson: only the polygons of "
+		"this class (properties.classification.name)",
+		SP_ARG_FIELD(SpTilesArgs, class_name) },
+	{ "min-annotation", SP_ARG_DOUBLE, "fraction", "0.5", 0, 1, NULL, -1,
+		FALSE,
+		"with annotations=: the share of a patch's area the polygons "
+		"must cover",
+		SP_ARG_FIELD(SpTilesArgs, min_annotation) },
 };
 
 /* The mask's long side, in pixels: enough for a patch to cover ~16 × 16
@@ -117,10 +137,13 @@ typedef enum {
 	PATCH_TIFF,
 } PatchFormat;
 
-/* One kept patch: its grid column and row and its tissue fraction. */
+/* One kept patch: its grid column and row, its tissue fraction and,
+ * with annotations, their coverage and the feature at its centre. */
 typedef struct {
 	int col, row;
 	float tissue;
+	float annotation;
+	int feature;
 } Patch;
 
 typedef struct {
@@ -140,6 +163,12 @@ typedef struct {
 	double min_tissue; /* < 0: keep every patch */
 	char *prefix;
 	int shard_k, shard_n; /* shard=K/N; 1/1 without it */
+	/* annotations= or mask=FILE.geojson */
+	SpAnnotations *annotations;
+	int *features; /* the selected ones */
+	int n_features;
+	gboolean annotations_only; /* mask=FILE.geojson: no tissue test */
+	double min_annotation;
 	/* sp_tiles_foreach() */
 	SpPatchFunc func;
 	void *func_data;
@@ -152,6 +181,8 @@ tiles_state_free(void *data)
 
 	g_free(state->mask_file);
 	g_free(state->prefix);
+	sp_annotations_unref(state->annotations);
+	g_free(state->features);
 	g_free(state);
 }
 
@@ -311,6 +342,48 @@ plan_mask(SpNode *node, TilesState *state, GError **error)
 {
 	const SpTilesArgs *args = node->args;
 	const char *mask = args->mask;
+	const char *geojson = args->annotations;
+
+	if (mask && (g_str_has_suffix(mask, ".geojson") ||
+			    g_str_has_suffix(mask, ".json") ||
+			    g_str_has_suffix(mask, ".GEOJSON") ||
+			    g_str_has_suffix(mask, ".JSON"))) {
+		if (geojson) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"tiles: give annotations= or mask=FILE.geojson, "
+				"not both");
+			return FALSE;
+		}
+		geojson = mask;
+		mask = NULL;
+		state->annotations_only = TRUE;
+	}
+	if (args->class_name && !geojson) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"tiles: argument 'class' applies with annotations= or "
+			"mask=FILE.geojson only");
+		return FALSE;
+	}
+	if (geojson) {
+		if (!(state->annotations = sp_annotations_load(geojson, error))) {
+			g_prefix_error(error, "tiles: ");
+			return FALSE;
+		}
+		if (!(state->features = _sp_annotations_select(
+			      state->annotations, -1, args->class_name, NULL,
+			      &state->n_features, "tiles", error)))
+			return FALSE;
+		state->min_annotation = state->annotations_only ?
+			(_sp_node_given(node, &args->min_tissue) ?
+					args->min_tissue :
+					0.5) :
+			args->min_annotation;
+		if (state->annotations_only) {
+			/* the polygons are the only test */
+			state->min_tissue = -1;
+			return TRUE;
+		}
+	}
 
 	state->min_tissue = _sp_node_given(node, &args->min_tissue) ?
 		args->min_tissue :
@@ -434,7 +507,17 @@ tiles_plan(SpNode *node, GError **error)
 	if (state->mpp_x > 0)
 		g_snprintf(mpp, sizeof(mpp), ", %.4g µm per pixel",
 			state->mpp_x);
-	g_autofree char *keep = state->min_tissue < 0 ?
+	g_autofree char *keep = state->annotations_only ?
+		g_strdup_printf("kept where %d annotation feature%s cover >= "
+				"%g of the patch",
+			state->n_features, state->n_features == 1 ? "" : "s",
+			state->min_annotation) :
+		state->min_tissue < 0 && state->annotations ?
+		g_strdup_printf("kept where %d annotation feature%s cover >= "
+				"%g of the patch",
+			state->n_features, state->n_features == 1 ? "" : "s",
+			state->min_annotation) :
+		state->min_tissue < 0 ?
 		g_strdup("every patch kept") :
 		g_strdup_printf("kept where tissue >= %g of the patch, by %s",
 			state->min_tissue,
@@ -442,6 +525,16 @@ tiles_plan(SpNode *node, GError **error)
 				args->mask ? "the mask pipeline" :
 					     "Otsu on saturation at a low "
 					     "level");
+	if (state->annotations && !state->annotations_only &&
+		state->min_tissue >= 0) {
+		char *both = g_strdup_printf("%s, and where %d annotation "
+					     "feature%s cover >= %g",
+			keep, state->n_features,
+			state->n_features == 1 ? "" : "s",
+			state->min_annotation);
+		g_free(keep);
+		keep = both;
+	}
 	node->report = g_strdup_printf("tiles: plan: a %d × %d grid of %d × %d "
 				       "patches (stride %d) at downsample %g%s, "
 				       "read from level %d; %s",
@@ -623,6 +716,46 @@ build_mask_pipeline(SpNode *node, TilesState *state, Mask *mask, GError **error)
 				view->Xsize, view->Ysize, level);
 	g_free(_sp_vips_error_take(NULL));
 	g_object_unref(view);
+	return ok;
+}
+
+/* The annotations' coverage over the tiles' region, 0 … 255 per mask
+ * pixel: rasterised at 4 × the mask's resolution and box-reduced, so a
+ * mask pixel holds the share of its 16 sub-pixel centres inside. */
+#define ANNOTATION_SUPERSAMPLE 4
+
+static gboolean
+build_mask_annotations(SpNode *node, TilesState *state, Mask *mask,
+	GError **error)
+{
+	const SpGeometry *g = &node->input->geom;
+	const int k = ANNOTATION_SUPERSAMPLE;
+	int side = mask_side(state, MAX(g->w, g->h));
+	double ds = MAX(g->w, g->h) / side;
+	int width = MAX(1, (int) ceil(g->w / ds - 1e-9));
+	int height = MAX(1, (int) ceil(g->h / ds - 1e-9));
+	VipsImage *fine, *coarse;
+
+	if (!(fine = sp_annotations_mask(state->annotations, state->features,
+		      state->n_features, g->x, g->y, ds / k, ds / k, width * k,
+		      height * k, error))) {
+		g_prefix_error(error, "tiles: ");
+		return FALSE;
+	}
+	if (vips_shrink(fine, &coarse, k, k, NULL)) {
+		g_object_unref(fine);
+		_sp_set_vips_error(error, "tiles",
+			sp_annotations_get_path(state->annotations));
+		return FALSE;
+	}
+	g_object_unref(fine);
+	mask->x = g->x;
+	mask->y = g->y;
+	mask->w = width * ds;
+	mask->h = height * ds;
+	gboolean ok = mask_from_image(mask, coarse,
+		sp_annotations_get_path(state->annotations), error);
+	g_object_unref(coarse);
 	return ok;
 }
 
@@ -882,10 +1015,11 @@ write_csv(Run *run, GError **error)
 	TilesState *state = run->state;
 	g_autofree char *path = g_build_filename(run->dir, "tiles.csv", NULL);
 	GString *csv = g_string_new("x,y,level,downsample,mpp,width,height,"
-				    "tissue,file\n");
+				    "tissue,file");
 	char ds[G_ASCII_DTOSTR_BUF_SIZE], mpp[G_ASCII_DTOSTR_BUF_SIZE];
 	char bx[G_ASCII_DTOSTR_BUF_SIZE], by[G_ASCII_DTOSTR_BUF_SIZE];
 
+	g_string_append(csv, state->annotations ? ",annotation,class\n" : "\n");
 	g_ascii_formatd(ds, sizeof(ds), "%.6g", state->ds_x);
 	if (state->mpp_x > 0)
 		g_ascii_formatd(mpp, sizeof(mpp), "%.6g", state->mpp_x);
@@ -905,7 +1039,18 @@ write_csv(Run *run, GError **error)
 		if (state->min_tissue >= 0 || state->mask_node ||
 			state->mask_file)
 			g_string_append_printf(csv, "%.4f", p->tissue);
-		g_string_append_printf(csv, ",%s\n", name);
+		g_string_append_printf(csv, ",%s", name);
+		if (state->annotations) {
+			const char *c = p->feature >= 0 ?
+				sp_annotations_get_class(state->annotations,
+					p->feature) :
+				NULL;
+			g_autofree char *field = _sp_csv_quote(c ? c : "");
+
+			g_string_append_printf(csv, ",%.4f,%s", p->annotation,
+				field);
+		}
+		g_string_append_c(csv, '\n');
 	}
 	gboolean ok = write_file(run->node->graph, path, csv->str, csv->len,
 		error);
@@ -972,26 +1117,47 @@ tiles_execute(SpNode *node, GError **error)
 				build_mask_pipeline(node, state, &mask, error)))
 		return FALSE;
 
+	Mask amask = { 0 };
+	SpAnnotationLocator *locator = NULL;
+	if (state->annotations) {
+		if (!build_mask_annotations(node, state, &amask, error)) {
+			g_free(mask.pixels);
+			return FALSE;
+		}
+		locator = _sp_annotation_locator_new(state->annotations,
+			state->features, state->n_features);
+	}
+
 	/* which patches to keep: no pixel of the slide is read for this */
 	run.patches = g_array_new(FALSE, FALSE, sizeof(Patch));
 	for (int row = 0; row < state->rows; row++)
 		for (int col = 0; col < state->cols; col++) {
-			Patch p = { col, row, -1 };
-			double x, y;
+			Patch p = { col, row, -1, -1, -1 };
+			double x, y, x1, y1;
 
+			patch_origin(state, &p, &x, &y);
+			x1 = x + state->size * state->ds_x;
+			y1 = y + state->size * state->ds_y;
 			if (have_mask) {
-				patch_origin(state, &p, &x, &y);
-				p.tissue = tissue_fraction(&mask, x, y,
-					x + state->size * state->ds_x,
-					y + state->size * state->ds_y);
+				p.tissue = tissue_fraction(&mask, x, y, x1, y1);
 				/* a float's rounding must not drop a patch at exactly
 				 * the limit */
 				if (p.tissue < state->min_tissue - 1e-9)
 					continue;
 			}
+			if (state->annotations) {
+				p.annotation = tissue_fraction(&amask, x, y, x1,
+					y1);
+				if (p.annotation < state->min_annotation - 1e-9)
+					continue;
+				p.feature = _sp_annotation_locate(locator,
+					(x + x1) / 2, (y + y1) / 2);
+			}
 			g_array_append_val(run.patches, p);
 		}
 	g_free(mask.pixels);
+	g_free(amask.pixels);
+	_sp_annotation_locator_free(locator);
 	g_array_sort_with_data(run.patches, reading_order, state);
 	if (state->shard_n > 1) {
 		/* the K-th of N consecutive runs, in reading order: shares

@@ -71,6 +71,12 @@ feature_clear(Feature *f)
 	g_free(f->polygon_rings);
 }
 
+static int
+clamp_int(double v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : (int) v;
+}
+
 SpAnnotations *
 sp_annotations_ref(SpAnnotations *annotations)
 {
@@ -615,6 +621,138 @@ _sp_annotations_bounds(SpAnnotations *a, const int *features, int n,
 	}
 }
 
+/* Point-in-feature lookups: features bucketed by their bounding boxes on
+ * a grid over the boxes' extent. */
+struct _SpAnnotationLocator {
+	SpAnnotations *a; /* ref */
+	int *features;
+	int n;
+	double x0, y0, cell_w, cell_h;
+	int gw, gh;
+	int *start; /* gw · gh + 1 */
+	int *index;
+};
+
+#define LOCATOR_SIDE 256
+
+SpAnnotationLocator *
+_sp_annotation_locator_new(SpAnnotations *a, const int *features, int n)
+{
+	SpAnnotationLocator *l = g_new0(SpAnnotationLocator, 1);
+	double x1, y1;
+
+	l->a = sp_annotations_ref(a);
+	l->features = g_memdup2(features, MAX(1, n) * sizeof(int));
+	l->n = n;
+	_sp_annotations_bounds(a, features, n, &l->x0, &l->y0, &x1, &y1);
+	l->gw = l->gh = n > 0 ? LOCATOR_SIDE : 1;
+	l->cell_w = MAX((x1 - l->x0) / l->gw, 1e-9);
+	l->cell_h = MAX((y1 - l->y0) / l->gh, 1e-9);
+	l->start = g_new0(int, l->gw * l->gh + 1);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < n; i++) {
+			const Feature *f = &a->features[features[i]];
+			int cx0 = clamp_int((f->x0 - l->x0) / l->cell_w, 0, l->gw - 1);
+			int cx1 = clamp_int((f->x1 - l->x0) / l->cell_w, 0, l->gw - 1);
+			int cy0 = clamp_int((f->y0 - l->y0) / l->cell_h, 0, l->gh - 1);
+			int cy1 = clamp_int((f->y1 - l->y0) / l->cell_h, 0, l->gh - 1);
+
+			for (int cy = cy0; cy <= cy1; cy++)
+				for (int cx = cx0; cx <= cx1; cx++) {
+					int c = cy * l->gw + cx;
+					if (pass == 0)
+						l->start[c + 1]++;
+					else
+						l->index[l->start[c]++] = i;
+				}
+		}
+		int cells = l->gw * l->gh;
+		if (pass == 0) {
+			for (int c = 0; c < cells; c++)
+				l->start[c + 1] += l->start[c];
+			l->index = g_new(int, MAX(1, l->start[cells]));
+		} else {
+			for (int c = cells; c > 0; c--)
+				l->start[c] = l->start[c - 1];
+			l->start[0] = 0;
+		}
+	}
+	return l;
+}
+
+void
+_sp_annotation_locator_free(SpAnnotationLocator *l)
+{
+	if (!l)
+		return;
+	sp_annotations_unref(l->a);
+	g_free(l->features);
+	g_free(l->start);
+	g_free(l->index);
+	g_free(l);
+}
+
+/* Even-odd inside test of one polygon (rings [ring0, ring0 + n_rings)). */
+static gboolean
+polygon_contains(const Feature *f, int ring0, int n_rings, int point0,
+	double x, double y)
+{
+	gboolean inside = FALSE;
+	int p = point0;
+
+	for (int r = ring0; r < ring0 + n_rings; r++) {
+		int n = f->ring_sizes[r];
+		for (int i = 0, j = n - 1; i < n; j = i++) {
+			double xi = f->xy[2 * (p + i)], yi = f->xy[2 * (p + i) + 1];
+			double xj = f->xy[2 * (p + j)], yj = f->xy[2 * (p + j) + 1];
+
+			if ((yi > y) != (yj > y) &&
+				x < (xj - xi) * (y - yi) / (yj - yi) + xi)
+				inside = !inside;
+		}
+		p += n;
+	}
+	return inside;
+}
+
+int
+_sp_annotation_locate(SpAnnotationLocator *l, double x, double y)
+{
+	if (l->n == 0)
+		return -1;
+	int cx = (int) floor((x - l->x0) / l->cell_w);
+	int cy = (int) floor((y - l->y0) / l->cell_h);
+	if (cx < 0 || cy < 0 || cx > l->gw || cy > l->gh)
+		return -1;
+	cx = MIN(cx, l->gw - 1);
+	cy = MIN(cy, l->gh - 1);
+	int c = cy * l->gw + cx, best = -1;
+	for (int k = l->start[c]; k < l->start[c + 1]; k++) {
+		int i = l->index[k];
+		const Feature *f = &l->a->features[l->features[i]];
+		int ring0 = 0, point0 = 0;
+
+		if (x < f->x0 || x > f->x1 || y < f->y0 || y > f->y1)
+			continue;
+		/* the first in file order wins */
+		if (best >= 0 && l->features[i] > best)
+			continue;
+		for (int poly = 0; poly < f->n_polygons; poly++) {
+			int n_rings = f->polygon_rings[poly], n_points = 0;
+
+			for (int r = ring0; r < ring0 + n_rings; r++)
+				n_points += f->ring_sizes[r];
+			if (polygon_contains(f, ring0, n_rings, point0, x, y)) {
+				best = l->features[i];
+				break;
+			}
+			ring0 += n_rings;
+			point0 += n_points;
+		}
+	}
+	return best;
+}
+
 /* --- the mask --------------------------------------------------------- */
 
 #define CELL 256 /* mask pixels per index cell side */
@@ -672,12 +810,6 @@ static void
 mask_close_cb(VipsImage *image, Mask *m)
 {
 	mask_free(m);
-}
-
-static int
-clamp_int(double v, int lo, int hi)
-{
-	return v < lo ? lo : v > hi ? hi : (int) v;
 }
 
 /* The edges of rings [@ring0, @ring0 + @n_rings) of @f (whose first

@@ -384,3 +384,18 @@ _sp_csv_field(SpCsv *csv, GPtrArray *fields, const char *name)
 	const char *v = g_ptr_array_index(fields, i);
 	return *v ? v : NULL;
 }
+
+char *
+_sp_csv_quote(const char *text)
+{
+	if (!strpbrk(text, ",\"\r\n"))
+		return g_strdup(text);
+	GString *s = g_string_new("\"");
+	for (const char *p = text; *p; p++) {
+		if (*p == '"')
+			g_string_append_c(s, '"');
+		g_string_append_c(s, *p);
+	}
+	g_string_append_c(s, '"');
+	return g_string_free(s, FALSE);
+}

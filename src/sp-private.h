@@ -632,6 +632,9 @@ const char *_sp_csv_status_text(SpCsvStatus status);
 guint64 _sp_csv_line(SpCsv *csv);
 int _sp_csv_read_errno(SpCsv *csv);
 GPtrArray *_sp_csv_header(SpCsv *csv);
+/* @text as one CSV field (RFC 4180): quoted, with quotes doubled, when it
+ * holds a comma, a quote or a line break. */
+char *_sp_csv_quote(const char *text);
 /* The column called @name (ASCII case ignored), or -1. */
 int _sp_csv_column(SpCsv *csv, const char *name);
 /* @fields' value in column @name, or NULL when it is missing or empty. */
@@ -650,5 +653,14 @@ int *_sp_annotations_select(SpAnnotations *a, int feature,
 /* The bounding box of @features, level-0 px. */
 void _sp_annotations_bounds(SpAnnotations *a, const int *features, int n,
 	double *x0, double *y0, double *x1, double *y1);
+
+/* Which of @features (indices into @a) contains level-0 point (x, y):
+ * the first in file order, by the even-odd rule per polygon; -1 for
+ * none. */
+typedef struct _SpAnnotationLocator SpAnnotationLocator;
+SpAnnotationLocator *_sp_annotation_locator_new(SpAnnotations *a,
+	const int *features, int n);
+void _sp_annotation_locator_free(SpAnnotationLocator *l);
+int _sp_annotation_locate(SpAnnotationLocator *l, double x, double y);
 
 #endif /* SP_PRIVATE_H */

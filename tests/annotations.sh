@@ -102,4 +102,57 @@ check "a polygon wholly outside the slide: exit 1, names both files" eval \
 	'rc_is 1 && has "$SP_ERR" "crop: the annotations picked from .*far.geojson. lie outside .*crop.tif" && absent far.png'
 check "no temporary file left" no_temp .
 
+# ---------------------------------------- tiles with annotations (mask)
+# The oracle: rasterize's full-resolution mask (itself checked against
+# gdal_rasterize above) averaged over each patch; patches whose exact
+# coverage is within 0.1 of the threshold are not judged (tiles measures
+# coverage on a 4 × supersampled mask of at most 16384 px a side).
+sp load crop.tif ! rasterize qupath.geojson ! save full.png
+sp load crop.tif ! tiles ann size=128 mask=qupath.geojson
+check "tiles mask=FILE.geojson: exit 0" rc_is 0
+check "tiles mask=FILE.geojson: the report says what decides" has "$SP_ERR" \
+	"kept where 3 annotation features cover >= 0.5 of the patch"
+sp load crop.tif ! tiles annT size=128 mask=qupath.geojson class=Tumor
+sp load crop.tif ! tiles both size=128 annotations=qupath.geojson class=Stroma min-annotation=0.3 min-tissue=0.05
+check "tiles: kept patches, their coverage and class equal the full-resolution mask's" \
+	"$PYTHON" - full.png ann/tiles.csv annT/tiles.csv both/tiles.csv <<'PY'
+import csv, sys
+import numpy as np
+from PIL import Image
+full = np.asarray(Image.open(sys.argv[1])) > 0
+def rows(p):
+    return {(int(float(r["x"])), int(float(r["y"]))): r for r in csv.DictReader(open(p))}
+ann, annT, both = (rows(p) for p in sys.argv[2:])
+# Tumor: feature 0 (with its hole) and 2; Stroma: feature 1
+tumour = np.zeros_like(full)
+tumour[:, :] = full
+tumour[850:1350, 1450:2350] = False   # Stroma's box
+judged = 0
+for grid, mask, name, minimum in ((ann, full, "all", 0.5), (annT, tumour, "Tumor", 0.5)):
+    for y in range(0, 2000 - 127, 128):
+        for x in range(0, 3000 - 127, 128):
+            cover = mask[y:y + 128, x:x + 128].mean()
+            if abs(cover - minimum) < 0.1:
+                continue
+            judged += 1
+            kept = (x, y) in grid
+            assert kept == (cover >= minimum), (name, x, y, cover, kept)
+            if kept:
+                assert abs(float(grid[(x, y)]["annotation"]) - cover) < 0.05, (name, x, y, cover, grid[(x, y)])
+# the class is the one of the polygon under the patch's centre, empty
+# when the centre is outside (in a hole, say)
+for (x, y), r in annT.items():
+    assert r["class"] == ("Tumor" if tumour[y + 64, x + 64] else ""), r
+for (x, y), r in ann.items():
+    if full[y + 64, x + 64]:
+        assert r["class"] in ("Tumor", "Stroma"), r
+assert both and all(r["class"] in ("Stroma", "") and float(r["annotation"]) >= 0.3 - 1e-6
+                    and float(r["tissue"]) >= 0.05 - 1e-6 for r in both.values()), both
+assert judged > 300, judged
+PY
+sp load crop.tif ! tiles bad size=128 class=Tumor
+check "tiles class= without annotations: exit 2" eval 'rc_is 2 && has "$SP_ERR" "argument .class. applies with annotations= or mask=FILE.geojson only"'
+sp load crop.tif ! tiles bad size=128 mask=qupath.geojson annotations=qupath.geojson
+check "tiles mask=FILE.geojson with annotations=: exit 2" eval 'rc_is 2 && has "$SP_ERR" "give annotations= or mask=FILE.geojson, not both"'
+
 done_testing
