@@ -102,6 +102,27 @@ check "a polygon wholly outside the slide: exit 1, names both files" eval \
 	'rc_is 1 && has "$SP_ERR" "crop: the annotations picked from .*far.geojson. lie outside .*crop.tif" && absent far.png'
 check "no temporary file left" no_temp .
 
+# the document's top level is read by slidepipe's own scanner, a feature
+# at a time: hostile shapes of it
+i=0
+for doc in '' '{' '[' '{"type":"FeatureCollection","features":[' \
+	'{"type":"FeatureCollection","features":[]} trailing' \
+	'{"type":"FeatureCollection","features":{}}' \
+	'{"type":"FeatureCollection","features":[],"crs":{bad}}' \
+	'{"type":"FeatureCollection","features":[]]' \
+	'[{"type":"Polygon","coordinates":[[[0,0],[10,0],[10,10],[0,0]]]},]' \
+	'{"features":[1,2],"type":"FeatureCollection"}' '"just a string"' \
+	'{"type":"FeatureCollection","features":[],"x":"\' '[[[[[[[[[[[[[[[[[[[['; do
+	i=$((i + 1))
+	printf '%s' "$doc" >"hostile$i.geojson"
+	sp load crop.tif ! rasterize "hostile$i.geojson" ! save "hostile$i.png"
+	check "hostile document $i: exit 1, names the file, nothing written" eval \
+		'rc_is 1 && has "$SP_ERR" "rasterize: .*hostile$i.geojson" && absent "hostile$i.png"'
+done
+printf '{"features":[{"type":"Feature","properties":{"name":"a"},"geometry":{"type":"Polygon","coordinates":[[[10,10],[90,10],[90,90],[10,10]]]}}],"type":"FeatureCollection","bbox":[0,0,1,1]}' >late-type.geojson
+sp load crop.tif ! crop 0 0 100 100 ! rasterize late-type.geojson name=a ! save late.png
+check "\"type\" after \"features\", and other members: read" rc_is 0
+
 # ---------------------------------------- tiles with annotations (mask)
 # The oracle: rasterize's full-resolution mask (itself checked against
 # gdal_rasterize above) averaged over each patch; patches whose exact
