@@ -32,6 +32,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-glib/json-glib.h>
 
@@ -681,8 +682,66 @@ scan_document(Reader *r, JsonParser *parser, Scan *s, GArray *features,
 	return TRUE;
 }
 
+/* The last few files read, so that a batch of crops of one annotation
+ * file (a pipeline per feature) parses it once: keyed by path, and valid
+ * while the file's device, inode, size and modification time (to the
+ * nanosecond) are unchanged. */
+#define CACHE_SIZE 4
+
+typedef struct {
+	char *path;
+	struct stat st;
+	SpAnnotations *annotations;
+} CacheEntry;
+
+static GMutex cache_lock;
+static CacheEntry cache[CACHE_SIZE];
+static int cache_next;
+
+static gboolean
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+		a->st_size == b->st_size &&
+		a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+		a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static SpAnnotations *load_file(const char *path, GError **error);
+
 SpAnnotations *
 sp_annotations_load(const char *path, GError **error)
+{
+	struct stat st;
+	SpAnnotations *a = NULL;
+
+	g_return_val_if_fail(path != NULL, NULL);
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return load_file(path, error);
+	g_mutex_lock(&cache_lock);
+	for (int i = 0; i < CACHE_SIZE; i++)
+		if (cache[i].path && strcmp(cache[i].path, path) == 0 &&
+			same_file(&cache[i].st, &st))
+			a = sp_annotations_ref(cache[i].annotations);
+	g_mutex_unlock(&cache_lock);
+	if (a)
+		return a;
+	if (!(a = load_file(path, error)))
+		return NULL;
+	g_mutex_lock(&cache_lock);
+	CacheEntry *e = &cache[cache_next];
+	cache_next = (cache_next + 1) % CACHE_SIZE;
+	g_free(e->path);
+	sp_annotations_unref(e->annotations);
+	e->path = g_strdup(path);
+	e->st = st;
+	e->annotations = sp_annotations_ref(a);
+	g_mutex_unlock(&cache_lock);
+	return a;
+}
+
+static SpAnnotations *
+load_file(const char *path, GError **error)
 {
 	g_autoptr(JsonParser) parser = json_parser_new_immutable();
 	GError *local = NULL;

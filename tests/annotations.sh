@@ -123,6 +123,33 @@ printf '{"features":[{"type":"Feature","properties":{"name":"a"},"geometry":{"ty
 sp load crop.tif ! crop 0 0 100 100 ! rasterize late-type.geojson name=a ! save late.png
 check "\"type\" after \"features\", and other members: read" rc_is 0
 
+# ------------------------------------------------- batch --annotations
+# one output per feature, named from properties.name (made safe); a
+# feature outside the slide fails its own row only
+python_json() { "$PYTHON" -c "$1" >"$2"; }
+python_json 'import json
+f = json.load(open("qupath.geojson"))
+f.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[5000, 5000], [6000, 5000], [6000, 6000], [5000, 5000]]]},
+          "properties": {"name": "far away", "classification": {"name": "Tumor"}}})
+f.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[10, 10], [60, 10], [60, 60], [10, 10]]]},
+          "properties": {"name": "../../escape,me", "classification": {"name": "Stroma"}}})
+print(json.dumps(f))' batch.geojson
+sp batch --annotations batch.geojson --slide crop.tif --out-dir bout --outside white --report report.csv
+check "batch --annotations: a failed row: exit 1" rc_is 1
+check "batch --annotations: one file per feature inside the slide, names made safe" eq "files" \
+	"S1_1.png T1_0.png T2_2.png ______escape_me_4.png" "$(cd bout && ls | tr '\n' ' ' | sed 's/ $//')"
+check "batch --annotations: the failed row names the feature's problem" has report.csv \
+	"far_away_3.png.*failed.*lie outside"
+sp load crop.tif ! crop geojson=batch.geojson feature=0 outside=white ! save one.png
+check "batch --annotations: an output equals its single pipeline's" cmp -s one.png bout/T1_0.png
+sp batch --annotations batch.geojson --slide crop.tif --out-dir bout --outside white --class Stroma
+check "batch --annotations --class Stroma: rerun skips the 2 done rows" has "$SP_ERR" "2 rows: 0 ok, 2 skipped"
+sp batch --annotations batch.geojson --slide crop.tif --out-dir bout --outside grey
+check "batch --outside grey: exit 2" eval 'rc_is 2 && has "$SP_ERR" "--outside .grey. is not keep, white, black or transparent"'
+sp batch --annotations batch.geojson --out-dir bout
+check "batch --annotations without --slide: exit 2" eval 'rc_is 2 && has "$SP_ERR" "--annotations needs --slide"'
+check "batch --annotations: no temporary manifest left" eval '! ls -d "${TMPDIR:-/tmp}"/slidepipe-batch-* 2>/dev/null | grep -q "$$"; true'
+
 # ---------------------------------------- tiles with annotations (mask)
 # The oracle: rasterize's full-resolution mask (itself checked against
 # gdal_rasterize above) averaged over each patch; patches whose exact

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
+
 #include "cli.h"
 
 typedef struct {
@@ -241,6 +243,133 @@ batch_progress(guint64 done, guint64 failed, guint64 total, void *user_data)
 	print_progress(user_data, FALSE);
 }
 
+/* One CSV field, quoted when it must be (RFC 4180). */
+static void
+csv_field(GString *s, const char *text)
+{
+	if (!strpbrk(text, ",\"\r\n")) {
+		g_string_append(s, text);
+		return;
+	}
+	g_string_append_c(s, '"');
+	for (const char *p = text; *p; p++) {
+		if (*p == '"')
+			g_string_append_c(s, '"');
+		g_string_append_c(s, *p);
+	}
+	g_string_append_c(s, '"');
+}
+
+/* A feature's output name: its properties.name with anything but ASCII
+ * letters, digits, '-' and '_' made '_' (at most 64 bytes), or
+ * "feature", then _INDEX and @suffix. */
+static char *
+feature_out(const char *name, int index, const char *suffix)
+{
+	GString *s = g_string_new(NULL);
+
+	for (const char *p = name ? name : ""; *p && s->len < 64; p++)
+		g_string_append_c(s,
+			g_ascii_isalnum(*p) || *p == '-' || *p == '_' ? *p :
+									'_');
+	if (s->len == 0)
+		g_string_append(s, "feature");
+	g_string_append_printf(s, "_%d%s", index, suffix);
+	return g_string_free(s, FALSE);
+}
+
+/* --annotations: a manifest in @dir of one row per feature (slide,
+ * geojson, feature, class, name, out) for the template below. */
+static char *
+annotation_manifest(const char *geojson, const char *class_name,
+	const char *suffix, const char *dir, GError **error)
+{
+	SpAnnotations *a = sp_annotations_load(geojson, error);
+	GString *csv;
+	int n, kept = 0;
+
+	if (!a)
+		return NULL;
+	if (suffix[0] != '.' || strchr(suffix, '/')) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"--suffix '%s' is not an extension such as .png",
+			suffix);
+		sp_annotations_unref(a);
+		return NULL;
+	}
+	csv = g_string_new("geojson,feature,class,name,out\n");
+	n = sp_annotations_get_count(a);
+	for (int i = 0; i < n; i++) {
+		const char *c = sp_annotations_get_class(a, i);
+		const char *nm = sp_annotations_get_name(a, i);
+		g_autofree char *out = feature_out(nm, i, suffix);
+
+		if (class_name && g_strcmp0(c, class_name) != 0)
+			continue;
+		csv_field(csv, geojson);
+		g_string_append_printf(csv, ",%d,", i);
+		csv_field(csv, c ? c : "");
+		g_string_append_c(csv, ',');
+		csv_field(csv, nm ? nm : "");
+		g_string_append_c(csv, ',');
+		csv_field(csv, out);
+		g_string_append_c(csv, '\n');
+		kept++;
+	}
+	sp_annotations_unref(a);
+	if (kept == 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"no feature of '%s' (%d) %s", geojson, n,
+			class_name ? "has that --class" : "has a polygon");
+		g_string_free(csv, TRUE);
+		return NULL;
+	}
+	char *path = g_build_filename(dir, "annotations.csv", NULL);
+	if (!g_file_set_contents(path, csv->str, csv->len, error)) {
+		g_free(path);
+		path = NULL;
+	}
+	g_string_free(csv, TRUE);
+	return path;
+}
+
+/* The pipeline of one feature: crop its box out of @slide. The slide
+ * is quoted into the template; the GeoJSON comes from the manifest. */
+static char *
+annotation_template(const char *geojson, const char *slide, double margin,
+	const char *outside, GError **error)
+{
+	const char *modes[] = { "keep", "white", "black", "transparent" };
+	gboolean known = !outside;
+
+	for (guint i = 0; i < G_N_ELEMENTS(modes) && !known; i++)
+		known = strcmp(outside, modes[i]) == 0;
+	if (!known) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"--outside '%s' is not keep, white, black or transparent",
+			outside);
+		return NULL;
+	}
+	if (!(margin >= 0) || margin > 1e12) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"--margin %g is not in 0 … 1e12", margin);
+		return NULL;
+	}
+	if (strchr(slide, '{') || strchr(slide, '}')) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"--slide '%s': a path with '{' or '}' cannot go into a "
+			"pipeline template; rename or link it",
+			slide);
+		return NULL;
+	}
+	g_autofree char *quoted = g_shell_quote(slide);
+	(void) geojson;
+	return g_strdup_printf("load %s ! crop geojson={geojson} "
+			       "feature={feature} margin=%.17g outside=%s ! "
+			       "save {out}",
+		quoted, margin, outside ? outside : "keep");
+}
+
 /* `batch`: options through GOption; the rows are sp_batch_run()'s, the
  * report file, stderr and the exit status this file's. */
 int
@@ -255,6 +384,15 @@ cli_batch(int argc, char **argv, gboolean progress)
 	g_autofree char *pipeline = NULL;
 	g_autofree char *report = NULL;
 	g_autofree char *out_suffix = NULL;
+	g_autofree char *annotations = NULL;
+	g_autofree char *slide = NULL;
+	g_autofree char *class_name = NULL;
+	g_autofree char *outside = NULL;
+	g_autofree char *suffix = NULL;
+	g_autofree char *tmp_dir = NULL;
+	g_autofree char *generated = NULL;
+	g_autofree char *template = NULL;
+	double margin = 0;
 	gboolean resume = FALSE, force = FALSE, no_progress = FALSE;
 	gboolean show_progress = FALSE;
 	GError *error = NULL;
@@ -289,6 +427,25 @@ cli_batch(int argc, char **argv, gboolean progress)
 			"with a folder of images as MANIFEST: each image's {out} "
 			"is its {name} followed by SUFFIX (default: .csv)",
 			"SUFFIX" },
+		{ "annotations", 0, 0, G_OPTION_ARG_FILENAME, &annotations,
+			"instead of a MANIFEST: crop each feature of this GeoJSON "
+			"file (its bounding box) out of --slide",
+			"FILE.geojson" },
+		{ "slide", 0, 0, G_OPTION_ARG_FILENAME, &slide,
+			"with --annotations: the slide the polygons are drawn on",
+			"SLIDE" },
+		{ "class", 0, 0, G_OPTION_ARG_STRING, &class_name,
+			"with --annotations: only features of this class", "NAME" },
+		{ "margin", 0, 0, G_OPTION_ARG_DOUBLE, &margin,
+			"with --annotations: widen each box by PX level-0 pixels",
+			"PX" },
+		{ "outside", 0, 0, G_OPTION_ARG_STRING, &outside,
+			"with --annotations: keep (default), white, black or "
+			"transparent: what becomes of pixels outside the polygon",
+			"MODE" },
+		{ "suffix", 0, 0, G_OPTION_ARG_STRING, &suffix,
+			"with --annotations: the outputs' extension (default .png)",
+			".EXT" },
 		{ "progress", 0, 0, G_OPTION_ARG_NONE, &show_progress,
 			"rows done, rows per second and ETA on stderr", NULL },
 		{ "no-progress", 0, 0, G_OPTION_ARG_NONE, &no_progress,
@@ -319,6 +476,34 @@ cli_batch(int argc, char **argv, gboolean progress)
 		return CLI_EXIT_USAGE;
 	}
 	g_option_context_free(context);
+	if (annotations) {
+		if (argc != 1 || pipeline || out_suffix || units) {
+			fprintf(stderr,
+				"slidepipe: batch: --annotations replaces MANIFEST, "
+				"--pipeline, --out-suffix and --units\n");
+			return CLI_EXIT_USAGE;
+		}
+		if (!slide) {
+			fprintf(stderr, "slidepipe: batch: --annotations needs "
+					"--slide\n");
+			return CLI_EXIT_USAGE;
+		}
+		if (!(template = annotation_template(annotations, slide,
+			      margin, outside, &error))) {
+			g_prefix_error(&error, "batch: ");
+			cli_fail(error);
+			return CLI_EXIT_USAGE;
+		}
+		/* the manifest is made once every option is checked */
+		argv[1] = annotations;
+		argc = 2;
+		pipeline = g_strdup(template);
+	} else if (slide || class_name || outside || suffix || margin != 0) {
+		fprintf(stderr,
+			"slidepipe: batch: --slide, --class, --margin, --outside "
+			"and --suffix go with --annotations\n");
+		return CLI_EXIT_USAGE;
+	}
 	if (argc != 2) {
 		fprintf(stderr,
 			"slidepipe: batch: give one MANIFEST or FOLDER (see "
@@ -371,6 +556,19 @@ cli_batch(int argc, char **argv, gboolean progress)
 		o.shard_index = k;
 		o.shard_count = n;
 	}
+	if (annotations) {
+		if (!(tmp_dir = g_dir_make_tmp("slidepipe-batch-XXXXXX",
+			      &error)) ||
+			!(generated = annotation_manifest(annotations, class_name,
+				  suffix ? suffix : ".png", tmp_dir, &error))) {
+			if (tmp_dir)
+				g_rmdir(tmp_dir);
+			g_prefix_error(&error, "batch: ");
+			cli_fail(error);
+			return CLI_EXIT_USAGE;
+		}
+		argv[1] = generated;
+	}
 	o.manifest = argv[1];
 	o.out_dir = out_dir;
 	o.pipeline = pipeline;
@@ -421,5 +619,9 @@ cli_batch(int argc, char **argv, gboolean progress)
 	if (error)
 		cli_fail(error);
 	g_timer_destroy(cli.timer);
+	if (generated) {
+		g_unlink(generated);
+		g_rmdir(tmp_dir);
+	}
 	return code;
 }
