@@ -58,7 +58,7 @@ else
 	mv "$obj/config.h.new" "$obj/config.h"
 fi
 
-pkgs="vips glib-2.0 gobject-2.0 gio-2.0 libtiff-4 lcms2 libturbojpeg libjpeg libdeflate"
+pkgs="vips glib-2.0 gobject-2.0 gio-2.0 libtiff-4 lcms2 libturbojpeg libjpeg libdeflate json-glib-1.0"
 pkg_cflags=$(pkg-config --cflags $pkgs)
 pkg_libs=$(pkg-config --libs $pkgs)
 vips_libdir=$(pkg-config --variable=libdir vips)

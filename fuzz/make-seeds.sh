@@ -24,7 +24,8 @@ set -eu
 out=$1
 here=$(cd "$(dirname "$0")" && pwd)
 : "${EXAMPLES:=$here/../examples}"
-mkdir -p "$out/pipeline" "$out/manifest" "$out/load" "$out/template" "$out/aperio"
+mkdir -p "$out/pipeline" "$out/manifest" "$out/load" "$out/template" "$out/aperio" \
+	"$out/annotations"
 export VIPS_WARNING=0
 
 # --- pipelines ---------------------------------------------------------
@@ -161,3 +162,15 @@ if [ -x "$EXAMPLES/make-slide" ]; then
 		--no-mpp >/dev/null
 fi
 echo "make-seeds: $(ls "$out/pipeline" | wc -l) pipelines, $(ls "$out/manifest" | wc -l) manifests, $(ls "$out/template" | wc -l) templates, $(ls "$L" | wc -l) images, $(ls "$A" | wc -l) descriptions in $out"
+
+# --- GeoJSON annotations (fuzz/annotations_fuzzer.c) ----------------------
+n=0
+geo() {
+	n=$((n + 1))
+	printf '%s' "$1" >"$out/annotations/seed-$n"
+}
+geo '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[40,0],[40,30],[0,30],[0,0]],[[10,10],[20,10],[15,20],[10,10]]]},"properties":{"name":"t","classification":{"name":"Tumor","color":[200,0,0]}}}]}'
+geo '[{"type":"Feature","geometry":{"type":"MultiPolygon","coordinates":[[[[1.5,1.5],[30.5,2],[20,40.5],[1.5,1.5]]],[[[10,10],[60,10],[60,60],[10,10]]]]},"properties":{"objectType":"annotation","classification":"Stroma"}}]'
+geo '{"type":"Polygon","coordinates":[[[0,0],[10,20],[20,0],[0,20],[20,20],[0,0]]]}'
+geo '{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0.5,0.5],[5.5,0.5],[5.5,3.5],[0.5,3.5]]]},"properties":{"colorRGB":-65536}}'
+geo '{"features":[{"type":"Feature","geometry":null,"properties":{}},{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[-100,-100],[1e6,0],[0,1e6],[-100,-100]]]}}],"type":"FeatureCollection","bbox":[0,0,1,1]}'

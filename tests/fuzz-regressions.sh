@@ -10,7 +10,7 @@
 
 : "${FUZZ_BUILDDIR:=$TESTS_SRCDIR/../fuzz}"
 FUZZ_SRCDIR=$TESTS_SRCDIR/../fuzz
-targets="pipeline manifest load template aperio"
+targets="pipeline manifest load template aperio annotations"
 for t in $targets; do
 	[ -x "$FUZZ_BUILDDIR/replay-$t" ] ||
 		skip_all "fuzz/replay-$t is not built (make check builds it)"
