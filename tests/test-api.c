@@ -1600,6 +1600,102 @@ test_foreach_from_strings(void)
 	g_assert_cmpint(live_objects(), ==, 0);
 }
 
+/* sp_annotations_*: a QuPath-style file read back (names, classes,
+ * colours, bounds), its mask on two grids against the polygons' known
+ * pixels, the mask alive after the annotations' last reference, and
+ * errors naming the file. */
+static void
+test_annotations(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("sp-test-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "a.geojson", NULL);
+	g_autofree char *bad = g_build_filename(dir, "bad.geojson", NULL);
+	const char *text =
+		"[{\"type\":\"Feature\",\"properties\":{\"name\":\"sq\","
+		"\"classification\":{\"name\":\"Tumor\",\"color\":[200,0,"
+		"10]}},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":"
+		"[[[10,10],[30,10],[30,30],[10,30],[10,10]],[[15,15],[25,15],"
+		"[25,25],[15,25],[15,15]]]}},"
+		"{\"type\":\"Feature\",\"properties\":{},\"geometry\":{\"type\":"
+		"\"MultiPolygon\",\"coordinates\":[[[[40,0],[50,0],[50,8],"
+		"[40,8],[40,0]]]]}}]";
+	GError *error = NULL;
+	guint8 rgb[3];
+	double x, y, w, h;
+
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	SpAnnotations *a = sp_annotations_load(path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_annotations_get_count(a), ==, 2);
+	g_assert_cmpstr(sp_annotations_get_name(a, 0), ==, "sq");
+	g_assert_cmpstr(sp_annotations_get_class(a, 0), ==, "Tumor");
+	g_assert_null(sp_annotations_get_class(a, 1));
+	g_assert_true(sp_annotations_get_colour(a, 0, rgb));
+	g_assert_cmpint(rgb[0], ==, 200);
+	g_assert_cmpint(rgb[2], ==, 10);
+	g_assert_false(sp_annotations_get_colour(a, 1, rgb));
+	sp_annotations_get_bounds(a, 1, &x, &y, &w, &h);
+	g_assert_cmpfloat(x, ==, 40);
+	g_assert_cmpfloat(w, ==, 10);
+	g_assert_cmpfloat(h, ==, 8);
+
+	/* level 0, 60 × 40 from the origin: the square ring (10 … 29 minus
+	 * 15 … 24) and the MultiPolygon's rectangle (40 … 49 × 0 … 7) */
+	VipsImage *m = sp_annotations_mask(a, NULL, 0, 0, 0, 1, 1, 60, 40,
+		&error);
+	g_assert_no_error(error);
+	sp_annotations_unref(a);
+	size_t len;
+	guint8 *px = vips_image_write_to_memory(m, &len);
+	int bad_pixels = 0, set = 0;
+	for (int j = 0; j < 40; j++)
+		for (int i = 0; i < 60; i++) {
+			gboolean sq = i >= 10 && i < 30 && j >= 10 && j < 30 &&
+				!(i >= 15 && i < 25 && j >= 15 && j < 25);
+			gboolean rect = i >= 40 && i < 50 && j < 8;
+			set += px[j * 60 + i] == 255;
+			bad_pixels += px[j * 60 + i] != (sq || rect ? 255 : 0);
+		}
+	g_assert_cmpint(bad_pixels, ==, 0);
+	g_assert_cmpint(set, ==, 400 - 100 + 80);
+	g_free(px);
+	g_object_unref(m);
+
+	/* feature 1 only, at downsample 2 from (40, 0): 5 × 4 set */
+	a = sp_annotations_load(path, &error);
+	int one = 1;
+	m = sp_annotations_mask(a, &one, 1, 40, 0, 2, 2, 8, 8, &error);
+	g_assert_no_error(error);
+	px = vips_image_write_to_memory(m, &len);
+	set = 0;
+	for (size_t i = 0; i < len; i++)
+		set += px[i] == 255;
+	g_assert_cmpint(set, ==, 5 * 4);
+	g_free(px);
+	g_object_unref(m);
+
+	/* a bad grid; a bad file */
+	g_assert_null(sp_annotations_mask(a, NULL, 0, 0, 0, 0, 1, 8, 8, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	sp_annotations_unref(a);
+	g_assert_true(g_file_set_contents(bad,
+		"{\"type\":\"Point\",\"coordinates\":[1,2]}", -1, NULL));
+	g_assert_null(sp_annotations_load(bad, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_FORMAT);
+	g_assert_nonnull(strstr(error->message, "bad.geojson"));
+	g_assert_nonnull(strstr(error->message, "'Point' is not supported"));
+	g_clear_error(&error);
+	g_assert_null(sp_annotations_load(dir, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_IO);
+	g_clear_error(&error);
+
+	g_unlink(path);
+	g_unlink(bad);
+	g_rmdir(dir);
+	g_assert_cmpint(live_objects(), ==, 0);
+}
+
 /* Shuts libvips down with its leak report on (vips_leak_set()), which
  * lists live objects, tracked memory and files left, and text left in
  * the error buffer, and only prints. The report is caught and searched:
@@ -1962,6 +2058,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tiles/foreach", test_tiles_foreach);
 	g_test_add_func("/tiles/foreach-from-strings",
 		test_foreach_from_strings);
+	g_test_add_func("/annotations/load-and-mask", test_annotations);
 	result = g_test_run();
 
 	/* remove the scratch directory */
