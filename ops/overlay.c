@@ -25,13 +25,15 @@ typedef struct {
 	double alpha;
 	char *range;
 	gboolean legend;
+	char *annotations;
+	int outline;
 } SpOverlayArgs;
 
 static const SpArgInfo overlay_args[] = {
-	{ "csv", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
+	{ "csv", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, FALSE,
 		"per-patch values: a header, then rows with x, y, w, h (level-0 "
 		"pixels; or tiles.csv's width, height and downsample) and the "
-		"value column",
+		"value column (required unless annotations= is given)",
 		SP_ARG_FIELD(SpOverlayArgs, csv) },
 	{ "column", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"the value column (default: class, else score); numbers are "
@@ -56,6 +58,15 @@ static const SpArgInfo overlay_args[] = {
 		"add a legend panel on the right: each class's colour and count, "
 		"or a colour bar for scores",
 		SP_ARG_FIELD(SpOverlayArgs, legend) },
+	{ "annotations", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, -1, FALSE,
+		"draw the outlines of these annotation polygons (GeoJSON, "
+		"level-0 pixels, QuPath's export) in their class colours "
+		"(classification.color; else tab10 in order of the classes)",
+		SP_ARG_FIELD(SpOverlayArgs, annotations) },
+	{ "outline", SP_ARG_INT, "px", "2", 1, 16, NULL, -1, FALSE,
+		"width of the annotation outlines, in picture pixels, inside the "
+		"polygons",
+		SP_ARG_FIELD(SpOverlayArgs, outline) },
 };
 
 /* the largest picture painted on, in pixels */
@@ -126,6 +137,7 @@ typedef struct {
 	int cmap;
 	int legend_width;
 	guint8 *legend; /* legend_width × height RGB, or NULL */
+	SpAnnotations *annotations; /* annotations=, or NULL */
 } OverlayState;
 
 static void
@@ -139,6 +151,7 @@ overlay_state_free(void *data)
 		g_ptr_array_unref(state->class_names);
 	g_free(state->column);
 	g_free(state->legend);
+	sp_annotations_unref(state->annotations);
 	g_free(state);
 }
 
@@ -639,10 +652,26 @@ overlay_plan(SpNode *node, GError **error)
 			g->width, g->height, MAX_PIXELS / (1024 * 1024));
 		return FALSE;
 	}
-	if (!read_csv(node, state, error) || !plan_colours(node, state, error))
+	const SpOverlayArgs *args = node->args;
+	if (!args->csv && !args->annotations) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"overlay: give a CSV of per-patch values, "
+			"annotations=FILE.geojson, or both");
 		return FALSE;
-	if (((SpOverlayArgs *) node->args)->legend)
-		plan_legend(node, state, g->height);
+	}
+	if (args->annotations &&
+		!(state->annotations = sp_annotations_load(args->annotations,
+			  error))) {
+		g_prefix_error(error, "overlay: ");
+		return FALSE;
+	}
+	if (args->csv) {
+		if (!read_csv(node, state, error) ||
+			!plan_colours(node, state, error))
+			return FALSE;
+		if (args->legend)
+			plan_legend(node, state, g->height);
+	}
 	g->bands = 3;
 	g->width += state->legend_width;
 	g->w = g->width * g->downsample_x;
@@ -661,6 +690,110 @@ pixel_edge(double edge, int size)
 	return e > size ? size : (int) e;
 }
 
+/* The outlines of the annotations, one class at a time: the class's
+ * polygons rasterised on the picture's grid (rasterize's rule) and the
+ * pixels of that mask within @outline - 1 pixels of an unset one painted
+ * opaque in the class colour. @rgb: the 3-band uchar picture. */
+static VipsImage *
+draw_outlines(SpNode *node, OverlayState *state, VipsImage *rgb,
+	GError **error)
+{
+	const SpOverlayArgs *args = node->args;
+	const SpGeometry *g = &node->input->geom;
+	SpAnnotations *a = state->annotations;
+	int n = sp_annotations_get_count(a), w = rgb->Xsize, h = rgb->Ysize;
+	int r = args->outline - 1;
+	size_t len;
+	guint8 *pixels = vips_image_write_to_memory(rgb, &len);
+	int *which = g_new(int, MAX(1, n));
+	gboolean *done = g_new0(gboolean, MAX(1, n));
+	int palette_next = 0;
+
+	if (!pixels) {
+		_sp_set_vips_error(error, "overlay", args->annotations);
+		g_free(which);
+		g_free(done);
+		return NULL;
+	}
+	for (int first = 0; first < n; first++) {
+		if (done[first])
+			continue;
+		const char *cls = sp_annotations_get_class(a, first);
+		int k = 0;
+		gboolean have_colour = FALSE;
+		guint8 colour[3];
+
+		for (int i = first; i < n; i++)
+			if (!done[i] &&
+				g_strcmp0(sp_annotations_get_class(a, i), cls) == 0) {
+				done[i] = TRUE;
+				which[k++] = i;
+				if (!have_colour)
+					have_colour = sp_annotations_get_colour(a,
+						i, colour);
+			}
+		if (!have_colour) {
+			Rgb c = rgb_of(tab10[palette_next++ % G_N_ELEMENTS(tab10)]);
+			colour[0] = c.r;
+			colour[1] = c.g;
+			colour[2] = c.b;
+		}
+		VipsImage *m = sp_annotations_mask(a, which, k, g->x, g->y,
+			g->downsample_x, g->downsample_y, w, h, error);
+		size_t mlen;
+		guint8 *mask = m ? vips_image_write_to_memory(m, &mlen) : NULL;
+
+		if (m)
+			g_object_unref(m);
+		if (!mask) {
+			if (m)
+				_sp_set_vips_error(error, "overlay",
+					args->annotations);
+			else
+				g_prefix_error(error, "overlay: ");
+			g_free(pixels);
+			g_free(which);
+			g_free(done);
+			return NULL;
+		}
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++) {
+				gboolean edge = FALSE;
+
+				if (!mask[(size_t) y * w + x])
+					continue;
+				for (int dy = -r - 1; dy <= r + 1 && !edge; dy++)
+					for (int dx = -r - 1; dx <= r + 1 && !edge;
+						dx++) {
+						int yy = y + dy, xx = x + dx;
+
+						if ((abs(dx) > r && abs(dy) > r) ||
+							(abs(dx) <= r &&
+								abs(dy) <= r))
+							continue;
+						edge = yy >= 0 && yy < h &&
+							xx >= 0 && xx < w &&
+							!mask[(size_t) yy * w + xx];
+					}
+				if (edge)
+					memcpy(pixels + ((size_t) y * w + x) * 3,
+						colour, 3);
+			}
+		g_free(mask);
+	}
+	g_free(which);
+	g_free(done);
+
+	VipsImage *out = vips_image_new_from_memory_copy(pixels, len, w, h, 3,
+		VIPS_FORMAT_UCHAR);
+	g_free(pixels);
+	if (!out)
+		_sp_set_vips_error(error, "overlay", args->annotations);
+	else
+		out->Type = VIPS_INTERPRETATION_sRGB;
+	return out;
+}
+
 static VipsImage *
 overlay_build(SpNode *node, VipsImage *in, GError **error)
 {
@@ -673,7 +806,7 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 	int r;
 
 	/* the painted layer: each rectangle's pixels whose centres lie in it */
-	for (guint i = 0; i < state->rows->len; i++) {
+	for (guint i = 0; state->rows && i < state->rows->len; i++) {
 		const Row *row = &g_array_index(state->rows, Row, i);
 		Rgb c = state->classes ?
 			state->class_colour[CLAMP(row->class_index, 0,
@@ -740,6 +873,14 @@ overlay_build(SpNode *node, VipsImage *in, GError **error)
 			goto fail;
 		out = t;
 	}
+	if (state->annotations) {
+		if (!(t = draw_outlines(node, state, out, error))) {
+			g_object_unref(out);
+			return NULL;
+		}
+		g_object_unref(out);
+		out = t;
+	}
 	if (state->legend) {
 		/* a copy: the image may outlive the node and its state (a
 		 * caller keeps sp_node_get_image() after sp_graph_free()) */
@@ -769,7 +910,9 @@ fail_layer:
 	g_object_unref(layer);
 fail:
 	_sp_set_vips_error(error, "overlay",
-		((SpOverlayArgs *) node->args)->csv);
+		((SpOverlayArgs *) node->args)->csv ?
+			((SpOverlayArgs *) node->args)->csv :
+			((SpOverlayArgs *) node->args)->annotations);
 	return NULL;
 }
 
@@ -784,8 +927,10 @@ const SpOpInfo _sp_op_overlay = {
 		"map (viridis by default, 0 … 1 unless range= says otherwise), "
 		"blended at alpha so the tissue stays visible, and adds a legend "
 		"panel on the right with each class's colour and patch count, or "
-		"a colour bar. Rows with an empty value are left unpainted. The "
-		"input must be at most 64 megapixels.",
+		"a colour bar. Rows with an empty value are left unpainted. With "
+		"annotations=FILE.geojson it also draws the outlines of "
+		"annotation polygons in their class colours. The input must be "
+		"at most 64 megapixels.",
 	.kind = SP_OP_FILTER,
 	.any_format = TRUE,
 	.role = SP_ROLE_FILTER,

@@ -150,6 +150,42 @@ sp batch --annotations batch.geojson --out-dir bout
 check "batch --annotations without --slide: exit 2" eval 'rc_is 2 && has "$SP_ERR" "--annotations needs --slide"'
 check "batch --annotations: no temporary manifest left" eval '! ls -d "${TMPDIR:-/tmp}"/slidepipe-batch-* 2>/dev/null | grep -q "$$"; true'
 
+# --------------------------------------------- overlay annotations=
+# outlines: the mask's pixels within outline - 1 of an unset pixel, in
+# the class colour (Tumor's 200,0,0; Stroma's 0,150,0); the rest of the
+# picture untouched
+sp load crop.tif ! downsample 4 ! overlay annotations=qupath.geojson outline=2 ! save outl.png
+check "overlay annotations=: exit 0, no CSV needed" rc_is 0
+sp load crop.tif ! downsample 4 ! save plain.png
+sp load crop.tif ! downsample 4 ! rasterize qupath.geojson class=Tumor ! save mT.png
+sp load crop.tif ! downsample 4 ! rasterize qupath.geojson class=Stroma ! save mS.png
+check "overlay annotations=: outline pixels in class colours, every other pixel as it was" \
+	"$PYTHON" - outl.png plain.png mT.png mS.png <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+out, plain, mt, ms = (np.asarray(Image.open(p)).astype(int) for p in sys.argv[1:])
+def outline(m, r=1):
+    m = m > 0
+    h, w = m.shape
+    e = np.zeros_like(m)
+    pad = np.pad(~m, r + 1, constant_values=False)
+    for dy in range(-r - 1, r + 2):
+        for dx in range(-r - 1, r + 2):
+            if (abs(dx) > r and abs(dy) > r) or (abs(dx) <= r and abs(dy) <= r):
+                continue
+            e |= pad[r + 1 + dy:r + 1 + dy + h, r + 1 + dx:r + 1 + dx + w]
+    return m & e
+ot, os_ = outline(mt), outline(ms)
+assert ot.sum() > 100 and os_.sum() > 100
+assert (out[ot & ~os_] == [200, 0, 0]).all(), "Tumor outline"
+assert (out[os_] == [0, 150, 0]).all(), "Stroma outline (drawn after Tumor)"
+rest = ~(ot | os_)
+assert np.array_equal(out[rest], plain[rest]), "untouched elsewhere"
+PY
+sp load crop.tif ! downsample 4 ! overlay ! save none.png
+check "overlay without CSV or annotations=: exit 2" eval 'rc_is 2 && has "$SP_ERR" "give a CSV of per-patch values, annotations=FILE.geojson, or both"'
+
 # ---------------------------------------- tiles with annotations (mask)
 # The oracle: rasterize's full-resolution mask (itself checked against
 # gdal_rasterize above) averaged over each patch; patches whose exact
