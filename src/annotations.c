@@ -765,16 +765,17 @@ load_file(const char *path, GError **error)
 		g_array_new(FALSE, FALSE, sizeof(int)),
 		g_array_new(FALSE, FALSE, sizeof(int)) };
 	GArray *features = g_array_new(FALSE, TRUE, sizeof(Feature));
+	/* an empty file maps to NULL */
 	const char *text = g_mapped_file_get_contents(file);
-	Scan s = { text, text, text + g_mapped_file_get_length(file) };
+	gsize length = g_mapped_file_get_length(file);
+	Scan s = { text ? text : "", text ? text : "",
+		text ? text + length : "" };
 	gboolean ok;
 
 	/* a UTF-8 byte order mark is allowed, as json-glib allows it */
 	if (s.end - s.p >= 3 && memcmp(s.p, "\xef\xbb\xbf", 3) == 0)
 		s.p += 3;
-	ok = text && scan_document(&r, parser, &s, features, error);
-	if (!text)
-		read_fail(&r, error, "the file is empty");
+	ok = scan_document(&r, parser, &s, features, error);
 	g_mapped_file_unref(file);
 	g_array_unref(r.xy);
 	g_array_unref(r.ring_sizes);
