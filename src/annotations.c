@@ -538,7 +538,15 @@ parse_span(Reader *r, JsonParser *parser, const Scan *s, const char *start,
 		g_error_free(local);
 		return NULL;
 	}
-	return json_parser_get_root(parser);
+	/* json-glib takes a lone byte order mark for an empty document */
+	JsonNode *root = json_parser_get_root(parser);
+	if (!root) {
+		g_autofree char *shown = sp_printable(r->path);
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"'%s': not valid JSON: line %d: an empty value", shown,
+			scan_line(s, start));
+	}
+	return root;
 }
 
 /* The elements of the array at s->p, each a feature. */
