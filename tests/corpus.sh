@@ -465,5 +465,27 @@ manifest manifest-template.csv --pipeline 'load {slide} ! crop {x} 0 16 16 ! sav
 rows 1 "row 1 \(line 2\): the template's \{x\} has no value" && outputs
 case_done "--pipeline with a column the manifest lacks: every row fails"
 
+# ------------------------------------------------- GeoJSON annotations
+# geo NAME FILE PATTERN: crop geojson=FILE of the good slide exits 1 with
+# one line matching PATTERN that names the file, writing nothing
+geo() {
+	run -q load "$S" ! crop geojson="$C/$2" ! save "$O/out.tif"
+	one_error "^slidepipe: crop: .*$2.*$3" && no_output &&
+		{ [ "$RC" = 1 ] || why "exit status $RC, expected 1"; }
+	case_done "GeoJSON, $1: exit 1, one line naming the file"
+}
+geo "an empty file" geo-empty.geojson "the file is empty"
+geo "truncated" geo-truncated.geojson "not valid JSON: line 1"
+geo "a coordinate 1e999 (inf)" geo-infinite.geojson "not a finite number"
+geo "a NaN token" geo-nan.geojson "not valid JSON"
+geo "a ring of 2 distinct points" geo-two-points.geojson "2 distinct points"
+geo "a LineString" geo-linestring.geojson "'LineString' is not supported"
+geo "a GeometryCollection" geo-collection.geojson "'GeometryCollection' is not supported"
+geo "a coordinate that is a string" geo-string-number.geojson "not a number"
+geo "a coordinate of 5e12" geo-huge.geojson "out of range"
+geo "100,000 nested brackets" geo-deep.geojson "not valid JSON"
+geo "UTF-16" geo-utf16.geojson "not"
+geo "text after the document" geo-trailing.geojson "text after the document"
+
 diag "corpus: $CASES cases, $PASSED passed"
 done_testing

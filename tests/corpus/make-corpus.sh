@@ -518,5 +518,19 @@ printf '\377\376s\000l\000i\000d\000e\000\n\000' >manifest-utf16.csv
 head -c 1048576 /dev/zero | tr '\0' ',' >manifest-1mb-header.csv
 echo >>manifest-1mb-header.csv
 
+# --- bad GeoJSON annotations (issue 17): each through crop geojson= ----
+printf '' >geo-empty.geojson
+printf '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[50,0]' >geo-truncated.geojson
+printf '{"type":"Polygon","coordinates":[[[0,0],[1e999,0],[0,50],[0,0]]]}' >geo-infinite.geojson
+printf '{"type":"Polygon","coordinates":[[[0,0],[NaN,0],[0,50],[0,0]]]}' >geo-nan.geojson
+printf '{"type":"Polygon","coordinates":[[[10,10],[90,90],[10,10],[10,10]]]}' >geo-two-points.geojson
+printf '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"LineString","coordinates":[[0,0],[50,50]]}}]}' >geo-linestring.geojson
+printf '{"type":"GeometryCollection","geometries":[]}' >geo-collection.geojson
+printf '{"type":"Polygon","coordinates":[[["0",0],[50,0],[0,50],["0",0]]]}' >geo-string-number.geojson
+printf '{"type":"Polygon","coordinates":[[[0,0],[5e12,0],[0,50],[0,0]]]}' >geo-huge.geojson
+head -c 100000 /dev/zero | tr '\0' '[' >geo-deep.geojson
+printf '\377\376{\000"\000t\000' >geo-utf16.geojson
+printf '{"type":"Polygon","coordinates":[[[0,0],[50,0],[0,50],[0,0]]]} trailing' >geo-trailing.geojson
+
 n=$(ls | wc -l)
 echo "make-corpus: $n entries in $D"
