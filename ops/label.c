@@ -849,32 +849,52 @@ sp_label(SpNode *in, GError **error, ...)
 	return node;
 }
 
-gboolean
-sp_label_foreach(SpNode *in, SpObjectFunc func, void *user_data, GError **error,
-	...)
+/* A label node that hands its objects to @func, its arguments not yet
+ * set (_sp_node_end() finishes it); %NULL with @error. */
+static SpNode *
+foreach_begin(SpNode *in, SpObjectFunc func, void *user_data, GError **error)
 {
 	SpNode *node;
 	LabelState *state;
-	va_list ap;
-	gboolean ok;
 
-	g_return_val_if_fail(func != NULL, FALSE);
 	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_label, in,
 		      error)))
-		return FALSE;
+		return NULL;
 	node->priv = state = g_new0(LabelState, 1);
 	state->foreach = TRUE;
 	state->func = func;
 	state->func_data = user_data;
-	va_start(ap, error);
-	node = _sp_node_end(node, TRUE, error, ap);
-	va_end(ap);
+	return node;
+}
+
+/* Runs a finished foreach node (%NULL: it failed), then drops it. */
+static gboolean
+foreach_run(SpNode *node, GError **error)
+{
+	gboolean ok;
+
 	if (!node)
 		return FALSE;
 	VipsImage *image = sp_node_get_image(node->input, error);
 	ok = image && label_execute(node, image, error);
 	_sp_node_discard(node);
 	return ok;
+}
+
+gboolean
+sp_label_foreach(SpNode *in, SpObjectFunc func, void *user_data, GError **error,
+	...)
+{
+	SpNode *node;
+	va_list ap;
+
+	g_return_val_if_fail(func != NULL, FALSE);
+	if (!(node = foreach_begin(in, func, user_data, error)))
+		return FALSE;
+	va_start(ap, error);
+	node = _sp_node_end(node, TRUE, error, ap);
+	va_end(ap);
+	return foreach_run(node, error);
 }
 
 /* _sp_node_end() with no more NAME, VALUE pairs */
@@ -894,31 +914,19 @@ sp_label_foreach_from_strings(SpNode *in, const char *const *words,
 	SpObjectFunc func, void *user_data, GError **error)
 {
 	SpNode *node;
-	LabelState *state;
-	gboolean ok;
+	gboolean ok = TRUE;
 
 	g_return_val_if_fail(func != NULL, FALSE);
-	if (!(node = _sp_node_begin(in ? in->graph : NULL, &_sp_op_label, in,
-		      error)))
+	if (!(node = foreach_begin(in, func, user_data, error)))
 		return FALSE;
-	node->priv = state = g_new0(LabelState, 1);
-	state->foreach = TRUE;
-	state->func = func;
-	state->func_data = user_data;
-	for (int i = 0; words && words[i]; i++) {
+	for (int i = 0; ok && words && words[i]; i++) {
 		const char *eq = strchr(words[i], '=');
 		g_autofree char *name = eq ? g_strndup(words[i], eq - words[i]) :
 					     g_strdup(words[i]);
 
 		/* label takes named arguments only; a bare NAME is a boolean */
-		if (!_sp_node_set_string(node, name, eq ? eq + 1 : "true",
-			    error))
-			return node_end_empty(node, FALSE, error, NULL) != NULL;
+		ok = _sp_node_set_string(node, name, eq ? eq + 1 : "true",
+			error);
 	}
-	if (!(node = node_end_empty(node, TRUE, error, NULL)))
-		return FALSE;
-	VipsImage *image = sp_node_get_image(node->input, error);
-	ok = image && label_execute(node, image, error);
-	_sp_node_discard(node);
-	return ok;
+	return foreach_run(node_end_empty(node, ok, error, NULL), error);
 }
