@@ -521,6 +521,23 @@ class _CffiBindings:
                  self.vips.vips_image_get_bands(image))
         return np.frombuffer(ffi.buffer(buf, size[0]), dtype).reshape(shape)
 
+    def _foreach(self, fn, cb_type, cb, node, words, failure):
+        """Calls the *_foreach_from_strings() @fn with @cb (a Python
+        function of C type @cb_type that appends what it raises to
+        @failure and returns 0 then); raises that, or the C error."""
+        ffi = self.ffi
+        c_cb = ffi.callback(cb_type, cb)
+        arr, _keep = self._words(words)
+        errp = ffi.new("GError **")
+        ok = fn(node, arr, c_cb, ffi.NULL, errp)
+        if failure:
+            if errp[0] != ffi.NULL:
+                self.glib.g_error_free(errp[0])
+            raise failure[0]
+        if not ok:
+            self._raise(errp)
+        return True
+
     def tiles_foreach(self, node, words, on_patch):
         """Calls @on_patch(index, x, y, level, downsample, mpp, tissue,
         array) for each kept patch (array copied, (h, w, bands)); it
@@ -544,18 +561,8 @@ class _CffiBindings:
             except BaseException as e:  # noqa: B036 - re-raised below
                 failure.append(e)
                 return 0
-        c_cb = ffi.callback("SpPatchFunc", cb)
-        arr, _keep = self._words(words)
-        errp = ffi.new("GError **")
-        ok = self.sp.sp_tiles_foreach_from_strings(node, arr, c_cb, ffi.NULL,
-                                                   errp)
-        if failure:
-            if errp[0] != ffi.NULL:
-                self.glib.g_error_free(errp[0])
-            raise failure[0]
-        if not ok:
-            self._raise(errp)
-        return True
+        return self._foreach(self.sp.sp_tiles_foreach_from_strings,
+                             "SpPatchFunc", cb, node, words, failure)
 
     def label_foreach(self, node, words, on_object, runs=False):
         """Calls @on_object(dict) for each object sp_label_foreach() finds
@@ -594,18 +601,8 @@ class _CffiBindings:
             except BaseException as e:  # noqa: B036 - re-raised below
                 failure.append(e)
                 return 0
-        c_cb = ffi.callback("SpObjectFunc", cb)
-        arr, _keep = self._words(words)
-        errp = ffi.new("GError **")
-        ok = self.sp.sp_label_foreach_from_strings(node, arr, c_cb, ffi.NULL,
-                                                   errp)
-        if failure:
-            if errp[0] != ffi.NULL:
-                self.glib.g_error_free(errp[0])
-            raise failure[0]
-        if not ok:
-            self._raise(errp)
-        return True
+        return self._foreach(self.sp.sp_label_foreach_from_strings,
+                             "SpObjectFunc", cb, node, words, failure)
 
     def batch(self, manifest, out_dir, pipeline, jobs, shard, force, dry_run,
               allow_any_path, units, out_suffix, on_row, on_progress):
