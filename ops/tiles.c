@@ -507,12 +507,8 @@ tiles_plan(SpNode *node, GError **error)
 	if (state->mpp_x > 0)
 		g_snprintf(mpp, sizeof(mpp), ", %.4g µm per pixel",
 			state->mpp_x);
-	g_autofree char *keep = state->annotations_only ?
-		g_strdup_printf("kept where %d annotation feature%s cover >= "
-				"%g of the patch",
-			state->n_features, state->n_features == 1 ? "" : "s",
-			state->min_annotation) :
-		state->min_tissue < 0 && state->annotations ?
+	g_autofree char *keep = state->annotations &&
+			(state->annotations_only || state->min_tissue < 0) ?
 		g_strdup_printf("kept where %d annotation feature%s cover >= "
 				"%g of the patch",
 			state->n_features, state->n_features == 1 ? "" : "s",

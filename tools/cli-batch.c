@@ -336,8 +336,8 @@ annotation_manifest(const char *geojson, const char *class_name,
 /* The pipeline of one feature: crop its box out of @slide. The slide
  * is quoted into the template; the GeoJSON comes from the manifest. */
 static char *
-annotation_template(const char *geojson, const char *slide, double margin,
-	const char *outside, GError **error)
+annotation_template(const char *slide, double margin, const char *outside,
+	GError **error)
 {
 	const char *modes[] = { "keep", "white", "black", "transparent" };
 	gboolean known = !outside;
@@ -363,7 +363,6 @@ annotation_template(const char *geojson, const char *slide, double margin,
 		return NULL;
 	}
 	g_autofree char *quoted = g_shell_quote(slide);
-	(void) geojson;
 	return g_strdup_printf("load %s ! crop geojson={geojson} "
 			       "feature={feature} margin=%.17g outside=%s ! "
 			       "save {out}",
@@ -488,8 +487,8 @@ cli_batch(int argc, char **argv, gboolean progress)
 					"--slide\n");
 			return CLI_EXIT_USAGE;
 		}
-		if (!(template = annotation_template(annotations, slide,
-			      margin, outside, &error))) {
+		if (!(template = annotation_template(slide, margin, outside,
+			      &error))) {
 			g_prefix_error(&error, "batch: ");
 			cli_fail(error);
 			return CLI_EXIT_USAGE;
