@@ -18,6 +18,7 @@ typedef struct {
 	char *units;
 	char *geojson;
 	int feature;
+	int polygon;
 	char *name;
 	char *class_name;
 	double margin;
@@ -39,18 +40,23 @@ static const SpArgInfo crop_args[] = {
 		COORD_MAX, NULL, 3, FALSE, "height of the region, > 0",
 		SP_ARG_FIELD(SpCropArgs, h) },
 	{ "units", SP_ARG_CHOICE, NULL, "px", 0, 0, units_choices, -1, FALSE,
-		"units of x, y, w, h: level-0 pixels or micrometres "
+		"units of x, y, w, h (or of the GeoJSON's coordinates and "
+		"margin with geojson=): level-0 pixels or micrometres "
 		"(needs the slide's mpp)",
 		SP_ARG_FIELD(SpCropArgs, units) },
 	{ "geojson", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"instead of X Y W H: the bounding box of annotation polygons "
 		"in this GeoJSON file (level-0 pixels, y down, as QuPath "
-		"exports them), all of them or those feature=, name= and "
-		"class= pick",
+		"exports them; µm with units=um), all of them or those "
+		"feature=, polygon=, name= and class= pick",
 		SP_ARG_FIELD(SpCropArgs, geojson) },
 	{ "feature", SP_ARG_INT, NULL, NULL, 0, G_MAXINT, NULL, -1, FALSE,
 		"with geojson=: only the N-th feature (0-based, in file order)",
 		SP_ARG_FIELD(SpCropArgs, feature) },
+	{ "polygon", SP_ARG_INT, NULL, NULL, 0, G_MAXINT, NULL, -1, FALSE,
+		"with feature=: only the K-th polygon of a MultiPolygon "
+		"(0-based; 0 for a Polygon)",
+		SP_ARG_FIELD(SpCropArgs, polygon) },
 	{ "name", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"with geojson=: only features whose properties.name is this",
 		SP_ARG_FIELD(SpCropArgs, name) },
@@ -58,7 +64,7 @@ static const SpArgInfo crop_args[] = {
 		"with geojson=: only features of this class "
 		"(properties.classification.name)",
 		SP_ARG_FIELD(SpCropArgs, class_name) },
-	{ "margin", SP_ARG_DOUBLE, "level-0 px", "0", 0, COORD_MAX, NULL, -1,
+	{ "margin", SP_ARG_DOUBLE, "level-0 px (µm with units=um)", "0", 0, COORD_MAX, NULL, -1,
 		FALSE,
 		"with geojson=: widen the bounding box by this much on every "
 		"side (clipped to the slide)",
@@ -99,6 +105,7 @@ annotation_region(SpNode *node, double *x, double *y, double *w, double *h,
 	CropState *state = g_new0(CropState, 1);
 	gboolean by_feature = _sp_node_given(node, &args->feature);
 	double x0, y0, x1, y1;
+	double margin_x = args->margin, margin_y = args->margin;
 
 	node->priv = state;
 	if (_sp_node_given(node, &args->x) || _sp_node_given(node, &args->y) ||
@@ -107,27 +114,46 @@ annotation_region(SpNode *node, double *x, double *y, double *w, double *h,
 			"crop: give X Y W H or geojson=, not both");
 		return FALSE;
 	}
-	if (strcmp(args->units, "px") != 0) {
-		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"crop: geojson= coordinates are level-0 pixels; "
-			"units=%s does not apply",
-			args->units);
+	if (!(state->annotations = _sp_annotations_load_in(args->geojson,
+		      args->units, node->slide, "crop", error)))
 		return FALSE;
-	}
-	if (!(state->annotations = sp_annotations_load(args->geojson, error))) {
-		g_prefix_error(error, "crop: ");
-		return FALSE;
+	if (_sp_node_given(node, &args->polygon)) {
+		SpAnnotations *one;
+
+		if (!by_feature) {
+			g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+				"crop: polygon= needs feature= (the feature "
+				"whose polygon it is)");
+			return FALSE;
+		}
+		if (args->feature >= sp_annotations_get_count(state->annotations))
+			return !!_sp_annotations_select(state->annotations,
+				args->feature, NULL, NULL, &state->n_features,
+				"crop", error);
+		if (!(one = _sp_annotations_polygon(state->annotations,
+			      args->feature, args->polygon, "crop", error)))
+			return FALSE;
+		sp_annotations_unref(state->annotations);
+		state->annotations = one;
+		by_feature = FALSE;
 	}
 	if (!(state->features = _sp_annotations_select(state->annotations,
 		      by_feature ? args->feature : -1, args->class_name,
 		      args->name, &state->n_features, "crop", error)))
 		return FALSE;
+	if (strcmp(args->units, "um") == 0) {
+		double mpp_x, mpp_y;
+
+		sp_slide_get_mpp(node->slide, &mpp_x, &mpp_y);
+		margin_x = args->margin / mpp_x;
+		margin_y = args->margin / mpp_y;
+	}
 	_sp_annotations_bounds(state->annotations, state->features,
 		state->n_features, &x0, &y0, &x1, &y1);
-	x0 = MAX(x0 - args->margin, in.x);
-	y0 = MAX(y0 - args->margin, in.y);
-	x1 = MIN(x1 + args->margin, in.x + in.w);
-	y1 = MIN(y1 + args->margin, in.y + in.h);
+	x0 = MAX(x0 - margin_x, in.x);
+	y0 = MAX(y0 - margin_y, in.y);
+	x1 = MIN(x1 + margin_x, in.x + in.w);
+	y1 = MIN(y1 + margin_y, in.y + in.h);
 	if (x1 <= x0 || y1 <= y0) {
 		g_autofree char *shown = sp_printable(args->geojson);
 		g_set_error(error, SP_ERROR, SP_ERROR_REGION,
@@ -180,11 +206,12 @@ crop_plan(SpNode *node, GError **error)
 					names[i]);
 				return FALSE;
 			}
-		const char *geo_only[] = { "feature", "name", "class", "margin",
-			"outside" };
-		const void *geo_fields[] = { &args->feature, &args->name,
-			&args->class_name, &args->margin, &args->outside };
-		for (int i = 0; i < 5; i++)
+		const char *geo_only[] = { "feature", "polygon", "name",
+			"class", "margin", "outside" };
+		const void *geo_fields[] = { &args->feature, &args->polygon,
+			&args->name, &args->class_name, &args->margin,
+			&args->outside };
+		for (int i = 0; i < 6; i++)
 			if (_sp_node_given(node, geo_fields[i])) {
 				g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 					"crop: argument '%s' applies with "

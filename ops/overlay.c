@@ -26,8 +26,11 @@ typedef struct {
 	char *range;
 	gboolean legend;
 	char *annotations;
+	char *units;
 	int outline;
 } SpOverlayArgs;
+
+static const char *const units_choices[] = { "px", "um", NULL };
 
 static const SpArgInfo overlay_args[] = {
 	{ "csv", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, FALSE,
@@ -67,6 +70,10 @@ static const SpArgInfo overlay_args[] = {
 		"width of the annotation outlines, in picture pixels, inside the "
 		"polygons",
 		SP_ARG_FIELD(SpOverlayArgs, outline) },
+	{ "units", SP_ARG_CHOICE, NULL, "px", 0, 0, units_choices, -1, FALSE,
+		"units of the GeoJSON's coordinates: level-0 pixels, or "
+		"micrometres (divided by the slide's mpp)",
+		SP_ARG_FIELD(SpOverlayArgs, units) },
 };
 
 /* the largest picture painted on, in pixels */
@@ -660,11 +667,10 @@ overlay_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	if (args->annotations &&
-		!(state->annotations = sp_annotations_load(args->annotations,
-			  error))) {
-		g_prefix_error(error, "overlay: ");
+		!(state->annotations = _sp_annotations_load_in(
+			  args->annotations, args->units, node->slide, "overlay",
+			  error)))
 		return FALSE;
-	}
 	if (args->csv) {
 		if (!read_csv(node, state, error) ||
 			!plan_colours(node, state, error))

@@ -14,13 +14,17 @@ typedef struct {
 	char *class_name;
 	int feature;
 	char *name;
+	char *units;
 } SpRasterizeArgs;
+
+static const char *const units_choices[] = { "px", "um", NULL };
 
 static const SpArgInfo rasterize_args[] = {
 	{ "path", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"GeoJSON file: a FeatureCollection, an array of Features "
 		"(QuPath's export), a Feature or a geometry; Polygon and "
-		"MultiPolygon geometries in level-0 pixels, y down",
+		"MultiPolygon geometries in level-0 pixels, y down (µm with "
+		"units=um)",
 		SP_ARG_FIELD(SpRasterizeArgs, path) },
 	{ "class", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"only features of this class (properties.classification.name, "
@@ -33,6 +37,10 @@ static const SpArgInfo rasterize_args[] = {
 	{ "name", SP_ARG_STRING, NULL, NULL, 0, 0, NULL, -1, FALSE,
 		"only features whose properties.name is this",
 		SP_ARG_FIELD(SpRasterizeArgs, name) },
+	{ "units", SP_ARG_CHOICE, NULL, "px", 0, 0, units_choices, -1, FALSE,
+		"units of the GeoJSON's coordinates: level-0 pixels, or "
+		"micrometres (divided by the slide's mpp)",
+		SP_ARG_FIELD(SpRasterizeArgs, units) },
 };
 
 typedef struct {
@@ -59,10 +67,9 @@ rasterize_plan(SpNode *node, GError **error)
 	SpGeometry *g = &node->geom;
 
 	node->priv = state;
-	if (!(state->annotations = sp_annotations_load(args->path, error))) {
-		g_prefix_error(error, "rasterize: ");
+	if (!(state->annotations = _sp_annotations_load_in(args->path,
+		      args->units, node->slide, "rasterize", error)))
 		return FALSE;
-	}
 	int n = sp_annotations_get_count(state->annotations);
 	gboolean by_feature = _sp_node_given(node, &args->feature);
 

@@ -41,8 +41,11 @@ typedef struct {
 	char *shard;
 	char *annotations;
 	char *class_name;
+	char *units;
 	double min_annotation;
 } SpTilesArgs;
+
+static const char *const units_choices[] = { "px", "um", NULL };
 
 static const SpArgInfo tiles_args[] = {
 	{ "dir", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
@@ -117,6 +120,10 @@ static const SpArgInfo tiles_args[] = {
 		"with annotations= or mask=FILE.geojson: only the polygons of "
 		"this class (properties.classification.name)",
 		SP_ARG_FIELD(SpTilesArgs, class_name) },
+	{ "units", SP_ARG_CHOICE, NULL, "px", 0, 0, units_choices, -1, FALSE,
+		"units of the GeoJSON's coordinates: level-0 pixels, or "
+		"micrometres (divided by the slide's mpp)",
+		SP_ARG_FIELD(SpTilesArgs, units) },
 	{ "min-annotation", SP_ARG_DOUBLE, "fraction", "0.5", 0, 1, NULL, -1,
 		FALSE,
 		"with annotations=: the share of a patch's area the polygons "
@@ -365,10 +372,9 @@ plan_mask(SpNode *node, TilesState *state, GError **error)
 		return FALSE;
 	}
 	if (geojson) {
-		if (!(state->annotations = sp_annotations_load(geojson, error))) {
-			g_prefix_error(error, "tiles: ");
+		if (!(state->annotations = _sp_annotations_load_in(geojson,
+			      args->units, node->slide, "tiles", error)))
 			return FALSE;
-		}
 		if (!(state->features = _sp_annotations_select(
 			      state->annotations, -1, args->class_name, NULL,
 			      &state->n_features, "tiles", error)))

@@ -699,6 +699,8 @@ scan_document(Reader *r, JsonParser *parser, Scan *s, GArray *features,
 typedef struct {
 	char *path;
 	struct stat st;
+	/* 0, 0: as read; else the µm → px conversion's mpp */
+	double mpp_x, mpp_y;
 	SpAnnotations *annotations;
 } CacheEntry;
 
@@ -717,24 +719,44 @@ same_file(const struct stat *a, const struct stat *b)
 
 static SpAnnotations *load_file(const char *path, GError **error);
 
-SpAnnotations *
-sp_annotations_load(const char *path, GError **error)
+/* @path's annotations, in µm divided by (@mpp_x, @mpp_y) unless those
+ * are 0, from the cache when the same file was read with the same
+ * conversion. */
+static SpAnnotations *
+load_cached(const char *path, double mpp_x, double mpp_y, GError **error)
 {
 	struct stat st;
 	SpAnnotations *a = NULL;
 
-	g_return_val_if_fail(path != NULL, NULL);
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-		return load_file(path, error);
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		SpAnnotations *raw = load_file(path, error);
+
+		if (!raw || mpp_x == 0)
+			return raw;
+		a = sp_annotations_to_pixels(raw, mpp_x, mpp_y, error);
+		sp_annotations_unref(raw);
+		return a;
+	}
 	g_mutex_lock(&cache_lock);
-	for (int i = 0; i < CACHE_SIZE; i++)
+	for (int i = 0; i < CACHE_SIZE && !a; i++)
 		if (cache[i].path && strcmp(cache[i].path, path) == 0 &&
-			same_file(&cache[i].st, &st))
+			same_file(&cache[i].st, &st) &&
+			cache[i].mpp_x == mpp_x && cache[i].mpp_y == mpp_y)
 			a = sp_annotations_ref(cache[i].annotations);
 	g_mutex_unlock(&cache_lock);
 	if (a)
 		return a;
-	if (!(a = load_file(path, error)))
+	if (mpp_x == 0)
+		a = load_file(path, error);
+	else {
+		SpAnnotations *raw = load_cached(path, 0, 0, error);
+
+		if (!raw)
+			return NULL;
+		a = sp_annotations_to_pixels(raw, mpp_x, mpp_y, error);
+		sp_annotations_unref(raw);
+	}
+	if (!a)
 		return NULL;
 	g_mutex_lock(&cache_lock);
 	CacheEntry *e = &cache[cache_next];
@@ -743,8 +765,155 @@ sp_annotations_load(const char *path, GError **error)
 	sp_annotations_unref(e->annotations);
 	e->path = g_strdup(path);
 	e->st = st;
+	e->mpp_x = mpp_x;
+	e->mpp_y = mpp_y;
 	e->annotations = sp_annotations_ref(a);
 	g_mutex_unlock(&cache_lock);
+	return a;
+}
+
+SpAnnotations *
+sp_annotations_load(const char *path, GError **error)
+{
+	g_return_val_if_fail(path != NULL, NULL);
+	return load_cached(path, 0, 0, error);
+}
+
+/* A new set sharing nothing with @a but its strings' values. */
+static SpAnnotations *
+annotations_new(const char *path, int n_features)
+{
+	SpAnnotations *a = g_new0(SpAnnotations, 1);
+
+	a->ref_count = 1;
+	a->path = g_strdup(path);
+	a->n_features = n_features;
+	a->features = g_new0(Feature, MAX(1, n_features));
+	return a;
+}
+
+/* A copy of @f's properties, and of its polygons from @polygon0 on
+ * (@n_polygons of them), coordinates divided by (@dx, @dy). */
+static void
+feature_copy(Feature *to, const Feature *f, int polygon0, int n_polygons,
+	double dx, double dy)
+{
+	int ring0 = 0, point0 = 0, n_rings = 0, n_points = 0;
+
+	for (int p = 0; p < polygon0; p++)
+		for (int r = 0; r < f->polygon_rings[p]; r++)
+			point0 += f->ring_sizes[ring0++];
+	for (int p = polygon0; p < polygon0 + n_polygons; p++)
+		for (int r = 0; r < f->polygon_rings[p]; r++)
+			n_points += f->ring_sizes[ring0 + n_rings++];
+
+	*to = *f;
+	to->name = g_strdup(f->name);
+	to->class_name = g_strdup(f->class_name);
+	to->object_type = g_strdup(f->object_type);
+	to->n_polygons = n_polygons;
+	to->polygon_rings = g_memdup2(f->polygon_rings + polygon0,
+		n_polygons * sizeof(int));
+	to->n_rings = n_rings;
+	to->ring_sizes = g_memdup2(f->ring_sizes + ring0, n_rings * sizeof(int));
+	to->n_points = n_points;
+	to->xy = g_new(double, 2 * n_points);
+	to->x0 = to->y0 = INFINITY;
+	to->x1 = to->y1 = -INFINITY;
+	for (int i = 0; i < n_points; i++) {
+		double x = f->xy[2 * (point0 + i)] / dx;
+		double y = f->xy[2 * (point0 + i) + 1] / dy;
+
+		to->xy[2 * i] = x;
+		to->xy[2 * i + 1] = y;
+		to->x0 = MIN(to->x0, x);
+		to->y0 = MIN(to->y0, y);
+		to->x1 = MAX(to->x1, x);
+		to->y1 = MAX(to->y1, y);
+	}
+}
+
+SpAnnotations *
+sp_annotations_to_pixels(SpAnnotations *annotations, double mpp_x,
+	double mpp_y, GError **error)
+{
+	g_autofree char *shown = sp_printable(annotations->path);
+
+	if (!(mpp_x > 0 && mpp_x <= 1e6 && mpp_y > 0 && mpp_y <= 1e6)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"'%s': cannot convert µm to pixels at %g × %g µm per "
+			"pixel",
+			shown, mpp_x, mpp_y);
+		return NULL;
+	}
+	SpAnnotations *a = annotations_new(annotations->path,
+		annotations->n_features);
+	for (int i = 0; i < a->n_features; i++) {
+		const Feature *f = &annotations->features[i];
+		Feature *to = &a->features[i];
+
+		feature_copy(to, f, 0, f->n_polygons, mpp_x, mpp_y);
+		if (MAX(fabs(to->x0), fabs(to->x1)) > 1e12 ||
+			MAX(fabs(to->y0), fabs(to->y1)) > 1e12) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"'%s': feature %d: at %g µm per pixel its "
+				"coordinates exceed ±1e12 pixels",
+				shown, i, MIN(mpp_x, mpp_y));
+			sp_annotations_unref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+int
+sp_annotations_get_polygon_count(SpAnnotations *annotations, int feature)
+{
+	g_return_val_if_fail(feature >= 0 && feature < annotations->n_features,
+		0);
+	return annotations->features[feature].n_polygons;
+}
+
+SpAnnotations *
+_sp_annotations_polygon(SpAnnotations *a, int feature, int polygon,
+	const char *op, GError **error)
+{
+	g_return_val_if_fail(feature >= 0 && feature < a->n_features, NULL);
+	const Feature *f = &a->features[feature];
+
+	if (polygon < 0 || polygon >= f->n_polygons) {
+		g_autofree char *shown = sp_printable(a->path);
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: feature %d of '%s' has %d polygon%s (0 … %d); "
+			"there is no polygon=%d",
+			op, feature, shown, f->n_polygons,
+			f->n_polygons == 1 ? "" : "s", f->n_polygons - 1,
+			polygon);
+		return NULL;
+	}
+	SpAnnotations *one = annotations_new(a->path, 1);
+	feature_copy(&one->features[0], f, polygon, 1, 1, 1);
+	return one;
+}
+
+SpAnnotations *
+_sp_annotations_load_in(const char *path, const char *units, SpSlide *slide,
+	const char *op, GError **error)
+{
+	double mpp_x = 0, mpp_y = 0;
+	SpAnnotations *a;
+
+	if (units && strcmp(units, "um") == 0 &&
+		!sp_slide_get_mpp(slide, &mpp_x, &mpp_y)) {
+		g_autofree char *shown = sp_printable(path);
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"%s: units=um: the slide '%s' has no pixel size (mpp), "
+			"so the µm coordinates of '%s' cannot be placed",
+			op, sp_slide_get_path(slide), shown);
+		return NULL;
+	}
+	if (!(a = load_cached(path, mpp_x, mpp_y, error)))
+		g_prefix_error(error, "%s: ", op);
 	return a;
 }
 

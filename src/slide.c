@@ -539,8 +539,11 @@ open_vips(SpSlide *slide, GError **error)
 	slide->bands = normalised_bands(image->Bands);
 	slide->format = image->BandFmt;
 
-	/* libvips reports 1 px/mm when a file has no resolution */
-	if (image->Xres > 1.0 && image->Yres > 1.0 &&
+	/* libvips reports 1 px/mm when a file has no resolution, and its
+	 * PNG loader 72 dpi (2.834 px/mm): neither is a pixel size */
+	gboolean dpi72 = fabs(image->Xres - 72 / 25.4) < 1e-3 &&
+		fabs(image->Yres - 72 / 25.4) < 1e-3;
+	if (image->Xres > 1.0 && image->Yres > 1.0 && !dpi72 &&
 		mpp_plausible(1000.0 / image->Xres) &&
 		mpp_plausible(1000.0 / image->Yres)) {
 		slide->mpp_x = 1000.0 / image->Xres;

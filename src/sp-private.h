@@ -650,6 +650,17 @@ G_END_DECLS
 int *_sp_annotations_select(SpAnnotations *a, int feature,
 	const char *class_name, const char *name, int *n_selected,
 	const char *op, GError **error);
+/* The annotations of @path for an operator @op on @slide: as read for
+ * @units NULL or "px", divided by the slide's mpp for "um" (a usage
+ * error when the slide has none); errors are prefixed with "@op: ".
+ * Cached like sp_annotations_load(). */
+SpAnnotations *_sp_annotations_load_in(const char *path, const char *units,
+	SpSlide *slide, const char *op, GError **error);
+/* A set of one feature: polygon @polygon of @a's @feature alone (its
+ * properties kept); a usage error naming @op when there is no such
+ * polygon. */
+SpAnnotations *_sp_annotations_polygon(SpAnnotations *a, int feature,
+	int polygon, const char *op, GError **error);
 /* The bounding box of @features, level-0 px. */
 void _sp_annotations_bounds(SpAnnotations *a, const int *features, int n,
 	double *x0, double *y0, double *x1, double *y1);

@@ -477,9 +477,10 @@ def compare(got, want, grid):
                       where, grid.ds, grid.ds, grid.x, grid.y))
 
 
-def one_case(args, grid, doc, path, sel, tag, keep=None):
-    """slidepipe with sel against GDAL on doc's features kept by keep."""
-    write_json(path, doc)
+def one_case(args, grid, doc, path, sel, tag, keep=None, sp_doc=None):
+    """slidepipe with sel against GDAL on doc's features kept by keep;
+    slidepipe reads sp_doc instead when given (the same in µm)."""
+    write_json(path, doc if sp_doc is None else sp_doc)
     want_doc = doc if keep is None else {"type": "FeatureCollection",
                                          "features": [f for i, f in enumerate(doc["features"])
                                                       if keep(i, f)]}
@@ -666,6 +667,39 @@ def main():
         skip("a crop of CMU-1-Small-Region.svs",
              "%s absent (the shared slides are not beside the repository)"
              % (cmu or CMU))
+
+    # ------------------------------------------------------- units=um
+    # the shapes written in µm (rounded to 0.1 nm, as an export in µm
+    # would be); GDAL gets those µm divided by the slide's mpp, which is
+    # what units=um must place
+    def scaled(doc, fn):
+        out = json.loads(json.dumps(doc))
+        for f in out["features"]:
+            g = f["geometry"]
+            for poly in (g["coordinates"] if g["type"] == "MultiPolygon" else [g["coordinates"]]):
+                for ring in poly:
+                    for p in ring:
+                        p[0], p[1] = fn(p[0]), fn(p[1])
+        return out
+    um_grids = [(g, 0.25) for g in ok_grids[:2]]
+    if cmu and os.path.isfile(cmu):
+        um_grids.append((Grid("CMU-1-Small-Region.svs crop 240 480 1920 2400", cmu,
+                              [["crop", 240, 480, 1920, 2400]], tile=240), 0.499))
+    for c, (g, mpp) in enumerate(um_grids):
+        if g.W is None and not check("grid %s: explain shows its geometry" % g.label,
+                                     lambda: geometry(args, g, probe)):
+            continue
+        kinds = ["holes", "multi", "star", "bowtie"]
+        feats = [random_feature(rng, g, kd, k, 2220 if mpp == 0.499 else SLIDE_W,
+                                2967 if mpp == 0.499 else SLIDE_H)[0]
+                 for k, kd in enumerate(kinds)]
+        doc = {"type": "FeatureCollection", "features": feats}
+        um = scaled(doc, lambda v: round(v * mpp, 4))
+        px = scaled(um, lambda v: v / mpp)
+        path = os.path.join(d, "um%d.geojson" % c)
+        check("units=um case %d, %s (mpp %g): equals gdal_rasterize on the µm divided by "
+              "the mpp" % (c, g.label, mpp),
+              lambda: one_case(args, g, px, path, ["units=um"], "um%d" % c, sp_doc=um))
 
     # ----------------------------------------------------------- errors
     grid = ok_grids[0]

@@ -148,7 +148,84 @@ sp batch --annotations batch.geojson --slide crop.tif --out-dir bout --outside g
 check "batch --outside grey: exit 2" eval 'rc_is 2 && has "$SP_ERR" "--outside .grey. is not keep, white, black or transparent"'
 sp batch --annotations batch.geojson --out-dir bout
 check "batch --annotations without --slide: exit 2" eval 'rc_is 2 && has "$SP_ERR" "--annotations needs --slide"'
-check "batch --annotations: no temporary manifest left" eval '! ls -d "${TMPDIR:-/tmp}"/slidepipe-batch-* 2>/dev/null | grep -q "$$"; true'
+mkdir btmp
+TMPDIR=$TMPD/btmp "$SLIDEPIPE" batch --annotations batch.geojson --slide crop.tif --out-dir bout2 --class Stroma >/dev/null 2>&1
+check "batch --annotations: its generated manifest is removed (TMPDIR empty after the run)" \
+	eq "files in TMPDIR" "" "$(ls -A btmp)"
+
+# ------------------------------------------ one output per polygon
+# --each polygon: S1 (a MultiPolygon of 2) gives S1_1_0 and S1_1_1, each
+# equal to a crop by a file holding that polygon alone
+sp batch --annotations qupath.geojson --slide crop.tif --out-dir ball --each polygon --outside black
+check "batch --each polygon: one file per polygon" eq "files" \
+	"S1_1_0.png S1_1_1.png T1_0_0.png T2_2_0.png" "$(cd ball && ls | tr '\n' ' ' | sed 's/ $//')"
+python_json 'import json
+f = json.load(open("qupath.geojson"))[1]
+f["geometry"] = {"type": "Polygon", "coordinates": f["geometry"]["coordinates"][1]}
+print(json.dumps([f]))' part1.geojson
+sp load crop.tif ! crop geojson=part1.geojson outside=black ! save part1.png
+check "batch --each polygon: S1_1_1 equals the crop of a file of that polygon alone" \
+	cmp -s part1.png ball/S1_1_1.png
+sp load crop.tif ! crop geojson=qupath.geojson feature=1 polygon=1 outside=black ! save part1b.png
+check "crop feature=1 polygon=1 equals it too" cmp -s part1.png part1b.png
+sp load crop.tif ! crop geojson=qupath.geojson feature=1 polygon=2 ! save nopart.png
+check "crop polygon=2 of a MultiPolygon of 2: exit 2, says how many" eval \
+	'rc_is 2 && has "$SP_ERR" "crop: feature 1 of .*qupath.geojson. has 2 polygons \(0 … 1\); there is no polygon=2" && absent nopart.png'
+sp load crop.tif ! crop geojson=qupath.geojson polygon=0 ! save nopart.png
+check "crop polygon= without feature=: exit 2" eval \
+	'rc_is 2 && has "$SP_ERR" "crop: polygon= needs feature="'
+sp batch --annotations qupath.geojson --slide crop.tif --out-dir ball --each part
+check "batch --each part: exit 2" eval 'rc_is 2 && has "$SP_ERR" "--each must be feature or polygon"'
+
+# ------------------------------------------------------- units=um
+# the export in µm (arbitrary decimals) against the same shapes divided
+# by the slide's mpp (0.25) by Python: equal masks, crops, batch outputs
+python_json 'import json, random
+random.seed(17)
+f = json.load(open("qupath.geojson"))
+for feat in f:
+    g = feat["geometry"]
+    for poly in (g["coordinates"] if g["type"] == "MultiPolygon" else [g["coordinates"]]):
+        for ring in poly:
+            for p in ring:
+                p[0] = round(p[0] * 0.25 + random.uniform(-1, 1), 3)
+                p[1] = round(p[1] * 0.25 + random.uniform(-1, 1), 3)
+print(json.dumps(f))' um.geojson
+python_json 'import json
+f = json.load(open("um.geojson"))
+for feat in f:
+    g = feat["geometry"]
+    for poly in (g["coordinates"] if g["type"] == "MultiPolygon" else [g["coordinates"]]):
+        for ring in poly:
+            for p in ring:
+                p[0] /= 0.25
+                p[1] /= 0.25
+print(json.dumps(f))' umpx.geojson
+sp load crop.tif ! rasterize um.geojson units=um ! save um-mask.png
+sp load crop.tif ! rasterize umpx.geojson ! save umpx-mask.png
+check "rasterize units=um equals the coordinates divided by the mpp" eval \
+	'rc_is 0 && cmp -s um-mask.png umpx-mask.png'
+sp load crop.tif ! crop geojson=um.geojson units=um name=S1 margin=7.5 outside=white ! save um-crop.png
+sp load crop.tif ! crop geojson=umpx.geojson name=S1 margin=30 outside=white ! save umpx-crop.png
+check "crop geojson= units=um (margin in µm too) equals the pixel crop" eval \
+	'rc_is 0 && cmp -s um-crop.png umpx-crop.png'
+sp load crop.tif ! tiles um-tiles size=128 annotations=um.geojson units=um min-annotation=0.3
+sp load crop.tif ! tiles umpx-tiles size=128 annotations=umpx.geojson min-annotation=0.3
+check "tiles annotations= units=um: the same patches and tiles.csv" eval \
+	'rc_is 0 && cmp -s um-tiles/tiles.csv umpx-tiles/tiles.csv && [ "$(ls um-tiles | wc -l)" -gt 2 ]'
+sp load crop.tif ! downsample 4 ! overlay annotations=um.geojson units=um ! save um-ov.png
+sp load crop.tif ! downsample 4 ! overlay annotations=umpx.geojson ! save umpx-ov.png
+check "overlay annotations= units=um: the same picture" eval 'rc_is 0 && cmp -s um-ov.png umpx-ov.png'
+sp batch --annotations um.geojson --units um --margin 2.5 --slide crop.tif --out-dir bum --outside white
+sp batch --annotations umpx.geojson --margin 10 --slide crop.tif --out-dir bumpx --outside white
+check "batch --annotations --units um: the same outputs as in pixels" eval \
+	'rc_is 0 && [ "$(ls bum)" = "$(ls bumpx)" ] && for f in bum/*; do cmp -s "$f" "bumpx/${f#bum/}" || exit 1; done'
+"$PYTHON" -c 'from PIL import Image; Image.new("RGB", (300, 200), (240, 200, 220)).save("nompp.png")'
+sp info nompp.png
+check "a PNG without pHYs (libvips says 72 dpi) has no mpp" has "$SP_OUT" "^mpp: unknown"
+sp load nompp.png ! rasterize um.geojson units=um ! save nompp-mask.png
+check "units=um on an image without mpp: exit 2, names the image and the file" eval \
+	'rc_is 2 && has "$SP_ERR" "rasterize: units=um: the slide .*nompp.png. has no pixel size \(mpp\), so the µm coordinates of .*um.geojson. cannot be placed" && absent nompp-mask.png'
 
 # --------------------------------------------- overlay annotations=
 # outlines: the mask's pixels within outline - 1 of an unset pixel, in

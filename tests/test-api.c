@@ -1674,6 +1674,41 @@ test_annotations(void)
 	g_free(px);
 	g_object_unref(m);
 
+	/* the same file taken as µm at 0.5 µm per pixel: coordinates and
+	 * boxes doubled, properties kept; a bad mpp refused */
+	g_assert_cmpint(sp_annotations_get_polygon_count(a, 0), ==, 1);
+	g_assert_cmpint(sp_annotations_get_polygon_count(a, 1), ==, 1);
+	SpAnnotations *um = sp_annotations_to_pixels(a, 0.5, 0.25, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(sp_annotations_get_count(um), ==, 2);
+	g_assert_cmpstr(sp_annotations_get_name(um, 0), ==, "sq");
+	g_assert_true(sp_annotations_get_colour(um, 0, rgb));
+	sp_annotations_get_bounds(um, 1, &x, &y, &w, &h);
+	g_assert_cmpfloat(x, ==, 80);
+	g_assert_cmpfloat(w, ==, 20);
+	g_assert_cmpfloat(h, ==, 32);
+	m = sp_annotations_mask(um, &one, 1, 80, 0, 1, 1, 20, 40, &error);
+	g_assert_no_error(error);
+	px = vips_image_write_to_memory(m, &len);
+	set = 0;
+	for (size_t i = 0; i < len; i++)
+		set += px[i] == 255;
+	g_assert_cmpint(set, ==, 20 * 32);
+	g_free(px);
+	g_object_unref(m);
+	sp_annotations_unref(um);
+	g_assert_null(sp_annotations_to_pixels(a, 0, 1, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	g_assert_null(sp_annotations_to_pixels(a, 1, 1e7, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);
+	g_clear_error(&error);
+	g_assert_null(sp_annotations_to_pixels(a, 1e-13, 1, &error));
+	g_assert_error(error, SP_ERROR, SP_ERROR_FORMAT);
+	g_assert_nonnull(strstr(error->message, "feature 0"));
+	g_assert_nonnull(strstr(error->message, "exceed ±1e12 pixels"));
+	g_clear_error(&error);
+
 	/* a bad grid; a bad file */
 	g_assert_null(sp_annotations_mask(a, NULL, 0, 0, 0, 0, 1, 8, 8, &error));
 	g_assert_error(error, SP_ERROR, SP_ERROR_USAGE);

@@ -262,9 +262,9 @@ csv_field(GString *s, const char *text)
 
 /* A feature's output name: its properties.name with anything but ASCII
  * letters, digits, '-' and '_' made '_' (at most 64 bytes), or
- * "feature", then _INDEX and @suffix. */
+ * "feature", then _INDEX (and _POLYGON when @polygon >= 0) and @suffix. */
 static char *
-feature_out(const char *name, int index, const char *suffix)
+feature_out(const char *name, int index, int polygon, const char *suffix)
 {
 	GString *s = g_string_new(NULL);
 
@@ -274,15 +274,20 @@ feature_out(const char *name, int index, const char *suffix)
 									'_');
 	if (s->len == 0)
 		g_string_append(s, "feature");
-	g_string_append_printf(s, "_%d%s", index, suffix);
+	g_string_append_printf(s, "_%d", index);
+	if (polygon >= 0)
+		g_string_append_printf(s, "_%d", polygon);
+	g_string_append(s, suffix);
 	return g_string_free(s, FALSE);
 }
 
-/* --annotations: a manifest in @dir of one row per feature (slide,
- * geojson, feature, class, name, out) for the template below. */
+/* --annotations: a manifest in @dir of one row per feature, or per
+ * polygon with @per_polygon (geojson, feature, polygon, class, name,
+ * out), for the template below. */
 static char *
 annotation_manifest(const char *geojson, const char *class_name,
-	const char *suffix, const char *dir, GError **error)
+	gboolean per_polygon, const char *suffix, const char *dir,
+	GError **error)
 {
 	SpAnnotations *a = sp_annotations_load(geojson, error);
 	GString *csv;
@@ -297,24 +302,30 @@ annotation_manifest(const char *geojson, const char *class_name,
 		sp_annotations_unref(a);
 		return NULL;
 	}
-	csv = g_string_new("geojson,feature,class,name,out\n");
+	csv = g_string_new("geojson,feature,polygon,class,name,out\n");
 	n = sp_annotations_get_count(a);
 	for (int i = 0; i < n; i++) {
 		const char *c = sp_annotations_get_class(a, i);
 		const char *nm = sp_annotations_get_name(a, i);
-		g_autofree char *out = feature_out(nm, i, suffix);
+		int parts = per_polygon ? sp_annotations_get_polygon_count(a, i) :
+					  1;
 
 		if (class_name && g_strcmp0(c, class_name) != 0)
 			continue;
-		csv_field(csv, geojson);
-		g_string_append_printf(csv, ",%d,", i);
-		csv_field(csv, c ? c : "");
-		g_string_append_c(csv, ',');
-		csv_field(csv, nm ? nm : "");
-		g_string_append_c(csv, ',');
-		csv_field(csv, out);
-		g_string_append_c(csv, '\n');
-		kept++;
+		for (int k = 0; k < parts; k++) {
+			g_autofree char *out = feature_out(nm, i,
+				per_polygon ? k : -1, suffix);
+
+			csv_field(csv, geojson);
+			g_string_append_printf(csv, ",%d,%d,", i, k);
+			csv_field(csv, c ? c : "");
+			g_string_append_c(csv, ',');
+			csv_field(csv, nm ? nm : "");
+			g_string_append_c(csv, ',');
+			csv_field(csv, out);
+			g_string_append_c(csv, '\n');
+			kept++;
+		}
 	}
 	sp_annotations_unref(a);
 	if (kept == 0) {
@@ -333,11 +344,12 @@ annotation_manifest(const char *geojson, const char *class_name,
 	return path;
 }
 
-/* The pipeline of one feature: crop its box out of @slide. The slide
- * is quoted into the template; the GeoJSON comes from the manifest. */
+/* The pipeline of one feature (or polygon): crop its box out of @slide.
+ * The slide is quoted into the template; the GeoJSON comes from the
+ * manifest. */
 static char *
 annotation_template(const char *slide, double margin, const char *outside,
-	GError **error)
+	const char *units, gboolean per_polygon, GError **error)
 {
 	const char *modes[] = { "keep", "white", "black", "transparent" };
 	gboolean known = !outside;
@@ -364,9 +376,10 @@ annotation_template(const char *slide, double margin, const char *outside,
 	}
 	g_autofree char *quoted = g_shell_quote(slide);
 	return g_strdup_printf("load %s ! crop geojson={geojson} "
-			       "feature={feature} margin=%.17g outside=%s ! "
-			       "save {out}",
-		quoted, margin, outside ? outside : "keep");
+			       "feature={feature}%s margin=%.17g units=%s "
+			       "outside=%s ! save {out}",
+		quoted, per_polygon ? " polygon={polygon}" : "", margin,
+		units ? units : "px", outside ? outside : "keep");
 }
 
 /* `batch`: options through GOption; the rows are sp_batch_run()'s, the
@@ -388,6 +401,8 @@ cli_batch(int argc, char **argv, gboolean progress)
 	g_autofree char *class_name = NULL;
 	g_autofree char *outside = NULL;
 	g_autofree char *suffix = NULL;
+	g_autofree char *each = NULL;
+	gboolean per_polygon;
 	g_autofree char *tmp_dir = NULL;
 	g_autofree char *generated = NULL;
 	g_autofree char *template = NULL;
@@ -420,7 +435,9 @@ cli_batch(int argc, char **argv, gboolean progress)
 		{ "allow-any-path", 0, 0, G_OPTION_ARG_NONE, &o.allow_any_path,
 			"allow outputs outside --out-dir", NULL },
 		{ "units", 0, 0, G_OPTION_ARG_STRING, &units,
-			"units of x, y, w, h when the manifest has no units column",
+			"units of x, y, w, h when the manifest has no units "
+			"column; with --annotations, of the GeoJSON's "
+			"coordinates and --margin",
 			"px|um" },
 		{ "out-suffix", 0, 0, G_OPTION_ARG_FILENAME, &out_suffix,
 			"with a folder of images as MANIFEST: each image's {out} "
@@ -442,6 +459,10 @@ cli_batch(int argc, char **argv, gboolean progress)
 			"with --annotations: keep (default), white, black or "
 			"transparent: what becomes of pixels outside the polygon",
 			"MODE" },
+		{ "each", 0, 0, G_OPTION_ARG_STRING, &each,
+			"with --annotations: one output per feature (default) "
+			"or per polygon (each part of a MultiPolygon alone)",
+			"feature|polygon" },
 		{ "suffix", 0, 0, G_OPTION_ARG_STRING, &suffix,
 			"with --annotations: the outputs' extension (default .png)",
 			".EXT" },
@@ -475,11 +496,28 @@ cli_batch(int argc, char **argv, gboolean progress)
 		return CLI_EXIT_USAGE;
 	}
 	g_option_context_free(context);
+	per_polygon = each && strcmp(each, "polygon") == 0;
 	if (annotations) {
-		if (argc != 1 || pipeline || out_suffix || units) {
+		if (argc != 1 || pipeline || out_suffix) {
 			fprintf(stderr,
 				"slidepipe: batch: --annotations replaces MANIFEST, "
-				"--pipeline, --out-suffix and --units\n");
+				"--pipeline and --out-suffix\n");
+			return CLI_EXIT_USAGE;
+		}
+		if (each && strcmp(each, "feature") != 0 &&
+			strcmp(each, "polygon") != 0) {
+			fprintf(stderr,
+				"slidepipe: batch: --each must be feature or "
+				"polygon, not '%s'\n",
+				each);
+			return CLI_EXIT_USAGE;
+		}
+		if (units && strcmp(units, "px") != 0 &&
+			strcmp(units, "um") != 0) {
+			fprintf(stderr,
+				"slidepipe: batch: --units must be px or um, not "
+				"'%s'\n",
+				units);
 			return CLI_EXIT_USAGE;
 		}
 		if (!slide) {
@@ -488,7 +526,7 @@ cli_batch(int argc, char **argv, gboolean progress)
 			return CLI_EXIT_USAGE;
 		}
 		if (!(template = annotation_template(slide, margin, outside,
-			      &error))) {
+			      units, per_polygon, &error))) {
 			g_prefix_error(&error, "batch: ");
 			cli_fail(error);
 			return CLI_EXIT_USAGE;
@@ -497,10 +535,13 @@ cli_batch(int argc, char **argv, gboolean progress)
 		argv[1] = annotations;
 		argc = 2;
 		pipeline = g_strdup(template);
-	} else if (slide || class_name || outside || suffix || margin != 0) {
+		/* the units went into the template, not to x, y, w, h */
+		g_clear_pointer(&units, g_free);
+	} else if (slide || class_name || outside || suffix || each ||
+		margin != 0) {
 		fprintf(stderr,
-			"slidepipe: batch: --slide, --class, --margin, --outside "
-			"and --suffix go with --annotations\n");
+			"slidepipe: batch: --slide, --class, --margin, --outside, "
+			"--each and --suffix go with --annotations\n");
 		return CLI_EXIT_USAGE;
 	}
 	if (argc != 2) {
@@ -559,7 +600,8 @@ cli_batch(int argc, char **argv, gboolean progress)
 		if (!(tmp_dir = g_dir_make_tmp("slidepipe-batch-XXXXXX",
 			      &error)) ||
 			!(generated = annotation_manifest(annotations, class_name,
-				  suffix ? suffix : ".png", tmp_dir, &error))) {
+				  per_polygon, suffix ? suffix : ".png", tmp_dir,
+				  &error))) {
 			if (tmp_dir)
 				g_rmdir(tmp_dir);
 			g_prefix_error(&error, "batch: ");

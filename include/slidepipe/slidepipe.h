@@ -1596,7 +1596,10 @@ typedef struct _SpAnnotations SpAnnotations;
  * properties.name, properties.classification.name (or a string
  * classification), its colour (classification.color [r, g, b], or
  * colorRGB) and properties.objectType. Memory: 16 bytes per vertex once
- * read; the JSON text is parsed whole by json-glib first.
+ * read; the file is mapped and its top level walked by slidepipe's
+ * scanner, json-glib parsing one feature at a time. The last 4 files
+ * read are kept while unchanged (device, inode, size, modification time),
+ * so loading the same file again is cheap.
  *
  * Returns: (transfer full): the annotations (sp_annotations_unref()), or
  * %NULL with @error: %SP_ERROR_IO when the file cannot be read,
@@ -1606,6 +1609,26 @@ typedef struct _SpAnnotations SpAnnotations;
  * distinct points.
  */
 SpAnnotations *sp_annotations_load(const char *path, GError **error);
+
+/**
+ * sp_annotations_to_pixels:
+ * @annotations: annotations whose coordinates are micrometres (level-0
+ *   µm from the slide's top-left corner, y down)
+ * @mpp_x: the slide's level-0 µm per pixel, horizontally (0 < mpp ≤ 1e6)
+ * @mpp_y: vertically
+ * @error: return location for a #GError
+ *
+ * The same features with every coordinate divided by the mpp, so in
+ * level-0 pixels as the other functions take them (what `units=um` does
+ * in the operators). Names, classes and colours are kept. Memory: a
+ * copy of the vertices.
+ *
+ * Returns: (transfer full): new annotations, or %NULL with @error:
+ * %SP_ERROR_USAGE for an mpp out of range, %SP_ERROR_FORMAT naming the
+ * file and feature when a coordinate would exceed ±1e12 pixels.
+ */
+SpAnnotations *sp_annotations_to_pixels(SpAnnotations *annotations,
+	double mpp_x, double mpp_y, GError **error);
 
 /** sp_annotations_ref: @annotations: annotations. Returns: (transfer full): @annotations. */
 SpAnnotations *sp_annotations_ref(SpAnnotations *annotations);
@@ -1618,6 +1641,16 @@ const char *sp_annotations_get_path(SpAnnotations *annotations);
 
 /** sp_annotations_get_count: @annotations: annotations. Returns: the number of features. */
 int sp_annotations_get_count(SpAnnotations *annotations);
+
+/**
+ * sp_annotations_get_polygon_count:
+ * @annotations: annotations
+ * @feature: 0 … count - 1
+ *
+ * Returns: the polygons of the feature: 1 for a Polygon, the parts of a
+ *   MultiPolygon (operators pick one with `polygon=`).
+ */
+int sp_annotations_get_polygon_count(SpAnnotations *annotations, int feature);
 
 /**
  * sp_annotations_get_name:
