@@ -4,7 +4,9 @@
 # benchmark (python3-torch for the Python package's DataLoader test,
 # python3-tifffile for tests/svs.sh and tests/ome.sh, gdal-bin for
 # bench/metadata-table.sh; python3-scipy, python3-skimage and python3-shapely
-# as the segmentation tests' references, never the library's dependencies),
+# as the segmentation tests' references, never the library's dependencies;
+# dicom3tools' dciodvfy, python3-pydicom and orthanc-wsi's OrthancWSIDicomizer
+# as the DICOM tests' tools),
 # and to fuzz (clang, libFuzzer in libclang-rt-14-dev, llvm's
 # symbolizer and coverage tools) and check memory (valgrind, libc6-dbg).
 # Safe to run again: apt-get skips what is installed.
@@ -17,6 +19,7 @@ libjson-glib-dev libopenslide-dev openslide-tools python3 python3-openslide pyth
 python3-cffi python3-pytest python3-torch
 libtiff-tools time python3-tifffile gdal-bin
 python3-scipy python3-skimage python3-shapely
+dicom3tools python3-pydicom orthanc-wsi
 slurm-wlm munge
 clang libclang-rt-14-dev llvm valgrind libc6-dbg
 "

@@ -9,7 +9,8 @@
 #   OUTDIR/load/      small images: tiled JPEG pyramids (make-slide and
 #                     libvips), LZW/deflate/none, striped, 1-, 2-, 4-band,
 #                     16-bit, float, BigTIFF, an Aperio-described SVS (for
-#                     OpenSlide), PNG, JPEG; each a few KB
+#                     OpenSlide), PNG, JPEG, DICOM WSI instances (with
+#                     pydicom); each a few KB
 #
 # usage: fuzz/make-seeds.sh OUTDIR
 # environment: EXAMPLES, the directory holding the built examples/make-slide
@@ -160,6 +161,11 @@ if [ -x "$EXAMPLES/make-slide" ]; then
 	"$EXAMPLES/make-slide" 300 260 "$L/make-slide.tif" >/dev/null
 	"$EXAMPLES/make-slide" 96 64 "$L/make-slide-striped.tif" --striped \
 		--no-mpp >/dev/null
+fi
+# DICOM whole-slide instances (src/dicom.c): every frame layout the reader
+# takes, written by tests/dicom.py with pydicom when it is there
+if /usr/bin/python3 -c 'import pydicom, numpy, PIL' 2>/dev/null; then
+	/usr/bin/python3 "$here/../tests/dicom.py" --seeds "$L" >/dev/null
 fi
 echo "make-seeds: $(ls "$out/pipeline" | wc -l) pipelines, $(ls "$out/manifest" | wc -l) manifests, $(ls "$out/template" | wc -l) templates, $(ls "$L" | wc -l) images, $(ls "$A" | wc -l) descriptions in $out"
 

@@ -23,7 +23,8 @@ typedef struct {
 static const SpArgInfo load_args[] = {
 	{ "path", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"slide or image file (SVS, NDPI, MRXS, SCN, BIF, Philips TIFF, "
-		"generic tiled or striped TIFF, PNG, JPEG)",
+		"generic tiled or striped TIFF, PNG, JPEG), or a DICOM WSI: a "
+		".dcm file (its series is read) or a directory of instances",
 		SP_ARG_FIELD(SpLoadArgs, path) },
 	{ "level", SP_ARG_INT, NULL, "0", 0, 63, NULL, -1, FALSE,
 		"pyramid level to read (0 = full resolution)",
@@ -281,7 +282,10 @@ const SpOpInfo _sp_op_load = {
 		"Opens PATH and makes its pixels the source of the pipeline. "
 		"Vendor slides are read through OpenSlide (via libvips), generic "
 		"and striped TIFFs through libtiff/libvips (levels are the "
-		"reduced-resolution subfiles), PNG and JPEG through libvips. "
+		"reduced-resolution subfiles), PNG and JPEG through libvips, "
+		"DICOM whole-slide images by slidepipe's own reader (levels "
+		"are the series' VOLUME instances; label and macro its LABEL "
+		"and OVERVIEW). "
 		"RGBA slides are flattened on white, as OpenSlide's readers do. "
 		"Only headers are read here; pixels are decoded tile by tile "
 		"when a sink asks for them. Coordinates further down the "

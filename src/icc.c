@@ -30,6 +30,8 @@ sp_slide_get_icc_profile(SpSlide *slide)
 	GBytes *profile = NULL;
 
 	g_return_val_if_fail(slide != NULL, NULL);
+	if (_sp_slide_get_dicom(slide))
+		return _sp_dicom_icc(_sp_slide_get_dicom(slide));
 	/* an associated-only or non-TIFF slide has none we can read */
 	if ((page = _sp_slide_tiff_page(slide, 0)) < 0)
 		page = 0;

@@ -28,6 +28,7 @@ typedef enum {
 	BACKEND_OPENSLIDE,
 	BACKEND_TIFF,
 	BACKEND_VIPS,
+	BACKEND_DICOM,
 } Backend;
 
 typedef struct {
@@ -49,6 +50,7 @@ struct _SpSlide {
 	SpPlanes planes; /* channels, z planes, time points (1 × 1 × 1) */
 	GArray *page_offsets; /* guint64: each main-chain directory's offset */
 	GHashTable *properties; /* char * -> char * */
+	SpDicom *dicom; /* BACKEND_DICOM's series */
 	char **property_names; /* sorted, NULL-terminated */
 	char **associated; /* NULL-terminated */
 
@@ -562,6 +564,62 @@ open_vips(SpSlide *slide, GError **error)
 	return TRUE;
 }
 
+static void
+dicom_property(const char *name, const char *value, void *user_data)
+{
+	set_property(user_data, name, value);
+}
+
+/* A DICOM WSI series (src/dicom.c): its VOLUME instances are the levels. */
+static gboolean
+open_dicom(SpSlide *slide, GError **error)
+{
+	if (!(slide->dicom = _sp_dicom_open(slide->path, error)))
+		return FALSE;
+	int n = _sp_dicom_level_count(slide->dicom);
+	gint64 w0 = 0, h0 = 0;
+
+	for (int i = 0; i < n; i++) {
+		LevelEntry e = { { 0 }, 0 };
+
+		_sp_dicom_level_size(slide->dicom, i, &e.level.width,
+			&e.level.height, &e.level.tile_width,
+			&e.level.tile_height);
+		if (i == 0) {
+			w0 = e.level.width;
+			h0 = e.level.height;
+		}
+		/* as OpenSlide: the mean of the two axes' ratios */
+		e.level.downsample = ((double) w0 / e.level.width +
+					     (double) h0 / e.level.height) /
+			2;
+		g_array_append_val(slide->levels, e);
+	}
+	slide->bands = _sp_dicom_bands(slide->dicom);
+	slide->format = VIPS_FORMAT_UCHAR;
+	double mx, my;
+	if (_sp_dicom_mpp(slide->dicom, &mx, &my) && mpp_plausible(mx) &&
+		mpp_plausible(my)) {
+		slide->mpp_x = mx;
+		slide->mpp_y = my;
+		char buf[G_ASCII_DTOSTR_BUF_SIZE];
+		set_property(slide, "openslide.mpp-x",
+			g_ascii_dtostr(buf, sizeof(buf), mx));
+		set_property(slide, "openslide.mpp-y",
+			g_ascii_dtostr(buf, sizeof(buf), my));
+	}
+	slide->vendor = g_strdup("dicom");
+	slide->associated = _sp_dicom_associated_names(slide->dicom);
+	_sp_dicom_foreach_property(slide->dicom, dicom_property, slide);
+	return TRUE;
+}
+
+SpDicom *
+_sp_slide_get_dicom(SpSlide *slide)
+{
+	return slide->dicom;
+}
+
 /* The file starts like a TIFF or BigTIFF, either byte order. */
 static gboolean
 has_tiff_magic(const char *path)
@@ -685,12 +743,14 @@ sp_slide_open(const char *path, GError **error)
 			"load: cannot open '%s': %s", path, g_strerror(err));
 		return NULL;
 	}
-	if (S_ISDIR(st.st_mode)) {
+	if (S_ISDIR(st.st_mode) && !_sp_dicom_sniff(path)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"load: cannot open '%s': it is a directory", path);
+			"load: cannot open '%s': it is a directory (and holds no "
+			"DICOM files)",
+			path);
 		return NULL;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"load: cannot open '%s': not a regular file", path);
 		return NULL;
@@ -701,7 +761,7 @@ sp_slide_open(const char *path, GError **error)
 			"load: cannot read '%s': %s", path, g_strerror(err));
 		return NULL;
 	}
-	if (st.st_size == 0) {
+	if (S_ISREG(st.st_mode) && st.st_size == 0) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"load: '%s' is empty, not an image", path);
 		return NULL;
@@ -716,6 +776,13 @@ sp_slide_open(const char *path, GError **error)
 	slide->properties = g_hash_table_new_full(g_str_hash, g_str_equal,
 		g_free, g_free);
 
+	if (S_ISDIR(st.st_mode) || _sp_dicom_is_file(path)) {
+		slide->backend = BACKEND_DICOM;
+		if (!open_dicom(slide, error))
+			return NULL;
+		loader = NULL;
+		goto opened;
+	}
 	loader = vips_foreign_find_load(path);
 	g_free(_sp_vips_error_take(NULL));
 	/* A TIFF that libvips' tiffload refuses falls through to ImageMagick
@@ -763,6 +830,7 @@ sp_slide_open(const char *path, GError **error)
 		if (!open_vips(slide, error))
 			return NULL;
 	}
+opened:
 	if (!format_kept(slide->format)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
 			"load: '%s' has %s samples; slidepipe reads 8-, 16- and "
@@ -803,6 +871,7 @@ sp_slide_unref(SpSlide *slide)
 	g_strfreev(slide->associated);
 	_sp_planes_clear(&slide->planes);
 	_sp_slide_drop_readers(slide);
+	_sp_dicom_unref(slide->dicom);
 	g_mutex_clear(&slide->lock);
 	g_free(slide);
 }
@@ -990,7 +1059,10 @@ sp_slide_get_associated_size(SpSlide *slide, const char *name, int *width,
 
 	if (!g_strv_contains((const char *const *) slide->associated, name))
 		return FALSE;
-	if (vips_openslideload(slide->path, &image, "associated", name, NULL)) {
+	if (slide->dicom) {
+		if (!(image = _sp_dicom_load(slide->dicom, 0, name, 0, NULL)))
+			return FALSE;
+	} else if (vips_openslideload(slide->path, &image, "associated", name, NULL)) {
 		g_free(_sp_vips_error_take(NULL));
 		return FALSE;
 	}
@@ -1134,7 +1206,13 @@ _sp_slide_load_plane(SpSlide *slide, int level, int plane,
 	int rgba_page;
 	int r;
 
-	if (associated) {
+	if (slide->backend == BACKEND_DICOM) {
+		raw = _sp_dicom_load(slide->dicom, level, associated,
+			read_width > 0 ? read_width : G_MAXINT, error);
+		if (!raw)
+			return NULL;
+		r = 0;
+	} else if (associated) {
 #if SP_VIPS_OPENSLIDE_ASSOCIATED_CRASHES
 		/* openslideload(associated=) crashes (compat.h); the images
 		 * attached to the slide's header are read whole and are fine */

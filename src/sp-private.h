@@ -399,6 +399,37 @@ VipsImage *_sp_stripread_new(const char *path, guint64 offset,
  * NULL, and the caller reduces with libvips. */
 VipsImage *_sp_stripread_shrink(VipsImage *in, int kx, int ky);
 
+/* src/dicom.c: DICOM whole-slide images (a series of Part 10 files). */
+typedef struct _SpDicom SpDicom;
+/* "DICM" at byte 128 of @path. */
+gboolean _sp_dicom_is_file(const char *path);
+/* @path is a DICOM file, or a directory holding one. */
+gboolean _sp_dicom_sniff(const char *path);
+/* The series of @path (a file: its series among the files beside it; a
+ * directory: the one series it holds): headers only. NULL with a
+ * SP_ERROR_FORMAT error naming the file for what is not read. */
+SpDicom *_sp_dicom_open(const char *path, GError **error);
+SpDicom *_sp_dicom_ref(SpDicom *d);
+void _sp_dicom_unref(SpDicom *d);
+int _sp_dicom_level_count(SpDicom *d);
+void _sp_dicom_level_size(SpDicom *d, int level, gint64 *width,
+	gint64 *height, int *tile_w, int *tile_h);
+int _sp_dicom_bands(SpDicom *d);
+gboolean _sp_dicom_mpp(SpDicom *d, double *mpp_x, double *mpp_y);
+/* NULL-terminated (g_strfreev): label, macro, thumbnail when present. */
+char **_sp_dicom_associated_names(SpDicom *d);
+GBytes *_sp_dicom_icc(SpDicom *d);
+void _sp_dicom_foreach_property(SpDicom *d,
+	void (*fn)(const char *name, const char *value, void *user_data),
+	void *user_data);
+/* The lazy image of a level or an associated image (uchar, 1 or 3
+ * bands); its tile cache sized for reads @read_width pixels wide. */
+VipsImage *_sp_dicom_load(SpDicom *d, int level, const char *associated,
+	int read_width, GError **error);
+
+/* src/slide.c: a DICOM slide's series, or NULL. */
+SpDicom *_sp_slide_get_dicom(SpSlide *slide);
+
 /* src/tiffread.c: our own tiled-TIFF source operation. */
 GType sp_tiffread_get_type(void);
 gboolean _sp_tiffread_can_read(const char *filename, int page);

@@ -32,7 +32,7 @@ LAYERS = [
     ("util", ["src/util.c", "src/compat.c", "src/csv.c", "src/label.c"]),
     ("TIFF and slide I/O", ["src/aperio.c", "src/icc.c", "src/tiffread.c", "src/stripread.c",
                             "src/slide.c", "src/planes.c", "src/slidecache.c",
-                            "src/annotations.c"]),
+                            "src/annotations.c", "src/dicom.c"]),
     ("graph and planner", ["src/op.c", "src/graph.c", "src/plan.c",
                            "src/pipeline.c"]),
     ("writers", ["src/writer/*.c"]),

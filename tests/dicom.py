@@ -1,0 +1,1066 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""DICOM whole-slide images (issue 18): slidepipe's reader against
+instances written here with pydicom, and against OrthancWSIDicomizer's.
+
+The writer (write_wsi) cuts a numpy RGB array into 256 × 256 frames
+(edge tiles padded with black) and stores them as a VL Whole Slide
+Microscopy Image instance (SOP class 1.2.840.10008.5.1.4.1.1.77.1.6):
+
+  codec     jpeg: baseline JPEG, PIL quality 90, 4:2:2, YBR_FULL_422
+            native: Explicit VR Little Endian, RGB
+            j2k: JPEG 2000 lossless (.90), RGB, no colour transform
+  layout    TILED_FULL (frames row by row) or TILED_SPARSE (positions in
+            the Per-frame Functional Groups, frames shuffled, some tiles
+            left out: they read as white)
+  offsets   bot: a Basic Offset Table; empty: an empty one, one fragment
+            per frame; eot: an empty one and the Extended Offset Table
+
+The pixels come from examples/make-slide (3000 × 2000, 0.25 µm), read
+level by level through slidepipe from its TIFF. What a correct reader
+returns is known exactly: native and lossless frames are the source;
+JPEG frames are what PIL (libjpeg-turbo, as slidepipe's libraries)
+decodes them to, put together on the matrix.
+
+  writer    every instance read back with pydicom (frames, offset
+            tables, positions); dciodvfy's findings as diagnostics
+  pyramid   a JPEG TILED_FULL pyramid of 3 levels with a LABEL (native)
+            and an OVERVIEW (JPEG) in a directory: info (levels, sizes,
+            downsamples, tiles, mpp, associated images, properties), by
+            the directory and by one file of it (also beside another
+            series, which is left out); each level, the label, the
+            macro and crops against the arrays
+  native    2 levels, mpp 0.25 across × 0.5 down: info, exact pixels
+  sparse    TILED_SPARSE, JPEG level 0 and native level 1
+  offsets   an empty Basic Offset Table; the Extended Offset Table
+  j2k       JPEG 2000 lossless: exact pixels
+  orthanc   OrthancWSIDicomizer --reencode=0 of the TIFF (its tiles
+            copied, not re-encoded): info and every level equal the
+            TIFF's as slidepipe reads it
+  errors    Implicit VR, Deflated, Big Endian transfer syntaxes; a file
+            cut in its pixel data; NumberOfFrames above the frames
+            present; a Basic Offset Table entry past the end;
+            NumberOfFrames 4294967296: exit 1, the file named on
+            stderr, no output, no crash
+
+Prints one line per check, "ok N - NAME" or "not ok N - NAME", and
+"# ..." diagnostics; tests/dicom.sh turns them into TAP.
+"""
+import argparse
+import io
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pydicom
+import tifffile
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate, generate_pixel_data_frame
+from pydicom.sequence import Sequence
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+TIMEOUT = 120  # seconds per run: more is a hang
+ERR_TIMEOUT = 30  # for a file to be refused
+SLIDE_W, SLIDE_H = 3000, 2000
+MPP = 0.25
+TILE = 256
+LEVELS = 3     # of the synthetic pyramid (the TIFF has 5; Orthanc copies all)
+SEED = 18
+
+WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
+TS_EXPLICIT = "1.2.840.10008.1.2.1"
+TS_IMPLICIT = "1.2.840.10008.1.2"
+TS_DEFLATED = "1.2.840.10008.1.2.1.99"
+TS_BIG = "1.2.840.10008.1.2.2"
+TS_JPEG = "1.2.840.10008.1.2.4.50"
+TS_J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
+TS_NAMES = {TS_EXPLICIT: "Explicit VR Little Endian", TS_IMPLICIT: "Implicit VR Little Endian",
+            TS_DEFLATED: "Deflated Explicit VR Little Endian", TS_BIG: "Explicit VR Big Endian",
+            TS_JPEG: "JPEG Baseline", TS_J2K_LOSSLESS: "JPEG 2000 lossless",
+            "1.2.840.10008.1.2.4.91": "JPEG 2000"}
+CODECS = {  # transfer syntax, photometric interpretation
+    "native": (TS_EXPLICIT, "RGB"),
+    "jpeg": (TS_JPEG, "YBR_FULL_422"),
+    "j2k": (TS_J2K_LOSSLESS, "RGB"),
+}
+N = [0]
+
+
+def out(line):
+    # tests/dicom.sh echoes these lines, and dash's echo reads backslashes
+    # (DICOM's value separator): they are written as /
+    print(line.replace("\\", "/"))
+
+
+def say(ok, name, why=None):
+    N[0] += 1
+    out("%s %d - %s" % ("ok" if ok else "not ok", N[0], name))
+    if not ok and why:
+        for line in str(why).splitlines()[:14]:
+            out("# " + line)
+    sys.stdout.flush()
+    return ok
+
+
+def skip(name, reason):
+    N[0] += 1
+    out("ok %d - %s # SKIP %s" % (N[0], name, reason))
+    sys.stdout.flush()
+
+
+def diag(text):
+    for line in str(text).splitlines():
+        out("# " + line)
+    sys.stdout.flush()
+
+
+class Fail(Exception):
+    pass
+
+
+def run(cmd, timeout=TIMEOUT):
+    try:
+        p = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 124, "", "timed out after %d s: %s" % (timeout, " ".join(map(str, cmd)))
+    return p.returncode, p.stdout.decode(errors="replace"), \
+        p.stderr.decode(errors="replace")
+
+
+def check(name, fn):
+    """say() the outcome of fn(): ok unless it raises Fail or anything."""
+    try:
+        fn()
+    except Fail as e:
+        return say(False, name, e)
+    except Exception as e:  # a crash of the check is a failure of it
+        return say(False, name, "%s: %s" % (type(e).__name__, e))
+    return say(True, name)
+
+
+def need(cond, why):
+    if not cond:
+        raise Fail(why)
+
+
+# ------------------------------------------------------------- slidepipe
+
+class Slidepipe:
+    def __init__(self, exe, outdir):
+        self.exe, self.outdir, self.n = exe, outdir, 0
+
+    def read(self, argv):
+        """`slidepipe -q ARGV ! save X.tif compression=none`, as an array."""
+        self.n += 1
+        out = os.path.join(self.outdir, "read%03d.tif" % self.n)
+        rc, _, err = run([self.exe, "-q"] + argv +
+                         ["!", "save", out, "compression=none", "pyramid=false"])
+        if rc != 0:
+            raise Fail("slidepipe %s: exit %d: %s" % (" ".join(map(str, argv)), rc, err.strip()))
+        a = tifffile.imread(out)
+        os.unlink(out)
+        return a
+
+    def info(self, path):
+        rc, out, err = run([self.exe, "info", path])
+        if rc != 0:
+            raise Fail("slidepipe info %s: exit %d: %s" % (path, rc, err.strip()))
+        return parse_info(out)
+
+
+LEVEL_RE = re.compile(r"^  level (\d+): (\d+) × (\d+) px, downsample ([0-9.]+), "
+                      r"tiles (\d+) × (\d+)", re.M)
+
+
+def parse_info(text):
+    """slidepipe info's text: levels [(w, h, downsample, tw, th)], mpp
+    (x, y) or None, associated names (either "associated images: a, b"
+    or one "  name: W × H px" line each), properties {name: value}."""
+    info = {"text": text, "levels": [], "mpp": None, "associated": [], "props": {}}
+    m = re.search(r"^levels: (\d+)$", text, re.M)
+    info["count"] = int(m.group(1)) if m else None
+    for m in LEVEL_RE.finditer(text):
+        info["levels"].append((int(m.group(2)), int(m.group(3)), float(m.group(4)),
+                               int(m.group(5)), int(m.group(6))))
+    m = re.search(r"^mpp: ([0-9.e+-]+) × ([0-9.e+-]+) µm per level-0 pixel$", text, re.M)
+    if m:
+        info["mpp"] = (float(m.group(1)), float(m.group(2)))
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("associated images:"):
+            rest = line.split(":", 1)[1].strip()
+            if rest and rest != "none":
+                info["associated"] = [a.strip() for a in rest.split(",")]
+            elif not rest:
+                for nxt in lines[i + 1:]:
+                    m = re.match(r"^  ([a-z]+): \d+ × \d+ px", nxt)
+                    if not m:
+                        break
+                    info["associated"].append(m.group(1))
+        if line == "properties:":
+            for nxt in lines[i + 1:]:
+                m = re.match(r"^  (\S+) = (.*)$", nxt)
+                if not m:
+                    break
+                info["props"][m.group(1)] = m.group(2)
+    return info
+
+
+def need_levels(info, want, what):
+    """want: [(w, h)]; downsamples the mean of w0 / w and h0 / h (OpenSlide's
+    rule, which slidepipe's TIFF levels follow too); tiles TILE."""
+    got = [(w, h) for w, h, _, _, _ in info["levels"]]
+    need(info["count"] == len(want) and got == want,
+         "%s: levels %s %s, expected %d: %s\n%s" % (what, info["count"], got, len(want), want,
+                                                   info["text"].strip()))
+    for (w, h, ds, tw, th), (ww, wh) in zip(info["levels"], want):
+        exp = (want[0][0] / ww + want[0][1] / wh) / 2
+        need(abs(ds - exp) <= 1e-4 * exp, "%s: level %d × %d: downsample %g, expected %g"
+             % (what, w, h, ds, exp))
+
+
+def need_mpp(info, want, what):
+    got = info["mpp"]
+    need(got is not None and all(abs(g - w) <= 1e-5 * w for g, w in zip(got, want)),
+         "%s: mpp %s, expected %g × %g:\n%s" % (what, got, want[0], want[1],
+                                               "\n".join(l for l in info["text"].splitlines()
+                                                         if l.startswith("mpp"))))
+
+
+def compare(got, want, what, jpeg=False):
+    """Exact equality; for frames decoded by libjpeg on both sides, a
+    difference of at most 2 passes with a diagnostic (see the report)."""
+    if got.ndim == 3 and got.shape[2] == 4 and want.shape[2] == 3:
+        raise Fail("%s: slidepipe gave 4 bands (RGBA), expected RGB" % what)
+    need(got.shape == want.shape, "%s: shape %s, expected %s" % (what, got.shape, want.shape))
+    need(got.dtype == np.uint8, "%s: %s, expected uint8" % (what, got.dtype))
+    if np.array_equal(got, want):
+        return
+    d = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    mx = int(d.max())
+    ys, xs = np.nonzero(d.max(axis=2))
+    y, x = int(ys[0]), int(xs[0])
+    why = ("%s: %d of %d pixels differ, max abs difference %d; first at x=%d y=%d "
+           "(tile %d, %d): got %s, expected %s"
+           % (what, len(ys), d.shape[0] * d.shape[1], mx, x, y, x // TILE, y // TILE,
+              got[y, x].tolist(), want[y, x].tolist()))
+    if jpeg and mx <= 2:
+        diag(why)
+        diag("%s: accepted (≤ 2): both sides decode the same JPEG frames with libjpeg-turbo, so "
+             "a difference this small comes from decoder settings (DCT method, fancy "
+             "upsampling of 4:2:2 chroma), not from reading the wrong frame or place" % what)
+        return
+    raise Fail(why)
+
+
+# ---------------------------------------------------------------- writer
+
+def uid(*parts):
+    """A UID derived from PARTS: the same on every run."""
+    return generate_uid(entropy_srcs=["slidepipe tests/dicom.py"] + [str(p) for p in parts])
+
+
+def ds_str(v):
+    s = "%.10g" % v
+    return s if len(s) <= 16 else "%.6g" % v
+
+
+class Series:
+    count = 0
+
+    def __init__(self, name, study="slidepipe-18"):
+        Series.count += 1
+        self.name, self.number = name, Series.count
+        self.study_uid = uid("study", study)
+        self.series_uid = uid("series", name)
+        self.pyramid_uid = uid("pyramid", name)
+        self.frame_uid = uid("frame of reference", name)
+        self.dim_uid = uid("dimension organization", name)
+
+
+def code(value, scheme, meaning):
+    c = Dataset()
+    c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning = value, scheme, meaning
+    return c
+
+
+ICC = None
+
+
+def srgb_icc():
+    global ICC
+    if ICC is None:
+        try:
+            from PIL import ImageCms
+            ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        except Exception:  # no littlecms in PIL: no profile
+            ICC = b""
+    return ICC
+
+
+def encode(tile, codec):
+    if codec == "native":
+        return np.ascontiguousarray(tile).tobytes()
+    buf = io.BytesIO()
+    im = Image.fromarray(np.ascontiguousarray(tile), "RGB")
+    if codec == "jpeg":
+        im.save(buf, "JPEG", quality=90, subsampling=1)   # 1: 4:2:2
+    else:  # j2k: lossless (reversible 5/3), no colour transform, a raw codestream
+        im.save(buf, "JPEG2000", irreversible=False, no_jp2=True, mct=0)
+    return buf.getvalue()
+
+
+def decode(frame, codec, th, tw):
+    if codec == "native":
+        return np.frombuffer(frame, np.uint8).reshape(th, tw, 3)
+    im = Image.open(io.BytesIO(frame))
+    im.load()
+    need(im.mode == "RGB" and im.size == (tw, th),
+         "PIL decodes a frame to %s %s, expected RGB %dx%d" % (im.mode, im.size, tw, th))
+    return np.asarray(im)
+
+
+class Instance:
+    """What write_wsi wrote: the dataset, its frames (encoded, in file
+    order), their tile positions (tx, ty) and what a reader must return."""
+
+
+def build_wsi(arr, series, *, kind="VOLUME", codec="jpeg", sparse=False, omit=(),
+              offsets="bot", rng=None, instance=1, mpp=(MPP, MPP), tile=TILE,
+              level0=True, name="instance"):
+    """A WSI dataset of ARR (H × W × 3 uint8), not yet saved. kind:
+    VOLUME, LABEL or OVERVIEW (LABEL and OVERVIEW are one frame of the
+    whole image). omit: tile positions (tx, ty) left out (TILED_SPARSE
+    only); rng shuffles the frames of a TILED_SPARSE instance."""
+    h, w = arr.shape[:2]
+    tw, th = (w, h) if kind != "VOLUME" else (tile, tile)
+    nx, ny = -(-w // tw), -(-h // th)
+    canvas = np.zeros((ny * th, nx * tw, 3), np.uint8)   # padding: black
+    canvas[:h, :w] = arr
+    order = [(tx, ty) for ty in range(ny) for tx in range(nx)]
+    if sparse:
+        order = [p for p in order if p not in set(omit)]
+        if rng is not None:
+            order = [order[i] for i in rng.permutation(len(order))]
+    else:
+        assert not omit, "TILED_FULL has every tile"
+    frames, expected = [], np.full((ny * th, nx * tw, 3), 255, np.uint8)
+    for tx, ty in order:
+        f = encode(canvas[ty * th:(ty + 1) * th, tx * tw:(tx + 1) * tw], codec)
+        frames.append(f)
+        expected[ty * th:(ty + 1) * th, tx * tw:(tx + 1) * tw] = decode(f, codec, th, tw)
+    expected = expected[:h, :w]
+    ts, photometric = CODECS[codec]
+
+    sop_uid = uid("instance", series.name, name)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = WSI_SOP_CLASS
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ts
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = "SLIDEPIPE_TEST"
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.preamble = b"\0" * 128
+
+    if kind == "VOLUME":
+        image_type = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"] if level0 else \
+            ["DERIVED", "PRIMARY", "VOLUME", "RESAMPLED"]
+    else:
+        image_type = ["ORIGINAL", "PRIMARY", kind, "NONE"]
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.ImageType = image_type
+    ds.SOPClassUID = WSI_SOP_CLASS
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = "20240118"
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "120000"
+    ds.AcquisitionDateTime = "20240118120000"
+    ds.add_new(0x00080019, "UI", series.pyramid_uid)            # PyramidUID
+    ds.AccessionNumber = ""
+    ds.Modality = "SM"
+    ds.Manufacturer = "slidepipe"
+    ds.ReferringPhysicianName = ""
+    ds.ManufacturerModelName = "tests/dicom.py"
+    ds.VolumetricProperties = "VOLUME"
+    ds.PatientName = "Test^Slidepipe"
+    ds.PatientID = "SP-18"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = ""
+    ds.DeviceSerialNumber = "18"
+    ds.SoftwareVersions = "1"
+    ds.StudyInstanceUID = series.study_uid
+    ds.SeriesInstanceUID = series.series_uid
+    ds.StudyID = "18"
+    ds.SeriesNumber = series.number
+    ds.InstanceNumber = instance
+    ds.PatientOrientation = ""
+    ds.add_new(0x00200027, "LO", "synthetic %s" % series.name)  # PyramidLabel
+    ds.FrameOfReferenceUID = series.frame_uid
+    ds.PositionReferenceIndicator = "SLIDE_CORNER"
+    org = Dataset()
+    org.DimensionOrganizationUID = series.dim_uid
+    ds.DimensionOrganizationSequence = Sequence([org])
+    ds.DimensionOrganizationType = "TILED_SPARSE" if sparse else "TILED_FULL"
+    if sparse:
+        index = []
+        for ptr in (0x0048021E, 0x0048021F):   # Column/Row Position In Total Image Pixel Matrix
+            d = Dataset()
+            d.DimensionOrganizationUID = series.dim_uid
+            d.DimensionIndexPointer = ptr
+            d.FunctionalGroupPointer = 0x0048021A   # Plane Position (Slide) Sequence
+            index.append(d)
+        ds.DimensionIndexSequence = Sequence(index)
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = photometric
+    ds.PlanarConfiguration = 0
+    ds.NumberOfFrames = len(frames)
+    ds.Rows, ds.Columns = th, tw
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.BurnedInAnnotation = "YES" if kind == "LABEL" else "NO"
+    if kind == "LABEL":   # Slide Label module
+        ds.LabelText = "SP-18"
+        ds.BarcodeValue = ""
+    if codec == "jpeg":
+        ds.LossyImageCompression = "01"
+        ds.LossyImageCompressionRatio = ds_str(arr.size / max(1, sum(map(len, frames))))
+        ds.LossyImageCompressionMethod = "ISO_10918_1"
+    else:
+        ds.LossyImageCompression = "00"
+    ds.ContainerIdentifier = "SP-18-slide"
+    ds.IssuerOfTheContainerIdentifierSequence = Sequence([])
+    ds.ContainerTypeCodeSequence = Sequence([code("433466003", "SCT", "Microscope slide")])
+    spec = Dataset()
+    spec.SpecimenIdentifier = "SP-18-specimen"
+    spec.SpecimenUID = uid("specimen", series.name)
+    spec.IssuerOfTheSpecimenIdentifierSequence = Sequence([])
+    spec.SpecimenPreparationSequence = Sequence([])
+    ds.SpecimenDescriptionSequence = Sequence([spec])
+    ds.AcquisitionContextSequence = Sequence([])
+    ds.ImagedVolumeWidth = w * mpp[0] / 1000.0
+    ds.ImagedVolumeHeight = h * mpp[1] / 1000.0
+    ds.ImagedVolumeDepth = 0.001
+    ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = w, h
+    ds.TotalPixelMatrixFocalPlanes = 1
+    origin = Dataset()
+    origin.XOffsetInSlideCoordinateSystem = "20"
+    origin.YOffsetInSlideCoordinateSystem = "40"
+    ds.TotalPixelMatrixOriginSequence = Sequence([origin])
+    ds.ImageOrientationSlide = [1, 0, 0, 0, 1, 0]   # columns along X, rows along Y
+    ds.SpecimenLabelInImage = "YES" if kind in ("LABEL", "OVERVIEW") else "NO"
+    ds.FocusMethod = "AUTO"
+    ds.ExtendedDepthOfField = "NO"
+    ds.NumberOfOpticalPaths = 1
+    path = Dataset()
+    path.IlluminationTypeCodeSequence = Sequence([
+        code("111744", "DCM", "Brightfield illumination")])
+    if srgb_icc():
+        path.ICCProfile = srgb_icc()
+    path.OpticalPathIdentifier = "1"
+    path.OpticalPathDescription = "Brightfield"
+    path.IlluminationColorCodeSequence = Sequence([code("414298005", "SCT", "Full Spectrum")])
+    ds.OpticalPathSequence = Sequence([path])
+    shared = Dataset()
+    pm = Dataset()
+    pm.PixelSpacing = [ds_str(mpp[1] / 1000.0), ds_str(mpp[0] / 1000.0)]   # row \ column, mm
+    pm.SliceThickness = "0.001"
+    shared.PixelMeasuresSequence = Sequence([pm])
+    ft = Dataset()
+    ft.FrameType = image_type
+    shared.WholeSlideMicroscopyImageFrameTypeSequence = Sequence([ft])
+    op = Dataset()
+    op.OpticalPathIdentifier = "1"
+    shared.OpticalPathIdentificationSequence = Sequence([op])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    if sparse:
+        per = []
+        for tx, ty in order:
+            pp = Dataset()
+            pp.XOffsetInSlideCoordinateSystem = ds_str(20 + tx * tw * mpp[0] / 1000.0)
+            pp.YOffsetInSlideCoordinateSystem = ds_str(40 + ty * th * mpp[1] / 1000.0)
+            pp.ZOffsetInSlideCoordinateSystem = "0"
+            pp.ColumnPositionInTotalImagePixelMatrix = tx * tw + 1
+            pp.RowPositionInTotalImagePixelMatrix = ty * th + 1
+            fc = Dataset()
+            fc.DimensionIndexValues = [tx + 1, ty + 1]
+            item = Dataset()
+            item.FrameContentSequence = Sequence([fc])
+            item.PlanePositionSlideSequence = Sequence([pp])
+            per.append(item)
+        ds.PerFrameFunctionalGroupsSequence = Sequence(per)
+
+    if codec == "native":
+        ds.add_new(0x7FE00010, "OB", b"".join(frames))
+    else:
+        # items have even lengths: a frame of odd length gets a 0 after
+        # its EOI here, so that the offset tables count what is stored
+        # (pydicom 2.3.1's encapsulate_extended() leaves that byte out of
+        # its offsets)
+        frames[:] = [f + b"\0" if len(f) % 2 else f for f in frames]
+        data = encapsulate(frames, has_bot=(offsets == "bot"))
+        if offsets == "eot":
+            starts, pos = [], 0
+            for f in frames:
+                starts.append(pos)
+                pos += 8 + len(f)
+            ds.add_new(0x7FE00001, "OV", struct.pack("<%dQ" % len(frames), *starts))
+            ds.add_new(0x7FE00002, "OV", struct.pack("<%dQ" % len(frames),
+                                                     *(len(f) for f in frames)))
+        ds.add_new(0x7FE00010, "OB", data)
+        ds["PixelData"].is_undefined_length = True
+
+    inst = Instance()
+    inst.ds, inst.frames, inst.order, inst.expected = ds, frames, order, expected
+    inst.codec, inst.offsets, inst.sparse, inst.kind = codec, offsets, sparse, kind
+    inst.tile, inst.size, inst.grid = (tw, th), (w, h), (nx, ny)
+    return inst
+
+
+def save(inst, path):
+    inst.path = path
+    inst.ds.save_as(path, write_like_original=False)
+    return inst
+
+
+def write_wsi(path, arr, series, **kw):
+    return save(build_wsi(arr, series, **kw), path)
+
+
+def items(data):
+    """The items of encapsulated pixel data: [(offset of the item tag, value)]."""
+    out, pos = [], 0
+    while pos + 8 <= len(data):
+        group, elem, length = struct.unpack_from("<HHI", data, pos)
+        if (group, elem) == (0xFFFE, 0xE0DD):
+            break
+        need((group, elem) == (0xFFFE, 0xE000), "item tag (%04X,%04X) at %d" % (group, elem, pos))
+        out.append((pos, data[pos + 8:pos + 8 + length]))
+        pos += 8 + length
+    return out
+
+
+def verify(inst):
+    """The instance as pydicom reads it back: its frames, offset tables
+    and positions are the ones written, and decode to the expectation."""
+    ds = pydicom.dcmread(inst.path)
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    need(ts == CODECS[inst.codec][0], "transfer syntax %s" % ts)
+    need(ds.SOPClassUID == WSI_SOP_CLASS, "SOP class %s" % ds.SOPClassUID)
+    need(open(inst.path, "rb").read(132)[128:] == b"DICM", "no DICM at 128")
+    n = int(ds.NumberOfFrames)
+    need(n == len(inst.frames), "NumberOfFrames %d, %d frames written" % (n, len(inst.frames)))
+    need((ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows) == inst.size, "matrix size")
+    need(ds.ImageType[2] == inst.kind, "ImageType %s" % list(ds.ImageType))
+    tw, th = inst.tile
+    if inst.codec == "native":
+        pa = ds.pixel_array.reshape(n, th, tw, 3)
+        for i, f in enumerate(inst.frames):
+            need(pa[i].tobytes() == f, "native frame %d differs" % i)
+    else:
+        its = items(ds.PixelData)
+        bot, frags = its[0][1], its[1:]
+        need(len(frags) == n, "%d fragments, %d frames" % (len(frags), n))
+        starts = [p - frags[0][0] for p, _ in frags]
+        if inst.offsets == "bot":
+            need(list(struct.unpack("<%dI" % n, bot)) == starts, "Basic Offset Table")
+        else:
+            need(bot == b"", "the Basic Offset Table is not empty")
+        if inst.offsets == "eot":
+            eot = struct.unpack("<%dQ" % n, ds.ExtendedOffsetTable)
+            lens = struct.unpack("<%dQ" % n, ds.ExtendedOffsetTableLengths)
+            need(list(eot) == starts, "Extended Offset Table")
+            need(list(lens) == [len(f) for f in inst.frames],
+                 "Extended Offset Table Lengths %s" % (lens[:4],))
+        else:
+            need("ExtendedOffsetTable" not in ds, "an Extended Offset Table")
+        got = list(generate_pixel_data_frame(ds.PixelData, n))
+        for i, (g, f) in enumerate(zip(got, inst.frames)):
+            need(g == f, "frame %d differs" % i)
+    if inst.sparse:
+        need(ds.DimensionOrganizationType == "TILED_SPARSE", "not TILED_SPARSE")
+        for item, (tx, ty) in zip(ds.PerFrameFunctionalGroupsSequence, inst.order):
+            pp = item.PlanePositionSlideSequence[0]
+            need((pp.ColumnPositionInTotalImagePixelMatrix,
+                  pp.RowPositionInTotalImagePixelMatrix) == (tx * tw + 1, ty * th + 1),
+                 "per-frame position")
+    else:
+        need(ds.DimensionOrganizationType == "TILED_FULL", "not TILED_FULL")
+        need("PerFrameFunctionalGroupsSequence" not in ds, "per-frame groups in TILED_FULL")
+    # the expectation, rebuilt from the frames as read back
+    nx, ny = inst.grid
+    canvas = np.full((ny * th, nx * tw, 3), 255, np.uint8)
+    frames = inst.frames if inst.codec == "native" else got
+    for f, (tx, ty) in zip(frames, inst.order):
+        canvas[ty * th:(ty + 1) * th, tx * tw:(tx + 1) * tw] = decode(f, inst.codec, th, tw)
+    need(np.array_equal(canvas[:inst.size[1], :inst.size[0]], inst.expected),
+         "frames read back do not rebuild the expected image")
+
+
+DCIODVFY_SEEN = {}
+
+
+def dciodvfy(path, label):
+    """dciodvfy's errors and warnings about PATH, as diagnostics only."""
+    exe = shutil.which("dciodvfy")
+    if not exe:
+        diag("dciodvfy %s: not installed" % label)
+        return
+    rc, out, err = run([exe, "-filename", path])
+    lines = [l.strip() for l in (out + err).splitlines()
+             if l.startswith(("Error", "Warning")) and "DICOMDIR" not in l]
+    errors = [l for l in lines if l.startswith("Error")]
+    diag("dciodvfy %s (%s): %d errors, %d warnings (DICOMDIR hints left out)"
+         % (label, os.path.basename(path), len(errors), len(lines) - len(errors)))
+    for l in lines:
+        l = re.sub(r"\s+", " ", l)
+        if l not in DCIODVFY_SEEN:
+            DCIODVFY_SEEN[l] = label
+            diag("  " + l)
+
+
+# ------------------------------------------------------------------ main
+
+def write_seeds(out):
+    """Small instances for the load fuzzer's seed corpus (fuzz/make-seeds.sh):
+    a 160 × 96 gradient in 64² tiles, one file per layout."""
+    os.makedirs(out, exist_ok=True)
+    yy, xx = np.mgrid[0:96, 0:160]
+    arr = np.stack([xx * 255 // 159, yy * 255 // 95, (xx + yy) % 256], -1).astype(np.uint8)
+    layouts = [("jpeg-bot", dict(codec="jpeg", offsets="bot")),
+               ("jpeg-empty-bot", dict(codec="jpeg", offsets="empty")),
+               ("jpeg-eot", dict(codec="jpeg", offsets="eot")),
+               ("native", dict(codec="native")),
+               ("j2k", dict(codec="j2k")),
+               ("sparse", dict(codec="jpeg", sparse=True, omit=[(1, 0)],
+                               rng=np.random.default_rng(3)))]
+    for name, kw in layouts:
+        small = name == "native"   # uncompressed: a quarter of the pixels
+        write_wsi(os.path.join(out, "dicom-%s.dcm" % name), arr[:48, :80] if small else arr,
+                  Series("seed " + name), tile=32 if small else 64, **kw)
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--seeds":
+        write_seeds(sys.argv[2])
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--slidepipe", required=True)
+    ap.add_argument("--make-slide", required=True)
+    ap.add_argument("--tmp", required=True)
+    ap.add_argument("--shared", default="", help="../shared (no DICOM slides there yet: unused)")
+    ap.add_argument("--dicomizer", default="OrthancWSIDicomizer")
+    args = ap.parse_args()
+    t0 = time.time()
+    d = os.path.abspath(args.tmp)
+    os.makedirs(d, exist_ok=True)
+    outdir = os.path.join(d, "out")
+    os.makedirs(outdir, exist_ok=True)
+    sp = Slidepipe(args.slidepipe, outdir)
+    print("# dicom.py: pydicom %s, numpy %s, PIL %s" % (
+        pydicom.__version__, np.__version__, Image.__version__ if hasattr(Image, "__version__")
+        else "?"))
+
+    slide = os.path.join(d, "slide.tif")
+    rc, _, err = run([args.make_slide, SLIDE_W, SLIDE_H, slide])
+    if rc != 0:
+        print("Bail out! make-slide failed: %s" % err.strip())
+        sys.exit(1)
+    tiff = []
+    try:
+        for n in range(5):
+            tiff.append(sp.read(["load", slide, "level=%d" % n]))
+    except Fail as e:
+        print("Bail out! slidepipe cannot read the synthetic TIFF: %s" % e)
+        sys.exit(1)
+    src = tiff[:LEVELS]
+    sizes = [(a.shape[1], a.shape[0]) for a in src]
+    rng = np.random.default_rng(SEED)
+
+    def dirof(name):
+        p = os.path.join(d, name)
+        shutil.rmtree(p, ignore_errors=True)
+        os.makedirs(p)
+        return p
+
+    def writer_check(label, make, lint=()):
+        """make() writes the instances; each is read back by pydicom."""
+        box = []
+
+        def fn():
+            box.extend(make())
+            for inst in box:
+                verify(inst)
+        ok = check("writer: %s: pydicom reads every instance back (frames, offset tables, "
+                   "positions) and they decode to the expected pixels" % label, fn)
+        for inst in box:
+            if os.path.basename(inst.path) in lint:
+                dciodvfy(inst.path, label)
+        return box if ok else None
+
+    # -------------------------------------------------- JPEG pyramid
+    jdir = dirof("jpeg")
+    jser = Series("jpeg pyramid")
+    label_img = np.full((300, 400, 3), 250, np.uint8)
+    for i in range(24):   # a barcode-like pattern and a colour bar
+        label_img[40:200, 30 + 12 * i:30 + 12 * i + (4 if i % 3 else 8)] = (20, 20, 20)
+    label_img[220:280, 30:370] = np.linspace(0, 255, 340, dtype=np.uint8)[None, :, None] * \
+        np.array([1, 0, 1], np.uint8)[None, None, :] + np.array([0, 90, 0], np.uint8)
+    overview = np.concatenate([np.full((src[2].shape[0], 250, 3), (190, 190, 200), np.uint8),
+                               src[2]], axis=1)   # 1000 × 500
+
+    def make_jpeg():
+        out = []
+        for n in range(LEVELS):
+            out.append(write_wsi(os.path.join(jdir, "level%d.dcm" % n), src[n], jser,
+                                 codec="jpeg", offsets="bot", instance=n + 1, level0=(n == 0),
+                                 mpp=(MPP * 2 ** n, MPP * 2 ** n), name="level%d" % n))
+        out.append(write_wsi(os.path.join(jdir, "label.dcm"), label_img, jser, kind="LABEL",
+                             codec="native", instance=LEVELS + 1, mpp=(60.0, 60.0), name="label"))
+        out.append(write_wsi(os.path.join(jdir, "overview.dcm"), overview, jser, kind="OVERVIEW",
+                             codec="jpeg", instance=LEVELS + 2, mpp=(40.0, 40.0), name="overview"))
+        return out
+    jpeg = writer_check("JPEG TILED_FULL pyramid (3 levels, a Basic Offset Table) with a native "
+                        "LABEL and a JPEG OVERVIEW, one directory", make_jpeg,
+                        lint=("level0.dcm", "label.dcm", "overview.dcm"))
+
+    # the same instances beside another series: a file of it means its series only
+    mdir = dirof("mixed")
+
+    def make_mixed():
+        for inst in jpeg or []:
+            dst = os.path.join(mdir, os.path.basename(inst.path))
+            try:
+                os.link(inst.path, dst)
+            except OSError:
+                shutil.copyfile(inst.path, dst)
+        other = Series("other series")
+        return [write_wsi(os.path.join(mdir, "zz-other.dcm"), src[2][:300, :500], other,
+                          codec="jpeg", name="other")]
+    mixed = writer_check("another series (one 500 × 300 JPEG level) beside the pyramid's "
+                         "instances", make_mixed) if jpeg else None
+
+    # ------------------------------------------------------ native
+    ndir = dirof("native")
+    nser = Series("native")
+    nmpp = (MPP, 2 * MPP)   # 0.25 µm across, 0.5 µm down: PixelSpacing 0.0005\0.00025
+
+    def make_native():
+        return [write_wsi(os.path.join(ndir, "n%d.dcm" % n), src[n], nser, codec="native",
+                          instance=n + 1, level0=(n == 0), name="n%d" % n,
+                          mpp=(nmpp[0] * 2 ** n, nmpp[1] * 2 ** n)) for n in range(2)]
+    native = writer_check("native RGB (Explicit VR Little Endian) TILED_FULL, 2 levels",
+                          make_native, lint=("n0.dcm",))
+
+    # ------------------------------------------------------ sparse
+    sdir = dirof("sparse")
+    sser = Series("sparse")
+    omitted = {}
+
+    def make_sparse():
+        out = []
+        for n, codec in ((0, "jpeg"), (1, "native")):
+            nx, ny = -(-sizes[n][0] // TILE), -(-sizes[n][1] // TILE)
+            every = [(tx, ty) for ty in range(ny) for tx in range(nx)]
+            pick = set(every[int(i)]
+                       for i in rng.choice(len(every), len(every) // 5, replace=False))
+            pick |= {(0, 0), (nx - 1, ny - 1)}   # the first tile and the padded corner
+            pick.discard((1, 0))
+            omitted[n] = (len(pick), len(every))
+            out.append(write_wsi(os.path.join(sdir, "s%d.dcm" % n), src[n], sser, codec=codec,
+                                 sparse=True, omit=pick, rng=rng, offsets="bot",
+                                 instance=n + 1, level0=(n == 0), name="s%d" % n,
+                                 mpp=(MPP * 2 ** n, MPP * 2 ** n)))
+        return out
+    sparse = writer_check("TILED_SPARSE, shuffled frames, tiles left out: JPEG level 0, "
+                          "native level 1", make_sparse, lint=("s0.dcm",))
+
+    # ------------------------------------------ offsets and JPEG 2000
+    variants = {}
+    for label, key, kw in (
+            ("JPEG, an empty Basic Offset Table, one fragment per frame", "emptybot",
+             dict(codec="jpeg", offsets="empty")),
+            ("JPEG, the Extended Offset Table (and an empty Basic Offset Table)", "eot",
+             dict(codec="jpeg", offsets="eot")),
+            ("JPEG 2000 lossless (1.2.840.10008.1.2.4.90), RGB", "j2k",
+             dict(codec="j2k", offsets="bot"))):
+        vdir = dirof(key)
+        lvl = 1 if key == "j2k" else 0   # J2K: 1500 × 1000 keeps the encoding short
+        def make(vdir=vdir, key=key, kw=kw, lvl=lvl):
+            inst = write_wsi(os.path.join(vdir, key + ".dcm"), src[lvl], Series(key), name=key,
+                             mpp=(MPP * 2 ** lvl, MPP * 2 ** lvl), **kw)
+            need(key != "j2k" or np.array_equal(inst.expected, src[lvl]),
+                 "the JPEG 2000 frames do not decode to the source: not lossless")
+            return [inst]
+        made = writer_check(label, make, lint=(key + ".dcm",))
+        variants[key] = (label, vdir, made, lvl)
+
+    # ===================================================== slidepipe
+    jwant = sizes
+    if jpeg:
+        def info_dir():
+            i = sp.info(jdir)
+            need_levels(i, jwant, "info " + jdir)
+            for lv in i["levels"]:
+                need(lv[3:] == (TILE, TILE), "tiles %d × %d, expected 256 × 256" % lv[3:])
+        check("JPEG pyramid, the directory: info shows levels: 3, 3000 × 2000, 1500 × 1000, "
+              "750 × 500 px, downsamples 1, 2, 4, tiles 256 × 256", info_dir)
+        check("JPEG pyramid, the directory: info shows mpp: 0.25 × 0.25 (PixelSpacing "
+              "0.00025 mm)", lambda: need_mpp(sp.info(jdir), (MPP, MPP), "info " + jdir))
+
+        def assoc():
+            i = sp.info(jdir)
+            need(sorted(i["associated"]) == ["label", "macro"],
+                 "associated images %s, expected label, macro:\n%s"
+                 % (i["associated"], i["text"].strip()))
+        check("JPEG pyramid, the directory: info shows associated images label (LABEL) and "
+              "macro (OVERVIEW)", assoc)
+
+        def props():
+            i = sp.info(jdir)
+            need(i["props"].get("dicom.SeriesInstanceUID") == jser.series_uid,
+                 "dicom.SeriesInstanceUID = %s, expected %s"
+                 % (i["props"].get("dicom.SeriesInstanceUID"), jser.series_uid))
+        check("JPEG pyramid: info's properties include dicom.SeriesInstanceUID", props)
+
+        def info_file(path):
+            i = sp.info(path)
+            need_levels(i, jwant, "info " + path)
+            need_mpp(i, (MPP, MPP), "info " + path)
+            need(sorted(i["associated"]) == ["label", "macro"],
+                 "associated images %s" % i["associated"])
+        check("JPEG pyramid, one file (level1.dcm, not the largest): info shows the whole "
+              "series, 3 levels, mpp and label, macro",
+              lambda: info_file(os.path.join(jdir, "level1.dcm")))
+        if mixed:
+            check("JPEG pyramid, one file in a directory that also holds another series: "
+                  "info shows that file's series only",
+                  lambda: info_file(os.path.join(mdir, "level1.dcm")))
+        for n in range(LEVELS):
+            check("JPEG pyramid, load DIR level=%d (%d × %d): equals the frames decoded by PIL "
+                  "and put together" % ((n,) + sizes[n]),
+                  lambda n=n: compare(sp.read(["load", jdir, "level=%d" % n]),
+                                      jpeg[n].expected, "level %d" % n, jpeg=True))
+        check("JPEG pyramid, load FILE (level2.dcm) level=0: level 0 of its series",
+              lambda: compare(sp.read(["load", os.path.join(jdir, "level2.dcm"), "level=0"]),
+                              jpeg[0].expected, "level 0", jpeg=True))
+        check("JPEG pyramid, load DIR associated=label: equals the label (native, 400 × 300)",
+              lambda: compare(sp.read(["load", jdir, "associated=label"]), label_img, "label"))
+        check("JPEG pyramid, load DIR associated=macro: equals the overview (JPEG, 1000 × 500, "
+              "decoded by PIL)",
+              lambda: compare(sp.read(["load", jdir, "associated=macro"]), jpeg[-1].expected,
+                              "macro", jpeg=True))
+        for x, y, w, h, what in ((700, 500, 900, 650, "across tile edges"),
+                                 (2800, 1790, 200, 210, "at the bottom-right corner (the "
+                                  "padded tiles)")):
+            check("JPEG pyramid, load DIR ! crop %d %d %d %d (%s): equals the array's slice"
+                  % (x, y, w, h, what),
+                  lambda x=x, y=y, w=w, h=h: compare(
+                      sp.read(["load", jdir, "!", "crop", x, y, w, h]),
+                      jpeg[0].expected[y:y + h, x:x + w], "crop", jpeg=True))
+    else:
+        skip("JPEG pyramid checks", "the writer failed")
+
+    if native:
+        def info_native():
+            i = sp.info(ndir)
+            need_levels(i, sizes[:2], "info " + ndir)
+            need_mpp(i, nmpp, "info " + ndir)
+        check("native, 2 levels: info shows 3000 × 2000, 1500 × 1000 and mpp 0.25 × 0.5 "
+              "(PixelSpacing 0.0005, 0.00025: row spacing first)", info_native)
+        for n in range(2):
+            check("native RGB TILED_FULL, level %d: equals the source exactly" % n,
+                  lambda n=n: compare(sp.read(["load", ndir, "level=%d" % n]), src[n],
+                                      "native level %d" % n))
+
+    if sparse:
+        check("TILED_SPARSE: info shows 2 levels, 3000 × 2000 and 1500 × 1000",
+              lambda: need_levels(sp.info(sdir), sizes[:2], "info " + sdir))
+        for n, codec in ((0, "JPEG"), (1, "native")):
+            check("TILED_SPARSE %s level %d, frames shuffled, %d of %d tiles left out (the "
+                  "first and the bottom-right among them): exact, missing tiles white"
+                  % ((codec, n) + omitted[n]),
+                  lambda n=n: compare(sp.read(["load", sdir, "level=%d" % n]),
+                                      sparse[n].expected, "sparse level %d" % n))
+
+    for key, (label, vdir, made, lvl) in variants.items():
+        if made:
+            want = made[0].expected
+            check("%s: load equals %s exactly" % (label, "the source" if key == "j2k"
+                                                  else "the frames decoded by PIL"),
+                  lambda vdir=vdir, want=want, key=key: compare(
+                      sp.read(["load", vdir]), want, key))
+
+    # ------------------------------------------------------- Orthanc
+    dicomizer = shutil.which(args.dicomizer)
+    if dicomizer:
+        odir = dirof("orthanc")
+        # Orthanc WSI 1.1 takes the pixel spacing from the imaged volume,
+        # not from the TIFF, and divides --imaged-width by the rows and
+        # --imaged-height by the columns (its ImageOrientationSlide
+        # 0\-1\0\-1\0\0 runs the slide's X axis down the image): both
+        # are given so that PixelSpacing is the TIFF's 0.25 µm
+        cmd = [dicomizer, "--threads=1", "--folder=" + odir, "--reencode=0",
+               "--imaged-width=%g" % (SLIDE_H * MPP / 1000),
+               "--imaged-height=%g" % (SLIDE_W * MPP / 1000), slide]
+        layout = {}
+
+        def orthanc():
+            rc, out, err = run(cmd)
+            need(rc == 0, "exit %d: %s" % (rc, (out + err).strip()[-800:]))
+            names = sorted(os.listdir(odir))
+            need(names, "no file written")
+            rows = []
+            for name in names:
+                ds = pydicom.dcmread(os.path.join(odir, name))
+                its = items(ds.PixelData) if ds.file_meta.TransferSyntaxUID != TS_EXPLICIT else []
+                bot = len(its[0][1]) // 4 if its else 0
+                ps = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
+                rows.append("%s: %s, %d × %d, %s frames of %d × %d, %s, ImageType %s, "
+                            "DimensionOrganizationType %s, BOT %s, EOT %s, per-frame groups %s, "
+                            "PixelSpacing %s"
+                            % (name, TS_NAMES.get(str(ds.file_meta.TransferSyntaxUID),
+                                                  ds.file_meta.TransferSyntaxUID),
+                               ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows,
+                               ds.NumberOfFrames, ds.Columns, ds.Rows,
+                               ds.PhotometricInterpretation,
+                               "\\".join(ds.ImageType) if "ImageType" in ds else "absent",
+                               ds.get("DimensionOrganizationType", "absent"),
+                               "%d entries" % bot if bot else "empty",
+                               "yes" if "ExtendedOffsetTable" in ds else "no",
+                               "yes" if "PerFrameFunctionalGroupsSequence" in ds else "no",
+                               "\\".join(str(v) for v in ps)))
+                if name == names[0]:
+                    layout["mpp"] = (float(ps[1]) * 1000, float(ps[0]) * 1000)
+            layout["rows"] = rows
+            need(abs(layout["mpp"][0] - MPP) < 1e-5 and abs(layout["mpp"][1] - MPP) < 1e-5,
+                 "level 0's PixelSpacing gives %s µm, not the TIFF's %g" % (layout["mpp"], MPP))
+        if check("OrthancWSIDicomizer --reencode=0 writes the TIFF's pyramid", orthanc):
+            diag("OrthancWSIDicomizer: %s" % " ".join(os.path.basename(c) if c == dicomizer
+                                                        else c for c in cmd))
+            for r in layout["rows"]:
+                diag("  " + r)
+            dciodvfy(os.path.join(odir, sorted(os.listdir(odir))[0]), "OrthancWSIDicomizer")
+            tinfo = sp.info(slide)
+            tsizes = [(w, h) for w, h, _, _, _ in tinfo["levels"]]
+
+            def orthanc_info():
+                i = sp.info(odir)
+                need_levels(i, tsizes, "info " + odir)
+                need(tinfo["mpp"] is not None, "the TIFF has no mpp")
+                need_mpp(i, tinfo["mpp"], "info " + odir)
+            check("OrthancWSIDicomizer's output: info shows the TIFF's %d levels, sizes, "
+                  "downsamples and mpp" % len(tsizes), orthanc_info)
+            for n in range(len(tsizes)):
+                check("OrthancWSIDicomizer's output, level %d (%d × %d): equals slidepipe "
+                      "load slide.tif level=%d exactly (the same JPEG tiles)"
+                      % ((n,) + tsizes[n] + (n,)),
+                      lambda n=n: compare(sp.read(["load", odir, "level=%d" % n]), tiff[n],
+                                          "Orthanc level %d" % n))
+    else:
+        skip("OrthancWSIDicomizer's output", "%s not installed" % args.dicomizer)
+
+    # -------------------------------------------------------- errors
+    small = src[0][:512, :512]
+
+    def base(codec, name, offsets="bot"):
+        return build_wsi(small, Series("error " + name), codec=codec, offsets=offsets, name=name)
+
+    def ts_file(ts, little, implicit):
+        def make(path):
+            inst = base("native", os.path.basename(path))
+            inst.ds.file_meta.TransferSyntaxUID = ts
+            inst.ds.is_little_endian, inst.ds.is_implicit_VR = little, implicit
+            inst.ds.save_as(path, write_like_original=False)
+            back = pydicom.dcmread(path)
+            need(str(back.file_meta.TransferSyntaxUID) == ts and
+                 np.array_equal(back.pixel_array.reshape(-1), np.frombuffer(
+                     b"".join(inst.frames), np.uint8)), "not the file it should be")
+        return make
+
+    def truncated(path):
+        save(base("jpeg", "truncated"), path)
+        data = open(path, "rb").read()
+        at = data.rfind(b"\xe0\x7f\x10\x00OB")
+        need(at > 0, "no Pixel Data")
+        cut = at + (len(data) - at) // 2
+        with open(path, "wb") as f:
+            f.write(data[:cut])
+        diag("error case truncated.dcm: %d of %d bytes, cut half way through the pixel data "
+             "(it starts at %d)" % (cut, len(data), at))
+
+    def short_frames(path):
+        inst = base("jpeg", "frames", offsets="empty")
+        n = len(inst.frames)
+        inst.ds.PixelData = encapsulate(inst.frames[:n - 1], has_bot=False)
+        inst.ds["PixelData"].is_undefined_length = True
+        save(inst, path)
+        back = pydicom.dcmread(path)
+        need(int(back.NumberOfFrames) == n and len(items(back.PixelData)) - 1 == n - 1,
+             "not %d frames declared and %d present" % (n, n - 1))
+
+    def bot_past_end(path):
+        inst = base("jpeg", "bot")
+        data = bytearray(inst.ds.PixelData)
+        n = len(inst.frames)
+        struct.pack_into("<I", data, 8 + 4 * (n - 1), len(data) + 4096)
+        inst.ds.PixelData = bytes(data)
+        inst.ds["PixelData"].is_undefined_length = True
+        save(inst, path)
+
+    def huge_frames(path):
+        inst = base("jpeg", "huge")
+        del inst.ds["NumberOfFrames"]
+        inst.ds.add_new(0x00280008, "IS", "4294967296")
+        save(inst, path)
+        raw = open(path, "rb").read()
+        need(b"4294967296" in raw, "NumberOfFrames not written as 4294967296")
+
+    errors = [
+        ("Implicit VR Little Endian", "implicit.dcm", ts_file(TS_IMPLICIT, True, True),
+         r"1\.2\.840\.10008\.1\.2(?![.\d])|implicit"),
+        ("Deflated Explicit VR Little Endian", "deflated.dcm",
+         ts_file(TS_DEFLATED, True, False), r"1\.2\.840\.10008\.1\.2\.1\.99|deflat"),
+        ("Explicit VR Big Endian", "bigendian.dcm", ts_file(TS_BIG, False, False),
+         r"1\.2\.840\.10008\.1\.2\.2(?![.\d])|big.?endian"),
+        ("a file cut half way through its pixel data", "truncated.dcm", truncated, None),
+        ("NumberOfFrames 4 with 3 frames present (empty Basic Offset Table)",
+         "frames.dcm", short_frames, None),
+        ("a Basic Offset Table entry past the end of the pixel data", "bot.dcm",
+         bot_past_end, None),
+        ("NumberOfFrames 4294967296", "huge.dcm", huge_frames, None),
+    ]
+    for label, fname, make, ts_re in errors:
+        edir = dirof("err-" + fname[:-4])
+        path = os.path.join(edir, fname)
+        if not check("writer: error case %s (%s)" % (fname, label), lambda: make(path)):
+            continue
+        out = os.path.join(edir, "out.png")
+
+        def err_case():
+            rc, _, err = run([args.slidepipe, "load", path, "!", "save", out], ERR_TIMEOUT)
+            need(0 <= rc < 128, "crashed: exit status %d (signal %d); stderr: %s"
+                 % (rc, -rc if rc < 0 else rc - 128, err.strip()[-600:]))
+            need(rc == 1, "exit status %d, expected 1; stderr: %s" % (rc, err.strip()))
+            need(fname in err, "stderr does not name %s:\n%s" % (fname, err.strip()))
+            if ts_re:   # in what stderr says besides the file's name
+                rest = err.replace(path, "").replace(fname, "").replace(
+                    os.path.basename(edir), "")
+                need(re.search(ts_re, rest, re.I), "stderr does not name the transfer "
+                     "syntax (%s):\n%s" % (ts_re, err.strip()))
+            left = [p for p in os.listdir(edir) if p != fname]
+            need(not left, "left behind: %s" % ", ".join(left))
+        check("error: %s: load ! save out.png exits 1, names the file%s, writes nothing"
+              % (label, " and the transfer syntax" if ts_re else ""), err_case)
+
+    diag("dicom.py: %.1f s" % (time.time() - t0))
+
+
+if __name__ == "__main__":
+    main()
