@@ -1245,7 +1245,11 @@ source_generate(VipsRegion *region, void *vseq, void *a, void *b,
 				GError *error = NULL;
 				if (!read_frame(in, s->fd, f, seq->scratch,
 					    seq->tile, &error)) {
-					vips_error("dicom", "%s", error->message);
+					const char *m = error->message;
+					vips_error("dicom", "%s",
+						g_str_has_prefix(m, "load: ") ?
+							m + 6 :
+							m);
 					g_error_free(error);
 					return -1;
 				}
@@ -1485,8 +1489,24 @@ _sp_dicom_open(const char *path, GError **error)
 		instance_free(id);
 		if (slot == -2 || (slot >= 0 && d->associated[slot]))
 			continue;
-		Instance *in = instance_read(f, FALSE, error);
+		GError *bad = NULL;
+		Instance *in = instance_read(f, FALSE, &bad);
 		if (!in) {
+			/* another file of the series than the one given: say
+			 * so, or the error names a file the user never named */
+			g_autofree char *real_f = realpath(f, NULL);
+			if (!is_dir && real &&
+				g_strcmp0(real_f, real) != 0) {
+				g_autofree char *shown = sp_printable(path);
+				const char *m = bad->message;
+				g_set_error(error, bad->domain, bad->code,
+					"load: '%s': a file of its series is "
+					"damaged: %s",
+					shown,
+					g_str_has_prefix(m, "load: ") ? m + 6 : m);
+				g_error_free(bad);
+			} else
+				g_propagate_error(error, bad);
 			_sp_dicom_unref(d);
 			return NULL;
 		}

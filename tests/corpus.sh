@@ -465,6 +465,31 @@ manifest manifest-template.csv --pipeline 'load {slide} ! crop {x} 0 16 16 ! sav
 rows 1 "row 1 \(line 2\): the template's \{x\} has no value" && outputs
 case_done "--pipeline with a column the manifest lacks: every row fails"
 
+# ------------------------------------------- DICOM whole-slide images
+# each damaged instance alone in a directory (made by make-corpus.sh when
+# pydicom is there): load → crop → save fails with one line naming the
+# file, or (damage a reader may tolerate) works or fails cleanly
+if [ -d "$C/ok-dicom-jpeg" ]; then
+	image_ok "DICOM JPEG baseline, a Basic Offset Table" "$C/ok-dicom-jpeg/instance.dcm" 160 96
+	image_ok "DICOM native RGB" "$C/ok-dicom-native/instance.dcm" 80 48 32 24
+	image_ok "DICOM, its directory" "$C/ok-dicom-jpeg" 160 96
+	image_fails "DICOM cut in its file meta" "$C/dcm-trunc-meta/instance.dcm" "no transfer syntax"
+	image_fails "DICOM cut before Pixel Data" "$C/dcm-trunc-header/instance.dcm" "ends before its Pixel Data"
+	image_fails "DICOM cut half way through its frames" "$C/dcm-trunc-pixels/instance.dcm" "past the end of the file"
+	image_either "DICOM without Pixel Data's delimiter" "$C/dcm-no-delimiter/instance.dcm"
+	image_fails "DICOM, an offset table entry past the end" "$C/dcm-bot-past-end/instance.dcm" "past the end of the file"
+	image_fails "DICOM, an offset table entry of 2^32 - 256" "$C/dcm-bot-backwards/instance.dcm" "past the end of the file"
+	image_fails "DICOM, a fragment 2^32 - 16 bytes long" "$C/dcm-fragment-length/instance.dcm" "not a fragment"
+	image_fails "DICOM, a frame that is not JPEG" "$C/dcm-corrupt-frame/instance.dcm" "instance.dcm.*a JPEG frame"
+	image_fails "DICOM, implicit VR transfer syntax" "$C/dcm-implicit-syntax/instance.dcm" "implicit VR little endian\\) is not read"
+	image_fails "DICOM, Rows 0" "$C/dcm-zero-rows/instance.dcm" "frames of 64 × 0 pixels"
+	image_fails "DICOM, a 2^32 - 1 pixel wide matrix" "$C/dcm-huge-matrix/instance.dcm" "total pixel matrix of 4294967295"
+	image_fails "DICOM, NumberOfFrames 99 for 6 frames" "$C/dcm-many-frames/instance.dcm" "lists 6 frames; NumberOfFrames is 99"
+	image_fails "DICOM, 10,000 nested sequences" "$C/dcm-deep-sequences/instance.dcm" "nested more than 16 deep"
+else
+	skip "DICOM cases" "python3-pydicom missing: make-corpus.sh made none"
+fi
+
 # ------------------------------------------------- GeoJSON annotations
 # geo NAME FILE PATTERN: crop geojson=FILE of the good slide exits 1 with
 # one line matching PATTERN that names the file, writing nothing

@@ -20,6 +20,7 @@ set -eu
 	exit 2
 }
 D=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$D"
 cd "$D"
 PY=python3
@@ -517,6 +518,77 @@ printf '\357\273\277' >manifest-bom-only.csv
 printf '\377\376s\000l\000i\000d\000e\000\n\000' >manifest-utf16.csv
 head -c 1048576 /dev/zero | tr '\0' ',' >manifest-1mb-header.csv
 echo >>manifest-1mb-header.csv
+
+# --- damaged DICOM whole-slide instances (issue 18) ---------------------
+# good ones from tests/dicom.py (pydicom), when it is there; the damage
+# with the standard library
+if /usr/bin/python3 -c 'import pydicom, numpy, PIL' 2>/dev/null; then
+	mkdir -p dicom-seeds
+	/usr/bin/python3 "$HERE/../dicom.py" --seeds dicom-seeds
+	mkdir -p ok-dicom-jpeg ok-dicom-native
+	cp dicom-seeds/dicom-jpeg-bot.dcm ok-dicom-jpeg/instance.dcm
+	cp dicom-seeds/dicom-native.dcm ok-dicom-native/instance.dcm
+	"$PY" - <<'EOF'
+import os
+import struct
+
+src = open('dicom-seeds/dicom-jpeg-bot.dcm', 'rb').read()
+pixel = src.index(b'\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff')
+bot = pixel + 12          # the Basic Offset Table item
+bot_len = struct.unpack_from('<I', src, bot + 4)[0]
+first = bot + 8 + bot_len  # the first fragment
+
+def put(name, data):
+    """each case alone in a directory of its own: a file's series is read
+    from the files beside it, and every case here is one series"""
+    os.makedirs(name[:-4], exist_ok=True)
+    open(os.path.join(name[:-4], 'instance.dcm'), 'wb').write(bytes(data))
+
+def element(data, tag):
+    """offset of the value and the length of a short-VR element"""
+    k = data.index(tag)
+    return k + 8, struct.unpack_from('<H', data, k + 6)[0]
+
+put('dcm-trunc-meta.dcm', src[:140])
+put('dcm-trunc-header.dcm', src[:pixel // 2])
+put('dcm-trunc-pixels.dcm', src[:first + (len(src) - first) // 2])
+put('dcm-no-delimiter.dcm', src[:-8])
+bad = bytearray(src)
+struct.pack_into('<I', bad, bot + 8 + bot_len - 4, 0x7FFFFFF0)
+put('dcm-bot-past-end.dcm', bad)
+bad = bytearray(src)
+struct.pack_into('<I', bad, bot + 8, 0xFFFFFF00)
+put('dcm-bot-backwards.dcm', bad)
+bad = bytearray(src)
+struct.pack_into('<I', bad, first + 4, 0xFFFFFFF0)
+put('dcm-fragment-length.dcm', bad)
+bad = bytearray(src)
+bad[first + 8:first + 40] = b'\x13' * 32      # the first frame's JPEG header
+put('dcm-corrupt-frame.dcm', bad)
+bad = bytearray(src)
+k, n = element(bad, b'\x02\x00\x10\x00UI')  # Transfer Syntax UID
+bad[k:k + n] = b'1.2.840.10008.1.2'.ljust(n, b'\0')
+put('dcm-implicit-syntax.dcm', bad)
+bad = bytearray(src)
+k, n = element(bad, b'\x28\x00\x10\x00US')  # Rows
+struct.pack_into('<H', bad, k, 0)
+put('dcm-zero-rows.dcm', bad)
+bad = bytearray(src)
+k = bad.index(b'\x48\x00\x06\x00UL')       # TotalPixelMatrixColumns
+struct.pack_into('<I', bad, k + 8, 0xFFFFFFFF)
+put('dcm-huge-matrix.dcm', bad)
+bad = bytearray(src)
+k, n = element(bad, b'\x28\x00\x08\x00IS')  # NumberOfFrames
+bad[k:k + n] = b'9' * n
+put('dcm-many-frames.dcm', bad)
+# 10,000 nested sequences of undefined length after the file meta
+deep = bytearray(src[:src.index(b'\x08\x00\x05\x00')])
+for _ in range(10000):
+    deep += b'\x08\x00\x10\x11SQ\x00\x00\xff\xff\xff\xff\xfe\xff\x00\xe0\xff\xff\xff\xff'
+put('dcm-deep-sequences.dcm', deep)
+EOF
+	rm -rf dicom-seeds
+fi
 
 # --- bad GeoJSON annotations (issue 17): each through crop geojson= ----
 printf '' >geo-empty.geojson
