@@ -38,7 +38,8 @@ _sp_save_flavour(const SaveArgs *args)
 		return SP_TIFF_SVS;
 	if (format && strcmp(format, "ome") == 0)
 		return SP_TIFF_OME;
-	if (format && strcmp(format, "generic") == 0)
+	if (format && (strcmp(format, "generic") == 0 ||
+			      strcmp(format, "dicom") == 0))
 		return SP_TIFF_GENERIC;
 	if (g_str_has_suffix(lower, ".svs"))
 		return SP_TIFF_SVS;

@@ -19,7 +19,7 @@ static const char *const compression_choices[] = { "jpeg", "lzw", "deflate",
 	"zstd", "webp", "none", "copy", "auto", NULL };
 static const char *const bigtiff_choices[] = { "auto", "true", "false", NULL };
 static const char *const format_choices[] = { "auto", "generic", "svs", "ome",
-	NULL };
+	"dicom", NULL };
 static const char *const associated_choices[] = { "keep", "drop", NULL };
 static const char *const icc_choices[] = { "keep", "srgb", "drop", NULL };
 
@@ -40,7 +40,8 @@ typedef struct {
 static const SpArgInfo save_args[] = {
 	{ "path", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"output file; the format comes from the extension: .tif/.tiff, "
-		".svs, .png, .jpg/.jpeg",
+		".svs, .png, .jpg/.jpeg; with format=dicom, the directory made "
+		"for the DICOM series",
 		SP_ARG_FIELD(SpSaveArgs, path) },
 	{ "compression", SP_ARG_CHOICE, NULL, NULL, 0, 0, compression_choices,
 		-1, FALSE,
@@ -87,7 +88,12 @@ static const SpArgInfo save_args[] = {
 		"aperio, openslide.mpp-x/y and objective-power (3.4.1: only an "
 		"integer AppMag); JPEG tiles only. ome: OME-TIFF, levels as "
 		"SubIFDs and OME-XML with PhysicalSizeX/Y in µm, for Bio-Formats "
-		"and QuPath; OpenSlide reads only its first level. auto: svs for "
+		"and QuPath; OpenSlide reads only its first level. dicom: PATH "
+		"is a directory made for a DICOM whole-slide series, one "
+		"instance per level (level-N.dcm, TILED_FULL, JPEG baseline "
+		"frames: the pyramid's JPEG tiles, copied from the source where "
+		"compression=copy or auto can, never decoded to be repackaged), "
+		"nothing identifying in them; needs the mpp. auto: svs for "
 		".svs, ome for .ome.tif/.ome.tiff, else generic",
 		SP_ARG_FIELD(SpSaveArgs, format) },
 	{ "associated", SP_ARG_CHOICE, NULL, "keep", 0, 0, associated_choices,
@@ -111,6 +117,12 @@ typedef enum {
 	FORMAT_PNG,
 	FORMAT_JPEG,
 } Format;
+
+static gboolean
+is_dicom(const SaveArgs *args)
+{
+	return args->format && strcmp(args->format, "dicom") == 0;
+}
 
 static gboolean
 format_from_path(const char *path, Format *format, GError **error)
@@ -424,6 +436,64 @@ plan_samples(SpNode *node, const SaveArgs *args, Format format, GError **error)
 	return TRUE;
 }
 
+/* format=dicom: what a series of JPEG baseline instances can hold. */
+static gboolean
+plan_dicom(SpNode *node, const SaveArgs *args, GError **error)
+{
+	const SpGeometry *g = &node->geom;
+	const char *c = args->compression;
+	int planes = sp_geometry_get_plane_count(g);
+
+	if (planes > 1) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: format=dicom ('%s') writes one plane, and the "
+			"pipeline has %d; pick one with load's c=, z=, t= or "
+			"page=",
+			args->path, planes);
+		return FALSE;
+	}
+	if (g->format != VIPS_FORMAT_UCHAR || (g->bands != 1 && g->bands != 3)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: format=dicom ('%s') writes 8-bit grey or RGB, and "
+			"the pipeline gives %d band%s of %s; use 'cast "
+			"format=uint8' (or save as TIFF)",
+			args->path, g->bands, g->bands == 1 ? "" : "s",
+			sp_format_name(g->format));
+		return FALSE;
+	}
+	if (c && strcmp(c, "jpeg") && strcmp(c, "copy") && strcmp(c, "auto")) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: format=dicom ('%s') has JPEG baseline frames "
+			"(compression=jpeg, copy or auto), not %s",
+			args->path, c);
+		return FALSE;
+	}
+	if (g->bands == 1 && (!c || strcmp(c, "auto") == 0)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: format=dicom ('%s') has JPEG baseline frames, "
+			"which would change a 1-band image (a mask) that TIFF "
+			"keeps lossless: give compression=jpeg to accept that, "
+			"or save it as TIFF",
+			args->path);
+		return FALSE;
+	}
+	if (_sp_output_exists(node->graph, "save", args->path)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: '%s' exists; format=dicom makes a new directory "
+			"for the series (remove it or choose another name)",
+			args->path);
+		return FALSE;
+	}
+	if (!(g->mpp_x > 0 && g->mpp_y > 0)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: format=dicom ('%s') needs the pixel size (Pixel "
+			"Spacing), and '%s' records none",
+			args->path, sp_slide_get_path(node->slide));
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 save_plan(SpNode *node, GError **error)
 {
@@ -432,7 +502,9 @@ save_plan(SpNode *node, GError **error)
 
 	save_args_read(node, &args);
 	const char *path = args.path;
-	if (!format_from_path(path, &format, error))
+	if (is_dicom(&args))
+		format = FORMAT_TIFF; /* the pyramid the instances are cut from */
+	else if (!format_from_path(path, &format, error))
 		return FALSE;
 	if (format != FORMAT_TIFF && args.tiff_only_set) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -493,6 +565,8 @@ save_plan(SpNode *node, GError **error)
 			node->report = copy_plan_report(node, &args, state);
 		}
 	}
+	if (is_dicom(&args) && !plan_dicom(node, &args, error))
+		return FALSE;
 	if (format == FORMAT_JPEG &&
 		(node->geom.width > 65535 || node->geom.height > 65535)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
@@ -552,6 +626,64 @@ save_write_options(SpNode *node, const SaveArgs *args, VipsImage *image,
 	o->progress_data = node;
 }
 
+/* The finished temporary file to the output: renamed (TIFF, PNG, JPEG),
+ * or with format=dicom cut into a temporary directory of instances which
+ * is renamed instead (the TIFF pyramid is removed). @o: the options the
+ * file was written with. */
+static gboolean
+save_finish(SpNode *node, const SaveArgs *args, SpAtomicFile *af,
+	const SpWriteOptions *o, GError **error)
+{
+	if (!is_dicom(args))
+		return _sp_atomic_file_commit(af, error);
+
+	int dirfd = _sp_atomic_file_dirfd(af);
+	g_autofree char *tmp_dir = g_strconcat(_sp_atomic_file_temp_name(af),
+		".d", NULL);
+	g_autoptr(GBytes) icc = NULL;
+	const SpGeometry *g = &node->geom;
+
+	if (mkdirat(dirfd, tmp_dir, 0777) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"save: cannot make a directory beside '%s': %s",
+			args->path, g_strerror(err));
+		_sp_atomic_file_abort(af);
+		return FALSE;
+	}
+	int fd = openat(dirfd, tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (strcmp(args->icc, "keep") == 0)
+		icc = sp_slide_get_icc_profile(node->slide);
+	SpDicomWriteOptions d = {
+		.tiff = _sp_atomic_file_temp_path(af),
+		.n_levels = _sp_pyramid_levels(g->width, g->height, o->tile,
+			o->pyramid),
+		.width = g->width,
+		.height = g->height,
+		.tile = o->tile,
+		.copy = o->copy && o->copy->n_bytes > 0 ? o->copy : NULL,
+		.dirfd = fd,
+		.name = args->path,
+		.op = "save",
+		.mpp_x = g->mpp_x,
+		.mpp_y = g->mpp_y,
+		.icc = icc,
+	};
+	gboolean ok = fd >= 0 && _sp_dicom_write(&d, error);
+	if (fd < 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"save: cannot open the directory made beside '%s': %s",
+			args->path, g_strerror(err));
+	} else
+		close(fd);
+	if (!ok) {
+		_sp_atomic_file_abort_dir(af, tmp_dir);
+		return FALSE;
+	}
+	return _sp_atomic_file_commit_dir(af, tmp_dir, error);
+}
+
 /* Lossless: the copied levels' tiles byte for byte; the first level that
  * cannot be copied is decoded from the planned level and re-encoded, and
  * the rest halved from it. @base: the options of the whole output. */
@@ -565,16 +697,28 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af,
 	int m = state->tiles.n_levels;
 	int w = g->width, h = g->height;
 
+	SaveArgs args;
+	save_args_read(node, &args);
+	/* format=dicom: the levels copied byte for byte go from the source
+	 * to the instances; the pyramid holds the others only */
+	int skip = is_dicom(&args) ? state->tiles.n_bytes : 0;
+	SpTileCopy rest_copy = state->tiles;
+
 	o.copy = &state->tiles;
 	o.tile = state->tile;
 	o.mpp_x = g->mpp_x;
 	o.mpp_y = g->mpp_y;
 	int n_total = _sp_pyramid_levels(g->width, g->height, o.tile,
 		o.pyramid);
-	/* the size of output level m */
+	/* the size of output level m, and of level skip */
+	int w_skip = w, h_skip = h;
 	for (int k = 0; k < m; k++) {
 		w = MAX(1, w / 2);
 		h = MAX(1, h / 2);
+		if (k + 1 == skip) {
+			w_skip = w;
+			h_skip = h;
+		}
 	}
 	if (m < n_total) {
 		int level = _sp_plan_level(node->slide,
@@ -584,7 +728,19 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af,
 			return FALSE;
 		}
 	}
-	gboolean ok = _sp_pyramid_write(rest, g->width, g->height, &o, error);
+	if (skip > 0) {
+		rest_copy.n_levels = m - skip;
+		rest_copy.n_bytes = 0;
+		for (int k = 0; k < rest_copy.n_levels; k++) {
+			rest_copy.page[k] = state->tiles.page[k + skip];
+			rest_copy.x[k] = state->tiles.x[k + skip];
+			rest_copy.y[k] = state->tiles.y[k + skip];
+		}
+		o.copy = rest_copy.n_levels > 0 ? &rest_copy : NULL;
+	}
+	gboolean ok = skip >= n_total ||
+		_sp_pyramid_write(rest, skip ? w_skip : g->width,
+			skip ? h_skip : g->height, &o, error);
 	if (rest)
 		g_object_unref(rest);
 	if (!ok) {
@@ -606,7 +762,8 @@ save_copy(SpNode *node, SaveState *state, SpAtomicFile *af,
 					"tiles from the source without "
 					"decoding",
 				m, m == 1 ? "" : "s");
-	return _sp_atomic_file_commit(af, error);
+	o.copy = &state->tiles;
+	return save_finish(node, &args, af, &o, error);
 }
 
 /* A copy that failed on a source tile (@local, SP_ERROR_FORMAT): with
@@ -654,7 +811,10 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in, GError **error)
 	VipsImage *image;
 	Format format;
 
-	format_from_path(path, &format, NULL);
+	if (is_dicom(args))
+		format = FORMAT_TIFF;
+	else
+		format_from_path(path, &format, NULL);
 	/* pixel size: libvips resolution is pixels per mm */
 	if (g->mpp_x > 0 && g->mpp_y > 0) {
 		if (vips_copy(in, &image, "xres", 1000.0 / g->mpp_x, "yres",
@@ -725,7 +885,7 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in, GError **error)
 		_sp_atomic_file_abort(af);
 		return FALSE;
 	}
-	return _sp_atomic_file_commit(af, error);
+	return save_finish(node, args, af, &o, error);
 }
 
 /* The input's planes as one image, plane i at rows [i·h, (i+1)·h), with
@@ -793,7 +953,7 @@ save_run(SpNode *node, VipsImage *in, GError **error)
 const SpOpInfo _sp_op_save = {
 	.name = "save",
 	.summary = "write the image (tiled pyramidal TIFF, Aperio SVS, "
-		   "OME-TIFF, PNG or JPEG)",
+		   "OME-TIFF, PNG, JPEG or a DICOM WSI series)",
 	.description =
 		"Writes the image to PATH; nothing is computed before this step, "
 		"and pixels stream through in tiles, so memory does not grow "

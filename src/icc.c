@@ -106,3 +106,29 @@ _sp_icc_to_srgb(VipsImage *in, GBytes *profile, GError **error)
 	vips_image_remove(out, VIPS_META_ICC_NAME);
 	return out;
 }
+
+GBytes *
+_sp_icc_srgb(void)
+{
+	static GBytes *srgb;
+	static gsize once;
+
+	if (g_once_init_enter(&once)) {
+		cmsHPROFILE p = cmsCreate_sRGBProfile();
+		cmsUInt32Number n = 0;
+		GBytes *b = NULL;
+
+		if (p && cmsSaveProfileToMem(p, NULL, &n) && n > 0) {
+			void *data = g_malloc(n);
+			if (cmsSaveProfileToMem(p, data, &n))
+				b = g_bytes_new_take(data, n);
+			else
+				g_free(data);
+		}
+		if (p)
+			cmsCloseProfile(p);
+		srgb = b;
+		g_once_init_leave(&once, 1);
+	}
+	return srgb ? g_bytes_ref(srgb) : NULL;
+}

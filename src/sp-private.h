@@ -427,6 +427,10 @@ void _sp_dicom_foreach_property(SpDicom *d,
 VipsImage *_sp_dicom_load(SpDicom *d, int level, const char *associated,
 	int read_width, GError **error);
 
+/* src/icc.c: lcms2's sRGB profile, serialised (a new reference), or NULL
+ * when lcms2 cannot make it. */
+GBytes *_sp_icc_srgb(void);
+
 /* src/slide.c: a DICOM slide's series, or NULL. */
 SpDicom *_sp_slide_get_dicom(SpSlide *slide);
 
@@ -553,6 +557,21 @@ const char *_sp_atomic_file_temp_path(SpAtomicFile *af);
 int _sp_atomic_file_fd(SpAtomicFile *af);
 gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
+/* Whether anything (a file, a directory, a link) is at output @path of
+ * @graph (beneath its output root, when it has one). */
+gboolean _sp_output_exists(SpGraph *graph, const char *op, const char *path);
+/* For an output that is a directory of files (save format=dicom): the
+ * caller makes a temporary directory in _sp_atomic_file_dirfd(), named
+ * _sp_atomic_file_temp_name() + ".d" (so a dead writer's is cleaned up
+ * like its files), writes into it, and commits: the directory is renamed
+ * to @path (anything there already is an SP_ERROR_IO error; save refuses
+ * an existing path when it plans, through _sp_check_output_path()) and
+ * the temporary file removed. Abort removes both. */
+int _sp_atomic_file_dirfd(SpAtomicFile *af);
+const char *_sp_atomic_file_temp_name(SpAtomicFile *af);
+gboolean _sp_atomic_file_commit_dir(SpAtomicFile *af, const char *dir_name,
+	GError **error);
+void _sp_atomic_file_abort_dir(SpAtomicFile *af, const char *dir_name);
 /* Writes @length bytes to @path atomically, in one call. */
 gboolean _sp_atomic_file_write(SpGraph *graph, const char *op, const char *path,
 	const void *data, size_t length, GError **error);

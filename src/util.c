@@ -626,6 +626,23 @@ _sp_check_output_path(SpGraph *graph, const char *op, const char *path,
 	return TRUE;
 }
 
+gboolean
+_sp_output_exists(SpGraph *graph, const char *op, const char *path)
+{
+	g_autofree char *base = NULL;
+	GError *local = NULL;
+	struct stat st;
+	int fd = open_parent(graph, op, path, FALSE, &base, &local);
+	gboolean exists;
+
+	g_clear_error(&local);
+	if (fd < 0)
+		return FALSE;
+	exists = fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fd);
+	return exists;
+}
+
 /* ------------------------------------------------------------------ */
 /* Temporary outputs in flight, for the signal handler                 */
 
@@ -701,6 +718,37 @@ is_temp_name(const char *name)
 		g_str_has_suffix(name, TEMP_SUFFIX);
 }
 
+/* A directory output's temporary directory NAME.d (see
+ * _sp_atomic_file_commit_dir()) whose file NAME is gone or unlocked: its
+ * writer died. Its files (one level) and itself are removed. */
+static void
+remove_stale_temp_dir(int dirfd, const char *name)
+{
+	g_autofree char *file = g_strndup(name, strlen(name) - 2);
+	int t = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	if (t >= 0 && flock(t, LOCK_EX | LOCK_NB) != 0) {
+		close(t); /* a save in progress */
+		return;
+	}
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(fd, e->d_name, 0);
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, name, AT_REMOVEDIR);
+	if (t >= 0) {
+		unlinkat(dirfd, file, 0);
+		close(t);
+	}
+}
+
 /* Removes the temporary files in @dirfd that no process holds a lock on:
  * their writers died. Saves in progress, here or in another process,
  * hold theirs until they are done. */
@@ -717,6 +765,10 @@ remove_stale_temps_at(int dirfd)
 		return;
 	}
 	while ((e = readdir(d))) {
+		if (g_str_has_suffix(e->d_name, TEMP_SUFFIX ".d")) {
+			remove_stale_temp_dir(dirfd, e->d_name);
+			continue;
+		}
 		if (!is_temp_name(e->d_name))
 			continue;
 		int t = openat(dirfd, e->d_name,
@@ -901,6 +953,25 @@ _sp_atomic_file_fd(SpAtomicFile *af)
 	return af->fd;
 }
 
+/* Removes @dir_name (made in @af's directory) and its files. */
+static void
+atomic_file_free_dir(SpAtomicFile *af, const char *dir_name)
+{
+	int fd = openat(af->dirfd, dir_name,
+		O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(fd, e->d_name, 0);
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
+	unlinkat(af->dirfd, dir_name, AT_REMOVEDIR);
+}
+
 gboolean
 _sp_atomic_file_commit(SpAtomicFile *af, GError **error)
 {
@@ -915,6 +986,51 @@ _sp_atomic_file_commit(SpAtomicFile *af, GError **error)
 	}
 	atomic_file_free(af);
 	return TRUE;
+}
+
+int
+_sp_atomic_file_dirfd(SpAtomicFile *af)
+{
+	return af->dirfd;
+}
+
+const char *
+_sp_atomic_file_temp_name(SpAtomicFile *af)
+{
+	return af->temp_name;
+}
+
+gboolean
+_sp_atomic_file_commit_dir(SpAtomicFile *af, const char *dir_name,
+	GError **error)
+{
+	/* RENAME_NOREPLACE: whatever appeared at the output meanwhile (an
+	 * empty directory too) stays */
+	if (renameat2(af->dirfd, dir_name, af->dirfd, af->base,
+		    RENAME_NOREPLACE) != 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot rename the finished output to '%s': %s%s",
+			af->op, af->path, g_strerror(err),
+			err == ENOTEMPTY || err == EEXIST || err == ENOTDIR ?
+				" (something is there already: remove it or "
+				"choose another name)" :
+				"");
+		atomic_file_free_dir(af, dir_name);
+		_sp_atomic_file_abort(af);
+		return FALSE;
+	}
+	_sp_atomic_file_abort(af);
+	return TRUE;
+}
+
+void
+_sp_atomic_file_abort_dir(SpAtomicFile *af, const char *dir_name)
+{
+	if (!af)
+		return;
+	atomic_file_free_dir(af, dir_name);
+	_sp_atomic_file_abort(af);
 }
 
 void
@@ -1086,6 +1202,32 @@ remove_vips_temps(void)
 	}
 }
 
+/* A directory output's temporary directory, @file_path + ".d" (see
+ * _sp_atomic_file_commit_dir()), and the files save format=dicom puts in
+ * it ("level-N.dcm"): with unlink() and rmdir() only, from a signal
+ * handler. */
+static void
+remove_temp_dir(const char *file_path)
+{
+	char buf[4096];
+	size_t n = strlen(file_path);
+
+	if (n + 32 >= sizeof(buf))
+		return;
+	memcpy(buf, file_path, n);
+	memcpy(buf + n, ".d/level-", 9);
+	for (int i = 0; i < 64; i++) {
+		size_t k = n + 9;
+		if (i >= 10)
+			buf[k++] = (char) ('0' + i / 10);
+		buf[k++] = (char) ('0' + i % 10);
+		memcpy(buf + k, ".dcm", 5);
+		unlink(buf);
+	}
+	buf[n + 2] = '\0';
+	rmdir(buf);
+}
+
 void
 sp_remove_partial_outputs(void)
 {
@@ -1097,6 +1239,7 @@ sp_remove_partial_outputs(void)
 	for (Pending *p = g_atomic_pointer_get(&pending_head); p; p = p->next)
 		if (g_atomic_int_get(&p->state) == 1) {
 			unlink(p->path);
+			remove_temp_dir(p->path);
 			/* the writer may open it by name again: make that fail */
 			if (null_fd >= 0 && p->dirfd >= 0)
 				dup2(null_fd, p->dirfd);

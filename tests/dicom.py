@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """DICOM whole-slide images (issue 18): slidepipe's reader against
-instances written here with pydicom, and against OrthancWSIDicomizer's.
+instances written here with pydicom, and against OrthancWSIDicomizer's;
+slidepipe's writer (save format=dicom) against dciodvfy, pydicom, PIL
+and the TIFF the same save writes.
 
 The writer (write_wsi) cuts a numpy RGB array into 256 × 256 frames
 (edge tiles padded with black) and stores them as a VL Whole Slide
@@ -42,6 +44,33 @@ decodes them to, put together on the matrix.
             present; a Basic Offset Table entry past the end;
             NumberOfFrames 4294967296: exit 1, the file named on
             stderr, no output, no crash
+  save      slidepipe's own writer, `save OUTDIR format=dicom`, each
+            against `save X.tif` with the same arguments (tifffile
+            gives X.tif's raw tiles, slidepipe its pixels):
+            (a) CMU-1-Small-Region.svs (--shared), defaults; (b) the
+            synthetic slide, compression=copy; (c) it cropped and
+            downsampled, Q=80 tile=128; (d) the SVS, compression=copy
+            (Aperio's RGB JPEG tiles); (e) a threshold mask,
+            compression=jpeg. For each: level-N.dcm, one per X.tif
+            level; JPEG baseline, TILED_FULL, the Basic Offset Table,
+            Columns × Rows, the matrix, PixelSpacing (mpp × downsample
+            / 1000, row first) and PhotometricInterpretation (X.tif's:
+            YCbCr → YBR_FULL_422 whatever the chroma sampling, RGB →
+            RGB, grey → MONOCHROME2); dciodvfy: no errors (warnings as
+            diagnostics); every frame is X.tif's tile (its JPEGTables
+            without EOI, the tile without SOI, a 0 to even length),
+            with copy level 0's the source's tiles, byte for byte;
+            the frames decoded by PIL equal slidepipe's read of X.tif
+            (of the source where copied); load OUTDIR level=N equals
+            load X.tif level=N and info agrees; patient attributes
+            present and empty, none of the SVS's identifying
+            properties. UIDs: one Study, Series, Frame of Reference per
+            save, distinct SOP Instance UIDs, 2.25 form, ≤ 64
+            characters, new ones on every save. Refusals (a mask
+            without compression=jpeg, lzw, 16-bit, several planes, no
+            mpp): exit 2, save and OUTDIR on stderr, nothing created,
+            no temporary left. Anything at OUTDIR already (a
+            directory, empty or not, or a file): an error, untouched
 
 Prints one line per check, "ok N - NAME" or "not ok N - NAME", and
 "# ..." diagnostics; tests/dicom.sh turns them into TAP.
@@ -625,6 +654,566 @@ def dciodvfy(path, label):
             diag("  " + l)
 
 
+# ------------------------------------------------ save format=dicom
+
+SAVE_PHOTOMETRIC = {1: "MONOCHROME2", 2: "RGB", 6: "YBR_FULL_422"}   # TIFF's → DICOM's
+UID_RE = re.compile(r"^2\.25\.(0|[1-9][0-9]*)$")
+EMPTY_ATTRS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+               "ReferringPhysicianName", "AccessionNumber", "StudyID")
+
+
+class TiffLevel:
+    """A JPEG-tiled TIFF directory as stored: size, tile, photometric,
+    JPEGTables, the raw tiles, mpp from its resolution tags (or None)."""
+
+
+def tiff_levels(path, pages=None):
+    out = []
+    with tifffile.TiffFile(path) as tf, open(path, "rb") as fh:
+        for i, p in enumerate(tf.pages):
+            if pages is not None and i not in pages:
+                continue
+            need(p.is_tiled and int(p.compression) == 7,
+                 "%s page %d: not JPEG-tiled (compression %s)" % (path, i, p.compression))
+            lv = TiffLevel()
+            lv.size, lv.tile = (p.imagewidth, p.imagelength), (p.tilewidth, p.tilelength)
+            lv.photometric, lv.tables = int(p.photometric), p.jpegtables or b""
+            lv.tiles = []
+            for off, n in zip(p.dataoffsets, p.databytecounts):
+                fh.seek(off)
+                lv.tiles.append(fh.read(n))
+            lv.mpp = None
+            unit, xr, yr = (p.tags.get(t) for t in ("ResolutionUnit", "XResolution",
+                                                     "YResolution"))
+            if unit and xr and yr and int(unit.value) in (2, 3):
+                per = 25400.0 if int(unit.value) == 2 else 10000.0   # µm per inch, cm
+                lv.mpp = tuple(per * r.value[1] / r.value[0] for r in (xr, yr))
+            out.append(lv)
+    return out
+
+
+def spliced(tables, tile):
+    """A DICOM frame made of a TIFF tile: the JPEGTables without their EOI,
+    the tile without its SOI, padded with one 0 to an even length."""
+    f = tables[:-2] + tile[2:] if len(tables) > 4 else tile
+    return f + b"\0" if len(f) % 2 else f
+
+
+def need_frames(frames, tables, tiles, what):
+    need(len(frames) == len(tiles), "%s: %d frames, %d tiles" % (what, len(frames), len(tiles)))
+    for i, (f, t) in enumerate(zip(frames, tiles)):
+        want = spliced(tables, t)
+        if f == want:
+            continue
+        if len(tables) <= 4:
+            raise Fail("%s: frame %d (%d bytes) is not the tile (%d bytes%s; no JPEGTables)"
+                       % (what, i, len(f), len(t), ", and a 0" if len(t) % 2 else ""))
+        pre = len(tables) - 2
+        raise Fail("%s: frame %d is %d bytes, expected %d (the %d bytes of JPEGTables without "
+                   "their EOI, the tile's %d without its SOI%s); the tables part %s, the tile "
+                   "part %s" % (what, i, len(f), len(want), len(tables), len(t),
+                                ", and a 0" if len(want) > pre + len(t) - 2 else "",
+                                "matches" if f[:pre] == want[:pre] else "differs",
+                                "matches" if f[pre:pre + len(t) - 2] == t[2:] else "differs"))
+
+
+def jpeg_frame_header(frame):
+    """(SOF marker, [(component id, h, v)]) of a JPEG stream."""
+    need(frame[:2] == b"\xff\xd8", "no SOI")
+    pos = 2
+    while pos + 4 <= len(frame):
+        need(frame[pos] == 0xFF, "no marker at byte %d" % pos)
+        m = frame[pos + 1]
+        if m == 0xFF:
+            pos += 1
+            continue
+        n = struct.unpack_from(">H", frame, pos + 2)[0]
+        if 0xC0 <= m <= 0xCF and m not in (0xC4, 0xC8, 0xCC):
+            nc = frame[pos + 9]
+            return m, [(frame[pos + 10 + 3 * k], frame[pos + 11 + 3 * k] >> 4,
+                        frame[pos + 11 + 3 * k] & 15) for k in range(nc)]
+        need(m != 0xDA, "a scan before the frame header")
+        pos += 2 + n
+    raise Fail("no frame header")
+
+
+def sampling_name(comps):
+    if len(comps) == 1:
+        return "grey"
+    (h, v), rest = comps[0][1:], [c[1:] for c in comps[1:]]
+    if rest != [(1, 1), (1, 1)]:
+        return "sampling %s" % [c[1:] for c in comps]
+    return {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0"}.get((h, v), "Y %d×%d" % (h, v))
+
+
+def read_series(outdir):
+    """The instances of a save format=dicom: [(name, ds, frames)], frames
+    the items after the Basic Offset Table, which is checked."""
+    names = os.listdir(outdir)
+    want = ["level-%d.dcm" % i for i in range(len(names))]
+    need(sorted(names) == sorted(want), "%s holds %s, expected level-0.dcm, level-1.dcm … "
+         "and nothing else" % (outdir, sorted(names)))
+    out = []
+    for name in want:
+        path = os.path.join(outdir, name)
+        need(open(path, "rb").read(132)[128:] == b"DICM", "%s: no DICM at 128" % name)
+        ds = pydicom.dcmread(path)
+        its = items(ds.PixelData)
+        need(len(its) >= 1, "%s: no Basic Offset Table item" % name)
+        bot, frags = its[0][1], its[1:]
+        n = int(ds.NumberOfFrames)
+        need(len(frags) == n, "%s: NumberOfFrames %d, %d fragments (one a frame expected)"
+             % (name, n, len(frags)))
+        starts = [p - frags[0][0] for p, _ in frags] if frags else []
+        need(len(bot) == 4 * n and list(struct.unpack("<%dI" % n, bot)) == starts,
+             "%s: the Basic Offset Table (%d bytes) does not give the %d fragments' offsets"
+             % (name, len(bot), n))
+        out.append((name, ds, [f for _, f in frags]))
+    return out
+
+
+def need_instance(name, ds, frames, lv, lv0, mpp0):
+    """What save format=dicom promises of an instance, against the level
+    LV of the TIFF the same save writes (LV0 its level 0, MPP0 its mpp)."""
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    need(ts == TS_JPEG, "%s: transfer syntax %s, expected JPEG baseline %s" % (name, ts, TS_JPEG))
+    need(ds.SOPClassUID == WSI_SOP_CLASS and ds.file_meta.MediaStorageSOPClassUID ==
+         WSI_SOP_CLASS, "%s: SOP class %s" % (name, ds.SOPClassUID))
+    need(ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID,
+         "%s: Media Storage SOP Instance UID is not the SOP Instance UID" % name)
+    need(ds.get("DimensionOrganizationType") == "TILED_FULL" and
+         "PerFrameFunctionalGroupsSequence" not in ds,
+         "%s: DimensionOrganizationType %s" % (name, ds.get("DimensionOrganizationType")))
+    need(list(ds.ImageType)[2:3] == ["VOLUME"], "%s: ImageType %s" % (name, list(ds.ImageType)))
+    (w, h), (tw, th) = lv.size, lv.tile
+    got = (ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows)
+    need(got == (w, h), "%s: Total Pixel Matrix %d × %d, the TIFF's level %d × %d"
+         % ((name,) + got + (w, h)))
+    need((ds.Columns, ds.Rows) == (tw, th), "%s: Columns × Rows %d × %d, the TIFF's tiles "
+         "%d × %d" % (name, ds.Columns, ds.Rows, tw, th))
+    n = -(-w // tw) * -(-h // th)
+    need(int(ds.NumberOfFrames) == n, "%s: NumberOfFrames %s, expected %d"
+         % (name, ds.NumberOfFrames, n))
+    spp = 1 if lv.photometric == 1 else 3
+    need((ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit,
+          ds.PixelRepresentation) == (spp, 8, 8, 7, 0),
+         "%s: SamplesPerPixel %s, Bits %s/%s/%s, PixelRepresentation %s" % (
+             name, ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit,
+             ds.PixelRepresentation))
+    want = SAVE_PHOTOMETRIC.get(lv.photometric, "?")
+    need(ds.PhotometricInterpretation == want,
+         "%s: PhotometricInterpretation %s, expected %s (the TIFF's tiles are photometric %d)"
+         % (name, ds.PhotometricInterpretation, want, lv.photometric))
+    ps = [float(v) for v in
+          ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing]
+    # row spacing (down) first: mpp × the level's downsample on that axis
+    exp = [mpp0[1] * lv0.size[1] / h / 1000, mpp0[0] * lv0.size[0] / w / 1000]
+    need(len(ps) == 2 and all(abs(g - e) <= 1e-9 * e for g, e in zip(ps, exp)),
+         "%s: PixelSpacing %s, expected %s (mpp %g × %g × downsample %g × %g / 1000)"
+         % (name, ps, exp, mpp0[0], mpp0[1], lv0.size[0] / w, lv0.size[1] / h))
+    if lv.mpp:
+        exp = [lv.mpp[1] / 1000, lv.mpp[0] / 1000]
+        need(all(abs(g - e) <= 1e-6 * e for g, e in zip(ps, exp)),
+             "%s: PixelSpacing %s, the TIFF level's resolution gives %s" % (name, ps, exp))
+    for i, f in enumerate(frames):
+        sof, comps = jpeg_frame_header(f)
+        need(sof == 0xC0, "%s: frame %d is not baseline (SOF %02X)" % (name, i, sof))
+        need(len(comps) == spp, "%s: frame %d has %d components" % (name, i, len(comps)))
+    return "%s: %s, %d frames of %d × %d (%s), PixelSpacing %s mm" % (
+        name, ds.PhotometricInterpretation, n, tw, th, sampling_name(jpeg_frame_header(
+            frames[0])[1]), "/".join("%.6g" % v for v in ps))
+
+
+def decode_frames(ds, frames):
+    """The frames decoded by PIL and put together on the Total Pixel Matrix
+    (an RGB instance's frames decoded as RGB: its components are not YCbCr)."""
+    th, tw = ds.Rows, ds.Columns
+    w, h = ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows
+    nx, ny = -(-w // tw), -(-h // th)
+    spp = int(ds.SamplesPerPixel)
+    canvas = np.zeros((ny * th, nx * tw, spp), np.uint8)
+    for i, f in enumerate(frames):
+        im = Image.open(io.BytesIO(f))
+        if ds.PhotometricInterpretation == "RGB":
+            t = im.tile[0]   # libjpeg would take components 0, 1, 2 for YCbCr
+            im.tile = [(t[0], t[1], t[2], ("RGB", "RGB"))]
+        im.load()
+        need(im.size == (tw, th) and im.mode == ("L" if spp == 1 else "RGB"),
+             "frame %d decodes to %s %s" % (i, im.mode, im.size))
+        a = np.asarray(im)
+        ty, tx = divmod(i, nx)
+        canvas[ty * th:(ty + 1) * th, tx * tw:(tx + 1) * tw] = a.reshape(th, tw, spp)
+    return canvas[:h, :w]
+
+
+def as3(a):
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def all_uids(ds):
+    out = []
+    for d in (ds.file_meta, ds):
+        for e in d.iterall():
+            if e.VR == "UI" and e.value:
+                out.extend(str(v) for v in (e.value if e.VM > 1 else [e.value]))
+    return out
+
+
+def dciodvfy_lines(path):
+    """dciodvfy's Error and Warning lines about PATH; None: not installed."""
+    exe = shutil.which("dciodvfy")
+    if not exe:
+        return None
+    rc, out, err = run([exe, "-filename", path])
+    return [re.sub(r"\s+", " ", l.strip()) for l in (out + err).splitlines()
+            if l.startswith(("Error", "Warning"))]
+
+
+def save_dicom_tests(args, sp, d, slide, tiff):
+    """slidepipe's own writer: save OUTDIR format=dicom against the TIFF
+    the same arguments write, dciodvfy, PIL, read back by slidepipe; the
+    refusals; an OUTDIR already there; the UIDs."""
+    t0 = time.time()
+    exe = args.slidepipe
+    svs = os.path.join(args.shared, "slides", "CMU-1-Small-Region.svs") if args.shared else ""
+    have_svs = bool(svs) and os.path.isfile(svs)
+    secrets = []   # the SVS's identifying properties: none may reach a data set
+    if have_svs:
+        try:
+            props = sp.info(svs)["props"]
+        except Fail as e:
+            props = {}
+            diag("slidepipe info %s failed: %s" % (svs, e))
+        secrets = [props[k] for k in ("aperio.Filename", "aperio.ImageID", "aperio.ScanScope ID",
+                                      "aperio.Date", "aperio.Time", "aperio.User") if k in props]
+    cases = [   # key, what, load's arguments, save's, the source copied, tiles, present
+        ("a", "CMU-1-Small-Region.svs, default (JPEG Q 90, 256² tiles)", [svs], [],
+         None, 256, have_svs),
+        ("b", "the synthetic slide, compression=copy", [slide], ["compression=copy"],
+         slide, 256, True),
+        ("c", "the synthetic slide ! crop 333 211 2100 1500 ! downsample 2, Q=80 tile=128 "
+         "(computed frames)", [slide, "!", "crop", 333, 211, 2100, 1500, "!", "downsample", 2],
+         ["Q=80", "tile=128"], None, 128, True),
+        ("d", "CMU-1-Small-Region.svs, compression=copy (Aperio's RGB JPEG tiles, 240²)",
+         [svs], ["compression=copy"], svs, 240, have_svs),
+        ("e", "the synthetic slide ! threshold, compression=jpeg (a 1-band mask)",
+         [slide, "!", "threshold"], ["compression=jpeg"], None, 256, True),
+    ]
+    saves = {}
+    for key, label, src, opts, copied, tile, present in cases:
+        what = "save format=dicom (%s) %s" % (key, label)
+        if not present:
+            skip(what, "%s not found (--shared)" % (svs or "CMU-1-Small-Region.svs"))
+            continue
+        parent = os.path.join(d, "save-" + key)
+        shutil.rmtree(parent, ignore_errors=True)
+        os.makedirs(parent)
+        outdir, xtif = os.path.join(parent, "D"), os.path.join(parent, "X.tif")
+        s = {"label": label, "outdir": outdir}
+
+        def saved(src=src, opts=opts, outdir=outdir, xtif=xtif, parent=parent, s=s):
+            for out, fmt in ((outdir, ["format=dicom"]), (xtif, [])):
+                cmd = [exe, "-q", "load"] + src + ["!", "save", out] + fmt + opts
+                rc, _, err = run(cmd)
+                need(rc == 0, "%s: exit %d: %s" % (" ".join(map(str, cmd[2:])), rc, err.strip()))
+            left = sorted(set(os.listdir(parent)) - {"D", "X.tif"})
+            need(not left, "left beside OUTDIR: %s" % ", ".join(left))
+            s["x"] = tiff_levels(xtif)
+            s["inst"] = read_series(outdir)
+            need(len(s["inst"]) == len(s["x"]), "%d instances, X.tif has %d levels"
+                 % (len(s["inst"]), len(s["x"])))
+        if not check("%s: exits 0; OUTDIR holds level-0.dcm … level-N.dcm, one per level of "
+                     "the TIFF that save X.tif %s writes (Basic Offset Table, one fragment a "
+                     "frame); nothing left beside it" % (what, " ".join(opts) or "(no options)"),
+                     saved):
+            continue
+        saves[key] = s
+        inst, x = s["inst"], s["x"]
+        tag = "save format=dicom (%s)" % key
+        try:
+            xinfo = sp.info(xtif)
+        except Fail as e:   # the checks that use it fail
+            xinfo = {"mpp": None, "levels": [], "text": str(e)}
+        rows = []
+
+        def attrs(inst=inst, x=x, xinfo=xinfo, rows=rows, tile=tile):
+            need(xinfo["mpp"], "X.tif has no mpp")
+            for lvl, (name, ds, frames) in enumerate(inst):
+                need((ds.Columns, ds.Rows) == (tile, tile), "%s: Columns × Rows %d × %d, "
+                     "expected %d × %d" % (name, ds.Columns, ds.Rows, tile, tile))
+                rows.append(need_instance(name, ds, frames, x[lvl], x[0], xinfo["mpp"]))
+        if check("%s: every instance: JPEG baseline, TILED_FULL, Columns × Rows = the tile "
+                 "(%d), Total Pixel Matrix = the level, NumberOfFrames, PixelSpacing = mpp × "
+                 "downsample / 1000, PhotometricInterpretation as the TIFF's tiles (%s)"
+                 % (tag, tile, ", ".join(sorted(set(SAVE_PHOTOMETRIC.get(lv.photometric, "?")
+                                                    for lv in x)))), attrs):
+            for r in rows:
+                diag("  " + r)
+            if any("YBR_FULL_422" in r and "4:4:4" in r for r in rows):
+                diag("  (%s) 4:4:4 frames are named YBR_FULL_422: the VL Whole Slide Microscopy "
+                     "IOD (PS3.3 C.8.12.4.1.5) has no YBR_FULL, and dciodvfy rejects it" % key)
+
+        found = {}
+
+        def lint(inst=inst, outdir=outdir, found=found):
+            for name, _, _ in inst:
+                lines = dciodvfy_lines(os.path.join(outdir, name))
+                if lines is None:
+                    raise Fail("dciodvfy not installed")
+                for l in lines:
+                    found.setdefault(l, []).append(name)
+            errors = [l for l in found if l.startswith("Error")]
+            need(not errors, "%d distinct errors:\n%s" % (len(errors), "\n".join(
+                "%s (%s)" % (l, ", ".join(found[l])) for l in errors)))
+        if shutil.which("dciodvfy"):
+            check("%s: dciodvfy reports no errors in any of the %d instances"
+                  % (tag, len(inst)), lint)
+            for l in found:
+                if l.startswith("Warning"):
+                    where = ", ".join(found[l]) if len(found[l]) < len(inst) else "every instance"
+                    diag("  dciodvfy (%s): %s (%s)" % (key, l, where))
+        else:
+            skip("%s: dciodvfy" % tag, "dciodvfy not installed")
+
+        def frames_x(inst=inst, x=x):
+            for lvl, (name, _, frames) in enumerate(inst):
+                need_frames(frames, x[lvl].tables, x[lvl].tiles, name)
+        check("%s: every frame of every instance is X.tif's tile byte for byte (its "
+              "JPEGTables spliced in front)" % tag, frames_x)
+
+        copies = set()   # levels whose frames are the source's tiles
+        if copied:
+            src_levels = []
+
+            def frames_src(inst=inst, src_levels=src_levels, x=x, copies=copies, copied=copied):
+                src_levels += tiff_levels(copied, pages=[0] if copied.endswith(".svs") else None)
+                need(x[0].tile == src_levels[0].tile, "the tiles are %d × %d, the source's "
+                     "%d × %d" % (x[0].tile + src_levels[0].tile))
+                need_frames(inst[0][2], src_levels[0].tables, src_levels[0].tiles,
+                            "level-0.dcm (the source's level 0)")
+                copies.add(0)
+                for lvl in range(1, min(len(src_levels), len(inst))):
+                    try:
+                        need_frames(inst[lvl][2], src_levels[lvl].tables, src_levels[lvl].tiles,
+                                    "")
+                        copies.add(lvl)
+                    except Fail:
+                        pass
+            if check("%s: compression=copy: the frames of level-0.dcm are the source's tiles "
+                     "byte for byte (%d × %d, its JPEGTables spliced in front)"
+                     % (tag, tile, tile), frames_src):
+                diag("  (%s) levels whose frames are the source's tiles: %s; the others are "
+                     "computed, as in X.tif" % (key, ", ".join(map(str, sorted(copies)))))
+
+        xread = {}
+
+        def xlevel(n, xtif=xtif, xread=xread):
+            if n not in xread:
+                xread[n] = sp.read(["load", xtif, "level=%d" % n])
+            return xread[n]
+
+        def decoded(inst=inst, xlevel=xlevel, key=key, copies=copies):
+            for lvl, (name, ds, frames) in enumerate(inst):
+                if key == "b" and lvl in copies:   # the source as slidepipe reads it
+                    want, whence = tiff[lvl], "slidepipe load slide.tif level=%d" % lvl
+                else:
+                    want, whence = xlevel(lvl), "slidepipe load X.tif level=%d" % lvl
+                compare(decode_frames(ds, frames), as3(want), "%s vs %s" % (name, whence))
+        check("%s: the frames of every instance, decoded by PIL and put together, equal %s "
+              "exactly" % (tag, "slidepipe load slide.tif level=N (the source) where they are "
+                           "its tiles, else load X.tif level=N" if key == "b"
+                           else "slidepipe load X.tif level=N"), decoded)
+
+        for lvl in range(len(inst)):
+            w, h = x[lvl].size
+            check("%s: slidepipe load OUTDIR level=%d (%d × %d) equals load X.tif level=%d "
+                  "exactly" % (tag, lvl, w, h, lvl),
+                  lambda lvl=lvl, outdir=outdir, xlevel=xlevel: compare(
+                      as3(sp.read(["load", outdir, "level=%d" % lvl])), as3(xlevel(lvl)),
+                      "level %d" % lvl))
+
+        def info_same(outdir=outdir, xinfo=xinfo):
+            i = sp.info(outdir)
+            got, want = i["levels"], xinfo["levels"]
+            need(len(got) == len(want) and all(
+                g[:2] == w_[:2] and g[3:] == w_[3:] and abs(g[2] - w_[2]) <= 1e-6 * w_[2]
+                for g, w_ in zip(got, want)),
+                "levels %s, X.tif's %s" % (got, want))
+            need_mpp(i, xinfo["mpp"], "info OUTDIR")
+        check("%s: info OUTDIR shows X.tif's levels (sizes, downsamples, tiles) and mpp"
+              % tag, info_same)
+
+        def anonymous(inst=inst, outdir=outdir, key=key):
+            for name, ds, _ in inst:
+                for a in EMPTY_ATTRS:
+                    need(a in ds, "%s: %s absent" % (name, a))
+                    need(str(ds.data_element(a).value or "") == "",
+                         "%s: %s = %r" % (name, a, str(ds.data_element(a).value)))
+                raw = open(os.path.join(outdir, name), "rb").read()
+                head = raw[:raw.find(b"\xe0\x7f\x10\x00OB")]
+                for secret in secrets + [os.path.basename(svs), "slide.tif"]:
+                    need(secret.encode() not in head, "%s: the data set holds %r, from the "
+                         "source" % (name, secret))
+        check("%s: nothing identifying: %s present and empty; none of the source's %s in "
+              "the data sets" % (tag, ", ".join(EMPTY_ATTRS), "name and identifying "
+                                 "properties (aperio.Filename, ImageID, ScanScope ID, Date, "
+                                 "Time, User)" if key in "ad" else "name"), anonymous)
+
+    # ------------------------------------------------------------ UIDs
+    again = os.path.join(d, "save-b", "D2")
+
+    def uids_one():
+        need(saves, "no save to look at")
+        for key, s in saves.items():
+            dss = [ds for _, ds, _ in s["inst"]]
+            for attr in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
+                vals = set(str(ds.get(attr)) for ds in dss)
+                need(len(vals) == 1, "(%s): %s differs between the instances: %s"
+                     % (key, attr, sorted(vals)))
+            sops = [str(ds.SOPInstanceUID) for ds in dss]
+            need(len(set(sops)) == len(sops), "(%s): SOP Instance UIDs repeat: %s" % (key, sops))
+            for ds in dss:
+                for u in all_uids(ds):
+                    if u.startswith("1.2.840.10008."):   # SOP class, transfer syntax
+                        continue
+                    need(UID_RE.match(u) and len(u) <= 64 and int(u[5:]) < 2 ** 128,
+                         "(%s): UID %r (%d characters) is not 2.25. and a 128-bit integer "
+                         "of at most 64 characters" % (key, u, len(u)))
+    check("UIDs: in each save, Study, Series and Frame of Reference UIDs are the same in "
+          "every instance, SOP Instance UIDs all differ, and every UID written is "
+          "^2.25.[0-9]+$ (no leading zero, below 2^128), at most 64 characters", uids_one)
+
+    def uids_two():
+        cmd = [exe, "-q", "load", slide, "!", "save", again, "format=dicom", "compression=copy"]
+        rc, _, err = run(cmd)
+        need(rc == 0, "exit %d: %s" % (rc, err.strip()))
+        b2 = [ds for _, ds, _ in read_series(again)]
+        series = {"b again": str(b2[0].SeriesInstanceUID)}
+        studies = {"b again": str(b2[0].StudyInstanceUID)}
+        sops = set(str(ds.SOPInstanceUID) for ds in b2)
+        for key, s in saves.items():
+            ds = s["inst"][0][1]
+            series[key], studies[key] = str(ds.SeriesInstanceUID), str(ds.StudyInstanceUID)
+            for _, ds, _ in s["inst"]:
+                need(str(ds.SOPInstanceUID) not in sops, "(%s): SOP Instance UID %s also in "
+                     "another save" % (key, ds.SOPInstanceUID))
+                sops.add(str(ds.SOPInstanceUID))
+        need(len(set(series.values())) == len(series), "Series Instance UIDs: %s" % series)
+        need(len(set(studies.values())) == len(studies), "Study Instance UIDs: %s" % studies)
+    check("UIDs: the same save (b) run twice gets another Series and Study Instance UID; no "
+          "Series, Study or SOP Instance UID is shared between saves", uids_two)
+
+    # -------------------------------------------------------- refusals
+    inputs = os.path.join(d, "save-inputs")
+    shutil.rmtree(inputs, ignore_errors=True)
+    os.makedirs(inputs)
+    u16 = os.path.join(inputs, "u16.tif")
+    tifffile.imwrite(u16, (np.arange(300 * 400, dtype=np.uint32).reshape(300, 400) * 97 %
+                           65536).astype(np.uint16), tile=(256, 256),
+                     resolution=(40000, 40000), resolutionunit="CENTIMETER")
+    planes = os.path.join(inputs, "planes.ome.tif")
+    tifffile.imwrite(planes, np.broadcast_to(np.arange(300, dtype=np.uint8),
+                                             (2, 3, 200, 300)).copy(), ome=True,
+                     metadata={"axes": "CZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    png = os.path.join(inputs, "nopp.png")
+    Image.fromarray(np.ascontiguousarray(tiff[0][:300, :400])).save(png)   # no pHYs
+    refusals = [
+        ("a 1-band mask, no compression= (load ! threshold ! save)",
+         [slide, "!", "threshold"], []),
+        ("a 1-band mask, compression=auto", [slide, "!", "threshold"], ["compression=auto"]),
+        ("compression=lzw", [slide], ["compression=lzw"]),
+        ("a 16-bit image (uint16 TIFF with mpp)", [u16], []),
+        ("a 16-bit image, compression=jpeg", [u16], ["compression=jpeg"]),
+        ("a multi-plane pipeline (OME-TIFF, C 2 × Z 3, with mpp)", [planes], []),
+        ("an image without mpp (a PNG without pHYs, written by PIL)", [png], []),
+    ]
+    for i, (label, src, opts) in enumerate(refusals):
+        parent = os.path.join(d, "refuse-%d" % i)
+        shutil.rmtree(parent, ignore_errors=True)
+        os.makedirs(parent)
+        outdir = os.path.join(parent, "D")
+        said = []
+
+        def refused(src=src, opts=opts, parent=parent, outdir=outdir, said=said):
+            cmd = [exe, "-q", "load"] + src + ["!", "save", outdir, "format=dicom"] + opts
+            rc, _, err = run(cmd)
+            need(rc == 2, "exit %d, expected 2; stderr: %s" % (rc, err.strip()))
+            need(re.search(r"\bsave\b", err) and outdir in err,
+                 "stderr does not name save and %s:\n%s" % (outdir, err.strip()))
+            left = os.listdir(parent)
+            need(not left, "left in OUTDIR's directory: %s" % ", ".join(sorted(left)))
+            said.append("  " + err.strip().replace(parent + "/", ""))
+        if check("refused: %s: exit 2, stderr names save and OUTDIR, nothing created (no OUTDIR, "
+                 "no .sp-* temporary)" % label, refused):
+            diag("\n".join(said))
+
+    # --------------------------------------------- OUTDIR already there
+    small = [slide, "!", "crop", 0, 0, 512, 512]
+    parent = os.path.join(d, "exists")
+    shutil.rmtree(parent, ignore_errors=True)
+    os.makedirs(parent)
+
+    def state(path):
+        out = {}
+        for root, dirs, files in os.walk(path):
+            for f in files + dirs:
+                p = os.path.join(root, f)
+                st = os.lstat(p)
+                out[os.path.relpath(p, path)] = (st.st_mode, st.st_size, st.st_mtime_ns,
+                                                  open(p, "rb").read() if os.path.isfile(p)
+                                                  else None)
+        return out
+
+    said = []
+
+    def nonempty():
+        outdir = os.path.join(parent, "full")
+        os.makedirs(os.path.join(outdir, "sub"))
+        for name, data in (("keep.txt", b"not slidepipe's\n"), ("level-0.dcm", b"not DICOM"),
+                           ("sub/x", b"x")):
+            with open(os.path.join(outdir, name), "wb") as f:
+                f.write(data)
+        before, around = state(outdir), sorted(os.listdir(parent))
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", outdir, "format=dicom"])
+        need(rc != 0, "exit 0")
+        need(0 < rc < 128, "exit %d" % rc)
+        need(outdir in err, "stderr does not name %s:\n%s" % (outdir, err.strip()))
+        need(state(outdir) == before, "its content changed: %s" % sorted(state(outdir)))
+        need(sorted(os.listdir(parent)) == around, "beside it: %s" % sorted(os.listdir(parent)))
+        said.append("  exit %d: %s" % (rc, err.strip().replace(parent + "/", "")))
+    if check("OUTDIR exists and is not empty (keep.txt, level-0.dcm, sub/x): exit non-zero, "
+             "names it, its content untouched (names, sizes, times, bytes), nothing left "
+             "beside it", nonempty):
+        diag(said.pop())
+
+    def empty():
+        outdir = os.path.join(parent, "empty")
+        os.makedirs(outdir)
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", outdir, "format=dicom"])
+        need(rc == 2, "exit %d, expected 2 (refused when planning): %s" % (rc, err.strip()))
+        need(outdir in err, "stderr does not name %s:\n%s" % (outdir, err.strip()))
+        need(os.path.isdir(outdir) and not os.listdir(outdir), "it changed")
+        hidden = [n for n in os.listdir(parent) if n.startswith(".")]
+        need(not hidden, "left beside it: %s" % ", ".join(hidden))
+    check("OUTDIR exists and is empty: refused before any work (exit 2), left as it was, "
+          "nothing beside it", empty)
+
+    def a_file():
+        out = os.path.join(parent, "file")
+        with open(out, "wb") as f:
+            f.write(b"a file, not a directory\n")
+        before = state(parent)
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", out, "format=dicom"])
+        need(rc == 2, "exit %d, expected 2 (refused when planning)" % rc)
+        need(state(parent) == before, "changed: %s" % sorted(set(state(parent)) ^ set(before)))
+        said.append("  exit %d: %s" % (rc, err.strip().replace(parent + "/", "")))
+    if check("OUTDIR is a regular file: exit non-zero, the file untouched, nothing left beside "
+             "it", a_file):
+        diag(said.pop())
+
+    diag("save format=dicom checks: %.1f s" % (time.time() - t0))
+
+
 # ------------------------------------------------------------------ main
 
 def write_seeds(out):
@@ -654,7 +1243,7 @@ def main():
     ap.add_argument("--slidepipe", required=True)
     ap.add_argument("--make-slide", required=True)
     ap.add_argument("--tmp", required=True)
-    ap.add_argument("--shared", default="", help="../shared (no DICOM slides there yet: unused)")
+    ap.add_argument("--shared", default="", help="../shared: slides/CMU-1-Small-Region.svs")
     ap.add_argument("--dicomizer", default="OrthancWSIDicomizer")
     args = ap.parse_args()
     t0 = time.time()
@@ -1058,6 +1647,9 @@ def main():
             need(not left, "left behind: %s" % ", ".join(left))
         check("error: %s: load ! save out.png exits 1, names the file%s, writes nothing"
               % (label, " and the transfer syntax" if ts_re else ""), err_case)
+
+    # ----------------------------------------- save format=dicom
+    save_dicom_tests(args, sp, d, slide, tiff)
 
     diag("dicom.py: %.1f s" % (time.time() - t0))
 

@@ -12,7 +12,13 @@
 # Deflated and Big Endian transfer syntaxes, a file cut in its pixel
 # data, too few frames, a Basic Offset Table entry past the end,
 # NumberOfFrames 4294967296): exit 1, the file's name on stderr, no
-# output file.
+# output file. Then slidepipe's writer, save OUTDIR format=dicom, on
+# CMU-1-Small-Region.svs (defaults and compression=copy), the synthetic
+# slide (copy; cropped and downsampled; a threshold mask): dciodvfy finds
+# no errors; the frames are the tiles of the TIFF the same save writes
+# (with copy, the source's) byte for byte and decode (PIL) to its pixels;
+# slidepipe reads every level back exactly; the UIDs; the refusals (exit
+# 2, nothing created) and an OUTDIR that is already there.
 
 . "${TESTS_SRCDIR:-$(dirname "$0")}/lib.sh"
 

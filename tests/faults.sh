@@ -62,7 +62,8 @@ if [ -z "$MOUNTED" ]; then
 	_why="cannot mount a 2 MB tmpfs here ($(head -c 120 "$TMPD/mount.err" | tr '\n' ' '))"
 	for _c in "JPEG pyramid" "LZW pyramid (libvips tiffsave)" \
 		"uncompressed, no pyramid" "PNG" "JPEG file" "copy with re-cut levels" \
-		"auto, level 0 re-cut" "batch rows after the disk fills" \
+		"auto, level 0 re-cut" "DICOM with copied tiles" \
+		"DICOM from a computed pyramid" "batch rows after the disk fills" \
 		"batch rerun after freeing space"; do
 		skip "disk full: $_c" "$_why"
 	done
@@ -92,6 +93,14 @@ else
 	sp -q load "$TMPD/slide8k.tif" ! crop 272 256 7424 5376 ! save "$MNT/out.tif" compression=auto
 	check "disk full, auto, level 0 re-cut: exit 1, nothing left" \
 		fails_cleanly "$MNT/out.tif" "^slidepipe: save: .*out\.tif.*No space left on device"
+	# DICOM: the instances made from the source's tiles (copy), and
+	# from a computed pyramid: the directory is never left half made
+	sp -q load "$TMPD/slide8k.tif" ! save "$MNT/dcm" format=dicom compression=copy
+	check "disk full, DICOM with copied tiles: exit 1, 'No space left', no directory left" \
+		fails_cleanly "$MNT/dcm" "^slidepipe: save: .*dcm.*No space left on device"
+	sp -q load "$TMPD/slide8k.tif" ! crop 100 100 7000 5000 ! save "$MNT/dcm" format=dicom
+	check "disk full, DICOM from a computed pyramid: exit 1, no directory left" \
+		fails_cleanly "$MNT/dcm" "^slidepipe: save: .*dcm.*No space left on device"
 	check "disk full: the file system is empty again (no hidden spool or temp)" \
 		eq "files on it" "" "$(ls -A "$MNT")"
 

@@ -604,7 +604,27 @@ print_written(const char *path)
 		g_string_append_printf(s, ", mpp %s × %s µm", x, y);
 	} else
 		g_string_append(s, ", mpp unknown");
-	if (stat(path, &st) == 0)
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* a DICOM series: its files */
+		GDir *dir = g_dir_open(path, 0, NULL);
+		const char *name;
+		gint64 bytes = 0;
+		int files = 0;
+
+		while (dir && (name = g_dir_read_name(dir))) {
+			g_autofree char *f = g_build_filename(path, name, NULL);
+			struct stat fst;
+			if (stat(f, &fst) == 0 && S_ISREG(fst.st_mode)) {
+				bytes += fst.st_size;
+				files++;
+			}
+		}
+		if (dir)
+			g_dir_close(dir);
+		g_string_append_printf(s, ", %d file%s, %" G_GINT64_FORMAT
+					  " bytes",
+			files, files == 1 ? "" : "s", bytes);
+	} else if (stat(path, &st) == 0)
 		g_string_append_printf(s, ", %" G_GINT64_FORMAT " bytes",
 			(gint64) st.st_size);
 	printf("%s\n", s->str);

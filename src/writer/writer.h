@@ -14,6 +14,7 @@
  *                  OME): levels, descriptions, ICC, SVS's extra
  *                  directories, ResolutionUnit patching
  *   vips-tiff.c    libvips' tiffsave (other compressions, OME), guarded
+ *   dicom-write.c  DICOM WSI instances from the JPEG TIFF pyramid's tiles
  *   png.c          PNG on libdeflate
  *   patch.c        patches encoded in memory (tiles)
  * and src/compat.h holds the workarounds for the libvips release this
@@ -133,6 +134,37 @@ typedef struct {
  * copied: decoding may still work), SP_ERROR_USAGE (an impossible
  * combination), SP_ERROR_FAILED (pixels). */
 gboolean _sp_write(VipsImage *in, const SpWriteOptions *o, GError **error);
+
+/* src/writer/dicom-write.c: a DICOM whole-slide series from a JPEG-tiled
+ * TIFF pyramid (what _sp_pyramid_write() makes) and, for levels copied
+ * byte for byte, the source TIFF's own tiles: output level i becomes
+ * "level-i.dcm" in @dirfd, a VL Whole Slide Microscopy Image
+ * instance (TILED_FULL, JPEG baseline frames: the TIFF's tiles with its
+ * JPEGTables spliced in, not decoded). */
+typedef struct {
+	const char *tiff; /* the pyramid (opened by name): output levels
+			   * copy->n_bytes … n_levels - 1 as its directories
+			   * 0, 1 … */
+	int n_levels; /* output levels */
+	gint64 width, height; /* output level 0; each next level half */
+	int tile; /* the tile size (the source's, when copying) */
+	/* levels 0 … copy->n_bytes - 1 taken straight from the source's
+	 * tiles (on its tile grid), or NULL */
+	const SpTileCopy *copy;
+	int dirfd; /* the directory the instances go into */
+	const char *name; /* the output as the user named it: messages */
+	const char *op; /* "save" */
+	double mpp_x, mpp_y; /* level 0's µm per pixel (required) */
+	GBytes *icc; /* the optical path's ICC profile, or NULL */
+	SpWriteProgress progress;
+	void *progress_data;
+} SpDicomWriteOptions;
+
+/* Errors: SP_ERROR_USAGE (no mpp), SP_ERROR_IO (cannot read the pyramid
+ * or write an instance, naming it), SP_ERROR_FAILED (a level that is not
+ * JPEG-tiled 8-bit). Files written before an error are left for the
+ * caller to remove. */
+gboolean _sp_dicom_write(const SpDicomWriteOptions *o, GError **error);
 
 /* src/writer/pyramid.c: a tiled, JPEG-compressed TIFF pyramid of
  * @width × @height at level 0. Levels 0 … @o->copy->n_levels - 1 are
