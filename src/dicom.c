@@ -641,11 +641,12 @@ index_fragments(Instance *in, int fd, const Parser *p, const DcmSet *set,
 	guint64 at = first;
 	for (;;) {
 		if (!read_at(fd, at, h, 8)) {
+			guint nf = frags->len;
 			g_array_unref(frags);
 			return instance_fail(in, error,
 				"Pixel Data ends without its delimiter after %u "
 				"fragments (truncated?)",
-				frags->len);
+				nf);
 		}
 		guint32 tag = TAG(le16(h), le16(h + 2));
 		guint32 len = le32(h + 4);
@@ -1169,8 +1170,11 @@ read_frame(const Instance *in, int fd, gint64 f, GByteArray *scratch,
 				" is not a fragment (a damaged offset table?)",
 				f, at);
 		guint old = scratch->len;
-		g_byte_array_set_size(scratch, old + len);
-		if (!read_at(fd, at + 8, scratch->data + old, len))
+		/* an empty fragment adds nothing (and an empty array has no
+		 * data to add to: found by the load fuzzer) */
+		if (len > 0)
+			g_byte_array_set_size(scratch, old + len);
+		if (len > 0 && !read_at(fd, at + 8, scratch->data + old, len))
 			return instance_fail(in, error,
 				"cannot read frame %" G_GINT64_FORMAT, f);
 		at += 8 + (guint64) len;
