@@ -74,9 +74,11 @@ _sp_save_plan_layout(SpNode *node, const SaveArgs *args,
 	const char *c = *compression;
 	gboolean copy = c && strcmp(c, "copy") == 0;
 
-	if (args->associated_set && flavour != SP_TIFF_SVS) {
+	gboolean dicom = args->format && strcmp(args->format, "dicom") == 0;
+	if (args->associated_set && flavour != SP_TIFF_SVS && !dicom) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"save: argument 'associated' applies to format=svs only ('%s')",
+			"save: argument 'associated' applies to format=svs and "
+			"format=dicom only ('%s')",
 			path);
 		return FALSE;
 	}
@@ -331,9 +333,9 @@ picture_from_image(VipsImage *image, SpPicture *p, GError **error)
 	return TRUE;
 }
 
-/* The source slide's associated image @name, if it has one. */
-static gboolean
-load_associated(SpSlide *slide, const char *name, SpPicture *p, GError **error)
+gboolean
+_sp_save_associated(SpSlide *slide, const char *name, SpPicture *p,
+	const char *format, GError **error)
 {
 	const char *const *names = sp_slide_get_associated_names(slide);
 	VipsImage *image;
@@ -343,7 +345,7 @@ load_associated(SpSlide *slide, const char *name, SpPicture *p, GError **error)
 		return TRUE;
 	if (!(image = _sp_slide_load(slide, 0, name, 0, error))) {
 		g_prefix_error(error,
-			"save: format=svs: the %s image of '%s': ", name,
+			"save: format=%s: the %s image of '%s': ", format, name,
 			sp_slide_get_path(slide));
 		return FALSE;
 	}
@@ -414,8 +416,9 @@ _sp_save_meta(SpNode *node, const SaveArgs *args, SpTiffFlavour flavour,
 		keys);
 
 	if (strcmp(args->associated, "keep") == 0 &&
-		(!load_associated(node->slide, "label", &m->label, error) ||
-			!load_associated(node->slide, "macro", &m->macro,
+		(!_sp_save_associated(node->slide, "label", &m->label, "svs",
+			 error) ||
+			!_sp_save_associated(node->slide, "macro", &m->macro, "svs",
 				error))) {
 		_sp_tiff_meta_free(m);
 		return NULL;

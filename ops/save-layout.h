@@ -24,6 +24,7 @@ typedef struct {
 	const char *associated; /* keep, drop */
 	gboolean associated_set;
 	const char *icc; /* keep, srgb, drop */
+	const char *dicom_meta; /* format=dicom's attributes file, or NULL */
 	const char *tiff_only_set; /* the first TIFF-only argument given, or
 								* NULL */
 } SaveArgs;
@@ -39,6 +40,10 @@ gboolean _sp_save_plan_layout(SpNode *node, const SaveArgs *args,
 
 /* The pixels save writes: @in, or @in converted to sRGB (icc=srgb and
  * the source has a profile). A new reference, or NULL with @error. */
+/* The source slide's associated image @name (label, macro) into @p, if
+ * it has one (else TRUE with @p untouched); errors name @format. */
+gboolean _sp_save_associated(SpSlide *slide, const char *name, SpPicture *p,
+	const char *format, GError **error);
 VipsImage *_sp_save_pixels(SpNode *node, const SaveArgs *args, VipsImage *in,
 	GError **error);
 

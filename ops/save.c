@@ -35,6 +35,7 @@ typedef struct {
 	char *format;
 	char *associated;
 	char *icc;
+	char *dicom_meta;
 } SpSaveArgs;
 
 static const SpArgInfo save_args[] = {
@@ -110,6 +111,14 @@ static const SpArgInfo save_args[] = {
 		"relative colorimetric) and embed none; drop: embed none, "
 		"pixels unchanged. Nothing happens when the source has none",
 		SP_ARG_FIELD(SpSaveArgs, icc) },
+	{ "dicom-meta", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, -1, FALSE,
+		"format=dicom: a JSON object of the patient, study and specimen "
+		"attributes to write, by DICOM keyword (PatientName, PatientID, "
+		"PatientBirthDate, PatientSex, ReferringPhysicianName, "
+		"StudyInstanceUID, StudyID, AccessionNumber, StudyDescription, "
+		"ContainerIdentifier, SpecimenIdentifier); without it nothing "
+		"identifying is written",
+		SP_ARG_FIELD(SpSaveArgs, dicom_meta) },
 };
 
 typedef enum {
@@ -174,6 +183,7 @@ save_args_read(SpNode *node, SaveArgs *args)
 	args->associated = a->associated;
 	args->associated_set = _sp_node_given(node, &a->associated);
 	args->icc = a->icc;
+	args->dicom_meta = a->dicom_meta;
 	args->tiff_only_set = NULL;
 	for (guint i = 0; i < G_N_ELEMENTS(tiff_only) && !args->tiff_only_set;
 		i++)
@@ -477,6 +487,14 @@ plan_dicom(SpNode *node, const SaveArgs *args, GError **error)
 			args->path);
 		return FALSE;
 	}
+	if (args->dicom_meta) {
+		g_autoptr(SpDicomMeta) meta =
+			_sp_dicom_meta_read(args->dicom_meta, error);
+		if (!meta) {
+			g_prefix_error(error, "save: ");
+			return FALSE;
+		}
+	}
 	if (_sp_output_exists(node->graph, "save", args->path)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
 			"save: '%s' exists; format=dicom makes a new directory "
@@ -502,6 +520,13 @@ save_plan(SpNode *node, GError **error)
 
 	save_args_read(node, &args);
 	const char *path = args.path;
+	if (args.dicom_meta && !is_dicom(&args)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
+			"save: argument 'dicom-meta' applies to format=dicom "
+			"only ('%s')",
+			path);
+		return FALSE;
+	}
 	if (is_dicom(&args))
 		format = FORMAT_TIFF; /* the pyramid the instances are cut from */
 	else if (!format_from_path(path, &format, error))
@@ -654,6 +679,31 @@ save_finish(SpNode *node, const SaveArgs *args, SpAtomicFile *af,
 	int fd = openat(dirfd, tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (strcmp(args->icc, "keep") == 0)
 		icc = sp_slide_get_icc_profile(node->slide);
+	/* the label and macro only when asked: a label names the patient */
+	SpPicture label = { 0 }, macro = { 0 };
+	if (args->associated_set && strcmp(args->associated, "keep") == 0 &&
+		(!_sp_save_associated(node->slide, "label", &label, "dicom",
+			 error) ||
+			!_sp_save_associated(node->slide, "macro", &macro,
+				"dicom", error))) {
+		g_free(label.pixels);
+		g_free(macro.pixels);
+		if (fd >= 0)
+			close(fd);
+		_sp_atomic_file_abort_dir(af, tmp_dir);
+		return FALSE;
+	}
+	g_autoptr(SpDicomMeta) meta = NULL;
+	if (args->dicom_meta &&
+		!(meta = _sp_dicom_meta_read(args->dicom_meta, error))) {
+		g_prefix_error(error, "save: ");
+		if (fd >= 0)
+			close(fd);
+		g_free(label.pixels);
+		g_free(macro.pixels);
+		_sp_atomic_file_abort_dir(af, tmp_dir);
+		return FALSE;
+	}
 	SpDicomWriteOptions d = {
 		.tiff = _sp_atomic_file_temp_path(af),
 		.n_levels = _sp_pyramid_levels(g->width, g->height, o->tile,
@@ -668,8 +718,13 @@ save_finish(SpNode *node, const SaveArgs *args, SpAtomicFile *af,
 		.mpp_x = g->mpp_x,
 		.mpp_y = g->mpp_y,
 		.icc = icc,
+		.meta = meta,
+		.label = &label,
+		.macro = &macro,
 	};
 	gboolean ok = fd >= 0 && _sp_dicom_write(&d, error);
+	g_free(label.pixels);
+	g_free(macro.pixels);
 	if (fd < 0) {
 		int err = errno;
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,

@@ -77,6 +77,7 @@ Prints one line per check, "ok N - NAME" or "not ok N - NAME", and
 """
 import argparse
 import io
+import json
 import os
 import re
 import shutil
@@ -1210,6 +1211,115 @@ def save_dicom_tests(args, sp, d, slide, tiff):
     if check("OUTDIR is a regular file: exit non-zero, the file untouched, nothing left beside "
              "it", a_file):
         diag(said.pop())
+
+    # ------------------------------------------------------ dicom-meta=
+    # the attributes a meta file gives reach every instance, read back by
+    # pydicom; dciodvfy finds no error; bad files are refused up front
+    meta = {"PatientName": "Doe^Jane", "PatientID": "P-0042", "PatientBirthDate": "19700101",
+            "PatientSex": "F", "ReferringPhysicianName": "House^Greg",
+            "StudyInstanceUID": "1.2.826.0.1.3680043.8.498.1", "StudyID": "S1",
+            "AccessionNumber": "A-7", "StudyDescription": "Breast core biopsy, ü",
+            "ContainerIdentifier": "SLIDE-9", "SpecimenIdentifier": "SPEC-3"}
+    mdir = os.path.join(d, "meta")
+    shutil.rmtree(mdir, ignore_errors=True)
+    os.makedirs(mdir)
+    mfile = os.path.join(mdir, "meta.json")
+    with open(mfile, "w", encoding="utf-8") as f:
+        json.dump(meta, f, ensure_ascii=False)
+
+    def with_meta():
+        out = os.path.join(mdir, "series")
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", out, "format=dicom",
+                                                      "dicom-meta=" + mfile])
+        need(rc == 0, "exit %d: %s" % (rc, err.strip()))
+        names = sorted(n for n in os.listdir(out) if n.endswith(".dcm"))
+        need(len(names) == 2, "instances: %s" % names)
+        for n in names:
+            ds = pydicom.dcmread(os.path.join(out, n))
+            got = {k: str(ds.get(k, "")) for k in meta
+                   if k not in ("ContainerIdentifier", "SpecimenIdentifier")}
+            got["ContainerIdentifier"] = str(ds.ContainerIdentifier)
+            got["SpecimenIdentifier"] = str(ds.SpecimenDescriptionSequence[0].SpecimenIdentifier)
+            need(got == meta, "%s: %s" % (n, {k: v for k, v in got.items() if meta[k] != v}))
+            lines = dciodvfy_lines(os.path.join(out, n))
+            if lines is not None:
+                errors = [l for l in lines if l.startswith("Error")]
+                need(not errors, "%s: dciodvfy: %s" % (n, "; ".join(errors)))
+    check("dicom-meta=: its 11 attributes on every instance (pydicom), dciodvfy no errors",
+          with_meta)
+    bad_meta = [
+        ('{"PatientSex": "X"}', "PatientSex 'X' is not M, F or O"),
+        ('{"PatientBirthDate": "19701301"}', "is not a date YYYYMMDD"),
+        ('{"Patientname": "a"}', "'Patientname' is not an attribute slidepipe writes"),
+        ('{"StudyInstanceUID": "1.02.3"}', "is not a UID"),
+        ('{"PatientID": 5}', "PatientID is not a string"),
+        ('{"StudyID": "12345678901234567"}', "StudyID '12345678901234567' is too long"),
+        ('[1]', "is not a JSON object"),
+        ('{"PatientID": "a', "bad-meta.json.*Parse error"),
+    ]
+    for i, (text, pattern) in enumerate(bad_meta):
+        def bad(text=text, pattern=pattern):
+            path = os.path.join(mdir, "bad-meta.json")
+            with open(path, "w") as f:
+                f.write(text)
+            out = os.path.join(mdir, "bad-%d" % i)
+            rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", out, "format=dicom",
+                                                          "dicom-meta=" + path])
+            need(rc == 1, "exit %d, expected 1: %s" % (rc, err.strip()))
+            need(re.search("^slidepipe: save: dicom-meta: .*" + pattern, err, re.M),
+                 "stderr does not say %r:\n%s" % (pattern, err.strip()))
+            need(not os.path.exists(out), "%s was made" % out)
+            hidden = [n for n in os.listdir(mdir) if n.startswith(".")]
+            need(not hidden, "left: %s" % hidden)
+        check("dicom-meta= %s: exit 1, says why, nothing made" % text, bad)
+
+    # ------------------------------------------- label and overview
+    # only with associated=keep (a label names the patient): from the
+    # JPEG pyramid written above (a native LABEL, a JPEG OVERVIEW)
+    jpeg_dir = os.path.join(d, "jpeg")
+
+    def labels_kept():
+        out = os.path.join(mdir, "with-label")
+        rc, _, err = run([exe, "-q", "load", jpeg_dir, "!", "save", out, "format=dicom",
+                          "associated=keep"])
+        need(rc == 0, "exit %d: %s" % (rc, err.strip()))
+        names = sorted(os.listdir(out))
+        need("label.dcm" in names and "overview.dcm" in names, "files: %s" % names)
+        for n, kind in (("label.dcm", "LABEL"), ("overview.dcm", "OVERVIEW")):
+            ds = pydicom.dcmread(os.path.join(out, n))
+            need(list(ds.ImageType)[2] == kind, "%s: ImageType %s" % (n, list(ds.ImageType)))
+            need(ds.BurnedInAnnotation == "YES", "%s: BurnedInAnnotation %s"
+                 % (n, ds.BurnedInAnnotation))
+            lines = dciodvfy_lines(os.path.join(out, n))
+            if lines is not None:
+                errors = [l for l in lines if l.startswith("Error")]
+                need(not errors, "%s: dciodvfy: %s" % (n, "; ".join(errors)))
+        for name in ("label", "macro"):
+            got = sp.read(["load", out, "associated=" + name])
+            want = sp.read(["load", jpeg_dir, "associated=" + name])
+            need(got.shape == want.shape, "%s: %s, expected %s" % (name, got.shape, want.shape))
+            diff = np.abs(got.astype(int) - want.astype(int))
+            # re-encoded at JPEG Q 90: close, not equal
+            need(diff.mean() < 2 and diff.max() <= 48, "%s: mean difference %.2f, max %d"
+                 % (name, diff.mean(), diff.max()))
+    check("associated=keep: label.dcm and overview.dcm (LABEL, OVERVIEW, burned-in "
+          "annotation YES), dciodvfy no errors, their pixels the source's within JPEG Q 90",
+          labels_kept)
+
+    def labels_dropped():
+        out = os.path.join(mdir, "no-label")
+        rc, _, err = run([exe, "-q", "load", jpeg_dir, "!", "save", out, "format=dicom"])
+        need(rc == 0, "exit %d: %s" % (rc, err.strip()))
+        names = sorted(os.listdir(out))
+        need(all(n.startswith("level-") for n in names), "files: %s" % names)
+    check("by default no label or overview instance (the label is identifying)", labels_dropped)
+
+    def meta_without_dicom():
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "save",
+                                                      os.path.join(mdir, "x.tif"),
+                                                      "dicom-meta=" + mfile])
+        need(rc == 2 and "applies to format=dicom only" in err, "exit %d: %s" % (rc, err))
+    check("dicom-meta= without format=dicom: exit 2", meta_without_dicom)
 
     diag("save format=dicom checks: %.1f s" % (time.time() - t0))
 

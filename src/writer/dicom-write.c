@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-glib/json-glib.h>
 #include <tiffio.h>
 
 #include "writer.h"
@@ -235,6 +236,167 @@ new_uid(void)
 	return g_string_free(s, FALSE);
 }
 
+/* --- dicom-meta=FILE.json ----------------------------------------------- */
+
+/* The attributes a meta file may give: keyword, VR, longest value. */
+static const struct {
+	const char *keyword;
+	const char *vr;
+	int max;
+	gsize offset;
+} meta_fields[] = {
+	{ "PatientName", "PN", 64, G_STRUCT_OFFSET(SpDicomMeta, patient_name) },
+	{ "PatientID", "LO", 64, G_STRUCT_OFFSET(SpDicomMeta, patient_id) },
+	{ "PatientBirthDate", "DA", 8,
+		G_STRUCT_OFFSET(SpDicomMeta, patient_birth_date) },
+	{ "PatientSex", "CS", 1, G_STRUCT_OFFSET(SpDicomMeta, patient_sex) },
+	{ "ReferringPhysicianName", "PN", 64,
+		G_STRUCT_OFFSET(SpDicomMeta, referring_physician_name) },
+	{ "StudyInstanceUID", "UI", 64,
+		G_STRUCT_OFFSET(SpDicomMeta, study_instance_uid) },
+	{ "StudyID", "SH", 16, G_STRUCT_OFFSET(SpDicomMeta, study_id) },
+	{ "AccessionNumber", "SH", 16,
+		G_STRUCT_OFFSET(SpDicomMeta, accession_number) },
+	{ "StudyDescription", "LO", 64,
+		G_STRUCT_OFFSET(SpDicomMeta, study_description) },
+	{ "ContainerIdentifier", "LO", 64,
+		G_STRUCT_OFFSET(SpDicomMeta, container_identifier) },
+	{ "SpecimenIdentifier", "LO", 64,
+		G_STRUCT_OFFSET(SpDicomMeta, specimen_identifier) },
+};
+
+void
+_sp_dicom_meta_free(SpDicomMeta *meta)
+{
+	if (!meta)
+		return;
+	for (guint i = 0; i < G_N_ELEMENTS(meta_fields); i++)
+		g_free(G_STRUCT_MEMBER(char *, meta, meta_fields[i].offset));
+	g_free(meta);
+}
+
+/* Why @v is not a value of @vr of at most @max characters, or NULL. */
+static const char *
+meta_value_problem(const char *vr, int max, const char *v)
+{
+	if (!g_utf8_validate(v, -1, NULL))
+		return "is not UTF-8";
+	if (g_utf8_strlen(v, -1) > max)
+		return "is too long";
+	for (const char *c = v; *c; c++)
+		if ((guchar) *c < 0x20 || *c == 0x7F || *c == '\\')
+			return "holds a control character or a backslash";
+	if (strcmp(vr, "DA") == 0) {
+		int y, m, d;
+		char tail;
+		if (strlen(v) != 8 || strspn(v, "0123456789") != 8 ||
+			sscanf(v, "%4d%2d%2d%c", &y, &m, &d, &tail) != 3 ||
+			!g_date_valid_dmy((GDateDay) d, (GDateMonth) m,
+				(GDateYear) y))
+			return "is not a date YYYYMMDD";
+	} else if (strcmp(vr, "CS") == 0) {
+		if (strcmp(v, "M") && strcmp(v, "F") && strcmp(v, "O"))
+			return "is not M, F or O";
+	} else if (strcmp(vr, "UI") == 0) {
+		/* digits in dot-separated components, none with a leading
+		 * zero but 0 itself (PS3.5 9.1) */
+		gboolean start = TRUE;
+		if (!*v)
+			return "is empty";
+		for (const char *c = v; *c; c++) {
+			if (*c == '.') {
+				if (start)
+					return "is not a UID (an empty component)";
+				start = TRUE;
+			} else if (g_ascii_isdigit(*c)) {
+				if (start && *c == '0' && g_ascii_isdigit(c[1]))
+					return "is not a UID (a leading zero)";
+				start = FALSE;
+			} else
+				return "is not a UID (digits and dots)";
+		}
+		if (start)
+			return "is not a UID (it ends with a dot)";
+	}
+	return NULL;
+}
+
+SpDicomMeta *
+_sp_dicom_meta_read(const char *path, GError **error)
+{
+	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autoptr(SpDicomMeta) meta = g_new0(SpDicomMeta, 1);
+	g_autofree char *shown = sp_printable(path);
+	GError *local = NULL;
+
+	if (!json_parser_load_from_mapped_file(parser, path, &local)) {
+		gboolean io = local->domain == G_FILE_ERROR;
+		g_set_error(error, SP_ERROR, io ? SP_ERROR_IO : SP_ERROR_FORMAT,
+			"dicom-meta: '%s': %s", shown, local->message);
+		g_error_free(local);
+		return NULL;
+	}
+	JsonNode *root = json_parser_get_root(parser);
+	if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"dicom-meta: '%s' is not a JSON object of attributes "
+			"(such as {\"PatientID\": \"…\"})",
+			shown);
+		return NULL;
+	}
+	JsonObject *o = json_node_get_object(root);
+	g_autoptr(GList) members = json_object_get_members(o);
+	for (GList *m = members; m; m = m->next) {
+		const char *key = m->data;
+		int k = -1;
+		for (guint i = 0; i < G_N_ELEMENTS(meta_fields) && k < 0; i++)
+			if (strcmp(key, meta_fields[i].keyword) == 0)
+				k = (int) i;
+		g_autofree char *key_shown = sp_printable(key);
+		if (k < 0) {
+			GString *known = g_string_new(NULL);
+			for (guint i = 0; i < G_N_ELEMENTS(meta_fields); i++)
+				g_string_append_printf(known, "%s%s",
+					i ? ", " : "", meta_fields[i].keyword);
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"dicom-meta: '%s': '%s' is not an attribute "
+				"slidepipe writes (%s)",
+				shown, key_shown, known->str);
+			g_string_free(known, TRUE);
+			return NULL;
+		}
+		JsonNode *n = json_object_get_member(o, key);
+		if (!JSON_NODE_HOLDS_VALUE(n) ||
+			json_node_get_value_type(n) != G_TYPE_STRING) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"dicom-meta: '%s': %s is not a string", shown,
+				key_shown);
+			return NULL;
+		}
+		const char *v = json_node_get_string(n);
+		const char *why = meta_value_problem(meta_fields[k].vr,
+			meta_fields[k].max, v);
+		if (why) {
+			g_autofree char *v_shown = sp_printable(v);
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"dicom-meta: '%s': %s '%s' %s (%s, at most %d "
+				"characters)",
+				shown, key_shown, v_shown, why,
+				meta_fields[k].vr, meta_fields[k].max);
+			return NULL;
+		}
+		char **field = &G_STRUCT_MEMBER(char *, meta,
+			meta_fields[k].offset);
+		g_free(*field);
+		*field = g_strdup(v);
+	}
+	return g_steal_pointer(&meta);
+}
+
+/* @meta's value of a field, or @otherwise. */
+#define META(s, field, otherwise) \
+	((s)->o->meta && (s)->o->meta->field ? (s)->o->meta->field : (otherwise))
+
 /* --- the instances ------------------------------------------------------ */
 
 typedef struct {
@@ -258,6 +420,8 @@ typedef struct {
 	guint64 *frame_bytes; /* stored length of each (even) */
 	double compression_ratio;
 	gboolean label;
+	/* µm per pixel when not the pyramid's (label and overview) */
+	double mpp_x, mpp_y;
 } Level;
 
 static GByteArray *
@@ -266,8 +430,8 @@ data_set(Series *s, const Level *l, const char *sop_uid, gboolean eot)
 	GByteArray *b = g_byte_array_new();
 	const SpDicomWriteOptions *o = s->o;
 	g_autofree char *image_type = g_strjoinv("\\", (char **) l->image_type);
-	double mpp_x = o->mpp_x * s->width0 / l->width;
-	double mpp_y = o->mpp_y * s->height0 / l->height;
+	double mpp_x = l->mpp_x > 0 ? l->mpp_x : o->mpp_x * s->width0 / l->width;
+	double mpp_y = l->mpp_y > 0 ? l->mpp_y : o->mpp_y * s->height0 / l->height;
 	gboolean volume = strcmp(l->image_type[2], "VOLUME") == 0;
 
 	put_str(b, 0x0008, 0x0005, "CS", "ISO_IR 192");
@@ -284,21 +448,23 @@ data_set(Series *s, const Level *l, const char *sop_uid, gboolean eot)
 	put_str(b, 0x0008, 0x0030, "TM", s->time);
 	put_str(b, 0x0008, 0x0031, "TM", s->time);
 	put_str(b, 0x0008, 0x0033, "TM", s->time);
-	put_str(b, 0x0008, 0x0050, "SH", "");
+	put_str(b, 0x0008, 0x0050, "SH", META(s, accession_number, ""));
 	put_str(b, 0x0008, 0x0060, "CS", "SM");
 	put_str(b, 0x0008, 0x0070, "LO", "slidepipe");
-	put_str(b, 0x0008, 0x0090, "PN", "");
+	put_str(b, 0x0008, 0x0090, "PN", META(s, referring_physician_name, ""));
+	if (META(s, study_description, NULL))
+		put_str(b, 0x0008, 0x1030, "LO", s->o->meta->study_description);
 	put_str(b, 0x0008, 0x1090, "LO", "slidepipe");
 	put_str(b, 0x0008, 0x9206, "CS", "VOLUME");
-	put_str(b, 0x0010, 0x0010, "PN", "");
-	put_str(b, 0x0010, 0x0020, "LO", "");
-	put_str(b, 0x0010, 0x0030, "DA", "");
-	put_str(b, 0x0010, 0x0040, "CS", "");
+	put_str(b, 0x0010, 0x0010, "PN", META(s, patient_name, ""));
+	put_str(b, 0x0010, 0x0020, "LO", META(s, patient_id, ""));
+	put_str(b, 0x0010, 0x0030, "DA", META(s, patient_birth_date, ""));
+	put_str(b, 0x0010, 0x0040, "CS", META(s, patient_sex, ""));
 	put_str(b, 0x0018, 0x1000, "LO", "UNKNOWN");
 	put_str(b, 0x0018, 0x1020, "LO", PACKAGE_VERSION);
 	put_str(b, 0x0020, 0x000D, "UI", s->study_uid);
 	put_str(b, 0x0020, 0x000E, "UI", s->series_uid);
-	put_str(b, 0x0020, 0x0010, "SH", "");
+	put_str(b, 0x0020, 0x0010, "SH", META(s, study_id, ""));
 	put_int(b, 0x0020, 0x0011, 1);
 	put_int(b, 0x0020, 0x0013, s->instance);
 	put_str(b, 0x0020, 0x0020, "CS", "");
@@ -321,7 +487,8 @@ data_set(Series *s, const Level *l, const char *sop_uid, gboolean eot)
 	put_us(b, 0x0028, 0x0101, 8);
 	put_us(b, 0x0028, 0x0102, 7);
 	put_us(b, 0x0028, 0x0103, 0);
-	put_str(b, 0x0028, 0x0301, "CS", l->label ? "YES" : "NO");
+	/* a label is one; an overview shows it */
+	put_str(b, 0x0028, 0x0301, "CS", volume ? "NO" : "YES");
 	if (l->spp == 1) {
 		/* Type 1C for MONOCHROME2 (PS3.3 C.8.12.4) */
 		put_str(b, 0x0028, 0x1052, "DS", "0");
@@ -330,13 +497,13 @@ data_set(Series *s, const Level *l, const char *sop_uid, gboolean eot)
 	put_str(b, 0x0028, 0x2110, "CS", "01");
 	put_ds(b, 0x0028, 0x2112, l->compression_ratio);
 	put_str(b, 0x0028, 0x2114, "CS", "ISO_10918_1");
-	put_str(b, 0x0040, 0x0512, "LO", "UNKNOWN");
+	put_str(b, 0x0040, 0x0512, "LO", META(s, container_identifier, "UNKNOWN"));
 	empty_seq(b, 0x0040, 0x0513);
 	code_seq(b, 0x0040, 0x0518, "433466003", "SCT", "Microscope slide");
 	empty_seq(b, 0x0040, 0x0555);
 	seq_begin(b, 0x0040, 0x0560);
 	item_begin(b);
-	put_str(b, 0x0040, 0x0551, "LO", "UNKNOWN");
+	put_str(b, 0x0040, 0x0551, "LO", META(s, specimen_identifier, "UNKNOWN"));
 	put_str(b, 0x0040, 0x0554, "UI", s->specimen_uid);
 	empty_seq(b, 0x0040, 0x0562);
 	empty_seq(b, 0x0040, 0x0610);
@@ -905,6 +1072,111 @@ write_level(Series *s, TIFF *tiff, int page, const LevelSource *src,
 	return ok;
 }
 
+/* An associated image (@kind LABEL or OVERVIEW) as a one-frame instance
+ * @name: its pixels JPEG-encoded (libvips, Q 90). The source gives no
+ * pixel size for it: a nominal one makes its height 25 mm, a slide's
+ * width. */
+static gboolean
+write_picture(Series *s, const SpPicture *p, const char *kind, int dirfd,
+	const char *name, GError **error)
+{
+	const SpDicomWriteOptions *o = s->o;
+	VipsImage *image;
+	void *jpeg = NULL;
+	size_t length = 0;
+
+	if (p->width > 65535 || p->height > 65535) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"%s: the %s image (%d × %d) is larger than a DICOM frame "
+			"(65535 × 65535); give associated=drop",
+			o->op, kind, p->width, p->height);
+		return FALSE;
+	}
+	image = vips_image_new_from_memory(p->pixels, p->size, p->width,
+		p->height, p->bands, VIPS_FORMAT_UCHAR);
+	if (!image || vips_jpegsave_buffer(image, &jpeg, &length, "Q", 90,
+			      "strip", TRUE, NULL)) {
+		if (image)
+			g_object_unref(image);
+		_sp_set_vips_error(error, o->op, name);
+		return FALSE;
+	}
+	g_object_unref(image);
+
+	Level l = { { "ORIGINAL", "PRIMARY", kind, "NONE", NULL } };
+	guint64 stored = length + (length & 1);
+	l.photometric = p->bands == 1 ? "MONOCHROME2" : "YBR_FULL_422";
+	l.spp = p->bands;
+	l.width = l.tile_w = p->width;
+	l.height = l.tile_h = p->height;
+	l.n_frames = 1;
+	l.frame_bytes = &stored;
+	l.compression_ratio = (double) p->width * p->height * p->bands /
+		MAX(1.0, (double) length);
+	l.label = strcmp(kind, "LABEL") == 0;
+	l.mpp_x = l.mpp_y = 25000.0 / p->height;
+
+	g_autofree char *sop_uid = new_uid();
+	s->instance++;
+	GByteArray *meta = file_meta(sop_uid);
+	GByteArray *ds = data_set(s, &l, sop_uid, FALSE);
+	GByteArray *h = g_byte_array_new();
+	put16(h, 0x7FE0);
+	put16(h, 0x0010);
+	g_byte_array_append(h, (const guint8 *) "OB", 2);
+	put16(h, 0);
+	put32(h, 0xFFFFFFFFu);
+	put16(h, 0xFFFE); /* the Basic Offset Table: one frame, at 0 */
+	put16(h, 0xE000);
+	put32(h, 4);
+	put32(h, 0);
+	put16(h, 0xFFFE);
+	put16(h, 0xE000);
+	put32(h, (guint32) stored);
+
+	gboolean ok = TRUE;
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		0666);
+	if (fd < 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': %s", o->op, name,
+			g_strerror(err));
+		ok = FALSE;
+	} else {
+		Out w = { fd, g_byte_array_new(), 0 };
+		guint8 tail[9] = { 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0 };
+
+		out_write(&w, meta->data, meta->len);
+		out_write(&w, ds->data, ds->len);
+		out_write(&w, h->data, h->len);
+		out_write(&w, jpeg, length);
+		/* the pad byte for an odd length, then the delimiter */
+		out_write(&w, (length & 1) ? tail : tail + 1,
+			(length & 1) ? 9 : 8);
+		out_flush(&w);
+		if (w.err) {
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"%s: cannot write '%s': %s", o->op, name,
+				g_strerror(w.err));
+			ok = FALSE;
+		}
+		if (close(fd) != 0 && ok) {
+			int err = errno;
+			g_set_error(error, SP_ERROR, SP_ERROR_IO,
+				"%s: cannot write '%s': %s", o->op, name,
+				g_strerror(err));
+			ok = FALSE;
+		}
+		g_byte_array_unref(w.buf);
+	}
+	g_free(jpeg);
+	g_byte_array_unref(h);
+	g_byte_array_unref(meta);
+	g_byte_array_unref(ds);
+	return ok;
+}
+
 gboolean
 _sp_dicom_write(const SpDicomWriteOptions *o, GError **error)
 {
@@ -940,7 +1212,9 @@ _sp_dicom_write(const SpDicomWriteOptions *o, GError **error)
 	gmtime_r(&now, &tm);
 	strftime(s.date, sizeof(s.date), "%Y%m%d", &tm);
 	strftime(s.time, sizeof(s.time), "%H%M%S", &tm);
-	s.study_uid = new_uid();
+	s.study_uid = o->meta && o->meta->study_instance_uid ?
+		g_strdup(o->meta->study_instance_uid) :
+		new_uid();
 	s.series_uid = new_uid();
 	s.frame_uid = new_uid();
 	s.pyramid_uid = new_uid();
@@ -970,6 +1244,12 @@ _sp_dicom_write(const SpDicomWriteOptions *o, GError **error)
 		TIFFClose(tiff);
 	if (source)
 		TIFFClose(source);
+	if (ok && o->label && o->label->pixels)
+		ok = write_picture(&s, o->label, "LABEL", o->dirfd, "label.dcm",
+			error);
+	if (ok && o->macro && o->macro->pixels)
+		ok = write_picture(&s, o->macro, "OVERVIEW", o->dirfd,
+			"overview.dcm", error);
 	g_free(s.study_uid);
 	g_free(s.series_uid);
 	g_free(s.frame_uid);

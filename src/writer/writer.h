@@ -141,6 +141,25 @@ gboolean _sp_write(VipsImage *in, const SpWriteOptions *o, GError **error);
  * "level-i.dcm" in @dirfd, a VL Whole Slide Microscopy Image
  * instance (TILED_FULL, JPEG baseline frames: the TIFF's tiles with its
  * JPEGTables spliced in, not decoded). */
+/* Patient, study and specimen attributes for the instances (save
+ * dicom-meta=FILE.json); a NULL one is written empty (Type 2) or
+ * "UNKNOWN" (Type 1 identifiers), a NULL study UID made anew. */
+typedef struct {
+	char *patient_name, *patient_id, *patient_birth_date, *patient_sex;
+	char *referring_physician_name, *study_instance_uid, *study_id;
+	char *accession_number, *study_description;
+	char *container_identifier, *specimen_identifier;
+} SpDicomMeta;
+
+/* Reads @path: one JSON object whose members are DICOM keywords of
+ * SpDicomMeta's attributes (PatientName …) with string values, each
+ * checked against its value representation (length, characters, DA
+ * dates, PatientSex M/F/O, UID syntax). NULL with SP_ERROR_IO (cannot
+ * read) or SP_ERROR_FORMAT naming the file and the member. */
+SpDicomMeta *_sp_dicom_meta_read(const char *path, GError **error);
+void _sp_dicom_meta_free(SpDicomMeta *meta);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpDicomMeta, _sp_dicom_meta_free)
+
 typedef struct {
 	const char *tiff; /* the pyramid (opened by name): output levels
 			   * copy->n_bytes … n_levels - 1 as its directories
@@ -156,6 +175,10 @@ typedef struct {
 	const char *op; /* "save" */
 	double mpp_x, mpp_y; /* level 0's µm per pixel (required) */
 	GBytes *icc; /* the optical path's ICC profile, or NULL */
+	const SpDicomMeta *meta; /* or NULL: nothing identifying */
+	/* "label.dcm" and "overview.dcm" (LABEL, OVERVIEW instances) when
+	 * not NULL and with pixels */
+	const SpPicture *label, *macro;
 	SpWriteProgress progress;
 	void *progress_data;
 } SpDicomWriteOptions;
