@@ -718,6 +718,26 @@ is_temp_name(const char *name)
 		g_str_has_suffix(name, TEMP_SUFFIX);
 }
 
+/* Removes directory @name of @dirfd and the files in it (one level: what
+ * a directory output holds), not following links. */
+static void
+remove_dir(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name,
+		O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(fd, e->d_name, 0);
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
 /* A directory output's temporary directory NAME.d (see
  * _sp_atomic_file_commit_dir()) whose file NAME is gone or unlocked: its
  * writer died. Its files (one level) and itself are removed. */
@@ -731,18 +751,7 @@ remove_stale_temp_dir(int dirfd, const char *name)
 		close(t); /* a save in progress */
 		return;
 	}
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *e;
-
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlinkat(fd, e->d_name, 0);
-	if (d)
-		closedir(d);
-	else if (fd >= 0)
-		close(fd);
-	unlinkat(dirfd, name, AT_REMOVEDIR);
+	remove_dir(dirfd, name);
 	if (t >= 0) {
 		unlinkat(dirfd, file, 0);
 		close(t);
@@ -957,19 +966,7 @@ _sp_atomic_file_fd(SpAtomicFile *af)
 static void
 atomic_file_free_dir(SpAtomicFile *af, const char *dir_name)
 {
-	int fd = openat(af->dirfd, dir_name,
-		O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *e;
-
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlinkat(fd, e->d_name, 0);
-	if (d)
-		closedir(d);
-	else if (fd >= 0)
-		close(fd);
-	unlinkat(af->dirfd, dir_name, AT_REMOVEDIR);
+	remove_dir(af->dirfd, dir_name);
 }
 
 gboolean

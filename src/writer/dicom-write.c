@@ -656,6 +656,22 @@ out_write(Out *w, const void *data, gsize n)
 		out_flush(w);
 }
 
+/* The rest written and the descriptor closed: @ok, unless that fails
+ * (then FALSE, with @error set when it was still free). */
+static gboolean
+out_close(Out *w, gboolean ok, const char *op, const char *name,
+	GError **error)
+{
+	out_flush(w);
+	int err = w->err;
+	if (close(w->fd) != 0 && !err)
+		err = errno;
+	if (err && ok)
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': %s", op, name, g_strerror(err));
+	return ok && !err;
+}
+
 /* Where output level @level's frames are: tiles of TIFF directory @page
  * from tile (@tx0, @ty0) on, @width × @height pixels of them. */
 typedef struct {
@@ -1031,9 +1047,10 @@ write_level(Series *s, TIFF *tiff, int page, const LevelSource *src,
 	out_write(&w, h->data, h->len);
 
 	out_flush(&w);
-	gboolean ok = !w.err;
+	/* a write that failed already is reported by out_close() */
+	gboolean ok = TRUE;
 	guint64 first_frame = meta->len + ds->len + h->len;
-	if (ok)
+	if (!w.err)
 		ok = copy_frames(&(CopyJob){ .o = o, .l = &l, .tiff = tiff,
 					 .src = src, .page = page,
 					 .page_path = page_path,
@@ -1049,21 +1066,7 @@ write_level(Series *s, TIFF *tiff, int page, const LevelSource *src,
 	put16(h, 0xE0DD);
 	put32(h, 0);
 	out_write(&w, h->data, h->len);
-	out_flush(&w);
-	if (w.err) {
-		if (ok)
-			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"%s: cannot write '%s': %s", o->op, name,
-				g_strerror(w.err));
-		ok = FALSE;
-	}
-	if (close(fd) != 0 && ok) {
-		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': %s", o->op, name,
-			g_strerror(err));
-		ok = FALSE;
-	}
+	ok = out_close(&w, ok, o->op, name, error);
 	g_byte_array_unref(h);
 	g_byte_array_unref(w.buf);
 	g_byte_array_unref(meta);
@@ -1154,20 +1157,7 @@ write_picture(Series *s, const SpPicture *p, const char *kind, int dirfd,
 		/* the pad byte for an odd length, then the delimiter */
 		out_write(&w, (length & 1) ? tail : tail + 1,
 			(length & 1) ? 9 : 8);
-		out_flush(&w);
-		if (w.err) {
-			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"%s: cannot write '%s': %s", o->op, name,
-				g_strerror(w.err));
-			ok = FALSE;
-		}
-		if (close(fd) != 0 && ok) {
-			int err = errno;
-			g_set_error(error, SP_ERROR, SP_ERROR_IO,
-				"%s: cannot write '%s': %s", o->op, name,
-				g_strerror(err));
-			ok = FALSE;
-		}
+		ok = out_close(&w, ok, o->op, name, error);
 		g_byte_array_unref(w.buf);
 	}
 	g_free(jpeg);
