@@ -452,6 +452,42 @@ report_row(Batch *b, Row *row, SpBatchStatus status, const char *error,
 }
 
 /* Runs (or, with --dry-run, only plans) one row; on a pool thread. */
+
+/* Whether @out (beneath the output root) is a finished output, and its
+ * size: a file (outputs appear whole, renamed into place), or the
+ * directory of a DICOM series (save format=dicom renames it into place
+ * whole too; a directory without its level-0.dcm, like a tiles sink's,
+ * is not taken for finished). */
+static gboolean
+finished_output(Batch *b, const char *out, gint64 *bytes)
+{
+	struct stat st;
+
+	*bytes = 0;
+	if (!_sp_out_root_stat(b->root, out, &st))
+		return FALSE;
+	if (S_ISREG(st.st_mode)) {
+		*bytes = st.st_size;
+		return TRUE;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return FALSE;
+	gboolean series = FALSE;
+	const char *extra[] = { "label.dcm", "overview.dcm" };
+	for (int i = 0; i < 64 + 2; i++) {
+		g_autofree char *name = i < 64 ?
+			g_strdup_printf("%s/level-%d.dcm", out, i) :
+			g_strdup_printf("%s/%s", out, extra[i - 64]);
+		if (_sp_out_root_stat(b->root, name, &st) &&
+			S_ISREG(st.st_mode)) {
+			*bytes += st.st_size;
+			series = series || i == 0;
+		} else if (i < 64)
+			i = 63; /* the levels end */
+	}
+	return series;
+}
+
 static void
 run_row(gpointer data, gpointer user_data)
 {
@@ -461,7 +497,6 @@ run_row(gpointer data, gpointer user_data)
 	GError *error = NULL;
 	SpBatchStatus status = SP_BATCH_ROW_OK;
 	gint64 bytes = 0;
-	struct stat st;
 
 	/* a place in the bounded queue is free */
 	g_mutex_lock(&b->lock);
@@ -473,11 +508,9 @@ run_row(gpointer data, gpointer user_data)
 		error = g_error_new_literal(SP_ERROR, SP_ERROR_USAGE,
 			row->error);
 	} else if (!b->options->force && !b->options->dry_run &&
-		_sp_out_root_stat(b->root, row->out_path, &st) &&
-		S_ISREG(st.st_mode)) {
+		finished_output(b, row->out_path, &bytes)) {
 		/* finished by an earlier run: outputs appear only whole */
 		status = SP_BATCH_ROW_SKIPPED;
-		bytes = st.st_size;
 	} else {
 		SpGraph *graph = sp_graph_new();
 
@@ -492,9 +525,8 @@ run_row(gpointer data, gpointer user_data)
 			status = SP_BATCH_ROW_FAILED;
 		else if (b->options->dry_run)
 			status = SP_BATCH_ROW_VALID;
-		else if (_sp_out_root_stat(b->root, row->out_path, &st) &&
-			S_ISREG(st.st_mode))
-			bytes = st.st_size;
+		else
+			finished_output(b, row->out_path, &bytes);
 		sp_graph_free(graph);
 	}
 

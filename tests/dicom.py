@@ -1314,6 +1314,22 @@ def save_dicom_tests(args, sp, d, slide, tiff):
         need(all(n.startswith("level-") for n in names), "files: %s" % names)
     check("by default no label or overview instance (the label is identifying)", labels_dropped)
 
+    def batch_resume():
+        bdir = os.path.join(mdir, "batch")
+        man = os.path.join(mdir, "batch.csv")
+        with open(man, "w") as f:
+            f.write("slide,x,y,out\n%s,0,0,a\n%s,256,256,sub/b\n" % (slide, slide))
+        tpl = "load {slide} ! crop {x} {y} 1024 1024 ! save {out} format=dicom"
+        rc, _, err = run([exe, "batch", man, "--out-dir", bdir, "--pipeline", tpl,
+                          "--no-progress"])
+        need(rc == 0 and "2 ok" in err, "first run: exit %d: %s" % (rc, err.strip()))
+        need(os.path.isfile(os.path.join(bdir, "sub", "b", "level-0.dcm")), "no sub/b series")
+        rc, _, err = run([exe, "batch", man, "--out-dir", bdir, "--pipeline", tpl,
+                          "--no-progress"])
+        need(rc == 0 and "0 ok, 2 skipped" in err, "rerun: exit %d: %s" % (rc, err.strip()))
+    check("batch with save format=dicom: two series; a rerun skips both (a series appears "
+          "whole)", batch_resume)
+
     def meta_without_dicom():
         rc, _, err = run([exe, "-q", "load"] + small + ["!", "save",
                                                       os.path.join(mdir, "x.tif"),
