@@ -115,7 +115,7 @@ check "format=svs with compression=lzw: usage error naming save and the argument
 	'rc_is 2 && has "$SP_ERR" "save: argument .compression.: format=svs" && absent "$TMPD/bad.svs"'
 sp load "$SYN" ! save "$TMPD/bad.tif" associated=drop
 check "associated= with a generic TIFF: usage error" eval \
-	'rc_is 2 && has "$SP_ERR" "argument .associated. applies to format=svs only"'
+	'rc_is 2 && has "$SP_ERR" "argument .associated. applies to format=svs and format=dicom only"'
 sp load "$SYN" ! save "$TMPD/bad.png" format=svs
 check "format= with a PNG: usage error" eval \
 	'rc_is 2 && has "$SP_ERR" "argument .format. applies to TIFF output only"'
