@@ -204,6 +204,8 @@ save_state_free(void *data)
 	SaveState *state = data;
 
 	g_free((char *) state->tiles.path);
+	if (state->tiles.dicom)
+		_sp_dicom_unref(state->tiles.dicom);
 	g_free(state);
 }
 
@@ -272,7 +274,8 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state, gboolean recut,
 		return FALSE;
 	}
 	level = load->source_level;
-	if ((page = _sp_slide_tiff_page(slide, level)) < 0) {
+	SpDicom *dicom = _sp_slide_get_dicom(slide);
+	if (!dicom && (page = _sp_slide_tiff_page(slide, level)) < 0) {
 		*why = g_strdup_printf("'%s' is not a tiled TIFF whose levels "
 				       "libtiff can read",
 			sp_slide_get_path(slide));
@@ -284,8 +287,9 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state, gboolean recut,
 	int out_w = g->width, out_h = g->height;
 
 	state->tiles.path = g_strdup(sp_slide_get_path(slide));
+	state->tiles.dicom = dicom ? _sp_dicom_ref(dicom) : NULL;
 	/* one handle for every level's layout */
-	TIFF *tiff = _sp_tiff_open(state->tiles.path, "rmO");
+	TIFF *tiff = dicom ? NULL : _sp_tiff_open(state->tiles.path, "rmO");
 	state->tiles.n_levels = 0;
 	state->tiles.n_bytes = 0;
 	for (int k = 0; k < 32 && out_w >= 1 && out_h >= 1; k++) {
@@ -294,22 +298,39 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state, gboolean recut,
 		int j = _sp_plan_level(slide, want, want);
 		const SpLevel *lj = sp_slide_get_level(slide, j);
 		double ds = (double) l0->width / lj->width;
-		int pj = _sp_slide_tiff_page(slide, j);
-		SpTiffLayout layout;
+		int pj = dicom ? j : _sp_slide_tiff_page(slide, j);
+		SpTiffLayout layout = { 0 };
+		char *reason = NULL;
 
 		if (fabs(ds - want) > 1e-3 * want || pj < 0)
 			break;
-		gboolean readable = tiff &&
-			_sp_tiff_layout_at(tiff, pj, &layout) && layout.tiled;
+		gboolean readable = FALSE;
+		if (dicom) {
+			/* its frames, seen as a TIFF level's tiles would be */
+			SpDicomTiles dt;
+			if ((readable = _sp_dicom_jpeg_tiles(dicom, j, &dt,
+				     &reason))) {
+				layout.compression = COMPRESSION_JPEG;
+				layout.bps = 8;
+				layout.spp = dt.spp;
+				layout.photometric = dt.photometric;
+				layout.tile_width = layout.tile_height =
+					(guint32) dt.tile;
+			}
+		} else
+			readable = tiff &&
+				_sp_tiff_layout_at(tiff, pj, &layout) &&
+				layout.tiled;
 		guint16 compression = layout.compression, bps = layout.bps;
 		guint16 spp = layout.spp, photometric = layout.photometric;
 		guint32 tw = layout.tile_width, th = layout.tile_height;
 
 		double x = g->x / ds, y = g->y / ds;
 		int t = (int) tw;
-		char *reason = NULL;
 
-		if (!readable)
+		if (reason)
+			; /* the DICOM level's */
+		else if (!readable)
 			reason = g_strdup("its level cannot be read as tiles");
 		else if (compression != COMPRESSION_JPEG)
 			reason = g_strdup_printf("its tiles use TIFF compression %u, "

@@ -1671,3 +1671,164 @@ _sp_dicom_load(SpDicom *d, int level, const char *associated,
 	}
 	return instance_image(d, in, read_width, error);
 }
+
+/* --- frames as tiles to copy (save compression=copy) -------------------- */
+
+gboolean
+_sp_dicom_jpeg_tiles(SpDicom *d, int level, SpDicomTiles *out, char **why)
+{
+	const Instance *in;
+	int fd;
+
+	g_return_val_if_fail(level >= 0 && level < (int) d->levels->len,
+		FALSE);
+	in = d->levels->pdata[level];
+	memset(out, 0, sizeof(*out));
+	out->path = in->path;
+	out->width = in->width;
+	out->height = in->height;
+	out->tile = in->tile_w;
+	out->tiles_across = in->tiles_x;
+	out->tiles_down = in->tiles_y;
+	out->spp = (guint16) in->spp;
+	if (in->codec != CODEC_JPEG) {
+		*why = g_strdup_printf("its frames are %s, not JPEG baseline",
+			in->codec == CODEC_J2K ? "JPEG 2000" : "uncompressed");
+		return FALSE;
+	}
+	if (in->spp != 3) {
+		*why = g_strdup("its frames are not 8-bit RGB/YCbCr");
+		return FALSE;
+	}
+	if (in->tile_w != in->tile_h || in->tile_w % 16 != 0) {
+		*why = g_strdup_printf("its %d × %d frames are not square "
+				       "multiples of 16",
+			in->tile_w, in->tile_h);
+		return FALSE;
+	}
+	for (gint64 t = 0; t < (gint64) in->tiles_x * in->tiles_y; t++)
+		if (in->tile_frame[t] < 0) {
+			*why = g_strdup_printf("it is TILED_SPARSE and tile %d, "
+					       "%d has no frame",
+				(int) (t % in->tiles_x), (int) (t / in->tiles_x));
+			return FALSE;
+		}
+	/* the photometric interpretation says what the samples are, as the
+	 * reader decodes them; a TIFF names the same with its tags */
+	out->photometric = !strcmp(in->photometric, "RGB") ? 2 /* RGB */ :
+							     6 /* YCbCr */;
+	/* the chroma sampling of the first frame, which the others must
+	 * share (the copy checks each) */
+	out->ss_h = out->ss_v = 1;
+	if ((fd = open(in->path, O_RDONLY | O_CLOEXEC)) < 0) {
+		*why = g_strdup_printf("cannot read '%s': %s", in->path,
+			g_strerror(errno));
+		return FALSE;
+	}
+	guint64 offset, length;
+	GError *error = NULL;
+	guint8 head[4096];
+	gboolean ok = _sp_dicom_tile_range(d, level, fd, 0, 0, &offset,
+		&length, &error);
+	gsize n = ok ? (gsize) MIN(length, sizeof(head)) : 0;
+	if (ok && !read_at(fd, offset, head, n))
+		ok = FALSE;
+	close(fd);
+	if (!ok) {
+		*why = g_strdup(error ? error->message : "cannot read a frame");
+		g_clear_error(&error);
+		return FALSE;
+	}
+	/* the SOF0 marker's first component: its sampling factors */
+	for (gsize i = 2; i + 4 <= n;) {
+		if (head[i] != 0xFF) {
+			i++;
+			continue;
+		}
+		guint8 m = head[i + 1];
+		gsize len = (gsize) head[i + 2] << 8 | head[i + 3];
+		if (m == 0xC0 && i + 2 + 9 < n && head[i + 9] == 3) {
+			out->ss_h = head[i + 11] >> 4;
+			out->ss_v = head[i + 11] & 15;
+			break;
+		}
+		if (m == 0xDA || m == 0xD9 || m == 0xFF || len < 2)
+			break;
+		i += 2 + len;
+	}
+	return TRUE;
+}
+
+gboolean
+_sp_dicom_tile_range(SpDicom *d, int level, int fd, int tx, int ty,
+	guint64 *offset, guint64 *length, GError **error)
+{
+	const Instance *in = d->levels->pdata[level];
+	guint8 h[8];
+
+	if (tx < 0 || ty < 0 || tx >= in->tiles_x || ty >= in->tiles_y ||
+		in->tile_frame[(gint64) ty * in->tiles_x + tx] < 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"tile %d, %d of '%s' has no frame", tx, ty, in->path);
+		return FALSE;
+	}
+	gint64 f = in->tile_frame[(gint64) ty * in->tiles_x + tx];
+	guint64 start = in->frame_start[f], end = in->frame_end[f];
+
+	if (!read_at(fd, start, h, 8))
+		return instance_fail(in, error,
+			"cannot read frame %" G_GINT64_FORMAT, f);
+	guint32 len = le32(h + 4);
+	if (TAG(le16(h), le16(h + 2)) != TAG_ITEM || len == UNDEFINED ||
+		start + 8 + len > end)
+		return instance_fail(in, error,
+			"frame %" G_GINT64_FORMAT " at byte %" G_GUINT64_FORMAT
+			" is not a fragment (a damaged offset table?)",
+			f, start);
+	/* one fragment: what follows is the next frame or the delimiter */
+	if (start + 8 + len + 8 <= end) {
+		guint8 next[8];
+		if (!read_at(fd, start + 8 + len, next, 8))
+			return instance_fail(in, error,
+				"cannot read frame %" G_GINT64_FORMAT, f);
+		if (TAG(le16(next), le16(next + 2)) != TAG_SEQ_END) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+				"'%s': frame %" G_GINT64_FORMAT " is in more "
+				"than one fragment",
+				in->path, f);
+			return FALSE;
+		}
+	}
+	*offset = start + 8;
+	*length = len;
+	return TRUE;
+}
+
+gint64
+_sp_dicom_read_tile(SpDicom *d, int level, int fd, int tx, int ty,
+	unsigned char **buf, gint64 *cap, GError **error)
+{
+	const Instance *in = d->levels->pdata[level];
+	guint64 offset, length;
+
+	if (!_sp_dicom_tile_range(d, level, fd, tx, ty, &offset, &length,
+		    error))
+		return -1;
+	if (length == 0 || length > (64u << 20)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"tile %d, %d of '%s' is empty or has an absurd size",
+			tx, ty, in->path);
+		return -1;
+	}
+	if ((gint64) length > *cap) {
+		g_free(*buf);
+		*buf = g_malloc(length);
+		*cap = (gint64) length;
+	}
+	if (!read_at(fd, offset, *buf, length)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"cannot read tile %d, %d of '%s'", tx, ty, in->path);
+		return -1;
+	}
+	return (gint64) length;
+}

@@ -427,6 +427,40 @@ void _sp_dicom_foreach_property(SpDicom *d,
 VipsImage *_sp_dicom_load(SpDicom *d, int level, const char *associated,
 	int read_width, GError **error);
 
+/* One level's frames seen as a grid of JPEG tiles, for copying them
+ * without decoding (save compression=copy|auto). Strings are the
+ * SpDicom's. */
+typedef struct {
+	const char *path; /* the instance file holding them */
+	gint64 width, height; /* the level, pixels */
+	int tile; /* square tiles (Columns = Rows), pixels */
+	int tiles_across, tiles_down;
+	guint16 spp; /* 3 */
+	guint16 photometric; /* as a TIFF would name the samples:
+			      * PHOTOMETRIC_RGB (2) or PHOTOMETRIC_YCBCR (6) */
+	guint16 ss_h, ss_v; /* the first frame's luma sampling factors */
+} SpDicomTiles;
+/* Fills @out when level @level's frames can be copied as JPEG tiles
+ * (JPEG baseline, 3 samples, square tiles a multiple of 16 wide, a frame
+ * for every tile); else FALSE and *@why (g_free) says why. Reads the
+ * first frame's header. */
+gboolean _sp_dicom_jpeg_tiles(SpDicom *d, int level, SpDicomTiles *out,
+	char **why);
+/* The byte range in the level's file (read with @fd, open on
+ * SpDicomTiles.path) of the JPEG stream of tile (@tx, @ty): its one
+ * fragment's value (a trailing pad byte included). FALSE with @error:
+ * SP_ERROR_FAILED (no such tile), SP_ERROR_FORMAT (not one fragment, or
+ * damaged). */
+gboolean _sp_dicom_tile_range(SpDicom *d, int level, int fd, int tx, int ty,
+	guint64 *offset, guint64 *length, GError **error);
+/* Tile (@tx, @ty)'s JPEG stream read into *@buf, grown (g_malloc) to
+ * *@cap bytes as needed and freed by the caller, as
+ * _sp_tiff_read_raw_tile(): its byte count, or -1 with @error
+ * (SP_ERROR_FAILED: missing, empty or over 64 MB; SP_ERROR_FORMAT; or
+ * SP_ERROR_IO: cannot be read). */
+gint64 _sp_dicom_read_tile(SpDicom *d, int level, int fd, int tx, int ty,
+	unsigned char **buf, gint64 *cap, GError **error);
+
 /* src/icc.c: lcms2's sRGB profile, serialised (a new reference), or NULL
  * when lcms2 cannot make it. */
 GBytes *_sp_icc_srgb(void);

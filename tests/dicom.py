@@ -534,7 +534,10 @@ def build_wsi(arr, series, *, kind="VOLUME", codec="jpeg", sparse=False, omit=()
         # (pydicom 2.3.1's encapsulate_extended() leaves that byte out of
         # its offsets)
         frames[:] = [f + b"\0" if len(f) % 2 else f for f in frames]
-        data = encapsulate(frames, has_bot=(offsets == "bot"))
+        # "split": each frame in two fragments, found by the Basic Offset
+        # Table (PS3.5 A.4 allows a frame to span fragments)
+        data = encapsulate(frames, fragments_per_frame=2 if offsets == "split" else 1,
+                           has_bot=offsets in ("bot", "split"))
         if offsets == "eot":
             starts, pos = [], 0
             for f in frames:
@@ -1340,6 +1343,292 @@ def save_dicom_tests(args, sp, d, slide, tiff):
     diag("save format=dicom checks: %.1f s" % (time.time() - t0))
 
 
+# ------------------------------------------- compression=copy from DICOM
+
+def tiff_tiles_at(lv, tx, ty):
+    """The raw tile (tx, ty) of a TiffLevel."""
+    across = -(-lv.size[0] // lv.tile[0])
+    return lv.tiles[ty * across + tx]
+
+
+def need_recut(got, want, sx, sy, what):
+    """A re-cut level (output pixel (0, 0) at (SX, SY) of the source
+    level): equal to the source's pixels but within 2 pixels of a tile
+    edge, the output's or the source's, where 4:2:x chroma upsampling
+    sees other neighbours than when each tile was decoded alone
+    (jpegtran -crop does the same)."""
+    need(got.shape == want.shape, "%s: %s, expected %s" % (what, got.shape, want.shape))
+    inner = np.ones(got.shape[:2], bool)
+    for axis, off in ((1, sx), (0, sy)):
+        n = got.shape[axis]
+        edges = set(range(0, n + 1, TILE)) | set(range(-(off % TILE), n + 1, TILE))
+        for e in edges:
+            sl = slice(max(0, e - 2), max(0, e + 2))
+            if axis == 1:
+                inner[:, sl] = False
+            else:
+                inner[sl, :] = False
+    diff = np.abs(got.astype(int) - want.astype(int)).max(axis=2)
+    need(inner.any() and diff[inner].max() == 0,
+         "%s: %d pixels away from tile edges differ, max %d"
+         % (what, int((diff[inner] > 0).sum()), int(diff[inner].max()) if inner.any() else -1))
+
+
+def copy_from_dicom_tests(args, sp, d, ctx):
+    """save compression=copy|auto from a DICOM series: the frames become
+    the TIFF's tiles (or another series' frames) byte for byte, re-cut in
+    the DCT domain off the tile grid, and what cannot be copied (JPEG
+    2000, a sparse series with tiles missing, frames in several
+    fragments) is refused by copy with the reason and decoded by auto."""
+    exe = args.slidepipe
+    jdir, jpeg, sizes = ctx["jdir"], ctx["jpeg"], ctx["sizes"]
+    cdir = os.path.join(d, "copy-from-dicom")
+    shutil.rmtree(cdir, ignore_errors=True)
+    os.makedirs(cdir)
+
+    def sp_run(argv):
+        rc, o, e = run([exe] + argv)
+        return rc, o, e
+
+    def saved(argv, out):
+        rc, o, e = sp_run(argv)
+        need(rc == 0, "slidepipe %s: exit %d: %s" % (" ".join(map(str, argv)), rc, e.strip()))
+        need(os.path.exists(out), "%s not written" % out)
+        return e
+
+    if not jpeg:
+        skip("compression=copy from a DICOM series", "the JPEG pyramid was not written")
+        return
+    frames = [inst.frames for inst in jpeg[:LEVELS]]
+    grid = [inst.grid for inst in jpeg[:LEVELS]]
+
+    # ---- DICOM → TIFF, every level
+    t_all = os.path.join(cdir, "all.tif")
+
+    def to_tiff():
+        err = saved(["load", jdir, "!", "save", t_all, "compression=copy"], t_all)
+        need("copied 3 levels" in err, "the report does not say 3 levels were copied:\n%s"
+             % err.strip())
+        lv = tiff_levels(t_all)
+        need(len(lv) >= LEVELS, "%d levels" % len(lv))
+        for n in range(LEVELS):
+            need(lv[n].size == sizes[n], "level %d: %s, expected %s" % (n, lv[n].size, sizes[n]))
+            need(lv[n].tables == b"", "level %d has JPEGTables; the frames carry their own" % n)
+            need(lv[n].photometric == 6, "level %d: photometric %d, expected YCbCr (6) as the "
+                 "frames' YBR_FULL_422" % (n, lv[n].photometric))
+            need(lv[n].tiles == frames[n], "level %d: the tiles are not the frames byte for "
+                 "byte (%d tiles, %d frames; first different: %s)"
+                 % (n, len(lv[n].tiles), len(frames[n]),
+                    next((i for i, (a, b) in enumerate(zip(lv[n].tiles, frames[n]))
+                          if a != b), None)))
+        with tifffile.TiffFile(t_all) as tf:
+            ss = tf.pages[0].tags.get("YCbCrSubSampling")
+            want = tuple(jpeg_frame_header(frames[0][0])[1][0][1:])
+            need(ss is not None and tuple(ss.value) == want,
+                 "YCbCrSubSampling %s, the frames' luma sampling %s"
+                 % (ss.value if ss else None, want))
+    ok_all = check("copy from DICOM: load DIR ! save out.tif compression=copy: levels 0–2 are "
+                   "the series' frames byte for byte (no JPEGTables, YCbCr with the frames' "
+                   "sampling); the report says 3 levels were copied", to_tiff)
+    if ok_all:
+        for n in range(LEVELS):
+            check("copy from DICOM → TIFF, level %d: slidepipe reads the TIFF's level as the "
+                  "DICOM level, exactly" % n,
+                  lambda n=n: compare(sp.read(["load", t_all, "level=%d" % n]),
+                                      sp.read(["load", jdir, "level=%d" % n]),
+                                      "TIFF level %d" % n))
+        try:
+            import openslide
+        except ImportError:
+            openslide = None
+        if openslide:
+            def by_openslide():
+                s = openslide.OpenSlide(t_all)
+                need(s.level_count >= LEVELS and list(s.level_dimensions[:LEVELS]) == sizes,
+                     "OpenSlide: %d levels %s, expected %s"
+                     % (s.level_count, s.level_dimensions, sizes))
+                for n in range(LEVELS):
+                    w, h = sizes[n]
+                    a = np.asarray(s.read_region((0, 0), n, (w, h)))[..., :3]
+                    compare(a, jpeg[n].expected, "OpenSlide level %d" % n, jpeg=True)
+            check("copy from DICOM → TIFF: OpenSlide opens it with the 3 levels and reads each "
+                  "as PIL decodes the frames (≤ 2, libjpeg settings)", by_openslide)
+        else:
+            skip("copy from DICOM → TIFF read by OpenSlide", "python3-openslide not installed")
+
+    # ---- DICOM → DICOM
+    d_all = os.path.join(cdir, "series")
+
+    def to_dicom():
+        err = saved(["load", jdir, "!", "save", d_all, "format=dicom", "compression=copy"],
+                    d_all)
+        need("copied 3 levels" in err, "the report:\n%s" % err.strip())
+        series = read_series(d_all)
+        need(len(series) >= LEVELS, "%d instances" % len(series))
+        for n in range(LEVELS):
+            name, ds, fr = series[n]
+            need(fr == frames[n], "%s: its frames are not the source's byte for byte" % name)
+            need(ds.PhotometricInterpretation == "YBR_FULL_422",
+                 "%s: %s" % (name, ds.PhotometricInterpretation))
+            need((ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows) == sizes[n],
+                 "%s: matrix %d × %d" % (name, ds.TotalPixelMatrixColumns,
+                                          ds.TotalPixelMatrixRows))
+            need(ds.SeriesInstanceUID != jpeg[0].ds.SeriesInstanceUID,
+                 "the source's SeriesInstanceUID was kept")
+    if check("copy from DICOM: load DIR ! save OUT format=dicom compression=copy: levels 0–2 "
+             "are the source's frames byte for byte, in a new series", to_dicom):
+        for name in ("level-0.dcm", "level-3.dcm"):
+            p = os.path.join(d_all, name)
+            if not shutil.which("dciodvfy"):
+                skip("copy from DICOM → DICOM: dciodvfy on %s" % name, "dciodvfy not installed")
+            elif os.path.exists(p):
+                check("copy from DICOM → DICOM: dciodvfy reports no errors on %s" % name,
+                      lambda p=p: need(not [l for l in dciodvfy_lines(p)
+                                            if l.startswith("Error")],
+                                       "\n".join(dciodvfy_lines(p))))
+
+    # ---- a crop on the tile grid: level 0 copied, level 1 re-cut
+    x, y, w, h = 512, 256, 1024, 768
+
+    def crop_grid():
+        out = os.path.join(cdir, "crop.tif")
+        saved(["load", jdir, "!", "crop", x, y, w, h, "!", "save", out, "compression=copy"], out)
+        lv = tiff_levels(out)
+        need(lv[0].size == (w, h), "level 0 %s" % (lv[0].size,))
+        nx = grid[0][0]
+        for ty in range(h // TILE):
+            for tx in range(w // TILE):
+                src = frames[0][(y // TILE + ty) * nx + x // TILE + tx]
+                need(tiff_tiles_at(lv[0], tx, ty) == src,
+                     "level 0 tile %d, %d is not frame %d, %d of the source"
+                     % (tx, ty, x // TILE + tx, y // TILE + ty))
+        # level 1 starts at 256, 128 of the source's level 1: off its tile
+        # grid, on the MCU grid: re-cut, pixels equal but for a pixel at
+        # the new tiles' edges (chroma upsampling)
+        got = sp.read(["load", out, "level=1"])
+        # crop takes level-0 pixels
+        want = sp.read(["load", jdir, "level=1", "!", "crop", x, y, w, h])
+        need_recut(got, want, x // 2, y // 2, "level 1 (re-cut)")
+    check("copy from DICOM: crop %d %d %d %d (on the 256² tile grid) ! save compression=copy: "
+          "level 0's tiles are the source frames, level 1 (off its grid) re-cut from the "
+          "frames' DCT coefficients equals the source but at the new tile edges"
+          % (x, y, w, h), crop_grid)
+
+    # ---- off the grid: copy refuses, auto re-cuts
+    ox, oy = 528, 272
+
+    def off_grid_copy():
+        out = os.path.join(cdir, "off.tif")
+        rc, _, err = sp_run(["load", jdir, "!", "crop", ox, oy, 512, 512, "!", "save", out,
+                             "compression=copy"])
+        need(rc != 0 and not os.path.exists(out), "exit %d, %s" % (rc, os.path.exists(out)))
+        need("tile grid" in err and "512,256" in err,
+             "the error does not name the tile grid and the nearest origin:\n%s" % err.strip())
+
+    check("copy from DICOM: crop %d %d (off the tile grid) ! save compression=copy is refused, "
+          "naming the grid and the nearest origin below (512,256); nothing written"
+          % (ox, oy), off_grid_copy)
+
+    def off_grid_auto():
+        out = os.path.join(cdir, "auto.tif")
+        err = saved(["load", jdir, "!", "crop", ox, oy, 512, 512, "!", "save", out,
+                     "compression=auto"], out)
+        need("re-cut" in err, "the report does not say re-cut:\n%s" % err.strip())
+        got = sp.read(["load", out])
+        want = sp.read(["load", jdir, "!", "crop", ox, oy, 512, 512])
+        need_recut(got, want, ox, oy, "level 0 (re-cut)")
+    check("copy from DICOM: crop %d %d (on the MCU grid) ! save compression=auto re-cuts level "
+          "0 from the frames: equal to the decoded crop but at the tile edges" % (ox, oy),
+          off_grid_auto)
+
+    # ---- what cannot be copied
+    refusals = []
+    if ctx.get("sparse"):
+        refusals.append(("a TILED_SPARSE series with tiles left out", ctx["sdir"],
+                         r"TILED_SPARSE and tile \d+, \d+ has no frame"))
+    j2k = ctx.get("j2k")
+    if j2k:
+        refusals.append(("a JPEG 2000 series", j2k, r"JPEG 2000, not JPEG baseline"))
+    split_dir = os.path.join(cdir, "split")
+    os.makedirs(split_dir)
+    split = None
+    try:
+        split = write_wsi(os.path.join(split_dir, "split.dcm"), ctx["src"][1], Series("split"),
+                          codec="jpeg", offsets="split", name="split",
+                          mpp=(2 * MPP, 2 * MPP))
+    except Exception as e:
+        diag("the split-fragment instance could not be written: %s" % e)
+    if split:
+        check("a series whose frames are each in two fragments (found by the Basic Offset "
+              "Table) loads as its frames decoded by PIL",
+              lambda: compare(sp.read(["load", split_dir]), split.expected, "split",
+                              jpeg=True))
+        refusals.append(("frames in two fragments each", split_dir,
+                         r"frame 0 is in more than one fragment"))
+    for label, src, why in refusals:
+        def refused(src=src, why=why, label=label):
+            out = os.path.join(cdir, "refused.tif")
+            rc, _, err = sp_run(["load", src, "!", "save", out, "compression=copy"])
+            need(rc != 0, "exit 0")
+            need(not os.path.exists(out), "%s written" % out)
+            need(re.search(why, err), "stderr does not say /%s/:\n%s" % (why, err.strip()))
+            need("compression=copy" in err, "stderr does not name compression=copy:\n%s"
+                 % err.strip())
+
+        def auto(src=src):
+            out = os.path.join(cdir, "auto-%d.tif" % len(os.listdir(cdir)))
+            saved(["load", src, "!", "save", out, "compression=auto"], out)
+            got = sp.read(["load", out])
+            want = sp.read(["load", src])
+            need(got.shape == want.shape, "%s, expected %s" % (got.shape, want.shape))
+            # decoded and encoded again (JPEG Q 75 by default)
+            mean = float(np.abs(got.astype(int) - want.astype(int)).mean())
+            need(mean < 4, "mean difference %.2f from the source" % mean)
+        check("copy from DICOM: %s: save compression=copy is refused with the reason; nothing "
+              "written" % label, refused)
+        check("copy from DICOM: %s: save compression=auto decodes instead (the output is the "
+              "source's pixels within JPEG's loss)" % label, auto)
+
+    # ---- an independent writer's series, and a real slide's
+    odir = ctx.get("orthanc")
+    if odir:
+        def orthanc_copy():
+            out = os.path.join(cdir, "orthanc.tif")
+            err = saved(["load", odir, "!", "save", out, "compression=copy"], out)
+            m = re.search(r"copied (\d+) levels?", err)
+            need(m and int(m.group(1)) >= 4, "the report does not say 4 levels or more were "
+                 "copied:\n%s" % err.strip())
+            for n, want in enumerate(ctx["tiff"]):
+                got = sp.read(["load", out, "level=%d" % n])
+                if n < int(m.group(1)):
+                    compare(got, want, "level %d" % n)
+                else:   # computed from pixels: JPEG's loss
+                    need(got.shape == want.shape and
+                         float(np.abs(got.astype(int) - want.astype(int)).mean()) < 4,
+                         "level %d (computed): %s, expected %s" % (n, got.shape, want.shape))
+        check("copy from DICOM: OrthancWSIDicomizer's series of slide.tif ! save out.tif "
+              "compression=copy: the 4 levels copied (level 4's downsample, 16.02, is no power "
+              "of 2: computed) equal slide.tif's exactly", orthanc_copy)
+    svs = os.path.join(args.shared, "slides", "CMU-1-Small-Region.svs") if args.shared else ""
+    if svs and os.path.isfile(svs):
+        def real_round():
+            s1 = os.path.join(cdir, "cmu")
+            t1 = os.path.join(cdir, "cmu.tif")
+            saved(["load", svs, "!", "save", s1, "format=dicom", "compression=copy"], s1)
+            saved(["load", s1, "!", "save", t1, "compression=copy"], t1)
+            a = tiff_levels(svs, pages=[0])[0]
+            b = tiff_levels(t1, pages=[0])[0]
+            need(b.tiles == [spliced(a.tables, t) for t in a.tiles],
+                 "level 0's tiles are not the SVS's (JPEGTables spliced in)")
+            compare(sp.read(["load", t1]), sp.read(["load", svs]), "level 0")
+        check("copy from DICOM: CMU-1-Small-Region.svs → DICOM → TIFF, compression=copy both "
+              "times: level 0's tiles are the SVS's with its JPEGTables spliced in, and read as "
+              "the SVS exactly", real_round)
+    else:
+        skip("copy from DICOM: CMU-1-Small-Region.svs → DICOM → TIFF",
+             "../shared/slides/CMU-1-Small-Region.svs is not there")
+
+
 # ------------------------------------------------------------------ main
 
 def write_seeds(out):
@@ -1614,6 +1903,7 @@ def main():
 
     # ------------------------------------------------------- Orthanc
     dicomizer = shutil.which(args.dicomizer)
+    orthanc_dir = [None]   # its series, once read back equal to the TIFF's
     if dicomizer:
         odir = dirof("orthanc")
         # Orthanc WSI 1.1 takes the pixel spacing from the imaged volume,
@@ -1672,6 +1962,7 @@ def main():
                 need_mpp(i, tinfo["mpp"], "info " + odir)
             check("OrthancWSIDicomizer's output: info shows the TIFF's %d levels, sizes, "
                   "downsamples and mpp" % len(tsizes), orthanc_info)
+            orthanc_dir[0] = odir
             for n in range(len(tsizes)):
                 check("OrthancWSIDicomizer's output, level %d (%d × %d): equals slidepipe "
                       "load slide.tif level=%d exactly (the same JPEG tiles)"
@@ -1773,6 +2064,14 @@ def main():
             need(not left, "left behind: %s" % ", ".join(left))
         check("error: %s: load ! save out.png exits 1, names the file%s, writes nothing"
               % (label, " and the transfer syntax" if ts_re else ""), err_case)
+
+    # ------------------------------ compression=copy from DICOM
+    j2k_made = variants.get("j2k")
+    copy_from_dicom_tests(args, sp, d, {
+        "jdir": jdir, "jpeg": jpeg, "sizes": sizes[:LEVELS], "src": src, "tiff": tiff,
+        "sdir": sdir, "sparse": sparse,
+        "j2k": j2k_made[1] if j2k_made and j2k_made[2] else None,
+        "orthanc": orthanc_dir[0]})
 
     # ----------------------------------------- save format=dicom
     save_dicom_tests(args, sp, d, slide, tiff)

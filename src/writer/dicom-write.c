@@ -672,46 +672,162 @@ out_close(Out *w, gboolean ok, const char *op, const char *name,
 	return ok && !err;
 }
 
-/* Where output level @level's frames are: tiles of TIFF directory @page
- * from tile (@tx0, @ty0) on, @width × @height pixels of them. */
+/* Where a level's frames come from: byte ranges of one file, each a
+ * JPEG stream, copied as they are or (a TIFF's abbreviated tiles) with
+ * the level's tables spliced in front. Owned arrays; see frames_free(). */
 typedef struct {
-	int tx0, ty0;
-	gint64 width, height;
-} LevelSource;
+	int fd; /* the source file, read with pread() */
+	char *where; /* the source level, for messages */
+	const guint8 *tables; /* JPEGTables, @prefix bytes of it spliced
+			       * before every frame but its SOI, or NULL */
+	gsize prefix;
+	guint64 *offset, *bytes; /* per frame */
+} Frames;
 
-/* The source tile of frame @i (row-major over the output's tiles). */
-static guint32
-source_tile(TIFF *tiff, const LevelSource *src, const Level *l, gint64 i)
+static void
+frames_free(Frames *f)
 {
-	gint64 across = (l->width + l->tile_w - 1) / l->tile_w;
-	guint32 x = (guint32) ((src->tx0 + i % across) * l->tile_w);
-	guint32 y = (guint32) ((src->ty0 + i / across) * l->tile_h);
-
-	return TIFFComputeTile(tiff, x, y, 0, 0);
+	g_free(f->where);
+	g_free(f->offset);
+	g_free(f->bytes);
 }
 
-/* --- the frames: byte ranges of the TIFF copied into the instance ------ */
+/* Output level @l's frames (row-major over its tiles) as tiles of TIFF
+ * directory @page from tile (@tx0, @ty0) on: @l's samples, photometric
+ * and tiles from the directory, @f's ranges from its tile offsets. */
+static gboolean
+tiff_frames(const SpDicomWriteOptions *o, TIFF *tiff, int page,
+	const char *path, int tx0, int ty0, Level *l, Frames *f,
+	GError **error)
+{
+	SpTiffLayout lay;
+	guint32 n_tables = 0;
+	const guint8 *tables = NULL;
 
-/* One level's frame copy: frames [@first, @last) of @l, read from @in_fd
- * in windows of WINDOW bytes (pread) and written with pwritev() at their
- * places in @out_fd, which are known before any is written (the offset
- * table comes first). Threads take disjoint runs of frames. */
+	if (!_sp_tiff_layout_at(tiff, page, &lay) || !lay.tiled ||
+		lay.compression != COMPRESSION_JPEG || lay.bps != 8 ||
+		(lay.spp != 1 && lay.spp != 3) ||
+		lay.tile_width > 65535 || lay.tile_height > 65535) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"%s: level %d of the pyramid is not JPEG-tiled 8-bit "
+			"1- or 3-band (DICOM frames are JPEG baseline)",
+			o->op, page);
+		return FALSE;
+	}
+	TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &n_tables, &tables);
+	l->spp = lay.spp;
+	l->tile_w = (int) lay.tile_width;
+	l->tile_h = (int) lay.tile_height;
+	if (lay.spp == 1)
+		l->photometric = "MONOCHROME2";
+	else if (lay.photometric == PHOTOMETRIC_YCBCR) {
+		/* what DICOM names JPEG baseline's YCbCr whatever the
+		 * stream's chroma sampling (PS3.5 8.2.1; dciodvfy refuses
+		 * YBR_FULL with it) */
+		l->photometric = "YBR_FULL_422";
+	} else
+		l->photometric = "RGB";
+	gint64 across = (l->width + l->tile_w - 1) / l->tile_w;
+	gint64 down = (l->height + l->tile_h - 1) / l->tile_h;
+	l->n_frames = across * down;
+	if ((tx0 + across) * l->tile_w > (gint64) lay.width + l->tile_w - 1 ||
+		(ty0 + down) * l->tile_h > (gint64) lay.height + l->tile_h - 1) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"%s: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
+			" tiles from tile %d, %d are not all in directory %d of "
+			"'%s' (%u × %u px)",
+			o->op, across, down, tx0, ty0, page, path, lay.width,
+			lay.height);
+		return FALSE;
+	}
+	f->fd = TIFFFileno(tiff);
+	f->where = g_strdup_printf("'%s' directory %d", path, page);
+	/* tables without their EOI (2 bytes), tiles without their SOI */
+	f->tables = tables;
+	f->prefix = n_tables > 4 ? n_tables - 2 : 0;
+	f->offset = g_new(guint64, l->n_frames);
+	f->bytes = g_new(guint64, l->n_frames);
+	for (gint64 i = 0; i < l->n_frames; i++) {
+		guint32 t = TIFFComputeTile(tiff,
+			(guint32) ((tx0 + i % across) * l->tile_w),
+			(guint32) ((ty0 + i / across) * l->tile_h), 0, 0);
+		f->offset[i] = TIFFGetStrileOffset(tiff, t);
+		f->bytes[i] = TIFFGetStrileByteCount(tiff, t);
+	}
+	return TRUE;
+}
+
+/* Output level @l's frames as the frames of DICOM level @level from tile
+ * (@tx0, @ty0) on: whole JPEG streams, one fragment each. */
+static gboolean
+dicom_frames(const SpDicomWriteOptions *o, SpDicom *dicom, int level,
+	int tx0, int ty0, Level *l, Frames *f, GError **error)
+{
+	SpDicomTiles t;
+	g_autofree char *why = NULL;
+
+	if (!_sp_dicom_jpeg_tiles(dicom, level, &t, &why)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"%s: cannot copy level %d of '%s': %s", o->op, level,
+			o->copy->path, why);
+		return FALSE;
+	}
+	l->spp = t.spp;
+	l->tile_w = l->tile_h = t.tile;
+	l->photometric = t.photometric == PHOTOMETRIC_YCBCR ? "YBR_FULL_422" :
+							      "RGB";
+	gint64 across = (l->width + l->tile_w - 1) / l->tile_w;
+	gint64 down = (l->height + l->tile_h - 1) / l->tile_h;
+	l->n_frames = across * down;
+	if (tx0 + across > t.tiles_across || ty0 + down > t.tiles_down) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+			"%s: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
+			" frames from tile %d, %d are not all in '%s'",
+			o->op, across, down, tx0, ty0, t.path);
+		return FALSE;
+	}
+	if ((f->fd = open(t.path, O_RDONLY | O_CLOEXEC)) < 0) {
+		int err = errno;
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot read '%s': %s", o->op, t.path,
+			g_strerror(err));
+		return FALSE;
+	}
+	f->where = g_strdup_printf("'%s'", t.path);
+	f->offset = g_new(guint64, l->n_frames);
+	f->bytes = g_new(guint64, l->n_frames);
+	for (gint64 i = 0; i < l->n_frames; i++) {
+		GError *local = NULL;
+		if (!_sp_dicom_tile_range(dicom, level, f->fd,
+			    (int) (tx0 + i % across), (int) (ty0 + i / across),
+			    &f->offset[i], &f->bytes[i], &local)) {
+			g_set_error(error, local->domain, local->code, "%s: %s",
+				o->op, local->message);
+			g_error_free(local);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/* --- the frames: byte ranges of the source copied into the instance ---- */
+
+/* One level's frame copy: frames [@first, @last) of @l, read from
+ * @f->fd in windows of WINDOW bytes (pread) and written with pwritev()
+ * at their places in @out_fd, which are known before any is written
+ * (the offset table comes first). Threads take disjoint runs of
+ * frames. */
 #define WINDOW (8u << 20)
 #define BATCH 256 /* frames a pwritev() */
 
 typedef struct {
 	const SpDicomWriteOptions *o;
 	const Level *l;
-	TIFF *tiff;
-	const LevelSource *src;
-	int page;
-	const char *page_path;
-	const guint8 *tables;
-	gsize prefix; /* of @tables, spliced before every tile but its SOI */
-	int in_fd, out_fd;
+	const Frames *f;
+	int out_fd;
 	guint64 at; /* file offset of frame 0's item */
 	/* filled by copy_frames() */
-	guint64 *src_offset, *src_bytes, *out_offset;
+	guint64 *out_offset;
 	guint64 in_size;
 } CopyJob;
 
@@ -751,11 +867,24 @@ write_all_v(int fd, struct iovec *iov, int n, guint64 at, GError **error,
 	return TRUE;
 }
 
+/* A whole JPEG stream (SOI … EOI, a fragment's pad byte after it
+ * allowed): what a copy must be at least; its decoding is left to the
+ * reader. */
+static gboolean
+is_jpeg_stream(const guint8 *p, guint64 n)
+{
+	if (n >= 5 && p[n - 1] == 0)
+		n--;
+	return n >= 4 && p[0] == 0xFF && p[1] == 0xD8 && p[n - 2] == 0xFF &&
+		p[n - 1] == 0xD9;
+}
+
 static gpointer
 copy_run(gpointer data)
 {
 	CopyRun *run = data;
 	CopyJob *job = run->job;
+	const Frames *f = job->f;
 	const Level *l = job->l;
 	guint8 *window = g_malloc(WINDOW);
 	guint64 w_start = 0, w_len = 0; /* the window's bytes of the input */
@@ -767,7 +896,7 @@ copy_run(gpointer data)
 	guint64 batch_at = 0;
 
 	for (gint64 i = run->first; i < run->last && !run->error; i++) {
-		guint64 off = job->src_offset[i], n = job->src_bytes[i];
+		guint64 off = f->offset[i], n = f->bytes[i];
 		const guint8 *tile;
 
 		if (off >= w_start && off + n <= w_start + w_len)
@@ -787,8 +916,8 @@ copy_run(gpointer data)
 			}
 			gsize got = 0;
 			while (got < want) {
-				ssize_t r = pread(job->in_fd, buf + got,
-					want - got, (off_t) (off + got));
+				ssize_t r = pread(f->fd, buf + got, want - got,
+					(off_t) (off + got));
 				if (r < 0 && errno == EINTR)
 					continue;
 				if (r <= 0)
@@ -797,11 +926,9 @@ copy_run(gpointer data)
 			}
 			if (got < n) {
 				g_set_error(&run->error, SP_ERROR, SP_ERROR_IO,
-					"%s: cannot read tile %u of directory %d "
-					"of '%s'",
-					job->o->op,
-					source_tile(job->tiff, job->src, l, i),
-					job->page, job->page_path);
+					"%s: cannot read tile %" G_GINT64_FORMAT
+					" of %s",
+					job->o->op, i, f->where);
 				break;
 			}
 			if (buf == window) {
@@ -811,15 +938,11 @@ copy_run(gpointer data)
 				w_len = 0;
 			tile = buf;
 		}
-		/* a whole JPEG stream (SOI … EOI): what a copy must be at
-		 * least; its decoding is left to the reader */
-		if (n < 4 || tile[0] != 0xFF || tile[1] != 0xD8 ||
-			tile[n - 2] != 0xFF || tile[n - 1] != 0xD9) {
+		if (!is_jpeg_stream(tile, n)) {
 			g_set_error(&run->error, SP_ERROR, SP_ERROR_FAILED,
-				"%s: tile %u of directory %d of '%s' is not a "
+				"%s: tile %" G_GINT64_FORMAT " of %s is not a "
 				"JPEG stream",
-				job->o->op, source_tile(job->tiff, job->src, l, i),
-				job->page, job->page_path);
+				job->o->op, i, f->where);
 			break;
 		}
 		if (n_iov == 0)
@@ -832,13 +955,13 @@ copy_run(gpointer data)
 		head[6] = (stored >> 16) & 0xFF;
 		head[7] = stored >> 24;
 		iov[n_iov++] = (struct iovec){ head, 8 };
-		if (job->prefix) {
-			iov[n_iov++] = (struct iovec){ (void *) job->tables,
-				job->prefix };
+		if (f->prefix) {
+			iov[n_iov++] = (struct iovec){ (void *) f->tables,
+				f->prefix };
 			iov[n_iov++] = (struct iovec){ (void *) (tile + 2), n - 2 };
 		} else
 			iov[n_iov++] = (struct iovec){ (void *) tile, n };
-		guint64 len = job->prefix ? job->prefix + n - 2 : n;
+		guint64 len = f->prefix ? f->prefix + n - 2 : n;
 		if (len & 1)
 			iov[n_iov++] = (struct iovec){ (void *) &zero, 1 };
 		/* a tile bigger than the window is written at once */
@@ -860,31 +983,27 @@ static gboolean
 copy_frames(CopyJob *job, GError **error)
 {
 	const Level *l = job->l;
+	const Frames *f = job->f;
 	gint64 n = l->n_frames;
 	struct stat st;
 
-	if (fstat(job->in_fd, &st) != 0) {
-		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot read '%s'",
-			job->o->op, job->page_path);
+	if (fstat(f->fd, &st) != 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO, "%s: cannot read %s",
+			job->o->op, f->where);
 		return FALSE;
 	}
 	job->in_size = (guint64) st.st_size;
-	job->src_offset = g_new(guint64, n);
-	job->src_bytes = g_new(guint64, n);
 	job->out_offset = g_new(guint64, n);
 	guint64 at = job->at;
 	gboolean ok = TRUE;
 	for (gint64 i = 0; i < n && ok; i++) {
-		guint32 t = source_tile(job->tiff, job->src, l, i);
-		job->src_offset[i] = TIFFGetStrileOffset(job->tiff, t);
-		job->src_bytes[i] = TIFFGetStrileByteCount(job->tiff, t);
 		job->out_offset[i] = at;
 		at += 8 + l->frame_bytes[i];
-		if (job->src_offset[i] + job->src_bytes[i] > job->in_size) {
+		if (f->offset[i] + f->bytes[i] > job->in_size) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-				"%s: tile %u of directory %d of '%s' lies past "
+				"%s: tile %" G_GINT64_FORMAT " of %s lies past "
 				"the end of the file",
-				job->o->op, t, job->page, job->page_path);
+				job->o->op, i, f->where);
 			ok = FALSE;
 		}
 	}
@@ -912,105 +1031,22 @@ copy_frames(CopyJob *job, GError **error)
 				ok = FALSE;
 			}
 	}
-	g_free(job->src_offset);
-	g_free(job->src_bytes);
 	g_free(job->out_offset);
 	return ok;
 }
 
-/* Reads the frames of TIFF directory @page (JPEG tiles, with its tables)
- * as @src says and writes the instance @name (output level @level) into
- * @dirfd. */
-static gboolean
-write_level(Series *s, TIFF *tiff, int page, const LevelSource *src,
-	int level, int dirfd, const char *name, const char *page_path,
-	GError **error)
+/* Opens instance @name in @dirfd and writes what comes before its frames:
+ * the file meta, @l's data set, Pixel Data's header and its Basic Offset
+ * Table (empty when @eot: the Extended one is in the data set). Returns
+ * the descriptor (-1 with @error) and the frames' first byte in *@at. */
+static int
+instance_begin(Series *s, const Level *l, int dirfd, const char *name,
+	gboolean eot, guint64 *at, GError **error)
 {
 	const SpDicomWriteOptions *o = s->o;
-	SpTiffLayout lay;
-	Level l = { { 0 } };
-	guint32 n_tables = 0;
-	const guint8 *tables = NULL;
-
-	if (!_sp_tiff_layout_at(tiff, page, &lay) || !lay.tiled ||
-		lay.compression != COMPRESSION_JPEG || lay.bps != 8 ||
-		(lay.spp != 1 && lay.spp != 3) ||
-		lay.tile_width > 65535 || lay.tile_height > 65535) {
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"%s: level %d of the pyramid is not JPEG-tiled 8-bit "
-			"1- or 3-band (DICOM frames are JPEG baseline)",
-			o->op, page);
-		return FALSE;
-	}
-	TIFFGetField(tiff, TIFFTAG_JPEGTABLES, &n_tables, &tables);
-	l.spp = lay.spp;
-	l.width = src->width;
-	l.height = src->height;
-	l.tile_w = (int) lay.tile_width;
-	l.tile_h = (int) lay.tile_height;
-	if (lay.spp == 1)
-		l.photometric = "MONOCHROME2";
-	else if (lay.photometric == PHOTOMETRIC_YCBCR) {
-		/* what DICOM names JPEG baseline's YCbCr whatever the
-		 * stream's chroma sampling (PS3.5 8.2.1; dciodvfy refuses
-		 * YBR_FULL with it) */
-		l.photometric = "YBR_FULL_422";
-	} else
-		l.photometric = "RGB";
-	if (level == 0) {
-		s->width0 = l.width;
-		s->height0 = l.height;
-		l.image_type[0] = "ORIGINAL";
-		l.image_type[3] = "NONE";
-	} else {
-		l.image_type[0] = "DERIVED";
-		l.image_type[3] = "RESAMPLED";
-	}
-	l.image_type[1] = "PRIMARY";
-	l.image_type[2] = "VOLUME";
-
-	/* the frames' lengths from the tile byte counts, so the offset table
-	 * is written first */
-	gint64 across = (l.width + l.tile_w - 1) / l.tile_w;
-	gint64 down = (l.height + l.tile_h - 1) / l.tile_h;
-	l.n_frames = across * down;
-	if ((src->tx0 + across) * l.tile_w > (gint64) lay.width + l.tile_w - 1 ||
-		(src->ty0 + down) * l.tile_h > (gint64) lay.height + l.tile_h - 1) {
-		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"%s: level %d: %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
-			" tiles from tile %d, %d are not all in directory %d (%u "
-			"× %u px)",
-			o->op, level, across, down, src->tx0, src->ty0, page,
-			lay.width, lay.height);
-		return FALSE;
-	}
-	/* tables without their EOI (2 bytes), tiles without their SOI */
-	gsize prefix = n_tables > 4 ? n_tables - 2 : 0;
-	guint64 total = 0;
-	l.frame_bytes = g_new(guint64, l.n_frames);
-	for (gint64 i = 0; i < l.n_frames; i++) {
-		guint64 raw = TIFFGetStrileByteCount(tiff,
-			source_tile(tiff, src, &l, i));
-		if (raw < 4 || raw > (64u << 20)) {
-			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-				"%s: tile %u of directory %d is missing or %"
-				G_GUINT64_FORMAT " bytes",
-				o->op, source_tile(tiff, src, &l, i), page, raw);
-			g_free(l.frame_bytes);
-			return FALSE;
-		}
-		guint64 len = prefix ? prefix + raw - 2 : raw;
-		l.frame_bytes[i] = len + (len & 1);
-		total += 8 + l.frame_bytes[i];
-	}
-	l.compression_ratio = (double) l.width * l.height * l.spp /
-		MAX(1.0, (double) total);
-	gboolean eot = total + 8 + 4 * l.n_frames > 0xFFFFFFF0u;
-
 	g_autofree char *sop_uid = new_uid();
+
 	s->instance++;
-	GByteArray *meta = file_meta(sop_uid);
-	GByteArray *ds = data_set(s, &l, sop_uid, eot);
 	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		0666);
 	if (fd < 0) {
@@ -1018,16 +1054,13 @@ write_level(Series *s, TIFF *tiff, int page, const LevelSource *src,
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot write '%s': %s", o->op, name,
 			g_strerror(err));
-		g_byte_array_unref(meta);
-		g_byte_array_unref(ds);
-		g_free(l.frame_bytes);
-		return FALSE;
+		return -1;
 	}
-	Out w = { fd, g_byte_array_sized_new(1 << 20), 0 };
+	GByteArray *meta = file_meta(sop_uid);
+	GByteArray *ds = data_set(s, l, sop_uid, eot);
 	GByteArray *h = g_byte_array_new();
+	Out w = { fd, g_byte_array_sized_new(1 << 20), 0 };
 
-	out_write(&w, meta->data, meta->len);
-	out_write(&w, ds->data, ds->len);
 	/* Pixel Data: encapsulated, the Basic Offset Table, the frames */
 	put16(h, 0x7FE0);
 	put16(h, 0x0010);
@@ -1036,42 +1069,90 @@ write_level(Series *s, TIFF *tiff, int page, const LevelSource *src,
 	put32(h, 0xFFFFFFFFu);
 	put16(h, 0xFFFE);
 	put16(h, 0xE000);
-	put32(h, eot ? 0 : (guint32) (4 * l.n_frames));
+	put32(h, eot ? 0 : (guint32) (4 * l->n_frames));
 	if (!eot) {
-		guint64 at = 0;
-		for (gint64 i = 0; i < l.n_frames; i++) {
-			put32(h, (guint32) at);
-			at += 8 + l.frame_bytes[i];
+		guint64 off = 0;
+		for (gint64 i = 0; i < l->n_frames; i++) {
+			put32(h, (guint32) off);
+			off += 8 + l->frame_bytes[i];
 		}
 	}
+	out_write(&w, meta->data, meta->len);
+	out_write(&w, ds->data, ds->len);
 	out_write(&w, h->data, h->len);
-
+	*at = meta->len + ds->len + h->len;
 	out_flush(&w);
-	/* a write that failed already is reported by out_close() */
-	gboolean ok = TRUE;
-	guint64 first_frame = meta->len + ds->len + h->len;
-	if (!w.err)
-		ok = copy_frames(&(CopyJob){ .o = o, .l = &l, .tiff = tiff,
-					 .src = src, .page = page,
-					 .page_path = page_path,
-					 .tables = tables, .prefix = prefix,
-					 .in_fd = TIFFFileno(tiff), .out_fd = fd,
-					 .at = first_frame },
-			error);
-	/* after the frames: Pixel Data's delimiter */
-	if (ok && lseek(fd, 0, SEEK_END) < 0)
-		w.err = errno;
-	g_byte_array_set_size(h, 0);
-	put16(h, 0xFFFE);
-	put16(h, 0xE0DD);
-	put32(h, 0);
-	out_write(&w, h->data, h->len);
-	ok = out_close(&w, ok, o->op, name, error);
-	g_byte_array_unref(h);
+	int err = w.err;
 	g_byte_array_unref(w.buf);
+	g_byte_array_unref(h);
 	g_byte_array_unref(meta);
 	g_byte_array_unref(ds);
-	g_free(l.frame_bytes);
+	if (err) {
+		close(fd);
+		g_set_error(error, SP_ERROR, SP_ERROR_IO,
+			"%s: cannot write '%s': %s", o->op, name,
+			g_strerror(err));
+		return -1;
+	}
+	return fd;
+}
+
+/* Writes instance @name (output level @level, @l's size set) into @dirfd
+ * with @f's frames. */
+static gboolean
+write_level(Series *s, Level *l, const Frames *f, int level, int dirfd,
+	const char *name, GError **error)
+{
+	const SpDicomWriteOptions *o = s->o;
+
+	if (level == 0) {
+		s->width0 = l->width;
+		s->height0 = l->height;
+		l->image_type[0] = "ORIGINAL";
+		l->image_type[3] = "NONE";
+	} else {
+		l->image_type[0] = "DERIVED";
+		l->image_type[3] = "RESAMPLED";
+	}
+	l->image_type[1] = "PRIMARY";
+	l->image_type[2] = "VOLUME";
+
+	/* the frames' lengths from the tiles', so the offset table is
+	 * written first */
+	guint64 total = 0;
+	l->frame_bytes = g_new(guint64, l->n_frames);
+	for (gint64 i = 0; i < l->n_frames; i++) {
+		guint64 raw = f->bytes[i];
+		if (raw < 4 || raw > (64u << 20)) {
+			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
+				"%s: tile %" G_GINT64_FORMAT " of %s is missing "
+				"or %" G_GUINT64_FORMAT " bytes",
+				o->op, i, f->where, raw);
+			return FALSE;
+		}
+		guint64 len = f->prefix ? f->prefix + raw - 2 : raw;
+		l->frame_bytes[i] = len + (len & 1);
+		total += 8 + l->frame_bytes[i];
+	}
+	l->compression_ratio = (double) l->width * l->height * l->spp /
+		MAX(1.0, (double) total);
+	gboolean eot = total + 8 + 4 * l->n_frames > 0xFFFFFFF0u;
+
+	guint64 first_frame;
+	int fd = instance_begin(s, l, dirfd, name, eot, &first_frame, error);
+	if (fd < 0)
+		return FALSE;
+	gboolean ok = copy_frames(&(CopyJob){ .o = o, .l = l, .f = f,
+					  .out_fd = fd, .at = first_frame },
+		error);
+	/* after the frames: Pixel Data's delimiter */
+	Out w = { fd, g_byte_array_new(), 0 };
+	if (ok && lseek(fd, 0, SEEK_END) < 0)
+		w.err = errno;
+	static const guint8 delimiter[8] = { 0xFE, 0xFF, 0xDD, 0xE0 };
+	out_write(&w, delimiter, 8);
+	ok = out_close(&w, ok, o->op, name, error);
+	g_byte_array_unref(w.buf);
 	return ok;
 }
 
@@ -1119,40 +1200,17 @@ write_picture(Series *s, const SpPicture *p, const char *kind, int dirfd,
 	l.label = strcmp(kind, "LABEL") == 0;
 	l.mpp_x = l.mpp_y = 25000.0 / p->height;
 
-	g_autofree char *sop_uid = new_uid();
-	s->instance++;
-	GByteArray *meta = file_meta(sop_uid);
-	GByteArray *ds = data_set(s, &l, sop_uid, FALSE);
-	GByteArray *h = g_byte_array_new();
-	put16(h, 0x7FE0);
-	put16(h, 0x0010);
-	g_byte_array_append(h, (const guint8 *) "OB", 2);
-	put16(h, 0);
-	put32(h, 0xFFFFFFFFu);
-	put16(h, 0xFFFE); /* the Basic Offset Table: one frame, at 0 */
-	put16(h, 0xE000);
-	put32(h, 4);
-	put32(h, 0);
-	put16(h, 0xFFFE);
-	put16(h, 0xE000);
-	put32(h, (guint32) stored);
-
-	gboolean ok = TRUE;
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		0666);
-	if (fd < 0) {
-		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot write '%s': %s", o->op, name,
-			g_strerror(err));
-		ok = FALSE;
-	} else {
+	guint64 at;
+	int fd = instance_begin(s, &l, dirfd, name, FALSE, &at, error);
+	gboolean ok = fd >= 0;
+	if (ok) {
 		Out w = { fd, g_byte_array_new(), 0 };
+		guint8 head[8] = { 0xFE, 0xFF, 0x00, 0xE0, stored & 0xFF,
+			(stored >> 8) & 0xFF, (stored >> 16) & 0xFF,
+			(stored >> 24) & 0xFF };
 		guint8 tail[9] = { 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0 };
 
-		out_write(&w, meta->data, meta->len);
-		out_write(&w, ds->data, ds->len);
-		out_write(&w, h->data, h->len);
+		out_write(&w, head, 8);
 		out_write(&w, jpeg, length);
 		/* the pad byte for an odd length, then the delimiter */
 		out_write(&w, (length & 1) ? tail : tail + 1,
@@ -1161,9 +1219,6 @@ write_picture(Series *s, const SpPicture *p, const char *kind, int dirfd,
 		g_byte_array_unref(w.buf);
 	}
 	g_free(jpeg);
-	g_byte_array_unref(h);
-	g_byte_array_unref(meta);
-	g_byte_array_unref(ds);
 	return ok;
 }
 
@@ -1185,7 +1240,8 @@ _sp_dicom_write(const SpDicomWriteOptions *o, GError **error)
 	}
 	int n_copied = o->copy ? o->copy->n_bytes : 0;
 	TIFF *source = NULL;
-	if (n_copied > 0 && !(source = _sp_tiff_open(o->copy->path, "rm"))) {
+	if (n_copied > 0 && !o->copy->dicom &&
+		!(source = _sp_tiff_open(o->copy->path, "rm"))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot read '%s'", o->op, o->copy->path);
 		return FALSE;
@@ -1213,17 +1269,37 @@ _sp_dicom_write(const SpDicomWriteOptions *o, GError **error)
 	gint64 w = o->width, h = o->height;
 	for (int i = 0; i < o->n_levels && ok; i++) {
 		g_autofree char *name = g_strdup_printf("level-%d.dcm", i);
-		LevelSource src = { 0, 0, w, h };
+		Level l = { { 0 } };
+		Frames f = { -1 };
 
-		if (i < n_copied) {
-			/* the source's own tiles, on its tile grid */
-			src.tx0 = o->copy->x[i] / o->tile;
-			src.ty0 = o->copy->y[i] / o->tile;
-			ok = write_level(&s, source, o->copy->page[i], &src, i,
-				o->dirfd, name, o->copy->path, error);
-		} else
-			ok = write_level(&s, tiff, i - n_copied, &src, i,
-				o->dirfd, name, o->name, error);
+		l.width = w;
+		l.height = h;
+		if (i < n_copied && o->copy->dicom) {
+			/* the DICOM source's own frames, on its tile grid */
+			ok = dicom_frames(o, o->copy->dicom, o->copy->page[i],
+				o->copy->x[i] / o->tile, o->copy->y[i] / o->tile,
+				&l, &f, error);
+			if (ok)
+				ok = write_level(&s, &l, &f, i, o->dirfd, name,
+					error);
+			if (f.fd >= 0)
+				close(f.fd);
+		} else {
+			/* the source TIFF's own tiles, on its tile grid, or
+			 * the pyramid's */
+			if (i < n_copied)
+				ok = tiff_frames(o, source, o->copy->page[i],
+					o->copy->path, o->copy->x[i] / o->tile,
+					o->copy->y[i] / o->tile, &l, &f, error);
+			else
+				ok = tiff_frames(o, tiff, i - n_copied, o->name,
+					0, 0, &l, &f, error);
+			if (ok)
+				ok = write_level(&s, &l, &f, i, o->dirfd, name,
+					error);
+		}
+		frames_free(&f);
+		g_free(l.frame_bytes);
 		w = MAX(1, w / 2);
 		h = MAX(1, h / 2);
 		if (ok && o->progress)

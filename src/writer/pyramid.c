@@ -458,6 +458,27 @@ set_level_fields(Writer *w, int k)
 			o->mpp_x, o->mpp_y);
 		return TRUE;
 	}
+	if (o->copy->dicom) {
+		/* a DICOM level: each frame a whole JPEG stream, no shared
+		 * tables; its samples named as the reader decodes them */
+		SpDicomTiles t;
+		g_autofree char *why = NULL;
+
+		if (!_sp_dicom_jpeg_tiles(o->copy->dicom, o->copy->page[k], &t,
+			    &why)) {
+			set_error(w, "cannot copy level %d of '%s': %s",
+				o->copy->page[k], o->copy->path, why);
+			return FALSE;
+		}
+		_sp_tiff_layout_set_level(w->tiff, o->meta, k, l->width,
+			l->height, l0->width, l0->height, w->bands, ss,
+			w->tile, o->mpp_x, o->mpp_y);
+		TIFFSetField(w->tiff, TIFFTAG_PHOTOMETRIC, t.photometric);
+		if (t.photometric == PHOTOMETRIC_YCBCR)
+			TIFFSetField(w->tiff, TIFFTAG_YCBCRSUBSAMPLING, t.ss_h,
+				t.ss_v);
+		return TRUE;
+	}
 	src = _sp_tiff_open(o->copy->path, "rmO");
 	if (!src || !TIFFSetDirectory(src, (tdir_t) o->copy->page[k])) {
 		if (src)
@@ -487,7 +508,7 @@ copy_source_level(Writer *w, int k)
 
 	if (!set_level_fields(w, k))
 		return FALSE;
-	if (!(r = _sp_retiler_new(copy->path, copy->page[k], w->tile, &error)))
+	if (!(r = _sp_retiler_new(copy, k, w->tile, &error)))
 		goto out;
 
 	for (int ty = 0; ty < l->tiles_down; ty++)
@@ -663,8 +684,8 @@ retile_thread(gpointer data)
 			k++;
 		if (k != level) {
 			_sp_retiler_free(r);
-			if (!(r = _sp_retiler_new(copy->path, copy->page[k],
-				      w->tile, &error)))
+			if (!(r = _sp_retiler_new(copy, k, w->tile,
+				      &error)))
 				break;
 			level = k;
 		}

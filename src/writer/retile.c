@@ -27,9 +27,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 #include <tiffio.h>
@@ -54,8 +57,11 @@ typedef struct {
 
 struct _SpRetiler {
 	const char *path;
-	int page;
-	TIFF *tiff; /* this thread's handle on the source */
+	int page; /* the TIFF directory, or the DICOM level */
+	char *where; /* the source level, for messages */
+	TIFF *tiff; /* this thread's handle on a TIFF source, or NULL */
+	SpDicom *dicom; /* a DICOM source (borrowed), or NULL */
+	int fd; /* open on the DICOM level's file */
 	int tile; /* source and output tile size */
 	int tiles_across, tiles_down; /* of the source level */
 
@@ -157,6 +163,9 @@ _sp_retiler_free(SpRetiler *r)
 		jpeg_destroy_compress(&r->c);
 	if (r->tiff)
 		TIFFClose(r->tiff);
+	if (r->dicom && r->fd >= 0)
+		close(r->fd);
+	g_free(r->where);
 	for (int i = 0; i < CACHE_TILES; i++)
 		for (int c = 0; c < MAX_COMPONENTS; c++)
 			g_free(r->cache[i].blocks[c]);
@@ -165,34 +174,64 @@ _sp_retiler_free(SpRetiler *r)
 	g_free(r);
 }
 
-SpRetiler *
-_sp_retiler_new(const char *path, int page, int tile, GError **error)
+/* A DICOM level's frames as the source: its layout from the first
+ * frame, no shared tables (each frame is a whole JPEG stream). */
+static gboolean
+open_dicom(SpRetiler *r, const SpTileCopy *copy, int k, GError **error)
 {
-	SpRetiler *r = g_new0(SpRetiler, 1);
-	guint32 n_tables = 0;
-	void *tables = NULL;
+	SpDicomTiles t;
+	g_autofree char *why = NULL;
+
+	r->dicom = copy->dicom;
+	r->fd = -1;
+	if (!_sp_dicom_jpeg_tiles(r->dicom, r->page, &t, &why)) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"level %d of '%s': %s", r->page, copy->path, why);
+		return FALSE;
+	}
+	r->where = g_strdup_printf("'%s'", t.path);
+	if (t.tile != r->tile) {
+		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
+			"%s has %d × %d frames, not %d × %d", r->where,
+			t.tile, t.tile, r->tile, r->tile);
+		return FALSE;
+	}
+	if ((r->fd = open(t.path, O_RDONLY | O_CLOEXEC)) < 0) {
+		g_set_error(error, SP_ERROR, SP_ERROR_IO, "cannot read %s: %s",
+			r->where, g_strerror(errno));
+		return FALSE;
+	}
+	r->spp = t.spp;
+	r->photometric = t.photometric;
+	r->ss_h = t.ss_h;
+	r->ss_v = t.ss_v;
+	r->tiles_across = t.tiles_across;
+	r->tiles_down = t.tiles_down;
+	return TRUE;
+}
+
+/* A TIFF directory as the source. */
+static gboolean
+open_tiff(SpRetiler *r, GError **error)
+{
 	guint32 tw = 0, th = 0, w = 0, h = 0;
 
-	r->path = path;
-	r->page = page;
-	r->tile = tile;
-	for (int i = 0; i < CACHE_TILES; i++)
-		r->cache[i].key = -1;
-	if (!(r->tiff = _sp_tiff_open(path, "rmO")) ||
-		!TIFFSetDirectory(r->tiff, (tdir_t) page)) {
+	r->where = g_strdup_printf("'%s' directory %d", r->path, r->page);
+	if (!(r->tiff = _sp_tiff_open(r->path, "rmO")) ||
+		!TIFFSetDirectory(r->tiff, (tdir_t) r->page)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"cannot read directory %d of '%s'", page, path);
-		goto fail;
+			"cannot read directory %d of '%s'", r->page, r->path);
+		return FALSE;
 	}
 	TIFFGetField(r->tiff, TIFFTAG_TILEWIDTH, &tw);
 	TIFFGetField(r->tiff, TIFFTAG_TILELENGTH, &th);
 	TIFFGetField(r->tiff, TIFFTAG_IMAGEWIDTH, &w);
 	TIFFGetField(r->tiff, TIFFTAG_IMAGELENGTH, &h);
-	if ((int) tw != tile || (int) th != tile) {
+	if ((int) tw != r->tile || (int) th != r->tile) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"'%s' directory %d has %u × %u tiles, not %d × %d",
-			path, page, tw, th, tile, tile);
-		goto fail;
+			"%s has %u × %u tiles, not %d × %d", r->where, tw, th,
+			r->tile, r->tile);
+		return FALSE;
 	}
 	TIFFGetFieldDefaulted(r->tiff, TIFFTAG_SAMPLESPERPIXEL, &r->spp);
 	TIFFGetField(r->tiff, TIFFTAG_PHOTOMETRIC, &r->photometric);
@@ -202,6 +241,24 @@ _sp_retiler_new(const char *path, int page, int tile, GError **error)
 			&r->ss_h, &r->ss_v);
 	r->tiles_across = (int) ((w + tw - 1) / tw);
 	r->tiles_down = (int) ((h + th - 1) / th);
+	return TRUE;
+}
+
+SpRetiler *
+_sp_retiler_new(const SpTileCopy *copy, int k, int tile, GError **error)
+{
+	SpRetiler *r = g_new0(SpRetiler, 1);
+	guint32 n_tables = 0;
+	void *tables = NULL;
+
+	r->path = copy->path;
+	r->page = copy->page[k];
+	r->tile = tile;
+	for (int i = 0; i < CACHE_TILES; i++)
+		r->cache[i].key = -1;
+	if (!(copy->dicom ? open_dicom(r, copy, k, error) :
+			    open_tiff(r, error)))
+		goto fail;
 
 	r->d.err = jpeg_std_error(&r->derr.pub);
 	r->derr.pub.error_exit = error_exit;
@@ -211,15 +268,15 @@ _sp_retiler_new(const char *path, int page, int tile, GError **error)
 	r->cerr.pub.emit_message = count_warning;
 	if (setjmp(r->derr.jmp)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"the JPEGTables of '%s' directory %d: %s", path, page,
-			r->derr.message);
+			"the JPEGTables of %s: %s", r->where, r->derr.message);
 		goto fail;
 	}
 	jpeg_create_decompress(&r->d);
 	r->d_ok = TRUE;
 	/* the level's shared tables, kept by the decompressor for every
 	 * abbreviated tile stream after them */
-	if (TIFFGetField(r->tiff, TIFFTAG_JPEGTABLES, &n_tables, &tables) &&
+	if (r->tiff &&
+		TIFFGetField(r->tiff, TIFFTAG_JPEGTABLES, &n_tables, &tables) &&
 		n_tables > 0) {
 		jpeg_mem_src(&r->d, tables, n_tables);
 		jpeg_read_header(&r->d, FALSE);
@@ -298,8 +355,7 @@ copy_parameters(SpRetiler *r, GError **error)
 	if (setjmp(r->cerr.jmp)) {
 		jpeg_abort_compress(&r->c);
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"'%s' directory %d: a JPEG tile's tables: %s", r->path,
-			r->page, r->cerr.message);
+			"%s: a JPEG tile's tables: %s", r->where, r->cerr.message);
 		return FALSE;
 	}
 	jpeg_copy_critical_parameters(&r->d, &r->c);
@@ -318,16 +374,16 @@ setup_compressor(SpRetiler *r, GError **error)
 
 	if (d->progressive_mode || d->arith_code || d->data_precision != 8) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"'%s' directory %d: the JPEG tiles are not baseline "
+			"%s: the JPEG tiles are not baseline "
 			"8-bit Huffman-coded",
-			r->path, r->page);
+			r->where);
 		return FALSE;
 	}
 	if ((int) d->image_width != r->tile ||
 		(int) d->image_height != r->tile) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"'%s' directory %d: a JPEG tile is %u × %u, not %d × %d",
-			r->path, r->page, d->image_width, d->image_height,
+			"%s: a JPEG tile is %u × %u, not %d × %d",
+			r->where, d->image_width, d->image_height,
 			r->tile, r->tile);
 		return FALSE;
 	}
@@ -342,9 +398,9 @@ setup_compressor(SpRetiler *r, GError **error)
 	r->mcu_h = 8 * d->max_v_samp_factor;
 	if (r->tile % r->mcu_w || r->tile % r->mcu_h) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"'%s' directory %d: tile size %d is not a whole number "
+			"%s: tile size %d is not a whole number "
 			"of %d × %d JPEG MCUs",
-			r->path, r->page, r->tile, r->mcu_w, r->mcu_h);
+			r->where, r->tile, r->mcu_w, r->mcu_h);
 		return FALSE;
 	}
 	for (int i = 0; i < r->n_comp; i++) {
@@ -506,8 +562,8 @@ read_tile_header(SpRetiler *r, ttile_t index, const unsigned char *data,
 	if (why) {
 		jpeg_abort_decompress(d);
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"tile %u of '%s' directory %d: %s", (unsigned) index,
-			r->path, r->page, why);
+			"tile %u of %s: %s", (unsigned) index,
+			r->where, why);
 		return FALSE;
 	}
 	if (!r->seen) {
@@ -536,8 +592,8 @@ check_raw_tile(SpRetiler *r, ttile_t index, tmsize_t size, GError **error)
 	if (setjmp(r->derr.jmp)) {
 		jpeg_abort_decompress(&r->d);
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"tile %u of '%s' directory %d: %s", (unsigned) index,
-			r->path, r->page, r->derr.message);
+			"tile %u of %s: %s", (unsigned) index,
+			r->where, r->derr.message);
 		return FALSE;
 	}
 	if (!read_tile_header(r, index, r->raw, size, error))
@@ -547,9 +603,9 @@ check_raw_tile(SpRetiler *r, ttile_t index, tmsize_t size, GError **error)
 		n--;
 	if (n < 4 || r->raw[n - 2] != 0xFF || r->raw[n - 1] != 0xD9) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"tile %u of '%s' directory %d: its JPEG stream ends without "
+			"tile %u of %s: its JPEG stream ends without "
 			"an EOI marker (truncated)",
-			(unsigned) index, r->path, r->page);
+			(unsigned) index, r->where);
 		return FALSE;
 	}
 	return TRUE;
@@ -564,8 +620,8 @@ decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
 	if (setjmp(r->derr.jmp)) {
 		jpeg_abort_decompress(d);
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"tile %u of '%s' directory %d: %s", (unsigned) index,
-			r->path, r->page, r->derr.message);
+			"tile %u of %s: %s", (unsigned) index,
+			r->where, r->derr.message);
 		return FALSE;
 	}
 	if (!read_tile_header(r, index, r->raw, size, error))
@@ -590,9 +646,9 @@ decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
 					sizeof(dq->quantval)) != 0) {
 				jpeg_abort_decompress(d);
 				g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-					"tile %u of '%s' directory %d is quantized unlike "
+					"tile %u of %s is quantized unlike "
 					"the level's other tiles",
-					(unsigned) index, r->path, r->page);
+					(unsigned) index, r->where);
 				return FALSE;
 			}
 		}
@@ -614,11 +670,27 @@ decode_tile(SpRetiler *r, CachedTile *e, ttile_t index, tmsize_t size,
 	if (r->derr.pub.num_warnings > 0) {
 		/* libjpeg made up what it could not read */
 		g_set_error(error, SP_ERROR, SP_ERROR_FORMAT,
-			"tile %u of '%s' directory %d: %s", (unsigned) index,
-			r->path, r->page, r->derr.message);
+			"tile %u of %s: %s", (unsigned) index,
+			r->where, r->derr.message);
 		return FALSE;
 	}
 	return TRUE;
+}
+
+/* Source tile (@sx, @sy)'s compressed bytes into r->raw: their count,
+ * or -1 with @error; *@index is the tile's number, for messages. */
+static gint64
+read_raw(SpRetiler *r, int sx, int sy, ttile_t *index, GError **error)
+{
+	if (r->dicom) {
+		*index = (ttile_t) sy * r->tiles_across + sx;
+		return _sp_dicom_read_tile(r->dicom, r->page, r->fd, sx, sy,
+			&r->raw, &r->raw_cap, error);
+	}
+	*index = TIFFComputeTile(r->tiff, (guint32) sx * r->tile,
+		(guint32) sy * r->tile, 0, 0);
+	return _sp_tiff_read_raw_tile(r->tiff, *index, r->path, r->page,
+		&r->raw, &r->raw_cap, error);
 }
 
 /* The coefficients of source tile (@sx, @sy), decoded on first use; NULL
@@ -646,10 +718,8 @@ source_tile(SpRetiler *r, int sx, int sy, GError **error)
 			e = &r->cache[i];
 	e->key = -1;
 
-	ttile_t index = TIFFComputeTile(r->tiff, (guint32) sx * r->tile,
-		(guint32) sy * r->tile, 0, 0);
-	gint64 size = _sp_tiff_read_raw_tile(r->tiff, index, r->path, r->page,
-		&r->raw, &r->raw_cap, error);
+	ttile_t index;
+	gint64 size = read_raw(r, sx, sy, &index, error);
 	if (size < 0)
 		return NULL;
 
@@ -670,18 +740,16 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 
 	/* on the grid: the source's tile itself, byte for byte */
 	if (x % t == 0 && y % t == 0) {
-		ttile_t index = TIFFComputeTile(r->tiff, (guint32) x,
-			(guint32) y, 0, 0);
+		ttile_t index = (ttile_t) sy * r->tiles_across + sx;
 		gint64 n;
 
 		if (sx >= r->tiles_across || sy >= r->tiles_down) {
 			g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-				"source tile %u of '%s' directory %d is missing",
-				(unsigned) index, r->path, r->page);
+				"source tile %u of %s is missing",
+				(unsigned) index, r->where);
 			return FALSE;
 		}
-		if ((n = _sp_tiff_read_raw_tile(r->tiff, index, r->path,
-			     r->page, &r->raw, &r->raw_cap, error)) < 0 ||
+		if ((n = read_raw(r, sx, sy, &index, error)) < 0 ||
 			!check_raw_tile(r, index, n, error))
 			return FALSE;
 		*data = r->raw;
@@ -697,9 +765,9 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 	int dx = x % t, dy = y % t;
 	if (dx % r->mcu_w || dy % r->mcu_h) {
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"origin %d,%d in '%s' directory %d is not on the "
+			"origin %d,%d in %s is not on the "
 			"%d × %d JPEG MCU grid",
-			x, y, r->path, r->page, r->mcu_w, r->mcu_h);
+			x, y, r->where, r->mcu_w, r->mcu_h);
 		return FALSE;
 	}
 
@@ -708,8 +776,7 @@ _sp_retiler_tile(SpRetiler *r, int x, int y, const unsigned char **data,
 	if (setjmp(r->cerr.jmp)) {
 		jpeg_abort_compress(c);
 		g_set_error(error, SP_ERROR, SP_ERROR_FAILED,
-			"re-cutting a tile of '%s' directory %d: %s", r->path,
-			r->page, r->cerr.message);
+			"re-cutting a tile of %s: %s", r->where, r->cerr.message);
 		return FALSE;
 	}
 	for (int k = 0; k < r->n_comp; k++)

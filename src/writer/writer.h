@@ -48,16 +48,18 @@ typedef enum {
 	SP_TIFF_OME,
 } SpTiffFlavour;
 
-/* Output levels taken from a JPEG-tiled source without decoding pixels:
+/* Output levels taken from a JPEG-tiled source (a TIFF, or a DICOM
+ * series' JPEG baseline frames) without decoding pixels:
  * levels 0 … n_bytes - 1 byte for byte (origin on the source's tile grid),
  * levels n_bytes … n_levels - 1 re-cut in the DCT domain (origin on the
  * JPEG MCU grid; src/writer/retile.c). The writer computes the rest from
  * pixels. */
 typedef struct {
-	const char *path; /* the source TIFF */
+	const char *path; /* the source TIFF, or DICOM series as named */
+	SpDicom *dicom; /* a DICOM source (a reference), or NULL: TIFF */
 	int n_levels; /* output levels taken from the source */
 	int n_bytes; /* of them, the first ones copied byte for byte */
-	int page[32]; /* source directory of each such level */
+	int page[32]; /* source directory (DICOM: level) of each such level */
 	int x[32], y[32]; /* origin in that directory, level pixels */
 } SpTileCopy;
 
@@ -254,11 +256,12 @@ _sp_vips_tiff_write(VipsImage *image, const SpWriteOptions *o, GError **error);
  * thread. */
 typedef struct _SpRetiler SpRetiler;
 
-/* Opens directory @page of @path, whose tiles are @tile × @tile baseline
- * JPEG; errors SP_ERROR_IO / SP_ERROR_FAILED naming the file and
- * directory (the caller adds the operator). */
+/* Opens the source of output level @k of @copy (a TIFF directory, or a
+ * DICOM level's frames), whose tiles are @tile × @tile baseline JPEG;
+ * errors SP_ERROR_IO / SP_ERROR_FAILED / SP_ERROR_FORMAT naming the file
+ * and directory (the caller adds the operator). */
 SpRetiler *
-_sp_retiler_new(const char *path, int page, int tile, GError **error);
+_sp_retiler_new(const SpTileCopy *copy, int k, int tile, GError **error);
 
 /* The compressed output tile whose top-left corner is (@x, @y) in the
  * source directory's pixels (on its JPEG MCU grid): *@data (owned by @r,
