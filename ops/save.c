@@ -48,6 +48,7 @@ static const SpArgInfo save_args[] = {
 		-1, FALSE,
 		"TIFF tile compression (default: jpeg for RGB, lzw for masks and "
 		"grey images); copy: copy the source's compressed JPEG tiles "
+		"(a TIFF's, or a DICOM series' JPEG baseline frames) "
 		"without decoding (the crop must lie on the source's tile grid, "
 		"with nothing but crop between load and save); lower levels are "
 		"copied where the region is on that level's tile grid, re-cut "
@@ -276,8 +277,9 @@ plan_copy(SpNode *node, const SaveArgs *args, SaveState *state, gboolean recut,
 	level = load->source_level;
 	SpDicom *dicom = _sp_slide_get_dicom(slide);
 	if (!dicom && (page = _sp_slide_tiff_page(slide, level)) < 0) {
-		*why = g_strdup_printf("'%s' is not a tiled TIFF whose levels "
-				       "libtiff can read",
+		*why = g_strdup_printf("'%s' is neither a tiled TIFF whose "
+				       "levels libtiff can read nor a DICOM "
+				       "series",
 			sp_slide_get_path(slide));
 		return FALSE;
 	}
