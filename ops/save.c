@@ -518,10 +518,14 @@ plan_dicom(SpNode *node, const SaveArgs *args, GError **error)
 			return FALSE;
 		}
 	}
-	if (_sp_output_exists(node->graph, "save", args->path)) {
+	/* a series it wrote is replaced, as a TIFF is; nothing else */
+	if (!_sp_output_replaceable(node->graph, "save", args->path,
+		    _sp_dicom_series_dir_at)) {
 		g_set_error(error, SP_ERROR, SP_ERROR_USAGE,
-			"save: '%s' exists; format=dicom makes a new directory "
-			"for the series (remove it or choose another name)",
+			"save: '%s' exists and is not a DICOM series slidepipe "
+			"wrote (a directory of level-N.dcm, label.dcm and "
+			"overview.dcm only), which is all format=dicom replaces; "
+			"remove it or choose another name",
 			args->path);
 		return FALSE;
 	}
@@ -624,7 +628,8 @@ save_plan(SpNode *node, GError **error)
 		return FALSE;
 	}
 	return _sp_check_not_an_input(node, "path", path, error) &&
-		_sp_check_output_path(node->graph, "save", path, error);
+		_sp_check_output_path_replacing(node->graph, "save", path,
+			is_dicom(&args) ? _sp_dicom_series_dir_at : NULL, error);
 }
 
 static void
@@ -759,7 +764,8 @@ save_finish(SpNode *node, const SaveArgs *args, SpAtomicFile *af,
 		_sp_atomic_file_abort_dir(af, tmp_dir);
 		return FALSE;
 	}
-	return _sp_atomic_file_commit_dir(af, tmp_dir, error);
+	return _sp_atomic_file_commit_dir(af, tmp_dir, _sp_dicom_series_dir_at,
+		error);
 }
 
 /* Lossless: the copied levels' tiles byte for byte; the first level that
@@ -908,7 +914,10 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in, GError **error)
 	 * listing it for every row */
 	if (!node->graph->batch_row)
 		_sp_remove_stale_temps(path);
-	if (!(af = _sp_atomic_file_new(node->graph, "save", path, error))) {
+	SpReplaceable replaceable = is_dicom(args) ? _sp_dicom_series_dir_at :
+						    NULL;
+	if (!(af = _sp_atomic_file_new_replacing(node->graph, "save", path,
+		      replaceable, error))) {
 		g_object_unref(image);
 		return FALSE;
 	}
@@ -942,8 +951,8 @@ save_write(SpNode *node, const SaveArgs *args, VipsImage *in, GError **error)
 			}
 			state->copy = FALSE;
 			g_clear_pointer(&meta, _sp_tiff_meta_free);
-			if (!(af = _sp_atomic_file_new(node->graph, "save",
-				      path, error)) ||
+			if (!(af = _sp_atomic_file_new_replacing(node->graph,
+				      "save", path, replaceable, error)) ||
 				!(meta = _sp_save_meta(node, args, flavour,
 					  o.tile, o.quality, image->Bands,
 					  error))) {

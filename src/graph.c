@@ -730,8 +730,9 @@ sp_graph_run(SpGraph *graph, GError **error)
 
 /* Whether writing @out would replace @in: the same file (by device and
  * inode: the path itself, a hard link, a symlink to it, another spelling
- * of its path), or the same directory entry (the rename replaces the
- * entry, whatever it is: a symlink the input was read through). */
+ * of its path), the same directory entry (the rename replaces the entry,
+ * whatever it is: a symlink the input was read through), or a directory
+ * @in (resolved) lies in. */
 static gboolean
 same_file(SpGraph *graph, const char *out, const char *in)
 {
@@ -745,6 +746,15 @@ same_file(SpGraph *graph, const char *out, const char *in)
 	if (has_file && stat(in, &si) == 0 && of.st_dev == si.st_dev &&
 		of.st_ino == si.st_ino)
 		return TRUE;
+	/* a directory output (a DICOM series, which a save replaces whole)
+	 * that holds the input: its files would go with it */
+	if (has_file && S_ISDIR(of.st_mode)) {
+		g_autofree char *real = realpath(in, NULL);
+		g_autofree char *parent = real ? g_path_get_dirname(real) : NULL;
+		if (parent && stat(parent, &si) == 0 &&
+			of.st_dev == si.st_dev && of.st_ino == si.st_ino)
+			return TRUE;
+	}
 
 	g_autofree char *ob = g_path_get_basename(out);
 	g_autofree char *id = g_path_get_dirname(in);

@@ -577,13 +577,22 @@ gboolean _sp_out_root_stat(SpOutRoot *root, const char *path, struct stat *st);
  * nothing left; leading ".." kept). g_free(). */
 char *_sp_path_normalize(const char *path);
 
+/* Whether entry @name of directory @dirfd is an output that a new one of
+ * the same kind may replace (save format=dicom: a series slidepipe
+ * wrote). Not following links. */
+typedef gboolean (*SpReplaceable)(int dirfd, const char *name);
+
 /* Atomic output: a temporary file ".sp-XXXXXX.sp-tmp" in the directory
  * of @path (beneath @graph's root if it has one: missing directories are
  * made there), locked while it is written, renamed to @path by commit.
- * @graph may be NULL. */
+ * @graph may be NULL. A directory at @path is an SP_ERROR_IO error. */
 typedef struct _SpAtomicFile SpAtomicFile;
 SpAtomicFile *_sp_atomic_file_new(SpGraph *graph, const char *op,
 	const char *path, GError **error);
+/* As _sp_atomic_file_new(), and a directory at @path is fine when
+ * @replaceable (a directory output's commit replaces it). */
+SpAtomicFile *_sp_atomic_file_new_replacing(SpGraph *graph, const char *op,
+	const char *path, SpReplaceable replaceable, GError **error);
 /* The temporary file's path for libraries that open files by name
  * (through /proc/self/fd: the directory already resolved). */
 const char *_sp_atomic_file_temp_path(SpAtomicFile *af);
@@ -594,17 +603,23 @@ void _sp_atomic_file_abort(SpAtomicFile *af);
 /* Whether anything (a file, a directory, a link) is at output @path of
  * @graph (beneath its output root, when it has one). */
 gboolean _sp_output_exists(SpGraph *graph, const char *op, const char *path);
+/* Whether output @path of @graph is free: nothing there, or what is there
+ * is @replaceable. */
+gboolean _sp_output_replaceable(SpGraph *graph, const char *op,
+	const char *path, SpReplaceable replaceable);
 /* For an output that is a directory of files (save format=dicom): the
  * caller makes a temporary directory in _sp_atomic_file_dirfd(), named
  * _sp_atomic_file_temp_name() + ".d" (so a dead writer's is cleaned up
  * like its files), writes into it, and commits: the directory is renamed
- * to @path (anything there already is an SP_ERROR_IO error; save refuses
- * an existing path when it plans, through _sp_check_output_path()) and
- * the temporary file removed. Abort removes both. */
+ * to @path and the temporary file removed. What is at @path already is
+ * replaced in one step (renameat2 RENAME_EXCHANGE, then removed) when
+ * @replaceable says so (checked before and after the exchange); anything
+ * else there is an SP_ERROR_IO error, and left as it was. Abort removes
+ * both. */
 int _sp_atomic_file_dirfd(SpAtomicFile *af);
 const char *_sp_atomic_file_temp_name(SpAtomicFile *af);
 gboolean _sp_atomic_file_commit_dir(SpAtomicFile *af, const char *dir_name,
-	GError **error);
+	SpReplaceable replaceable, GError **error);
 void _sp_atomic_file_abort_dir(SpAtomicFile *af, const char *dir_name);
 /* Writes @length bytes to @path atomically, in one call. */
 gboolean _sp_atomic_file_write(SpGraph *graph, const char *op, const char *path,
@@ -681,6 +696,10 @@ gboolean _sp_output_lookup(SpGraph *graph, const char *path, struct stat *dir,
  * writable, and that @path is not a directory. */
 gboolean _sp_check_output_path(SpGraph *graph, const char *op, const char *path,
 	GError **error);
+/* As _sp_check_output_path(), and a directory at @path is fine when
+ * @replaceable says so. */
+gboolean _sp_check_output_path_replacing(SpGraph *graph, const char *op,
+	const char *path, SpReplaceable replaceable, GError **error);
 
 /* The number of pixels a ranged value may describe. */
 #define SP_MAX_DIM (G_GINT64_CONSTANT(1) << 30)

@@ -595,6 +595,13 @@ gboolean
 _sp_check_output_path(SpGraph *graph, const char *op, const char *path,
 	GError **error)
 {
+	return _sp_check_output_path_replacing(graph, op, path, NULL, error);
+}
+
+gboolean
+_sp_check_output_path_replacing(SpGraph *graph, const char *op,
+	const char *path, SpReplaceable replaceable, GError **error)
+{
 	g_autofree char *base = NULL;
 	GError *local = NULL;
 	struct stat st;
@@ -606,7 +613,8 @@ _sp_check_output_path(SpGraph *graph, const char *op, const char *path,
 		g_propagate_error(error, local);
 		return FALSE;
 	}
-	if (fstatat(fd, base, &st, 0) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstatat(fd, base, &st, 0) == 0 && S_ISDIR(st.st_mode) &&
+		!(replaceable && replaceable(fd, base))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot write '%s': it is a directory", op, path);
 		close(fd);
@@ -624,6 +632,25 @@ _sp_check_output_path(SpGraph *graph, const char *op, const char *path,
 	}
 	close(fd);
 	return TRUE;
+}
+
+gboolean
+_sp_output_replaceable(SpGraph *graph, const char *op, const char *path,
+	SpReplaceable replaceable)
+{
+	g_autofree char *base = NULL;
+	GError *local = NULL;
+	struct stat st;
+	int fd = open_parent(graph, op, path, FALSE, &base, &local);
+	gboolean ok;
+
+	g_clear_error(&local);
+	if (fd < 0)
+		return TRUE; /* nothing there; the save says why it cannot */
+	ok = fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		replaceable(fd, base);
+	close(fd);
+	return ok;
 }
 
 gboolean
@@ -858,6 +885,13 @@ SpAtomicFile *
 _sp_atomic_file_new(SpGraph *graph, const char *op, const char *path,
 	GError **error)
 {
+	return _sp_atomic_file_new_replacing(graph, op, path, NULL, error);
+}
+
+SpAtomicFile *
+_sp_atomic_file_new_replacing(SpGraph *graph, const char *op,
+	const char *path, SpReplaceable replaceable, GError **error)
+{
 	static const char chars[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	SpOutRoot *root = graph ? graph->out_root : NULL;
@@ -877,7 +911,7 @@ _sp_atomic_file_new(SpGraph *graph, const char *op, const char *path,
 		return NULL;
 	}
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		S_ISDIR(st.st_mode)) {
+		S_ISDIR(st.st_mode) && !(replaceable && replaceable(dirfd, base))) {
 		g_set_error(error, SP_ERROR, SP_ERROR_IO,
 			"%s: cannot write '%s': it is a directory", op, path);
 		close(dirfd);
@@ -999,26 +1033,44 @@ _sp_atomic_file_temp_name(SpAtomicFile *af)
 
 gboolean
 _sp_atomic_file_commit_dir(SpAtomicFile *af, const char *dir_name,
-	GError **error)
+	SpReplaceable replaceable, GError **error)
 {
 	/* RENAME_NOREPLACE: whatever appeared at the output meanwhile (an
 	 * empty directory too) stays */
 	if (renameat2(af->dirfd, dir_name, af->dirfd, af->base,
-		    RENAME_NOREPLACE) != 0) {
-		int err = errno;
-		g_set_error(error, SP_ERROR, SP_ERROR_IO,
-			"%s: cannot rename the finished output to '%s': %s%s",
-			af->op, af->path, g_strerror(err),
-			err == ENOTEMPTY || err == EEXIST || err == ENOTDIR ?
-				" (something is there already: remove it or "
-				"choose another name)" :
-				"");
-		atomic_file_free_dir(af, dir_name);
+		    RENAME_NOREPLACE) == 0) {
 		_sp_atomic_file_abort(af);
-		return FALSE;
+		return TRUE;
 	}
+	int err = errno;
+	/* an output of the same kind: swapped with the new one in one step
+	 * (RENAME_EXCHANGE), then removed from the temporary name, where it
+	 * is checked again (swapped back if it changed meanwhile) */
+	if ((err == EEXIST || err == ENOTEMPTY) && replaceable &&
+		replaceable(af->dirfd, af->base)) {
+		if (renameat2(af->dirfd, dir_name, af->dirfd, af->base,
+			    RENAME_EXCHANGE) != 0)
+			err = errno;
+		else if (replaceable(af->dirfd, dir_name)) {
+			atomic_file_free_dir(af, dir_name);
+			_sp_atomic_file_abort(af);
+			return TRUE;
+		} else {
+			renameat2(af->dirfd, dir_name, af->dirfd, af->base,
+				RENAME_EXCHANGE);
+			err = EEXIST;
+		}
+	}
+	g_set_error(error, SP_ERROR, SP_ERROR_IO,
+		"%s: cannot rename the finished output to '%s': %s%s", af->op,
+		af->path, g_strerror(err),
+		err == ENOTEMPTY || err == EEXIST || err == ENOTDIR ?
+			" (something is there already: remove it or "
+			"choose another name)" :
+			"");
+	atomic_file_free_dir(af, dir_name);
 	_sp_atomic_file_abort(af);
-	return TRUE;
+	return FALSE;
 }
 
 void

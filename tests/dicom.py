@@ -1215,6 +1215,82 @@ def save_dicom_tests(args, sp, d, slide, tiff):
              "it", a_file):
         diag(said.pop())
 
+    # a series slidepipe wrote is replaced in one step, as a TIFF is;
+    # anything else at OUTDIR is left alone
+    def sop(path):
+        return str(pydicom.dcmread(os.path.join(path, "level-0.dcm"),
+                                   stop_before_pixels=True).SOPInstanceUID)
+
+    def replaced():
+        outdir = os.path.join(parent, "again")
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", outdir, "format=dicom"])
+        need(rc == 0, "first save: exit %d: %s" % (rc, err.strip()))
+        first = sop(outdir)
+        around = sorted(os.listdir(parent))
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "crop", 0, 0, 300, 200, "!", "save",
+                                                      outdir, "format=dicom"])
+        need(rc == 0, "second save: exit %d: %s" % (rc, err.strip()))
+        ds = pydicom.dcmread(os.path.join(outdir, "level-0.dcm"), stop_before_pixels=True)
+        need((ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows) == (300, 200),
+             "level 0 is %d × %d, not the second save's 300 × 200"
+             % (ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows))
+        need(sop(outdir) != first, "the same SOPInstanceUID: not replaced")
+        need(sorted(os.listdir(parent)) == around, "beside it: %s"
+             % sorted(set(os.listdir(parent)) ^ set(around)))
+        names = sorted(os.listdir(outdir))
+        need(all(re.fullmatch(r"level-\d+\.dcm", n) for n in names) and
+             len(names) == len(read_series(outdir)), "it holds %s" % names)
+    check("OUTDIR is a series slidepipe wrote: a second save replaces it whole (the new level "
+          "0's size and SOPInstanceUID, no file of the first left), nothing beside it",
+          replaced)
+
+    def not_replaced(kind):
+        def fn():
+            outdir = os.path.join(parent, "kept-" + kind)
+            rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", outdir,
+                                                          "format=dicom"])
+            need(rc == 0, "first save: exit %d: %s" % (rc, err.strip()))
+            target = outdir
+            if kind == "extra":
+                with open(os.path.join(outdir, "notes.txt"), "w") as f:
+                    f.write("the user's\n")
+            elif kind == "link":
+                target = os.path.join(parent, "link-to-series")
+                os.symlink(outdir, target)
+            elif kind == "not-dicom":
+                with open(os.path.join(outdir, "level-0.dcm"), "r+b") as f:
+                    f.seek(128)
+                    f.write(b"NOPE")
+            before, around = state(outdir), sorted(os.listdir(parent))
+            rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", target,
+                                                          "format=dicom"])
+            need(rc == 2, "exit %d, expected 2 (refused when planning): %s" % (rc, err.strip()))
+            need("is not a DICOM series slidepipe wrote" in err, "stderr:\n%s" % err.strip())
+            need(state(outdir) == before, "its content changed")
+            need(sorted(os.listdir(parent)) == around, "beside it: %s"
+                 % sorted(set(os.listdir(parent)) ^ set(around)))
+            if kind == "link":
+                need(os.readlink(target) == outdir, "the link changed")
+        return fn
+    def input_inside():
+        outdir = os.path.join(parent, "read-from")
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", outdir, "format=dicom"])
+        need(rc == 0, "first save: exit %d: %s" % (rc, err.strip()))
+        before = state(outdir)
+        for src in (outdir, os.path.join(outdir, "level-1.dcm")):
+            rc, _, err = run([exe, "-q", "load", src, "!", "save", outdir, "format=dicom"])
+            need(rc == 2 and "source and destination must be different" in err,
+                 "load %s: exit %d: %s" % (src, rc, err.strip()))
+        need(state(outdir) == before, "its content changed")
+    check("load SERIES (its directory, or a file in it) ! save SERIES format=dicom: refused "
+          "when planning (source and destination), the series untouched", input_inside)
+
+    for kind, what in (("extra", "a series with a file of the user's added (notes.txt)"),
+                       ("link", "a symbolic link to a series"),
+                       ("not-dicom", "a series whose level-0.dcm is no longer DICOM")):
+        check("OUTDIR is %s: refused when planning (exit 2, 'is not a DICOM series slidepipe "
+              "wrote'), untouched" % what, not_replaced(kind))
+
     # ------------------------------------------------------ dicom-meta=
     # the attributes a meta file gives reach every instance, read back by
     # pydicom; dciodvfy finds no error; bad files are refused up front
@@ -1330,8 +1406,19 @@ def save_dicom_tests(args, sp, d, slide, tiff):
         rc, _, err = run([exe, "batch", man, "--out-dir", bdir, "--pipeline", tpl,
                           "--no-progress"])
         need(rc == 0 and "0 ok, 2 skipped" in err, "rerun: exit %d: %s" % (rc, err.strip()))
+        uids = [sop(os.path.join(bdir, o)) for o in ("a", "sub/b")]
+        rc, _, err = run([exe, "batch", man, "--out-dir", bdir, "--pipeline", tpl,
+                          "--no-progress", "--force"])
+        need(rc == 0 and "2 ok" in err, "rerun with --force: exit %d: %s" % (rc, err.strip()))
+        for o, u in zip(("a", "sub/b"), uids):
+            need(sop(os.path.join(bdir, o)) != u, "--force: %s was not replaced" % o)
+            read_series(os.path.join(bdir, o))
+        left = [n for n in os.listdir(bdir) + os.listdir(os.path.join(bdir, "sub"))
+                if n.startswith(".")]
+        need(not left, "--force left %s" % left)
     check("batch with save format=dicom: two series; a rerun skips both (a series appears "
-          "whole)", batch_resume)
+          "whole); a rerun with --force replaces both (new SOPInstanceUIDs, nothing left "
+          "beside)", batch_resume)
 
     def meta_without_dicom():
         rc, _, err = run([exe, "-q", "load"] + small + ["!", "save",

@@ -18,6 +18,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1220,6 +1221,67 @@ write_picture(Series *s, const SpPicture *p, const char *kind, int dirfd,
 	}
 	g_free(jpeg);
 	return ok;
+}
+
+/* An instance name a series of this writer holds: level-N.dcm (N 0 … 63,
+ * no leading zeros), label.dcm, overview.dcm. */
+static gboolean
+series_file_name(const char *name)
+{
+	const char *p = name;
+
+	if (!strcmp(name, "label.dcm") || !strcmp(name, "overview.dcm"))
+		return TRUE;
+	if (strncmp(p, "level-", 6) != 0)
+		return FALSE;
+	p += 6;
+	if (!g_ascii_isdigit(p[0]) || (p[0] == '0' && g_ascii_isdigit(p[1])))
+		return FALSE;
+	int n = 0;
+	for (; g_ascii_isdigit(*p) && n < 64; p++)
+		n = n * 10 + (*p - '0');
+	return n < 64 && strcmp(p, ".dcm") == 0;
+}
+
+gboolean
+_sp_dicom_series_dir_at(int dirfd, const char *name)
+{
+	struct stat st;
+	gboolean ok = TRUE, level0 = FALSE;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		!S_ISDIR(st.st_mode))
+		return FALSE;
+	int fd = openat(dirfd, name,
+		O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return FALSE;
+	}
+	while (ok && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		ok = series_file_name(e->d_name) &&
+			fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			S_ISREG(st.st_mode);
+		if (ok && !strcmp(e->d_name, "level-0.dcm")) {
+			/* a Part 10 file: "DICM" after the preamble */
+			char magic[4] = { 0 };
+			int f = openat(fd, e->d_name,
+				O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			ok = f >= 0 && pread(f, magic, 4, 128) == 4 &&
+				memcmp(magic, "DICM", 4) == 0;
+			if (f >= 0)
+				close(f);
+			level0 = ok;
+		}
+	}
+	closedir(d);
+	return ok && level0;
 }
 
 gboolean

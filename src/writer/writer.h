@@ -191,6 +191,12 @@ typedef struct {
  * caller to remove. */
 gboolean _sp_dicom_write(const SpDicomWriteOptions *o, GError **error);
 
+/* Whether entry @name of @dirfd is a series this writer makes: a
+ * directory (not a link) of regular files named level-N.dcm, label.dcm and
+ * overview.dcm only, level-0.dcm among them with "DICM" at byte 128. A
+ * new save may replace such a directory (an SpReplaceable). */
+gboolean _sp_dicom_series_dir_at(int dirfd, const char *name);
+
 /* src/writer/pyramid.c: a tiled, JPEG-compressed TIFF pyramid of
  * @width × @height at level 0. Levels 0 … @o->copy->n_levels - 1 are
  * taken from the source TIFF (@o->copy may be NULL); the next level comes
