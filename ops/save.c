@@ -197,7 +197,17 @@ typedef struct {
 	SpTileCopy tiles;
 	int tile; /* the source's tile size */
 	int view_level; /* slide level the first decoded level reads */
+	SpDicomMeta *dicom_meta; /* dicom-meta=, read once when planning */
 } SaveState;
+
+/* The node's state, made on first use. */
+static SaveState *
+save_state(SpNode *node)
+{
+	if (!node->priv)
+		node->priv = g_new0(SaveState, 1);
+	return node->priv;
+}
 
 static void
 save_state_free(void *data)
@@ -207,6 +217,8 @@ save_state_free(void *data)
 	g_free((char *) state->tiles.path);
 	if (state->tiles.dicom)
 		_sp_dicom_unref(state->tiles.dicom);
+	if (state->dicom_meta)
+		_sp_dicom_meta_free(state->dicom_meta);
 	g_free(state);
 }
 
@@ -510,13 +522,14 @@ plan_dicom(SpNode *node, const SaveArgs *args, GError **error)
 			args->path);
 		return FALSE;
 	}
-	if (args->dicom_meta) {
-		g_autoptr(SpDicomMeta) meta =
-			_sp_dicom_meta_read(args->dicom_meta, error);
-		if (!meta) {
-			g_prefix_error(error, "save: ");
-			return FALSE;
-		}
+	/* read once, now: errors before any work, and the file as it was
+	 * then is what the series gets */
+	g_clear_pointer(&save_state(node)->dicom_meta, _sp_dicom_meta_free);
+	if (args->dicom_meta &&
+		!(save_state(node)->dicom_meta =
+				_sp_dicom_meta_read(args->dicom_meta, error))) {
+		g_prefix_error(error, "save: ");
+		return FALSE;
 	}
 	/* a series it wrote is replaced, as a TIFF is; nothing else */
 	if (!_sp_output_replaceable(node->graph, "save", args->path,
@@ -599,10 +612,9 @@ save_plan(SpNode *node, GError **error)
 	if (compression &&
 		(strcmp(compression, "copy") == 0 ||
 			strcmp(compression, "auto") == 0)) {
-		SaveState *state = g_new0(SaveState, 1);
+		SaveState *state = save_state(node);
 		g_autofree char *why = NULL;
 
-		node->priv = state;
 		/* copy: level 0 byte for byte; auto: or re-cut losslessly */
 		state->copy = plan_copy(node, &args, state,
 			strcmp(compression, "auto") == 0, &why);
@@ -721,17 +733,8 @@ save_finish(SpNode *node, const SaveArgs *args, SpAtomicFile *af,
 		_sp_atomic_file_abort_dir(af, tmp_dir);
 		return FALSE;
 	}
-	g_autoptr(SpDicomMeta) meta = NULL;
-	if (args->dicom_meta &&
-		!(meta = _sp_dicom_meta_read(args->dicom_meta, error))) {
-		g_prefix_error(error, "save: ");
-		if (fd >= 0)
-			close(fd);
-		g_free(label.pixels);
-		g_free(macro.pixels);
-		_sp_atomic_file_abort_dir(af, tmp_dir);
-		return FALSE;
-	}
+	const SaveState *state = node->priv;
+	const SpDicomMeta *meta = state ? state->dicom_meta : NULL;
 	SpDicomWriteOptions d = {
 		.tiff = _sp_atomic_file_temp_path(af),
 		.n_levels = _sp_pyramid_levels(g->width, g->height, o->tile,

@@ -1252,28 +1252,54 @@ remove_vips_temps(void)
 }
 
 /* A directory output's temporary directory, @file_path + ".d" (see
- * _sp_atomic_file_commit_dir()), and the files save format=dicom puts in
- * it ("level-N.dcm"): with unlink() and rmdir() only, from a signal
- * handler. */
+ * _sp_atomic_file_commit_dir()), and whatever files its writer put in it
+ * (one level: what a directory output holds), from a signal handler:
+ * open(2), getdents64(2) (no libc directory stream, which allocates),
+ * unlinkat(2), rmdir(2) and close(2) only. */
 static void
 remove_temp_dir(const char *file_path)
 {
 	char buf[4096];
 	size_t n = strlen(file_path);
+	/* struct linux_dirent64's layout (getdents64(2)) */
+	union {
+		char bytes[4096];
+		guint64 align;
+	} ents;
 
-	if (n + 32 >= sizeof(buf))
+	if (n + 3 >= sizeof(buf))
 		return;
 	memcpy(buf, file_path, n);
-	memcpy(buf + n, ".d/level-", 9);
-	for (int i = 0; i < 64; i++) {
-		size_t k = n + 9;
-		if (i >= 10)
-			buf[k++] = (char) ('0' + i / 10);
-		buf[k++] = (char) ('0' + i % 10);
-		memcpy(buf + k, ".dcm", 5);
-		unlink(buf);
+	memcpy(buf + n, ".d", 3);
+	int fd = open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* again from the start while a pass removed something: removing
+	 * entries while reading the directory may hide others */
+	for (int pass = 0, removed = 1; removed && pass < 8; pass++) {
+		removed = 0;
+		lseek(fd, 0, SEEK_SET);
+		for (;;) {
+			long got = syscall(SYS_getdents64, fd, ents.bytes,
+				sizeof(ents.bytes));
+			if (got <= 0)
+				break;
+			for (long at = 0; at + 19 < got;) {
+				const char *e = ents.bytes + at;
+				unsigned short reclen;
+				memcpy(&reclen, e + 16, sizeof(reclen));
+				const char *name = e + 19;
+				if (strcmp(name, ".") != 0 &&
+					strcmp(name, "..") != 0 &&
+					unlinkat(fd, name, 0) == 0)
+					removed = 1;
+				if (reclen == 0)
+					break;
+				at += reclen;
+			}
+		}
 	}
-	buf[n + 2] = '\0';
+	close(fd);
 	rmdir(buf);
 }
 
