@@ -47,63 +47,18 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import time
 
 import numpy as np
 import tifffile
 
-TIMEOUT = 120  # seconds per run: more is a hang
+from tap import Fail, check, diag, run, skip  # tests/tap.py
+
 SLIDE_W, SLIDE_H = 3000, 2000
 TILE = 256
 CLASSES = [("Tumor", [200, 0, 0]), ("Stroma", [150, 200, 150])]
 CMU = "slides/CMU-1-Small-Region.svs"
-
-
-def say(ok, name, why=None):
-    print("%s %s" % ("ok" if ok else "not ok", name))
-    if not ok and why:
-        for line in str(why).splitlines()[:14]:
-            print("# " + line)
-    sys.stdout.flush()
-    return ok
-
-
-def skip(name, reason):
-    print("ok %s # SKIP %s" % (name, reason))
-    sys.stdout.flush()
-
-
-def diag(text):
-    for line in str(text).splitlines():
-        print("# " + line)
-    sys.stdout.flush()
-
-
-class Fail(Exception):
-    pass
-
-
-def run(cmd):
-    try:
-        p = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return 124, "", "timed out after %d s: %s" % (TIMEOUT, " ".join(map(str, cmd)))
-    return p.returncode, p.stdout.decode(errors="replace"), \
-        p.stderr.decode(errors="replace")
-
-
-def check(name, fn):
-    """say() the outcome of fn(): ok unless it raises Fail or anything."""
-    try:
-        fn()
-    except Fail as e:
-        return say(False, name, e)
-    except Exception as e:  # a crash of the check is a failure of it
-        return say(False, name, "%s: %s" % (type(e).__name__, e))
-    return say(True, name)
 
 
 # ---------------------------------------------------------------- grids

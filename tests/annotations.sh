@@ -27,14 +27,7 @@ mkdir py
 	--make-slide "$EXAMPLES/make-slide" --tmp "$TMPD/py" --shared "$SHARED_DIR" \
 	--seed "${ANNOTATIONS_SEED:-1}" >py.out 2>py.err
 _rc=$?
-while IFS= read -r line; do
-	case $line in
-	"ok "*) ok "${line#ok }" ;;
-	"not ok "*) not_ok "${line#not ok }" ;;
-	"#"*) echo "$line" ;;
-	"Bail out!"*) echo "$line"; exit 99 ;;
-	esac
-done <py.out
+relay_tap py.out
 check "tests/annotations.py ran to its end" eval '[ $_rc = 0 ] || { diag_file py.err; false; }'
 
 # ------------------------------------------- crop geojson= and outside=

@@ -82,7 +82,6 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import sys
 import time
 
@@ -95,7 +94,8 @@ from pydicom.encaps import encapsulate, generate_pixel_data_frame
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
 
-TIMEOUT = 120  # seconds per run: more is a hang
+from tap import Fail, check, diag, need, run, skip  # tests/tap.py
+
 ERR_TIMEOUT = 30  # for a file to be refused
 SLIDE_W, SLIDE_H = 3000, 2000
 MPP = 0.25
@@ -119,66 +119,6 @@ CODECS = {  # transfer syntax, photometric interpretation
     "jpeg": (TS_JPEG, "YBR_FULL_422"),
     "j2k": (TS_J2K_LOSSLESS, "RGB"),
 }
-N = [0]
-
-
-def out(line):
-    # tests/dicom.sh echoes these lines, and dash's echo reads backslashes
-    # (DICOM's value separator): they are written as /
-    print(line.replace("\\", "/"))
-
-
-def say(ok, name, why=None):
-    N[0] += 1
-    out("%s %d - %s" % ("ok" if ok else "not ok", N[0], name))
-    if not ok and why:
-        for line in str(why).splitlines()[:14]:
-            out("# " + line)
-    sys.stdout.flush()
-    return ok
-
-
-def skip(name, reason):
-    N[0] += 1
-    out("ok %d - %s # SKIP %s" % (N[0], name, reason))
-    sys.stdout.flush()
-
-
-def diag(text):
-    for line in str(text).splitlines():
-        out("# " + line)
-    sys.stdout.flush()
-
-
-class Fail(Exception):
-    pass
-
-
-def run(cmd, timeout=TIMEOUT):
-    try:
-        p = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return 124, "", "timed out after %d s: %s" % (timeout, " ".join(map(str, cmd)))
-    return p.returncode, p.stdout.decode(errors="replace"), \
-        p.stderr.decode(errors="replace")
-
-
-def check(name, fn):
-    """say() the outcome of fn(): ok unless it raises Fail or anything."""
-    try:
-        fn()
-    except Fail as e:
-        return say(False, name, e)
-    except Exception as e:  # a crash of the check is a failure of it
-        return say(False, name, "%s: %s" % (type(e).__name__, e))
-    return say(True, name)
-
-
-def need(cond, why):
-    if not cond:
-        raise Fail(why)
-
 
 # ------------------------------------------------------------- slidepipe
 

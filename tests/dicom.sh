@@ -37,21 +37,7 @@ mkdir py
 	--make-slide "$EXAMPLES/make-slide" --tmp "$TMPD/py" --shared "$SHARED_DIR" \
 	>py.out 2>py.err
 _rc=$?
-# dicom.py numbers its lines ("ok 3 - name"); the numbers here are lib.sh's
-while IFS= read -r line; do
-	case $line in
-	"ok "*)
-		line=${line#ok }
-		case $line in [0-9]*" - "*) line=${line#*" - "} ;; esac
-		ok "$line" ;;
-	"not ok "*)
-		line=${line#not ok }
-		case $line in [0-9]*" - "*) line=${line#*" - "} ;; esac
-		not_ok "$line" ;;
-	"#"*) echo "$line" ;;
-	"Bail out!"*) echo "$line"; exit 99 ;;
-	esac
-done <py.out
+relay_tap py.out
 check "tests/dicom.py ran to its end" eval '[ $_rc = 0 ] || { diag_file py.err; false; }'
 
 done_testing

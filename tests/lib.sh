@@ -53,6 +53,26 @@ not_ok() {
 	echo "not ok $T_N - $*"
 }
 
+# relay_tap FILE: a Python check script's lines (tests/tap.py: "ok N -
+# NAME", "not ok N - NAME", "# ...", "Bail out! ...") as this test's own,
+# numbered here; a bail-out ends the test (exit 99)
+relay_tap() {
+	while IFS= read -r _line; do
+		case $_line in
+		"ok "*)
+			_line=${_line#ok }
+			case $_line in [0-9]*" - "*) _line=${_line#*" - "} ;; esac
+			ok "$_line" ;;
+		"not ok "*)
+			_line=${_line#not ok }
+			case $_line in [0-9]*" - "*) _line=${_line#*" - "} ;; esac
+			not_ok "$_line" ;;
+		"#"*) echo "$_line" ;;
+		"Bail out!"*) echo "$_line"; exit 99 ;;
+		esac
+	done <"$1"
+}
+
 # skip NAME REASON
 skip() {
 	T_N=$((T_N + 1))

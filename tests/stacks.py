@@ -24,50 +24,15 @@ diagnostics; tests/stacks.sh turns them into TAP.
 import argparse
 import os
 import random
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import scipy.ndimage as ndi
 import tifffile
 
-TIMEOUT = 120  # seconds per slidepipe run: more is a hang
+from tap import Fail, check, diag, run, say, skip  # tests/tap.py
+
 ZSERIES = "images/multi-channel-z-series.ome.tif"
-
-
-def say(ok, name, why=None):
-    print("%s %s" % ("ok" if ok else "not ok", name))
-    if not ok and why:
-        for line in str(why).splitlines()[:12]:
-            print("# " + line)
-    sys.stdout.flush()
-    return ok
-
-
-def skip(name, reason):
-    print("ok %s # SKIP %s" % (name, reason))
-    sys.stdout.flush()
-
-
-def diag(text):
-    for line in str(text).splitlines():
-        print("# " + line)
-    sys.stdout.flush()
-
-
-class Fail(Exception):
-    pass
-
-
-def run(cmd):
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return 124, "", "timed out after %d s: %s" % (TIMEOUT, " ".join(cmd))
-    return p.returncode, p.stdout.decode(errors="replace"), \
-        p.stderr.decode(errors="replace")
 
 
 def sp(args, *argv):
@@ -76,17 +41,6 @@ def sp(args, *argv):
     rc, _, err = run(cmd)
     if rc != 0:
         raise Fail("exit %d: %s\n%s" % (rc, " ".join(cmd), err.strip()))
-
-
-def check(name, fn):
-    """say() the outcome of fn(): ok unless it raises Fail or anything."""
-    try:
-        fn()
-    except Fail as e:
-        return say(False, name, e)
-    except Exception as e:  # a crash of the check is a failure of it
-        return say(False, name, "%s: %s" % (type(e).__name__, e))
-    return say(True, name)
 
 
 # what tifffile decodes without the imagecodecs package: none, deflate

@@ -25,13 +25,7 @@ mkdir py
 "$PYTHON" "$TESTS_SRCDIR/stacks.py" --slidepipe "$SLIDEPIPE" --tmp "$TMPD/py" \
 	--shared "$SHARED_DIR" --seed "${STACKS_SEED:-1}" >py.out 2>py.err
 _rc=$?
-while IFS= read -r line; do
-	case $line in
-	"ok "*) ok "${line#ok }" ;;
-	"not ok "*) not_ok "${line#not ok }" ;;
-	"#"*) echo "$line" ;;
-	esac
-done <py.out
+relay_tap py.out
 check "tests/stacks.py ran to its end" eval '[ $_rc = 0 ] || { diag_file py.err; false; }'
 
 # the files stacks.py made: 12 pages of 600 × 400 uint16, and an OME-TIFF
