@@ -12,6 +12,9 @@
 #                             --folder=OUT SLIDE (orthanc-wsi 1.1)
 #   s  slidepipe              slidepipe load SLIDE ! save OUT format=dicom
 #                             compression=copy
+#   t  slidepipe, back        slidepipe load OUT_OF_s ! save OUT.tif
+#                             compression=copy (the series back to a TIFF,
+#                             its frames copied into tiles)
 #
 # Targets (issue 18): s <= 0.15 x o and <= 3 x c in wall time, s's peak
 # RSS <= 200 MB. After the runs, untimed: dciodvfy's error count on each
@@ -62,6 +65,8 @@ run() {
 	o) mkdir -p "$out"; set -- OrthancWSIDicomizer --reencode=0 --threads="$threads" \
 		--folder="$out" "$slide" ;;
 	s) set -- "$sp" load "$slide" ! save "$out" format=dicom compression=copy ;;
+	t) mkdir -p "$out"
+		set -- "$sp" load "$dir/dicom-s" ! save "$out/slide.tif" compression=copy ;;
 	esac
 	if /usr/bin/time -f "%e %P %M" -o "$dir/time.txt" "$@" >"$dir/stdout.txt" 2>"$dir/err.txt"; then
 		read -r wall cpu rss <"$dir/time.txt"
@@ -85,6 +90,7 @@ for _ in $(seq "$runs"); do
 	run c
 	run o
 	run s
+	run t
 done
 
 echo "# dciodvfy errors (untimed):"
@@ -113,11 +119,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) prin
 echo
 echo "medians:"
 printf "%-3s %-22s %6s %9s %6s %7s %7s\n" row tool files wall_s cpu_% rss_MB out_MB
-for r in c o s; do
+for r in c o s t; do
 	case $r in
 	c) name="cp" ;;
 	o) name="OrthancWSIDicomizer" ;;
 	s) name="slidepipe" ;;
+	t) name="slidepipe, back" ;;
 	esac
 	w=$(col $r 2)
 	[ -n "$w" ] || continue
@@ -132,4 +139,13 @@ rss=$(col s 4)
 echo "s/o slidepipe/OrthancWSIDicomizer, wall: $so (target <= 0.15: $(awk -v r="$so" 'BEGIN {print (r != "n/a" && r <= 0.15) ? "PASS" : "FAIL"}'))"
 echo "s/c slidepipe/cp, wall: $sc (target <= 3: $(awk -v r="$sc" 'BEGIN {print (r != "n/a" && r <= 3) ? "PASS" : "FAIL"}'))"
 echo "slidepipe peak RSS: $((${rss%.*} / 1024)) MB (target <= 200: $(awk -v m="${rss%.*}" 'BEGIN {print (m <= 200 * 1024) ? "PASS" : "FAIL"}'))"
-rm -rf "$dir/dicom-c"
+echo "t/c slidepipe DICOM → TIFF/cp, wall: $(ratio "$(col t 2)" "$(col c 2)"); peak RSS $(( $(col t 4 | cut -d. -f1) / 1024 )) MB"
+if [ -f "$dir/dicom-t/slide.tif" ]; then
+	"$sp" -q load "$dir/dicom-t/slide.tif" ! crop 40000 40000 2048 2048 ! save "$dir/dicom-back-t.png"
+	if cmp -s "$dir/dicom-back-t.png" "$dir/dicom-back.png"; then
+		echo "#   DICOM → TIFF: the 2048^2 crop at (40000, 40000) equals the series' (untimed)"
+	else
+		echo "#   DICOM → TIFF: the 2048^2 crop at (40000, 40000) DIFFERS from the series' (untimed)"
+	fi
+fi
+rm -rf "$dir/dicom-c" "$dir/dicom-t"

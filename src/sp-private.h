@@ -600,9 +600,6 @@ const char *_sp_atomic_file_temp_path(SpAtomicFile *af);
 int _sp_atomic_file_fd(SpAtomicFile *af);
 gboolean _sp_atomic_file_commit(SpAtomicFile *af, GError **error);
 void _sp_atomic_file_abort(SpAtomicFile *af);
-/* Whether anything (a file, a directory, a link) is at output @path of
- * @graph (beneath its output root, when it has one). */
-gboolean _sp_output_exists(SpGraph *graph, const char *op, const char *path);
 /* Whether output @path of @graph is free: nothing there, or what is there
  * is @replaceable. */
 gboolean _sp_output_replaceable(SpGraph *graph, const char *op,

@@ -653,23 +653,6 @@ _sp_output_replaceable(SpGraph *graph, const char *op, const char *path,
 	return ok;
 }
 
-gboolean
-_sp_output_exists(SpGraph *graph, const char *op, const char *path)
-{
-	g_autofree char *base = NULL;
-	GError *local = NULL;
-	struct stat st;
-	int fd = open_parent(graph, op, path, FALSE, &base, &local);
-	gboolean exists;
-
-	g_clear_error(&local);
-	if (fd < 0)
-		return FALSE;
-	exists = fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	close(fd);
-	return exists;
-}
-
 /* ------------------------------------------------------------------ */
 /* Temporary outputs in flight, for the signal handler                 */
 
