@@ -24,7 +24,8 @@ static const SpArgInfo load_args[] = {
 	{ "path", SP_ARG_PATH, NULL, NULL, 0, 0, NULL, 0, TRUE,
 		"slide or image file (SVS, NDPI, MRXS, SCN, BIF, Philips TIFF, "
 		"generic tiled or striped TIFF, PNG, JPEG), or a DICOM WSI: a "
-		".dcm file (its series is read) or a directory of instances",
+		".dcm file (its series is read) or a directory of instances "
+		"(or of links to them)",
 		SP_ARG_FIELD(SpLoadArgs, path) },
 	{ "level", SP_ARG_INT, NULL, "0", 0, 63, NULL, -1, FALSE,
 		"pyramid level to read (0 = full resolution)",

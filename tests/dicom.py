@@ -1873,6 +1873,24 @@ def main():
             check("JPEG pyramid, one file in a directory that also holds another series: "
                   "info shows that file's series only",
                   lambda: info_file(os.path.join(mdir, "level1.dcm")))
+
+        # a list of instances, wherever they are: a directory of links to
+        # them (the instances spread over two directories here)
+        def linked():
+            spread = [dirof("spread-a"), dirof("spread-b")]
+            ldir = dirof("links")
+            for i, inst in enumerate(jpeg):
+                name = os.path.basename(inst.path)
+                home = os.path.join(spread[i % 2], name)
+                shutil.copyfile(inst.path, home)
+                os.symlink(home, os.path.join(ldir, name))
+            info_file(ldir)
+            for n in range(LEVELS):
+                compare(sp.read(["load", ldir, "level=%d" % n]), jpeg[n].expected,
+                        "level %d" % n, jpeg=True)
+        check("a list of instances as a directory of symbolic links to them (the files in two "
+              "other directories): one slide, its 3 levels, mpp, label and macro, and each "
+              "level's pixels", linked)
         for n in range(LEVELS):
             check("JPEG pyramid, load DIR level=%d (%d × %d): equals the frames decoded by PIL "
                   "and put together" % ((n,) + sizes[n]),
