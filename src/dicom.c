@@ -1334,10 +1334,8 @@ instance_image(SpDicom *d, Instance *in, int read_width, GError **error)
 		return NULL;
 	}
 	g_object_unref(raw);
-	if (in->icc)
-		vips_image_set_blob_copy(out, VIPS_META_ICC_NAME,
-			g_bytes_get_data(in->icc, NULL),
-			g_bytes_get_size(in->icc));
+	/* the ICC profile is the slide's (sp_slide_get_icc_profile(), which
+	 * save's icc= reads), not attached to the pixels: as for a TIFF */
 	return out;
 }
 

@@ -1464,6 +1464,16 @@ def copy_from_dicom_tests(args, sp, d, ctx):
                   lambda n=n: compare(sp.read(["load", t_all, "level=%d" % n]),
                                       sp.read(["load", jdir, "level=%d" % n]),
                                       "TIFF level %d" % n))
+        def same_png():
+            a, b = os.path.join(cdir, "from-dicom.png"), os.path.join(cdir, "from-tiff.png")
+            for src, out in ((jdir, a), (t_all, b)):
+                saved(["load", src, "!", "crop", 700, 500, 900, 650, "!", "save", out], out)
+            need(open(a, "rb").read() == open(b, "rb").read(),
+                 "the PNG files differ (%d and %d bytes): pixels, or metadata such as an "
+                 "ICC profile one source attaches and the other does not"
+                 % (os.path.getsize(a), os.path.getsize(b)))
+        check("copy from DICOM → TIFF: the same crop saved as PNG from the series and from the "
+              "TIFF gives the same file byte for byte (pixels and metadata)", same_png)
         try:
             import openslide
         except ImportError:
