@@ -28,7 +28,7 @@
 #        default 1; runs alternate between rows)
 # env:   BENCH_DIR (default /tmp/slidepipe-bench), SHARED_DIR (../shared),
 #        SLIDEPIPE (default src/slidepipe of this tree), THREADS (Orthanc's,
-#        default: cores)
+#        default: cores), ROWS (default "c o s t"; t needs s)
 # needs: orthanc-wsi, dicom3tools, time
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,11 +86,11 @@ echo "# $slide ($(du -h "$slide" | cut -f1)); $runs runs per row, alternating"
 # the slide into the page cache for every row alike
 cat "$slide" >/dev/null
 echo "# row wall_s cpu_% peak_rss_kb files out_kb"
+rows=${ROWS:-c o s t}
 for _ in $(seq "$runs"); do
-	run c
-	run o
-	run s
-	run t
+	for r in $rows; do
+		run "$r"
+	done
 done
 
 echo "# dciodvfy errors (untimed):"
