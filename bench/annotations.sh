@@ -33,6 +33,7 @@
 # needs: python3-openslide python3-numpy python3-pil, time
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 runs=${1:-${RUNS:-1}}
 dir=${BENCH_DIR:-/tmp/slidepipe-bench}
 shared=${SHARED_DIR:-$top/../shared}
@@ -107,9 +108,7 @@ if [ "$have_b" = yes ] && [ -d "$dir/ann-a" ] && [ -d "$dir/ann-b" ]; then
 		--pattern-a '{name}.png' --pattern-b '{name}_{index}.png' | sed 's/^/#   /' || true
 fi
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v r="$1" -v c="$2" '$1==r && $2!="FAILED:" {print $c}' "$results" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.3f", a / b}'; }
 
 echo
 echo "medians:"

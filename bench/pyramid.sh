@@ -18,6 +18,7 @@
 # needs: gdal-bin, libjpeg-turbo-progs (tjbench), nodejs + npm (sharp)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 runs=${1:-1}
 dir=${BENCH_DIR:-/tmp/slidepipe-bench}
 shared=${SHARED_DIR:-$top/../shared}
@@ -79,7 +80,6 @@ run 3 vips vips crop "$slide" "$dir/out-vips.tif$tif" 24832 24832 49920 49920
 
 run 4 slidepipe "$sp" -q load "$slide" ! crop 25000 25000 25000 25000 ! save "$dir/out-sp.tif" compression=jpeg Q=75
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v j="$1" -v t="$2" -v c="$3" '$1==j && $2==t && $3!="FAILED:" {print $c}' "$results" | median; }
 
 echo

@@ -32,6 +32,7 @@
 # needs: python3-openslide python3-numpy python3-pil python3-torch, time
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 runs=${1:-${RUNS:-3}}
 dir=${BENCH_DIR:-/tmp/slidepipe-bench}
 shared=${SHARED_DIR:-$top/../shared}
@@ -109,9 +110,7 @@ for _ in $(seq "$runs"); do
 	done
 done
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v r="$1" -v c="$2" '$1==r && $2!="FAILED:" {print $c}' "$results" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.3f", a / b}'; }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN {if (n == "" || t == "" || t == 0) print "-"; else printf "%.0f", n / t}'; }
 
 echo

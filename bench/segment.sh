@@ -19,6 +19,7 @@
 # needs: python3-scipy python3-skimage python3-tifffile, time, libvips-tools
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 runs=${1:-3}
 dir=${BENCH_DIR:-/tmp/slidepipe-bench}
 shared=${SHARED_DIR:-$top/../shared}
@@ -75,7 +76,6 @@ for _ in $(seq "$runs"); do
 		--sigma $sigma --block $block --offset=$offset --radius $radius
 done
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v j="$1" -v t="$2" -v c="$3" '$1==j && $2==t && $3!="FAILED:" {print $c}' "$results" | median; }
 echo
 awk -v sw="$(col 1 slidepipe 3)" -v kw="$(col 1 skimage 3)" -v sm="$(col 1 slidepipe 5)" \

@@ -27,6 +27,7 @@
 # needs: python3-numpy python3-scipy python3-tifffile, time
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 runs=${1:-3}
 dir=${BENCH_DIR:-/tmp/slidepipe-bench}
 tools=${TOOLS:-slidepipe loop imread}
@@ -82,7 +83,6 @@ for _ in $(seq "$runs"); do
 	done
 done
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v t="$1" -v c="$2" '$1==t && $2!="FAILED:" {print $c}' "$results" | median; }
 echo
 printf '%-10s %10s %6s %12s\n' tool "wall (s)" "CPU" "max RSS"

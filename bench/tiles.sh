@@ -23,6 +23,7 @@
 # needs: python3-openslide python3-numpy python3-pil, time
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 runs=${1:-3}
 dir=${BENCH_DIR:-/tmp/slidepipe-bench}
 shared=${SHARED_DIR:-$top/../shared}
@@ -104,9 +105,7 @@ else
 	run d "$cb" "$slide" 1 224 0.5
 fi
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 col() { awk -v r="$1" -v c="$2" '$1==r && $2!="FAILED:" {print $c}' "$results" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.3f", a / b}'; }
 
 echo
 echo "medians (patches: PNGs written, or as printed by a no-save row):"
