@@ -729,22 +729,48 @@ is_temp_name(const char *name)
 }
 
 /* Removes directory @name of @dirfd and the files in it (one level: what
- * a directory output holds), not following links. */
+ * a directory output holds), not following links. Async-signal-safe, for
+ * the signal handler too: openat(2), getdents64(2) (no libc directory
+ * stream, which allocates), unlinkat(2), lseek(2) and close(2) only. */
 static void
 remove_dir(int dirfd, const char *name)
 {
+	/* struct linux_dirent64's layout (getdents64(2)) */
+	union {
+		char bytes[4096];
+		guint64 align;
+	} ents;
 	int fd = openat(dirfd, name,
 		O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *e;
 
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlinkat(fd, e->d_name, 0);
-	if (d)
-		closedir(d);
-	else if (fd >= 0)
-		close(fd);
+	if (fd < 0)
+		return;
+	/* again from the start while a pass removed something: removing
+	 * entries while reading the directory may hide others */
+	for (int pass = 0, removed = 1; removed && pass < 8; pass++) {
+		removed = 0;
+		lseek(fd, 0, SEEK_SET);
+		for (;;) {
+			long got = syscall(SYS_getdents64, fd, ents.bytes,
+				sizeof(ents.bytes));
+			if (got <= 0)
+				break;
+			for (long at = 0; at + 19 < got;) {
+				const char *e = ents.bytes + at;
+				unsigned short reclen;
+				memcpy(&reclen, e + 16, sizeof(reclen));
+				const char *entry = e + 19;
+				if (strcmp(entry, ".") != 0 &&
+					strcmp(entry, "..") != 0 &&
+					unlinkat(fd, entry, 0) == 0)
+					removed = 1;
+				if (reclen == 0)
+					break;
+				at += reclen;
+			}
+		}
+	}
+	close(fd);
 	unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
@@ -1235,55 +1261,19 @@ remove_vips_temps(void)
 }
 
 /* A directory output's temporary directory, @file_path + ".d" (see
- * _sp_atomic_file_commit_dir()), and whatever files its writer put in it
- * (one level: what a directory output holds), from a signal handler:
- * open(2), getdents64(2) (no libc directory stream, which allocates),
- * unlinkat(2), rmdir(2) and close(2) only. */
+ * _sp_atomic_file_commit_dir()), and whatever files its writer put in it,
+ * from a signal handler (remove_dir() is async-signal-safe). */
 static void
 remove_temp_dir(const char *file_path)
 {
 	char buf[4096];
 	size_t n = strlen(file_path);
-	/* struct linux_dirent64's layout (getdents64(2)) */
-	union {
-		char bytes[4096];
-		guint64 align;
-	} ents;
 
 	if (n + 3 >= sizeof(buf))
 		return;
 	memcpy(buf, file_path, n);
 	memcpy(buf + n, ".d", 3);
-	int fd = open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	/* again from the start while a pass removed something: removing
-	 * entries while reading the directory may hide others */
-	for (int pass = 0, removed = 1; removed && pass < 8; pass++) {
-		removed = 0;
-		lseek(fd, 0, SEEK_SET);
-		for (;;) {
-			long got = syscall(SYS_getdents64, fd, ents.bytes,
-				sizeof(ents.bytes));
-			if (got <= 0)
-				break;
-			for (long at = 0; at + 19 < got;) {
-				const char *e = ents.bytes + at;
-				unsigned short reclen;
-				memcpy(&reclen, e + 16, sizeof(reclen));
-				const char *name = e + 19;
-				if (strcmp(name, ".") != 0 &&
-					strcmp(name, "..") != 0 &&
-					unlinkat(fd, name, 0) == 0)
-					removed = 1;
-				if (reclen == 0)
-					break;
-				at += reclen;
-			}
-		}
-	}
-	close(fd);
-	rmdir(buf);
+	remove_dir(AT_FDCWD, buf);
 }
 
 void

@@ -1212,6 +1212,25 @@ def save_dicom_tests(args, sp, d, slide, tiff):
             if kind == "link":
                 need(os.readlink(target) == outdir, "the link changed")
         return fn
+    def stale():
+        # what a save killed by SIGKILL leaves: its unlocked temporary file
+        # and its temporary series directory, files of any name in it
+        sdir = os.path.join(d, "stale")
+        shutil.rmtree(sdir, ignore_errors=True)
+        os.makedirs(sdir)
+        tmp = os.path.join(sdir, ".sp-Ab12Cd.sp-tmp")
+        open(tmp, "wb").close()
+        os.makedirs(tmp + ".d")
+        for name in ("level-0.dcm", "level-12.dcm", "label.dcm", "notes.txt", ".hidden"):
+            with open(os.path.join(tmp + ".d", name), "wb") as f:
+                f.write(b"x")
+        out = os.path.join(sdir, "series")
+        rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", out, "format=dicom"])
+        need(rc == 0, "exit %d: %s" % (rc, err.strip()))
+        need(sorted(os.listdir(sdir)) == ["series"], "left: %s" % sorted(os.listdir(sdir)))
+    check("a killed save's leftovers (its unlocked temporary file, its temporary series "
+          "directory with 5 files of any name): the next save there removes both", stale)
+
     def input_inside():
         outdir = os.path.join(parent, "read-from")
         rc, _, err = run([exe, "-q", "load"] + small + ["!", "save", outdir, "format=dicom"])
